@@ -1,0 +1,89 @@
+"""The child-process entry point: run one cell, write its records, exit.
+
+``python -m bench.cell SPEC_JSON OUT_PATH``.  The parent plans, this process
+measures (the pyperf split).  The load is installed first -- gevent patches
+before the suite imports a subject -- then the cell's task runs and its records
+are written atomically to OUT_PATH as ``{"records": [...], "facts": {...}}``.
+A failure inside one probe is recorded against that probe; the process exits 0
+whenever it managed to write its output.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from typing import Any
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{exc.__class__.__name__}: {exc}".strip().splitlines()[0][:500]
+
+
+def run_probes(spec: dict[str, Any], load: Any) -> dict[str, Any]:
+    """Verify the load, then run each requested probe on one impl."""
+    from bench.loads import LoadMismatch
+    from bench.probes import PROBES
+
+    import localimpls
+
+    impl, load_name, workers = spec["impl"], spec["load"], spec["workers"]
+    base = {"kind": "probe", "impl": impl, "load": load_name, "workers": workers}
+    try:
+        facts = load.verify()
+    except LoadMismatch as exc:
+        raise SystemExit(f"load {load_name!r} is not what it claims: {exc}") from None
+    records = []
+    try:
+        factory = localimpls.resolve(impl)
+        factory()  # constructing one must work before any probe starts
+    except Exception as exc:
+        error = exc.args[0] if isinstance(exc, localimpls.ImplError) else f"impl {impl!r} failed on construction: {_error_text(exc)}"
+        for probe in spec["probes"]:
+            records.append({**base, "probe": probe, "outcome": "error", "violations": None, "checks": 0, "error": error})
+        return {"records": records, "facts": {"load": facts}}
+    for probe in spec["probes"]:
+        started = time.perf_counter()
+        try:
+            result = PROBES[probe](load, factory, workers)
+        except Exception as exc:
+            records.append({
+                **base, "probe": probe, "outcome": "error", "violations": None, "checks": 0,
+                "error": f"impl {impl!r} failed under {load_name} in {probe}: {_error_text(exc)}",
+                "traceback": traceback.format_exc(),
+            })
+            continue
+        records.append({
+            **base, "probe": probe, "outcome": "ok", "violations": result.violations, "checks": result.checks,
+            "details": result.details, "duration_s": round(time.perf_counter() - started, 4),
+        })
+    return {"records": records, "facts": {"load": facts}}
+
+
+TASKS = {"probes": run_probes}
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(argv[1])
+    out_path = argv[2]
+    from bench.loads import get_load
+
+    load = get_load(spec["load"]) if spec.get("load") else None
+    if load is not None:
+        load.install()  # first: gevent patches before any subject is imported
+    task = spec["task"]
+    if task == "micro":
+        from bench.micro import run_micro_worker
+
+        output = run_micro_worker(spec)
+    else:
+        output = TASKS[task](spec, load)
+    from bench.records import atomic_write_json
+
+    atomic_write_json(out_path, output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

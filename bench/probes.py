@@ -1,0 +1,202 @@
+"""Probes: questions a Local must answer correctly, each able to fail.
+
+Every probe takes a load, a factory for the Local under test and a worker count,
+runs real workers of that load, and returns a :class:`ProbeResult`:
+``violations`` out of ``checks``, with details.  A probe that reports no
+violations must be one that *would* have reported them: the tests run each probe
+against a deliberately broken Local and watch it fail.
+
+* ``isolation``   each worker writes its own token, waits until every worker has
+                  written (a barrier), reads back; any read of a value it did not
+                  write is a violation.  Repeated for several rounds.
+* ``child-write`` a parent writes, spawns children that write their own values,
+                  reads after they finish; reading anything but its own value is a
+                  violation (a child's write reaching the parent, or another
+                  worker's).
+* ``inheritance`` does a child see its parent's value when it starts?  Reported,
+                  not judged: threads and gevent start empty, asyncio copies.
+* ``stale-reuse`` short-lived workers one after another; a worker that finds a
+                  value before it wrote one has been handed a dead worker's data.
+* ``leak``        batches of short-lived workers each store a payload; once they
+                  have ended (and after a full garbage collection) every payload
+                  still alive is held by the Local: a violation.
+"""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+import weakref
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from bench.loads import BARRIER, Load, Spawn
+
+ABSENT: Any = object()  # what a read returns when the attribute is not set
+
+
+@dataclass
+class ProbeResult:
+    """One probe's verdict: ``violations`` of ``checks`` (None when not judged)."""
+
+    violations: int | None
+    checks: int
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+Factory = Callable[[], Any]
+ProbeFn = Callable[[Load, Factory, int], ProbeResult]
+
+
+def _read(local: Any) -> Any:
+    return getattr(local, "value", ABSENT)
+
+
+def isolation(load: Load, factory: Factory, workers: int, rounds: int = 5) -> ProbeResult:
+    """Each worker writes, all wait, each reads back its own value -- or not."""
+    local = factory()
+
+    def body(i: int) -> Generator[Any, Any, tuple[int, int]]:
+        foreign = lost = 0
+        for r in range(rounds):
+            token = f"worker-{i}-round-{r}"
+            local.value = token
+            yield BARRIER  # every other worker writes between our write and our read
+            seen = _read(local)
+            if seen is ABSENT:
+                lost += 1
+            elif seen != token:
+                foreign += 1
+            yield BARRIER  # nobody writes the next round before all have read
+        return foreign, lost
+
+    results = load.run_concurrent(body, workers)
+    foreign = sum(f for f, _ in results)
+    lost = sum(lost for _, lost in results)
+    return ProbeResult(foreign + lost, workers * rounds, {"foreign_reads": foreign, "lost_reads": lost, "rounds": rounds})
+
+
+def child_write(load: Load, factory: Factory, workers: int, children: int = 3) -> ProbeResult:
+    """A child's write must not reach its parent."""
+    local = factory()
+
+    def child(parent: int, j: int) -> None:
+        local.value = f"child-{parent}-{j}"
+
+    def body(i: int) -> Generator[Any, Any, str]:
+        token = f"parent-{i}"
+        local.value = token
+        yield BARRIER
+        yield Spawn([partial(child, i, j) for j in range(children)])
+        yield BARRIER  # every parent's children have finished
+        seen = _read(local)
+        if seen == token:
+            return "own"
+        if seen is ABSENT:
+            return "lost"
+        if isinstance(seen, str) and seen.startswith(f"child-{i}-"):
+            return "from_child"
+        return "from_other"
+
+    outcomes = load.run_concurrent(body, workers)
+    counts = {kind: outcomes.count(kind) for kind in ("from_child", "from_other", "lost")}
+    return ProbeResult(sum(counts.values()), workers, {**counts, "children_per_parent": children})
+
+
+def inheritance(load: Load, factory: Factory, workers: int, children: int = 2) -> ProbeResult:
+    """Whether a child starts with its parent's value (reported, not judged)."""
+    local = factory()
+
+    def child(token: str) -> bool:
+        return _read(local) == token
+
+    def body(i: int) -> Generator[Any, Any, list[bool]]:
+        token = f"parent-{i}"
+        local.value = token
+        yield BARRIER
+        seen: list[bool] = yield Spawn([partial(child, token)] * children)
+        return seen
+
+    results = load.run_concurrent(body, workers)
+    inherited = sum(sum(seen) for seen in results)
+    checks = workers * children
+    return ProbeResult(None, checks, {"inherited": inherited, "children": checks})
+
+
+def stale_reuse(load: Load, factory: Factory, workers: int) -> ProbeResult:
+    """Fresh workers, one after another, must each start with nothing."""
+    local = factory()
+
+    def body(i: int) -> Generator[Any, Any, bool]:
+        found = _read(local) is not ABSENT
+        local.value = f"worker-{i}"
+        return found
+        yield  # a generator body with no barrier  # noqa: B901
+
+    found = load.run_sequential(body, workers)
+    return ProbeResult(sum(found), workers)
+
+
+class _Payload:
+    """What a leak-probe worker stores: weak-referenceable, ~4 KiB."""
+
+    __slots__ = ("__weakref__", "blob")
+
+    def __init__(self) -> None:
+        self.blob = bytearray(4096)
+
+
+def leak(load: Load, factory: Factory, workers: int, batches: int = 3) -> ProbeResult:
+    """Payloads stored by workers that have ended must be freed."""
+    local = factory()
+    refs: list[weakref.ref[_Payload]] = []
+
+    def body(i: int) -> Generator[Any, Any, None]:
+        payload = _Payload()
+        refs.append(weakref.ref(payload))
+        local.value = payload
+        del payload
+        yield BARRIER  # all of the batch alive at once: distinct idents, distinct greenlets
+        return None
+
+    tracing = tracemalloc.is_tracing()
+    if not tracing:
+        tracemalloc.start()
+    try:
+        _collect()
+        before = tracemalloc.get_traced_memory()[0]
+        alive_per_batch = []
+        for _ in range(batches):
+            load.run_concurrent(body, workers)
+            load.settle()
+            _collect()
+            alive_per_batch.append(sum(ref() is not None for ref in refs))
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        if not tracing:
+            tracemalloc.stop()
+    alive = alive_per_batch[-1]
+    return ProbeResult(
+        alive,
+        workers * batches,
+        {"alive_after_each_batch": alive_per_batch, "bytes_retained": max(0, after - before), "payload_bytes": 4096},
+    )
+
+
+def _collect() -> None:
+    for _ in range(3):
+        gc.collect()
+
+
+#: Every probe, by name, in the order tables show them.  ``judged`` is False
+#: for probes that describe behaviour rather than pass or fail it.
+PROBES: dict[str, ProbeFn] = {
+    "isolation": isolation,
+    "child-write": child_write,
+    "inheritance": inheritance,
+    "stale-reuse": stale_reuse,
+    "leak": leak,
+}
+JUDGED: frozenset[str] = frozenset({"isolation", "child-write", "stale-reuse", "leak"})

@@ -1,0 +1,76 @@
+"""Records: the schema version, atomic writes and a tolerant reader.
+
+A record is a flat JSON object with a ``kind`` (``probe``, ``micro``, ``db``,
+``request``) and the fields that kind promises.  A results file is
+``{"schema": N, "environment": {...}, "records": [...]}``.  Files are written
+to a temporary name in the same directory and renamed over the target, so a
+reader never sees half a file and a crash never destroys the previous version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+class RecordError(Exception):
+    """A stored file is missing, truncated, malformed or from another schema."""
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write ``obj`` as JSON to ``path`` so that readers see the old or the new file, never a mix."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(obj, handle, indent=1, sort_keys=False, default=str)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def results_document(environment: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The JSON document a results file holds."""
+    return {"schema": SCHEMA_VERSION, "environment": environment, "records": records}
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Parse one JSON file; raise RecordError naming the file and the reason."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RecordError(f"{p}: missing") from None
+    except OSError as exc:
+        raise RecordError(f"{p}: unreadable ({exc.strerror})") from None
+    if not text.strip():
+        raise RecordError(f"{p}: empty")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        reason = "truncated" if exc.pos >= len(text.rstrip()) else "malformed"
+        raise RecordError(f"{p}: {reason} JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def read_results(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a results document and check its schema version."""
+    doc = read_json(path)
+    if not isinstance(doc, dict) or not isinstance(doc.get("records"), list):
+        raise RecordError(f"{path}: not a ctxbench results file (no 'records' list)")
+    schema = doc.get("schema")
+    if schema != SCHEMA_VERSION:
+        raise RecordError(f"{path}: schema version {schema!r}, this ctxbench reads {SCHEMA_VERSION}")
+    return doc
