@@ -23,10 +23,9 @@ def _error_text(exc: BaseException) -> str:
 
 def run_probes(spec: dict[str, Any], load: Any) -> dict[str, Any]:
     """Verify the load, then run each requested probe on one impl."""
+    import localimpls
     from bench.loads import LoadMismatch
     from bench.probes import PROBES
-
-    import localimpls
 
     impl, load_name, workers = spec["impl"], spec["load"], spec["workers"]
     base = {"kind": "probe", "impl": impl, "load": load_name, "workers": workers}

@@ -123,7 +123,7 @@ class Load(ABC):
         """OS thread ids seen by four concurrent workers of this load."""
         import threading
 
-        native = getattr(threading, "get_native_id")  # never patched by gevent
+        native = threading.get_native_id  # never patched by gevent
 
         def body(_: int) -> Generator[Any, Any, int]:
             yield BARRIER

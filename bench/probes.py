@@ -133,7 +133,7 @@ def stale_reuse(load: Load, factory: Factory, workers: int) -> ProbeResult:
         found = _read(local) is not ABSENT
         local.value = f"worker-{i}"
         return found
-        yield  # a generator body with no barrier  # noqa: B901
+        yield  # a generator body with no barrier
 
     found = load.run_sequential(body, workers)
     return ProbeResult(sum(found), workers)
