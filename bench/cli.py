@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=_count(1, 64), default=2, metavar="N", help="probe cells run at once (default: 2; probes do not time anything)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=cmd_locals)
+
+    p = sub.add_parser("doctor", help="which MySQL server the suite would use, and its settings")
+    p.add_argument("--mysql-url", metavar="URL", help="mysql://user:password@host:port/database (default: $CTXBENCH_MYSQL_URL, then 127.0.0.1:3306, then a private server)")
+    p.add_argument("--json", action="store_true", help="print the facts as JSON")
+    p.set_defaults(func=cmd_doctor)
     return parser
 
 
@@ -120,6 +125,36 @@ def cmd_locals(args: argparse.Namespace) -> int:
     if args.json:
         print(f"records written to {args.json}")
     return EXIT_ERROR if errors or outcome.errors else EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import json
+
+    from bench.mysql import doctor
+
+    facts = doctor(args.mysql_url, progress=lambda line: print(line, file=sys.stderr))
+    if args.json:
+        print(json.dumps(facts, indent=1))
+        return EXIT_OK if facts["found"] else EXIT_ERROR
+    if not facts["found"]:
+        print(f"no MySQL server: {facts['reason']}")
+        print(facts["help"])
+        return EXIT_ERROR
+    rows = [
+        ("path taken", facts["path_taken"]),
+        ("url", facts["url"]),
+        ("version", f"{facts['version']} ({facts['flavor']})"),
+        ("max_connections", facts["max_connections"]),
+        ("thread_handling", facts["thread_handling"]),
+        ("auth plugin", facts["auth_plugin"]),
+        ("TLS", "on" if facts["tls"] else "off" + (" (available)" if facts["tls_available"] else "")),
+        ("ephemeral", "yes (stopped again)" if facts["ephemeral"] else "no"),
+        ("mysqlslap", facts["mysqlslap"] or "not found: no server ceiling will be measured"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -63,6 +63,7 @@ class Local:
         variables: dict[str, ContextVar[Any]] = {}
         getters: dict[str, Callable[[], Any]] = {}
         setters: dict[str, Callable[[Any], Any]] = {}
+        checked: set[str] = set()  # names now served by the checked getter
         prefix = f"ctxbench.fast.{next(_serial)}."
 
         def class_attribute(self: Local, name: str) -> Any:
@@ -98,7 +99,8 @@ class Local:
             var = variables.get(name)
             if var is None or var.get(_DELETED) is _DELETED:
                 raise AttributeError(name)
-            if getters[name] == var.get:  # first deletion of this name: switch to the checked getter
+            if name not in checked:  # first deletion of this name: switch to the checked getter
+                checked.add(name)
                 getters[name] = _checked_getter(var)
             var.set(_DELETED)
 
@@ -106,7 +108,8 @@ class Local:
             """Forget every value this context has set."""
             for name, var in list(variables.items()):
                 if var.get(_DELETED) is not _DELETED:
-                    if getters[name] == var.get:
+                    if name not in checked:
+                        checked.add(name)
                         getters[name] = _checked_getter(var)
                     var.set(_DELETED)
 
