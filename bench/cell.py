@@ -60,11 +60,29 @@ def run_probes(spec: dict[str, Any], load: Any) -> dict[str, Any]:
     return {"records": records, "facts": {"load": facts}}
 
 
-TASKS = {"probes": run_probes}
+def run_db(spec: dict[str, Any], load: Any) -> dict[str, Any]:
+    """A ``db`` or ``request`` cell: connection strategy x load against a real server (bench.dbwork)."""
+    from bench.dbwork import run_cell
+
+    return run_cell(spec, load)
+
+
+def run_db_overhead(spec: dict[str, Any], load: Any) -> dict[str, Any]:
+    """``SELECT 1`` bare vs through the measuring harness (bench.dbwork)."""
+    from bench.dbwork import run_overhead_cell
+
+    return run_overhead_cell(spec, load)
+
+
+TASKS = {"probes": run_probes, "db": run_db, "request": run_db, "db-overhead": run_db_overhead}
 
 
 def main(argv: list[str]) -> int:
-    spec = json.loads(argv[1])
+    raw = argv[1]
+    if raw.startswith("@"):  # the parent passes the spec in a private file
+        with open(raw[1:], encoding="utf-8") as handle:
+            raw = handle.read()
+    spec = json.loads(raw)
     out_path = argv[2]
     from bench.loads import get_load
 

@@ -59,6 +59,40 @@ def _add_locals_selection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=_count(1, 1024), default=None, metavar="N", help="workers per probe cell (default: 8)")
 
 
+def _seconds(low: float, high: float) -> Any:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        if not low < value <= high:
+            raise argparse.ArgumentTypeError(f"{value:g} is out of range (more than {low:g}, at most {high:g} seconds)")
+        return value
+
+    return parse
+
+
+def _counts(low: int, high: int) -> Any:
+    one = _count(low, high)
+
+    def parse(text: str) -> list[int]:
+        return [one(part.strip()) for part in text.split(",") if part.strip()]
+
+    return parse
+
+
+def _add_db_selection(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strategy", action="append", metavar="NAME",
+                   help="global, locked, pooled, pooled-tuned, persistent, per-request, sqlalchemy-queuepool, own-connection, or package.module:factory (default: all)")
+    p.add_argument("--db-load", "--load", dest="db_load", action="append", metavar="NAME", help="threads, gevent (default: both)")
+    p.add_argument("--concurrency", type=_counts(1, 10000), action="append", metavar="N[,N...]", help="workers per cell (default: 1,4,16,64)")
+    p.add_argument("--duration", type=_seconds(0, 3600), default=None, metavar="S", help="measured seconds per cell, after the warm-up (default: 2)")
+    p.add_argument("--warmup", type=float, default=None, metavar="S", help="warm-up seconds per cell, not measured (default: 0.5)")
+    p.add_argument("--request-impl", action="append", metavar="NAME", help="Local impls for the request scenario (default: fast, contextvar, threading-local; 'none' to skip)")
+    p.add_argument("--request-strategy", action="append", metavar="NAME", help="strategies for the request scenario (default: pooled-tuned, locked, per-request)")
+    p.add_argument("--mysql-url", metavar="URL", help="mysql://user:password@host:port/database (default: $CTXBENCH_MYSQL_URL, then 127.0.0.1:3306 as root, then a private server)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ctxbench", description="Isolation and cost of context-locals and MySQL connection strategies.")
     parser.add_argument("--version", action="version", version=f"ctxbench {__version__}")
@@ -73,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=_count(1, 64), default=2, metavar="N", help="probe cells run at once (default: 2; probes do not time anything)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=cmd_locals)
+
+    p = sub.add_parser("db", help="connection strategies against a real MySQL server, and the request scenario")
+    _add_db_selection(p)
+    p.add_argument("--json", type=Path, metavar="PATH", help="write {environment, records} here (rewritten as each cell ends)")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=cmd_db)
 
     p = sub.add_parser("doctor", help="which MySQL server the suite would use, and its settings")
     p.add_argument("--mysql-url", metavar="URL", help="mysql://user:password@host:port/database (default: $CTXBENCH_MYSQL_URL, then 127.0.0.1:3306, then a private server)")
@@ -125,6 +165,60 @@ def cmd_locals(args: argparse.Namespace) -> int:
     if args.json:
         print(f"records written to {args.json}")
     return EXIT_ERROR if errors or outcome.errors else EXIT_OK
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from bench.dbsession import db_selection, open_server
+    from bench.env import fingerprint, load_average
+    from bench.records import atomic_write_json, results_document
+    from bench.report import db_rows, request_rows
+    from bench.tables import print_table
+
+    selection = db_selection(args)
+    if args.json:
+        check_writable(args.json)
+    environment = fingerprint()
+    records: list[dict[str, Any]] = []
+
+    def save() -> None:
+        if args.json:
+            atomic_write_json(args.json, results_document(environment, records))
+
+    with open_server(args.mysql_url, environment) as target:
+        from bench.dbrun import plan, run_db
+        from bench.progress import CellProgress
+
+        total = len(plan(strategies=selection.strategies, loads=selection.loads, concurrency=selection.concurrency,
+                         impls_for_request=selection.request_impls, request_strategies=selection.request_strategies))
+        with CellProgress(total, "db", quiet=args.quiet) as bar:
+            def on_record(cell: Any, rec: dict[str, Any]) -> None:
+                records.append(rec)
+                save()
+                bar.finished(cell.label(), str(rec.get("outcome")))
+
+            bar.running("server ceiling (mysqlslap)")
+            got, errors = run_db(
+                target, strategies=selection.strategies, loads=selection.loads, concurrency=selection.concurrency,
+                duration=selection.duration, warmup=selection.warmup, impls_for_request=selection.request_impls,
+                request_strategies=selection.request_strategies, on_record=on_record,
+                progress=lambda line: bar.running(line) if line.startswith("ceiling") else None,
+            )
+        if target is None:
+            records[:] = got
+        for line in errors:
+            print(f"ctxbench: error: {line}", file=sys.stderr)
+    environment["load_average_end"] = load_average()
+    save()
+    header, rows = db_rows(records)
+    if rows:
+        print_table("Connection strategies: ops/s, latency, errors, wrong results", header, rows)
+    header, rows = request_rows(records)
+    if rows:
+        print_table("Request scenario: LocalStack on impl x strategy", header, rows)
+    if args.json:
+        print(f"records written to {args.json}")
+    skipped = bool(records) and all(r.get("outcome") == "skipped" for r in records)
+    return EXIT_ERROR if errors or skipped else EXIT_OK
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

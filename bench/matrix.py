@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import localimpls
 from bench.errors import UsageError
@@ -28,6 +29,27 @@ MICRO_VALUES = 5
 MICRO_MIN_TIME = 0.01
 #: Time limit for one probe cell (seconds).
 PROBE_CELL_TIMEOUT = 120.0
+
+
+#: The database matrix (``ctxbench db`` and the DB part of ``ctxbench run``).
+DB_DEFAULT: dict[str, Any] = {
+    "strategies": ("global", "locked", "pooled", "pooled-tuned", "persistent", "per-request", "sqlalchemy-queuepool", "own-connection"),
+    "loads": ("threads", "gevent"),
+    "concurrency": (1, 4, 16, 64),
+    "duration": 2.0,  # measured seconds per cell, after the warm-up
+    "warmup": 0.5,
+    "request_impls": ("fast", "contextvar", "threading-local"),
+    "request_strategies": ("pooled-tuned", "locked", "per-request"),
+}
+#: ``--quick``: one concurrency above 1 (where sharing goes wrong), short cells.
+DB_QUICK: dict[str, Any] = {
+    **DB_DEFAULT,
+    "concurrency": (8,),
+    "duration": 0.5,
+    "warmup": 0.2,
+    "request_impls": ("fast", "threading-local"),
+    "request_strategies": ("pooled-tuned",),
+}
 
 
 @dataclass(frozen=True)

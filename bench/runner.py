@@ -69,8 +69,13 @@ def run_cell(spec: dict[str, Any], *, timeout: float, python: str = sys.executab
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ctxbench-cell-") as tmp:
         out_path = Path(tmp) / "out.json"
+        # The spec (which may hold a server password) travels in a private
+        # file, never on the command line where ps and /proc would show it.
+        spec_path = Path(tmp) / "spec.json"
+        spec_path.touch(mode=0o600)
+        spec_path.write_text(json.dumps(spec))
         proc = subprocess.Popen(
-            [python, "-m", "bench.cell", json.dumps(spec), str(out_path)],
+            [python, "-m", "bench.cell", f"@{spec_path}", str(out_path)],
             cwd=PROJECT_ROOT,
             env=_child_env(),
             stdin=subprocess.DEVNULL,

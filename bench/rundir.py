@@ -1,0 +1,103 @@
+"""A run directory: ``results/<run-id>/``, one file per finished cell, resumable.
+
+Layout::
+
+    results/<run-id>/
+        run.json            the plan: options and every cell id, written first
+        environment.json    the fingerprint (rewritten at the end with end-of-run facts)
+        cells/<cell-id>.json  {"schema", "cell", "records": [...]}, written atomically when the cell ends
+        charts/             drawn from the cell files only
+        report.html, REPORT.md
+
+A cell's file exists only once the cell has finished, so after a Ctrl-C, a
+crash or a killed cell the directory holds exactly what was finished, and
+``--resume <run-id>`` runs only the cells whose files are missing.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UsageError
+from bench.records import SCHEMA_VERSION, RecordError, atomic_write_json, read_json
+
+_CELL_ID = re.compile(r"[^A-Za-z0-9_.=+-]+")
+
+
+def cell_id(*parts: object) -> str:
+    """A file-name-safe, stable id for a cell: ``db--pooled--threads--c16``."""
+    return "--".join(_CELL_ID.sub("_", str(p)) for p in parts if p is not None and p != "")
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+class RunDir:
+    """One run's directory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.cells = path / "cells"
+        self.charts = path / "charts"
+
+    @classmethod
+    def create(cls, root: Path, run_id: str | None = None) -> RunDir:
+        run_id = run_id or new_run_id()
+        path = root / run_id
+        suffix = 1
+        while path.exists():  # two runs started in the same second
+            suffix += 1
+            path = root / f"{run_id}-{suffix}"
+        try:
+            (path / "cells").mkdir(parents=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create the run directory {path}: {exc.strerror or exc}") from None
+        return cls(path)
+
+    @classmethod
+    def open_existing(cls, root: Path, run_id: str) -> RunDir:
+        path = Path(run_id) if Path(run_id).is_dir() and "/" in run_id else root / run_id
+        if not (path / "run.json").exists():
+            raise UsageError(f"no run {run_id!r} to resume under {root} (no run.json)")
+        return cls(path)
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    def write_plan(self, plan: dict[str, Any]) -> None:
+        atomic_write_json(self.path / "run.json", {"schema": SCHEMA_VERSION, **plan})
+
+    def read_plan(self) -> dict[str, Any]:
+        try:
+            plan = read_json(self.path / "run.json")
+        except RecordError as exc:
+            raise UsageError(str(exc)) from None
+        if plan.get("schema") != SCHEMA_VERSION:
+            raise UsageError(f"{self.path / 'run.json'}: schema version {plan.get('schema')!r}, this ctxbench reads {SCHEMA_VERSION}")
+        return plan
+
+    def write_environment(self, environment: dict[str, Any]) -> None:
+        atomic_write_json(self.path / "environment.json", environment)
+
+    def cell_path(self, cid: str) -> Path:
+        return self.cells / f"{cid}.json"
+
+    def write_cell(self, cid: str, records: list[dict[str, Any]], **extra: Any) -> None:
+        atomic_write_json(self.cell_path(cid), {"schema": SCHEMA_VERSION, "cell": cid, **extra, "records": records})
+
+    def finished(self) -> set[str]:
+        """Ids of cells whose record file is present and readable."""
+        done = set()
+        for path in self.cells.glob("*.json"):
+            try:
+                doc = read_json(path)
+            except RecordError:
+                continue
+            if isinstance(doc, dict) and doc.get("schema") == SCHEMA_VERSION and isinstance(doc.get("records"), list):
+                done.add(path.stem)
+        return done

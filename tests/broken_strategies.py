@@ -1,0 +1,65 @@
+"""Deliberately broken connection strategies: the oracle in bench/dbwork.py must catch them.
+
+Used by tests/test_db.py as user factories (``tests.broken_strategies:SharedPairPool``);
+never part of the benchmark's own list.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from typing import Any
+
+
+class _Fixed:
+    """Yields one connection; nothing happens on exit."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> Any:
+        return self.conn
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class SharedPairPool:
+    """A "pool" with a bookkeeping bug: it holds half as many connections as workers and
+    hands them out round-robin, so two workers use the same connection at the same time.
+
+    Each connection has a short read timeout, so a worker whose reply another worker
+    consumed ends with an error instead of waiting forever.
+    """
+
+    def __init__(self, connect_kwargs: Mapping[str, Any], concurrency: int) -> None:
+        import pymysql
+
+        size = max(1, concurrency // 2)
+        self.conns = [pymysql.connect(**connect_kwargs, read_timeout=2, write_timeout=2) for _ in range(size)]
+        self._next = itertools.count()
+
+    def checkout(self) -> _Fixed:
+        return _Fixed(self.conns[next(self._next) % len(self.conns)])
+
+    def recover(self) -> None:
+        for conn in self.conns:
+            if not conn.open:
+                try:
+                    conn.ping(reconnect=True)
+                except Exception:  # still in use by a partner worker: the next error retries
+                    pass
+
+    def close(self) -> None:
+        for conn in self.conns:
+            try:
+                conn.close()
+            except Exception:  # already broken
+                pass
+
+
+def not_a_strategy(connect_kwargs: Mapping[str, Any], concurrency: int) -> object:
+    """A factory whose product lacks checkout()/close()."""
+    return object()
