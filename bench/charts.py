@@ -73,6 +73,9 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "micro": ("impl", "op", "ns_median"),
     "db": ("strategy", "load", "concurrency", "outcome"),
     "request": ("impl", "strategy", "load", "concurrency", "outcome"),
+    # The server's capacity per concurrency (mysqlslap), stored by ``ctxbench run``;
+    # already copied into every db record, so no chart needs these.
+    "ceiling": ("concurrency", "outcome"),
 }
 #: The order of the known loads and ops (others follow in order of appearance).
 LOAD_ORDER: tuple[str, ...] = tuple(palette.LOAD_STYLES)

@@ -81,10 +81,11 @@ def _counts(low: int, high: int) -> Any:
     return parse
 
 
-def _add_db_selection(p: argparse.ArgumentParser) -> None:
+def _add_db_selection(p: argparse.ArgumentParser, *, load_alias: bool = True) -> None:
     p.add_argument("--strategy", action="append", metavar="NAME",
                    help="global, locked, pooled, pooled-tuned, persistent, per-request, sqlalchemy-queuepool, own-connection, or package.module:factory (default: all)")
-    p.add_argument("--db-load", "--load", dest="db_load", action="append", metavar="NAME", help="threads, gevent (default: both)")
+    names = ("--db-load", "--load") if load_alias else ("--db-load",)
+    p.add_argument(*names, dest="db_load", action="append", metavar="NAME", help="threads, gevent (default: both)")
     p.add_argument("--concurrency", type=_counts(1, 10000), action="append", metavar="N[,N...]", help="workers per cell (default: 1,4,16,64)")
     p.add_argument("--duration", type=_seconds(0, 3600), default=None, metavar="S", help="measured seconds per cell, after the warm-up (default: 2)")
     p.add_argument("--warmup", type=float, default=None, metavar="S", help="warm-up seconds per cell, not measured (default: 0.5)")
@@ -113,6 +114,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, metavar="PATH", help="write {environment, records} here (rewritten as each cell ends)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=cmd_db)
+
+    p = sub.add_parser("run", help="the main job: locals, database and request matrices, then charts and report")
+    p.add_argument("--quick", action="store_true", help="the small matrix CI uses (about a minute)")
+    p.add_argument("--out", type=Path, default=Path("results"), metavar="DIR", help="results root; the run goes in DIR/<run-id>/ (default: results)")
+    p.add_argument("--resume", metavar="RUN_ID", help="finish an interrupted run: only its missing cells run (its own plan is used)")
+    _add_locals_selection(p)
+    _add_db_selection(p, load_alias=False)
+    p.add_argument("--no-locals", action="store_true", help="skip the locals matrix")
+    p.add_argument("--no-micro", action="store_true", help="skip the micro-benchmarks")
+    p.add_argument("--no-db", action="store_true", help="skip the database and request matrices")
+    p.add_argument("--jobs", type=_count(1, 64), default=2, metavar="N", help="probe cells run at once (default: 2)")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("charts", help="redraw every chart of a run from its stored records (no server, no rerun)")
+    p.add_argument("--results", type=Path, metavar="DIR", help="a run directory or a results JSON file (default: the newest run under results/)")
+    p.add_argument("--out", type=Path, metavar="DIR", help="where to draw (default: <run>/charts)")
+    p.set_defaults(func=cmd_charts)
+
+    p = sub.add_parser("report", help="charts plus report.html and REPORT.md for a run, from its stored records")
+    p.add_argument("--results", type=Path, metavar="DIR", help="a run directory or a results JSON file (default: the newest run under results/)")
+    p.add_argument("--out", type=Path, metavar="DIR", help="where to write (default: the run directory)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("doctor", help="which MySQL server the suite would use, and its settings")
     p.add_argument("--mysql-url", metavar="URL", help="mysql://user:password@host:port/database (default: $CTXBENCH_MYSQL_URL, then 127.0.0.1:3306, then a private server)")
@@ -219,6 +243,108 @@ def cmd_db(args: argparse.Namespace) -> int:
         print(f"records written to {args.json}")
     skipped = bool(records) and all(r.get("outcome") == "skipped" for r in records)
     return EXIT_ERROR if errors or skipped else EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench import matrix, runall
+    from bench.dbsession import db_selection
+    from bench.rundir import RunDir
+
+    _sigterm_as_interrupt()
+    if args.resume:
+        run_dir = RunDir.open_existing(args.out, args.resume)
+        cells = runall.cells_from_document(run_dir.read_plan())
+        mysql_url = args.mysql_url
+    else:
+        check_writable(args.out)
+        locals_plan = None
+        if not args.no_locals:
+            impls, errors = matrix.select_impls(matrix.split_names(args.impl))
+            loads, load_errors = matrix.select_loads(matrix.split_names(args.load))
+            if errors or load_errors:
+                raise UsageError((errors + load_errors)[0])
+            locals_plan = matrix.LocalsPlan(
+                impls=tuple(impls), loads=tuple(loads), probes=tuple(matrix.select_probes(matrix.split_names(args.probe))),
+                workers=args.workers or matrix.LOCAL_WORKERS, micro=not args.no_micro,
+                micro_processes=matrix.MICRO_QUICK_PROCESSES if args.quick else matrix.MICRO_PROCESSES,
+                micro_values=matrix.MICRO_QUICK_VALUES if args.quick else matrix.MICRO_VALUES,
+            )
+        db = None if args.no_db else db_selection(args, quick=args.quick)
+        cells = runall.plan_run(locals_plan, db, quick=args.quick)
+        if not cells:
+            raise UsageError("nothing to run: every part was switched off")
+        run_dir = RunDir.create(args.out)
+        run_dir.write_plan(runall.plan_document(cells, {"quick": args.quick, "argv": sys.argv[1:]}))
+        mysql_url = args.mysql_url
+    print(f"run {run_dir.run_id}: {len(cells)} cells, records in {run_dir.path}", file=sys.stderr)
+    try:
+        outcome = runall.execute(run_dir, cells, mysql_url=mysql_url, jobs=args.jobs, quiet=args.quiet)
+    except KeyboardInterrupt:
+        done = len(list(run_dir.cells.glob("*.json")))
+        print(f"ctxbench: interrupted; {done} finished cell(s) kept in {run_dir.path}; "
+              f"finish with: ctxbench run --out {args.out} --resume {run_dir.run_id}", file=sys.stderr)
+        return 130
+    for line in outcome.problems or []:
+        print(f"ctxbench: warning: {line}", file=sys.stderr)
+    print(f"report: {run_dir.path / 'report.html'}")
+    print(f"summary: {run_dir.path / 'REPORT.md'}")
+    return EXIT_ERROR if outcome.errors else EXIT_OK
+
+
+def _sigterm_as_interrupt() -> None:
+    """SIGTERM ends a run the way Ctrl-C does: children stopped, finished cells kept."""
+    import signal
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, handler)
+
+
+def _newest_run(root: Path) -> Path:
+    runs = sorted((p for p in root.glob("*/run.json")), key=lambda p: p.stat().st_mtime)
+    if not runs:
+        raise UsageError(f"no run under {root}/ (give --results DIR)")
+    return runs[-1].parent
+
+
+def _results_source(args: argparse.Namespace) -> Path:
+    source = args.results or _newest_run(Path("results"))
+    if not source.exists():
+        raise UsageError(f"--results {source}: no such file or directory")
+    return source
+
+
+def cmd_charts(args: argparse.Namespace) -> int:
+    from bench import charts
+
+    source = _results_source(args)
+    out = args.out or (source / "charts" if source.is_dir() else source.parent / "charts")
+    _environment, records, problems = charts.load_records(source)
+    if not records:
+        raise UsageError(f"{source}: no readable records" + (f" ({problems[0]})" if problems else ""))
+    notes: list[str] = []
+    paths = charts.draw_all(records, out, notes=notes)
+    for line in problems:
+        print(f"ctxbench: warning: {line}", file=sys.stderr)
+    for line in notes:
+        print(f"ctxbench: note: {line}", file=sys.stderr)
+    print(f"{len(paths)} chart files in {out}")
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench.report import render_report
+
+    source = _results_source(args)
+    out = args.out or (source if source.is_dir() else source.parent)
+    page, md, problems = render_report(source, out)
+    for line in problems:
+        print(f"ctxbench: warning: {line}", file=sys.stderr)
+    print(f"report: {page}")
+    print(f"summary: {md}")
+    return EXIT_OK
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -27,6 +27,10 @@ LOCAL_WORKERS = 8
 MICRO_PROCESSES = 3
 MICRO_VALUES = 5
 MICRO_MIN_TIME = 0.01
+#: ``--quick``: fewer, shorter micro-benchmark values (still fresh processes).
+MICRO_QUICK_PROCESSES = 2
+MICRO_QUICK_VALUES = 3
+MICRO_QUICK_MIN_TIME = 0.004
 #: Time limit for one probe cell (seconds).
 PROBE_CELL_TIMEOUT = 120.0
 

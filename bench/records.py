@@ -61,7 +61,11 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        reason = "truncated" if exc.pos >= len(text.rstrip()) else "malformed"
+        # Our files always end with their closing bracket: a file that stops
+        # before it (a crash mid-write by something else, a copy cut short) is truncated.
+        stripped = text.rstrip()
+        truncated = exc.pos >= len(stripped) or not stripped.endswith(("}", "]"))
+        reason = "truncated" if truncated else "malformed"
         raise RecordError(f"{p}: {reason} JSON ({exc.msg} at line {exc.lineno})") from None
 
 
