@@ -77,6 +77,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.mysql import ServerTarget
 from bench.strategies import build_strategy, connection_id, settings_of, unwrapper, worker_handle
 
 KV_TABLE = "ctxbench_kv"
@@ -193,14 +194,9 @@ def classify(exc: BaseException) -> str:
 
 
 @dataclass(frozen=True)
-class Target:
-    """The connection fields a cell spec carries."""
+class Target(ServerTarget):
+    """A server target as a cell spec carries it, plus extra connect options."""
 
-    host: str
-    port: int
-    user: str
-    password: str = field(repr=False)
-    database: str
     source: str = "spec"
     #: Extra ``pymysql.connect`` keywords for every connection (e.g. ``ssl_disabled``); recorded.
     options: Mapping[str, Any] = field(default_factory=dict)
@@ -212,17 +208,10 @@ class Target:
 
     def connect_kwargs(self) -> dict[str, Any]:
         # connect_timeout: a server that accepts but never answers must not stall a cell.
-        return {"host": self.host, "port": self.port, "user": self.user, "password": self.password,
-                "database": self.database, "connect_timeout": 5, **self.options}
+        return {**super().connect_kwargs(), "connect_timeout": 5, **self.options}
 
-    def server_target(self) -> Any:
-        from bench.mysql import ServerTarget
-
+    def server_target(self) -> ServerTarget:
         return ServerTarget(self.host, self.port, self.user, self.password, self.database, self.source)
-
-    def redacted_url(self) -> str:
-        secret = ":***" if self.password else ""
-        return f"mysql://{self.user}{secret}@{self.host}:{self.port}/{self.database}"
 
 
 def target_spec(target: Any) -> dict[str, Any]:

@@ -10,20 +10,7 @@ import itertools
 from collections.abc import Mapping
 from typing import Any
 
-
-class _Fixed:
-    """Yields one connection; nothing happens on exit."""
-
-    __slots__ = ("conn",)
-
-    def __init__(self, conn: Any) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> Any:
-        return self.conn
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+from bench.strategies import _Fixed
 
 
 class SharedPairPool:
