@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 import tempfile
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -91,6 +92,8 @@ def _add_db_selection(p: argparse.ArgumentParser, *, load_alias: bool = True) ->
     p.add_argument("--warmup", type=float, default=None, metavar="S", help="warm-up seconds per cell, not measured (default: 0.5)")
     p.add_argument("--request-impl", action="append", metavar="NAME", help="Local impls for the request scenario (default: fast, contextvar, threading-local; 'none' to skip)")
     p.add_argument("--request-strategy", action="append", metavar="NAME", help="strategies for the request scenario (default: pooled-tuned, locked, per-request)")
+    p.add_argument("--hang-after", type=_seconds(0, 3600), default=None, metavar="S",
+                   help="end a database cell as 'hung' after S seconds without progress (default: 5)")
     p.add_argument("--mysql-url", metavar="URL", help="mysql://user:password@host:port/database (default: $CTXBENCH_MYSQL_URL, then 127.0.0.1:3306 as root, then a private server)")
 
 
@@ -127,6 +130,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=_count(1, 64), default=2, metavar="N", help="probe cells run at once (default: 2)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("faults", help="kill, restart, fill and hang a private server under each strategy: errors, recovery, leaks, memory")
+    p.add_argument("--scenario", action="append", metavar="NAME",
+                   help="kill, restart, max-connections, hang, soak (repeatable, comma-separated; default: all but soak)")
+    p.add_argument("--strategy", action="append", metavar="NAME", help="strategies for kill, restart and max-connections (default: every built-in but global)")
+    p.add_argument("--db-load", "--load", dest="db_load", action="append", metavar="NAME", help="threads, gevent (default: threads)")
+    p.add_argument("--concurrency", type=_count(1, 10000), default=None, metavar="N", help="workers per kill/restart cell (default: 8)")
+    p.add_argument("--duration", type=_seconds(0, 3600), default=None, metavar="S", help="measured seconds of a kill/restart cell (default: 6)")
+    p.add_argument("--down", type=_seconds(0, 60), default=None, metavar="S", help="seconds the server stays down after a kill or shutdown (default: 1)")
+    p.add_argument("--max-connections", type=_count(2, 1000), default=None, metavar="N", help="max_connections for that scenario; cells run at 2N (default: 20)")
+    p.add_argument("--hang-after", type=_seconds(0, 3600), default=None, metavar="S", help="watchdog of the hang scenario (default: 2)")
+    p.add_argument("--soak-duration", type=_seconds(0, 86400), default=None, metavar="S", help="measured seconds of each soak cell (default: 60)")
+    p.add_argument("--json", type=Path, metavar="PATH", help="write {environment, records} here (rewritten as each cell ends)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_faults)
 
     p = sub.add_parser("charts", help="redraw every chart of a run from its stored records (no server, no rerun)")
     p.add_argument("--results", type=Path, metavar="DIR", help="a run directory or a results JSON file (default: the newest run under results/)")
@@ -224,7 +242,7 @@ def cmd_db(args: argparse.Namespace) -> int:
             got, errors = run_db(
                 target, strategies=selection.strategies, loads=selection.loads, concurrency=selection.concurrency,
                 duration=selection.duration, warmup=selection.warmup, impls_for_request=selection.request_impls,
-                request_strategies=selection.request_strategies, on_record=on_record,
+                request_strategies=selection.request_strategies, on_record=on_record, hang_after=selection.hang_after,
                 progress=lambda line: bar.running(line) if line.startswith("ceiling") else None,
             )
         if target is None:
@@ -273,6 +291,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         cells = runall.plan_run(locals_plan, db, quick=args.quick)
         if not cells:
             raise UsageError("nothing to run: every part was switched off")
+        if db is not None:
+            _check_url_early(args.mysql_url)
         run_dir = RunDir.create(args.out)
         run_dir.write_plan(runall.plan_document(cells, {"quick": args.quick, "argv": sys.argv[1:]}))
         mysql_url = args.mysql_url
@@ -289,6 +309,64 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"report: {run_dir.path / 'report.html'}")
     print(f"summary: {run_dir.path / 'REPORT.md'}")
     return EXIT_ERROR if outcome.errors else EXIT_OK
+
+
+def cmd_faults(args: argparse.Namespace) -> int:
+    from bench import faults, matrix
+    from bench.env import fingerprint, load_average
+    from bench.records import atomic_write_json, results_document
+    from bench.tables import print_table
+
+    _sigterm_as_interrupt()
+    defaults = faults.FaultPlan()
+    plan = faults.validate(faults.FaultPlan(
+        scenarios=tuple(matrix.split_names(args.scenario)) or defaults.scenarios,
+        strategies=tuple(matrix.split_names(args.strategy)) or defaults.strategies,
+        loads=tuple(matrix.split_names(args.db_load)) or defaults.loads,
+        concurrency=args.concurrency or defaults.concurrency,
+        duration=args.duration or defaults.duration,
+        down=args.down or defaults.down,
+        max_connections=args.max_connections or defaults.max_connections,
+        hang_after=args.hang_after or defaults.hang_after,
+        soak_duration=args.soak_duration or defaults.soak_duration,
+    ))
+    if args.json:
+        check_writable(args.json)
+    environment = fingerprint()
+    records: list[dict[str, Any]] = []
+
+    def save(rec: dict[str, Any] | None = None) -> None:
+        if rec is not None:
+            records.append(rec)
+        if args.json:
+            atomic_write_json(args.json, results_document(environment, records))
+
+    say = (lambda _line: None) if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    faults.run_faults(plan, on_record=save, say=say, environment=environment)
+    environment["load_average_end"] = load_average()
+    save()
+    header, rows = faults.fault_rows(records)
+    if rows:
+        print_table("Faults: errors by class, time to first error, recovery once the server is back, leaks", header, rows)
+    for line in faults.findings(records):
+        print(f"ctxbench: warning: {line}", file=sys.stderr)
+    if args.json:
+        print(f"records written to {args.json}")
+    return EXIT_ERROR if any(r.get("problem") for r in records) else EXIT_OK
+
+
+def _check_url_early(url: str | None) -> None:
+    """A server URL the user gave (flag or environment) must work before anything is measured or a run directory made.
+
+    Otherwise a mistyped password would surface only after the locals half had run.
+    """
+    from bench import mysql
+
+    source = "url"
+    if url is None and os.environ.get(mysql.ENV_URL, "").strip():
+        url, source = os.environ[mysql.ENV_URL], "env"
+    if url is not None:
+        mysql.check_target(mysql.parse_url(url, source))
 
 
 def _sigterm_as_interrupt() -> None:
@@ -335,10 +413,14 @@ def cmd_charts(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from bench.charts import load_records
     from bench.report import render_report
 
     source = _results_source(args)
     out = args.out or (source if source.is_dir() else source.parent)
+    _environment, records, unreadable = load_records(source)
+    if not records:  # nothing to report: say why, and write nothing over what is there
+        raise UsageError(f"{source}: no readable records" + (f" ({unreadable[0]})" if unreadable else ""))
     page, md, problems = render_report(source, out)
     for line in problems:
         print(f"ctxbench: warning: {line}", file=sys.stderr)
@@ -383,19 +465,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_ERROR
+    debug = bool(args.debug or os.environ.get("CTXBENCH_DEBUG"))
     try:
         return int(args.func(args))
     except UsageError as exc:
-        if args.debug:
-            raise
+        if debug:  # the traceback, then the same one line and the same exit status
+            traceback.print_exc()
         print(f"ctxbench: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("ctxbench: interrupted; records finished so far are kept", file=sys.stderr)
         return 130
     except Exception as exc:  # one line unless --debug
-        if args.debug or os.environ.get("CTXBENCH_DEBUG"):
-            raise
+        if debug:
+            traceback.print_exc()
         print(f"ctxbench: error: {exc.__class__.__name__}: {exc}".splitlines()[0], file=sys.stderr)
         return EXIT_ERROR
 

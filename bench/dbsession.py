@@ -32,6 +32,8 @@ class DbSelection:
     warmup: float
     request_impls: list[str]
     request_strategies: list[str]
+    #: Seconds without progress after which a cell ends itself as ``hung``.
+    hang_after: float = dbrun.DEFAULT_HANG_AFTER
 
 
 def db_selection(args: argparse.Namespace, *, quick: bool = False) -> DbSelection:
@@ -51,6 +53,7 @@ def db_selection(args: argparse.Namespace, *, quick: bool = False) -> DbSelectio
         warmup=args.warmup if args.warmup is not None else defaults["warmup"],
         request_impls=request_impls,
         request_strategies=split_names(args.request_strategy) or list(defaults["request_strategies"]),
+        hang_after=getattr(args, "hang_after", None) or dbrun.DEFAULT_HANG_AFTER,
     )
     dbrun.validate(strategies=selection.strategies, loads=selection.loads, concurrency=selection.concurrency,
                    duration=selection.duration, warmup=selection.warmup, impls_for_request=selection.request_impls)

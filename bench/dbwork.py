@@ -62,6 +62,16 @@ Hangs
     cell's output file and ends the process with ``os._exit``.  The parent's
     time limit is the last resort.
 
+Faults
+    Every error is also stamped (first, last, and a count per 10 ms), and a
+    spec with ``"timeline": true`` gets the record's ``timeline``: right replies
+    and errors per 10 ms of the monotonic clock, which the parent shares (see
+    :mod:`bench.faults`, which kills and restarts the server mid-cell).  The
+    counter reads after the workers end may fail -- the server is gone, or at
+    ``max_connections`` (then they fall back to the admin connection already
+    open) -- and so may ``close()``: the record notes it under
+    ``teardown_problems`` instead of the cell crashing.
+
 The password travels in the spec only; records carry the redacted URL, and
 every string in a record is scrubbed of the password before it leaves.
 """
@@ -118,6 +128,8 @@ ANCHOR_MIX: dict[str, int] = {"select_token": 1}
 
 DEFAULT_WARMUP = 0.5
 DEFAULT_HANG_AFTER = 5.0
+#: Resolution of a cell's timeline of right replies and errors (spec ``"timeline": true``; seconds).
+TIMELINE_BUCKET = 0.01
 #: Longest wait at the end of the connect phase before the timed phase starts anyway (seconds).
 READY_TIMEOUT = 3.0
 #: Upper bound on operations per second one Python process reaches (sizes the preallocated stamps).
@@ -277,16 +289,33 @@ class CounterReader:
         self.source = "bench.mysql.server_counters + admin connection" if self._shared else "admin connection"
 
     def _admin(self, names: list[str]) -> dict[str, Any]:
-        if self._conn is None:
-            import pymysql
+        import pymysql
 
-            self._conn = pymysql.connect(**self.target.connect_kwargs(), autocommit=True, read_timeout=10, write_timeout=10)
-        with self._conn.cursor() as cur:
-            cur.execute(f"SHOW GLOBAL STATUS WHERE Variable_name IN ({', '.join(['%s'] * len(names))})", names)
-            return {str(name).lower(): value for name, value in cur.fetchall()}
+        for attempt in (1, 2):
+            if self._conn is None:
+                self._conn = pymysql.connect(**self.target.connect_kwargs(), autocommit=True, read_timeout=10, write_timeout=10)
+            try:
+                with self._conn.cursor() as cur:
+                    cur.execute(f"SHOW GLOBAL STATUS WHERE Variable_name IN ({', '.join(['%s'] * len(names))})", names)
+                    return {str(name).lower(): value for name, value in cur.fetchall()}
+            except pymysql.err.MySQLError:
+                # The server went away and came back (a fault run restarts it): one fresh connection.
+                self.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def read(self) -> dict[str, int]:
-        raw = {str(k).lower(): v for k, v in self._shared(self.target.server_target()).items()} if self._shared else {}
+        raw: dict[str, Any] = {}
+        if self._shared:
+            import pymysql
+
+            try:
+                raw = {str(k).lower(): v for k, v in self._shared(self.target.server_target()).items()}
+            except pymysql.err.MySQLError:
+                # No new connection to be had (the server is at max_connections: error 1040):
+                # everything over the admin connection, which is already open.
+                raw = {}
         missing = [name for name in COUNTERS if name.lower() not in raw]
         if missing:
             raw.update(self._admin(missing))
@@ -319,8 +348,8 @@ def counter_deltas(before: Mapping[str, int], after: Mapping[str, int], self_cos
 class _WorkerState:
     """What one worker leaves behind; allocated before the barrier."""
 
-    __slots__ = ("buf", "counts", "errors", "first_checkout", "ids", "id_checks", "id_mismatches", "n", "samples",
-                 "statements", "stored", "growths", "prefix")
+    __slots__ = ("buf", "codes", "counts", "err_buckets", "errors", "first_checkout", "first_error", "ids", "id_checks", "id_mismatches",
+                 "last_error", "n", "samples", "statements", "stored", "growths", "prefix")
 
     def __init__(self, prefix: str, capacity: int) -> None:
         self.prefix = prefix
@@ -330,10 +359,16 @@ class _WorkerState:
         self.counts = array("q", bytes(8 * 5))  # ok (unused), foreign, stale, other, local violations
         self.errors: dict[str, int] = {}
         self.samples: dict[str, str] = {}  # first message per error label
+        self.codes: dict[str, int] = {}  # "<label>:<error number>" -> count, where the error carries a number
         self.ids: set[int] = set()
         self.id_checks = 0
         self.id_mismatches = 0
         self.first_checkout: float | None = None
+        # When errors happened (perf_counter, which is CLOCK_MONOTONIC on Linux: comparable with the
+        # parent's time.monotonic()), for the fault scenarios' time to first error and recovery.
+        self.first_error: float | None = None
+        self.last_error: float | None = None
+        self.err_buckets: dict[int, int] = {}  # int(t / TIMELINE_BUCKET) -> errors
         self.statements = 0
         self.n = 0
 
@@ -505,8 +540,18 @@ def _sample_connection_id(conn: Any, st: _WorkerState, raw: Callable[[Any], Any]
 
 
 def _error(st: _WorkerState, exc: BaseException, recover: Callable[[], None] | None) -> None:
+    now = time.perf_counter()
+    if st.first_error is None:
+        st.first_error = now
+    st.last_error = now
+    key = int(now / TIMELINE_BUCKET)
+    st.err_buckets[key] = st.err_buckets.get(key, 0) + 1
     label = classify(exc)
     st.errors[label] = st.errors.get(label, 0) + 1
+    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+    if code is not None:  # 2013 lost mid-query, 2003 cannot connect, 2006 gone away, 0 used after close...
+        key = label if label.endswith(f":{code}") else f"{label}:{code}"
+        st.codes[key] = st.codes.get(key, 0) + 1
     if label not in st.samples:
         st.samples[label] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300] if str(exc) else type(exc).__name__
     if recover is not None:
@@ -805,6 +850,10 @@ def _merge_errors(states: list[_WorkerState]) -> tuple[dict[str, int], dict[str,
 
 def _correctness(run: _Run) -> dict[str, Any]:
     errors, samples = _merge_errors(run.states)
+    codes: dict[str, int] = {}
+    for st in run.states:
+        for key, count in dict(st.codes).items():
+            codes[key] = codes.get(key, 0) + count
     foreign = sum(st.counts[_FOREIGN] for st in run.states)
     stale = sum(st.counts[_STALE] for st in run.states)
     other = sum(st.counts[_OTHER] for st in run.states)
@@ -816,6 +865,7 @@ def _correctness(run: _Run) -> dict[str, Any]:
         "errors": errors,
         "error_count": sum(errors.values()),
         "error_samples": samples,
+        "error_codes": dict(sorted(codes.items())),
         "wrong_results": foreign + stale + other,
         "wrong_detail": {"foreign": foreign, "stale": stale, "other": other},
         "local_violations": sum(st.counts[_LOCAL] for st in run.states),
@@ -1012,11 +1062,16 @@ def run_cell(spec: dict[str, Any], load: Any) -> dict[str, Any]:
     if hasattr(load, "settle"):
         load.settle()
     run.phase = "after"
-    after = counters.read()
+    # Under a fault (server killed, full, restarted) these can fail: the record says so, the cell still ends.
+    problems: dict[str, str] = {}
+    after = _read_or_note(counters, "after_run", problems)
     run.phase = "close"
-    strategy.close()
+    try:
+        strategy.close()
+    except Exception as exc:  # closing over a dead server: noted, nothing left to release
+        problems["close"] = f"{classify(exc)}: {exc}".splitlines()[0][:300]
     run.phase = "closed"
-    closed = counters.read()
+    closed = _read_or_note(counters, "after_close", problems)
     counters.close()
     watchdog.disarm()
 
@@ -1053,8 +1108,55 @@ def run_cell(spec: dict[str, Any], load: Any) -> dict[str, Any]:
                              if "Threads_connected" in closed and "Threads_connected" in before else None),
         "strategy_facts": strategy_facts,
         "hang_after_s": hang_after,
+        **({"teardown_problems": problems} if problems else {}),
+        **({"timeline": timeline(run)} if spec.get("timeline") else {}),
         "outcome": "errors" if bad else "ok",
     })
+
+
+def _read_or_note(counters: CounterReader, when: str, problems: dict[str, str]) -> dict[str, int]:
+    """The counters, or {} with the reason noted under ``when``."""
+    try:
+        return counters.read()
+    except Exception as exc:  # the server is gone or full: counters unknown, not a crash
+        problems[f"counters_{when}"] = f"{classify(exc)}: {exc}".splitlines()[0][:300]
+        return {}
+
+
+def timeline(run: _Run) -> dict[str, Any]:
+    """When right replies and errors happened, in :data:`TIMELINE_BUCKET` buckets of the monotonic clock.
+
+    Times are ``time.perf_counter()`` values, which on Linux are CLOCK_MONOTONIC and so
+    comparable with the parent's ``time.monotonic()``: the fault scenarios line them up
+    with the moment they killed or restarted the server.  Buckets are sparse
+    ``[index, count]`` pairs; bucket ``i`` covers ``[i * bucket_s, (i + 1) * bucket_s)``.
+    """
+    import numpy as np
+
+    parts = [np.frombuffer(st.buf, dtype=np.float64, count=st.stored).reshape(-1, 3)[:, 2] for st in run.states if st.stored]
+    done = np.concatenate(parts) if parts else np.zeros(0)
+    ok: dict[int, int] = {}
+    if done.size:
+        keys, counts = np.unique(np.floor(done / TIMELINE_BUCKET).astype(np.int64), return_counts=True)
+        ok = {int(k): int(n) for k, n in zip(keys, counts, strict=True)}
+    errors: dict[int, int] = {}
+    for st in run.states:
+        for key, n in dict(st.err_buckets).items():
+            errors[key] = errors.get(key, 0) + n
+    firsts = [st.first_error for st in run.states if st.first_error is not None]
+    lasts = [st.last_error for st in run.states if st.last_error is not None]
+    return {
+        "clock": "CLOCK_MONOTONIC seconds (time.perf_counter in the cell = time.monotonic in the parent)",
+        "bucket_s": TIMELINE_BUCKET,
+        "window": list(run.window),
+        "t_go": run.t_go,
+        "ok": sorted(ok.items()),
+        "errors": sorted(errors.items()),
+        "ok_total": int(done.size),
+        "first_ok_at": float(done.min()) if done.size else None,
+        "first_error_at": min(firsts) if firsts else None,
+        "last_error_at": max(lasts) if lasts else None,
+    }
 
 
 def run_overhead_cell(spec: dict[str, Any], load: Any) -> dict[str, Any]:

@@ -376,7 +376,10 @@ class ServerHandle:
     """A server to use, and the duty to stop it if this process started it.
 
     Use as a context manager, or call :meth:`close`; closing a server found
-    rather than started does nothing.
+    rather than started does nothing.  A server this process started can also
+    be killed (:meth:`kill`), shut down (:meth:`terminate`) and started again on
+    the same port and data directory (:meth:`restart`) -- what ``ctxbench
+    faults`` does to it; a server found rather than started refuses all three.
     """
 
     def __init__(self, target: ServerTarget, path_taken: str, server: _EphemeralServer | None = None) -> None:
@@ -404,6 +407,34 @@ class ServerHandle:
         """Stop an ephemeral server (terminate, wait, kill) and remove its folder.  Idempotent."""
         if self._server is not None:
             self._server.stop()
+
+    # Faults (bench/faults.py): only a server this process started may be killed or restarted.
+
+    def _own(self, action: str) -> _EphemeralServer:
+        if self._server is None:
+            raise UsageError(f"cannot {action} a server ctxbench did not start ({self.path_taken})")
+        return self._server
+
+    @property
+    def running(self) -> bool:
+        """Whether an ephemeral server's process is alive (False for a server found, not started)."""
+        return self._server is not None and self._server.running
+
+    def kill(self) -> None:
+        """SIGKILL the ephemeral server (a crash); its data directory and port stay for :meth:`restart`."""
+        self._own("kill").kill()
+
+    def terminate(self) -> None:
+        """Shut the ephemeral server down cleanly (SIGTERM, wait); data directory and port stay for :meth:`restart`."""
+        self._own("shut down").terminate()
+
+    def restart(self, timeout: float = START_TIMEOUT) -> float:
+        """Start the ephemeral server again on the same port and data directory (stopping it first if it runs).
+
+        Returns the seconds from launch until the generated password logs in over TCP;
+        raises :class:`EphemeralStartError` if it does not within ``timeout``.
+        """
+        return self._own("restart").restart(self.target, timeout)
 
     def __enter__(self) -> ServerHandle:
         return self
@@ -472,6 +503,18 @@ def find_server(
     else:
         tried.append("starting a private server not allowed")
     raise ServerUnavailable(f"no MySQL-protocol server: no {ENV_URL} or --mysql-url, " + "; ".join(tried))
+
+
+def start_private_server(*, progress: Progress | None = None, timeout: float = START_TIMEOUT) -> ServerHandle:
+    """Always a fresh private server (step 3 alone), whatever URL or local server exists.
+
+    For what may only be done to a server ctxbench owns: killing and restarting it
+    (``ctxbench faults``).  Raises :class:`ServerUnavailable` without a server binary.
+    """
+    handle = _start_ephemeral(progress or _quiet, timeout)
+    if handle is None:
+        raise ServerUnavailable("no mariadbd or mysqld on PATH or in /usr/sbin to start a private server")
+    return handle
 
 
 def _try_local_default() -> tuple[ServerTarget | None, str]:
@@ -642,11 +685,62 @@ class _EphemeralServer:
         self.tempdir = tempdir
         self.owner_pid = os.getpid()
         self.process: subprocess.Popen[bytes] | None = None
+        #: The server's command line (same port, same folder): what :meth:`restart` launches again.
+        self.command: list[str] = []
         _LIVE.add(self)
 
     @property
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the server process and reap it; the folder stays."""
+        proc = self.process
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=STOP_TIMEOUT)
+
+    def terminate(self) -> None:
+        """SIGTERM (a clean shutdown), wait, SIGKILL if it takes too long; the folder stays."""
+        import subprocess
+
+        proc = self.process
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def restart(self, target: ServerTarget, timeout: float) -> float:
+        """Launch the same command again (same port, same data directory) and wait until ``target`` logs in."""
+        import subprocess
+        import time
+
+        if not self.command:
+            raise EphemeralStartError("the private server was never launched", [])
+        self.terminate()
+        started = time.monotonic()
+        deadline = started + timeout
+        with open(self.tempdir / "server.out", "ab") as out:
+            self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                            preexec_fn=_parent_death_signal())
+        (self.tempdir / "server.pid").write_text(str(self.process.pid))
+        errlog = self.tempdir / "error.log"
+        while True:
+            if self.process.poll() is not None:
+                raise EphemeralStartError(f"the private server exited with status {self.process.returncode} while restarting", _tail(errlog))
+            try:
+                check_target(target, timeout=2.0)
+                return time.monotonic() - started
+            except UsageError:
+                if time.monotonic() > deadline:
+                    raise EphemeralStartError("the private server did not accept its login in time after a restart", _tail(errlog)) from None
+            time.sleep(0.05)
 
     def stop(self) -> None:
         """Terminate, wait, kill; remove the folder.  Safe to repeat, and to interrupt and repeat."""
@@ -798,9 +892,10 @@ def _launch(binary: str, flavor: str, version: str, server: _EphemeralServer, de
     errlog = server.tempdir / "error.log"
     for _ in range(3):
         port = _free_port()
+        server.command = _server_command(binary, flavor, version, server.tempdir, port)
         with open(server.tempdir / "server.out", "ab") as out:
             server.process = subprocess.Popen(
-                _server_command(binary, flavor, version, server.tempdir, port),
+                server.command,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,

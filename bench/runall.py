@@ -59,7 +59,7 @@ def plan_run(locals_plan: LocalsPlan | None, db: DbSelection | None, *, quick: b
                               impls_for_request=db.request_impls, request_strategies=db.request_strategies)
         for c in sorted({cell.concurrency for cell in db_cells}):
             cells.append(Planned(cell_id("ceiling", f"c{c}"), "ceiling", f"server ceiling c={c} (mysqlslap)", {"concurrency": c}))
-        timing = {"duration": db.duration, "warmup": db.warmup}
+        timing = {"duration": db.duration, "warmup": db.warmup, "hang_after": db.hang_after}
         for cell in db_cells:
             cid = cell_id(cell.kind, cell.impl, cell.strategy, cell.load, f"c{cell.concurrency}")
             spec = {"kind": cell.kind, "strategy": cell.strategy, "load": cell.load, "concurrency": cell.concurrency, "impl": cell.impl, **timing}
@@ -199,8 +199,9 @@ def _run_db(run_dir: RunDir, all_cells: list[Planned], cells: list[Planned], tar
     for cell in (c for c in cells if c.kind in ("db", "request")):
         bar.running(cell.label)
         spec = cell.spec
-        base = dbrun.base_cell_spec(target, duration=spec["duration"], warmup=spec["warmup"])
-        limit = dbrun.cell_timeout(spec["duration"], spec["warmup"], dbrun.DEFAULT_HANG_AFTER)
+        hang_after = spec.get("hang_after", dbrun.DEFAULT_HANG_AFTER)  # plans written before --hang-after lack it
+        base = dbrun.base_cell_spec(target, duration=spec["duration"], warmup=spec["warmup"], hang_after=hang_after)
+        limit = dbrun.cell_timeout(spec["duration"], spec["warmup"], hang_after)
         rec, problem = dbrun.run_one(target, _db_cell(spec), base_spec=base, limit=limit, ceilings=ceilings, samples=samples)
         if problem:
             error(scrub([problem], target.password)[0])
