@@ -749,17 +749,10 @@ class _EphemeralServer:
 
         if os.getpid() != self.owner_pid:
             return  # a forked child must not stop its parent's server
-        proc = self.process
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    pass
+        try:
+            self.terminate()
+        except subprocess.TimeoutExpired:
+            pass  # even SIGKILL was not reaped in time: remove the folder regardless
         shutil.rmtree(self.tempdir, ignore_errors=True)
         _LIVE.discard(self)
         _restore_signal_handlers()
