@@ -14,9 +14,14 @@ What it promises
 Why it is built like this (pyperf's method, written by hand)
     *Parent and workers.*  :func:`run_micro` never times anything.  It runs P
     fresh worker processes one after another (``python -m bench.cell SPEC OUT``,
-    timings never overlap), and every worker measures every subject, in an
-    order rotated per process, so slow drift of a shared machine (frequency,
-    neighbours) is spread over all subjects instead of landing on one.  A
+    timings never overlap), and every worker measures every subject, op by op,
+    taking the values of all subjects in interleaved rounds (value ``k`` of
+    each subject within one round, the order rotated from round to round).  A
+    shared machine changes speed in steps that last seconds -- seen on this
+    project's VM: threading.local ``get`` at 67-73 ns for one series and 42-46
+    ns for the next -- so a subject timed seconds after its reference would
+    carry those steps into its ratio; timed in the same round, both see the
+    same step and the ratio cancels it.  A
     worker that crashes or hangs is retried one subject per process, so the
     culprit is named and the others are still measured.  pyperf's ``Runner``
     is not used because it owns ``sys.argv`` and spawns workers by re-running
@@ -41,7 +46,7 @@ Why it is built like this (pyperf's method, written by hand)
     be close to zero.
 
     *Ops that cannot run alone are measured with a restoring statement, and the
-    subject's own ``set`` cost (measured in the same process) is subtracted*::
+    subject's own ``set``, timed just before in the same round, is subtracted*::
 
         del  = time(l.x = v; del l.x)         - set
         push = time(s.push(o); l.stack = saved) - set     # l = s._local, saved = ()
@@ -429,55 +434,93 @@ def _calibrate(function: Callable[..., int], args: tuple[Any, ...], min_time_ns:
     return loops
 
 
-def _series(statements: Sequence[str], names: dict[str, Any], spec: WorkerSpec, overhead_ns: float) -> Series:
-    """Calibrate, warm up, then take ``spec.values`` values of an op: ns per op minus ``overhead_ns``."""
-    function = compile_loop(statements)
-    args = tuple(names[arg] for arg in ARGUMENTS)
-    gc.collect()  # start every series from the same, clean heap
-    loops = _calibrate(function, args, spec.min_time_ns)
-    ops_per_value = loops * UNROLL
-    for _ in range(spec.warmups):
-        _timed(function, loops, args)
-    values = [_timed(function, loops, args) / ops_per_value - overhead_ns for _ in range(spec.values)]
-    return Series(values=values, loops=loops)
+@dataclass
+class _Timing:
+    """One subject's timing function for one op, its objects, and the Context it runs in.
 
-
-def _series_in_fresh_context(factory: Callable[[], Any], op: str, statements: Sequence[str], spec: WorkerSpec,
-                              overhead_ns: float) -> Series:
-    """Build ``op``'s objects and time ``statements`` inside a new, empty :class:`contextvars.Context`.
-
-    A context keeps every ContextVar ever set in it, and ContextVar get/set cost
-    grows with that number (a HAMT lookup, a HAMT copy).  Without this, a
-    ContextVar design measured after others in the same process would pay for
-    their variables: the order of subjects would change the results.
+    Each subject gets its own compiled function (its own code object): the
+    specialising interpreter's inline caches live in the code, and one
+    function shared by subjects of different types, timed in turn, would
+    keep re-specialising -- a cost of the harness, not of the subject.
     """
-    return contextvars.Context().run(lambda: _series(statements, prepare(factory, op), spec, overhead_ns))
+
+    context: contextvars.Context
+    function: Callable[..., int]
+    args: tuple[Any, ...]
+    loops: int = 1
+
+    def value(self) -> float:
+        """One timed run, in ns per op (before any overhead is subtracted)."""
+        return self.context.run(_timed, self.function, self.loops, self.args) / (self.loops * UNROLL)
 
 
-def measure_subject(name: str, spec: WorkerSpec) -> tuple[dict[str, Series], float]:
-    """Every requested op of one subject, and the harness overhead (ns per op) subtracted from them."""
-    factory = subject_factory(name)
-    contextvars.Context().run(check_subject, name, factory)  # leaves no variables in this process's context
-    step = "harness"
-    try:
-        harness = statistics.median(_series_in_fresh_context(factory, "get", HARNESS_STATEMENT, spec, 0.0).values)
-        needs_set = "set" in spec.ops or any(op in MINUS_SET for op in spec.ops)
-        # set first: del, push and pop subtract it.  The other ops are rotated by seed
-        # so that no op always runs first (or last) in a process.
-        rest = [op for op in spec.ops if op != "set"]
-        shift = spec.seed % len(rest) if rest else 0
-        order = (["set"] if needs_set else []) + rest[shift:] + rest[:shift]
-        measured: dict[str, Series] = {}
-        set_ns = 0.0
-        for op in order:
-            step = op
-            overhead = harness + (set_ns if op in MINUS_SET else 0.0)
-            measured[op] = _series_in_fresh_context(factory, op, STATEMENTS[op], spec, overhead)
-            if op == "set":
-                set_ns = statistics.median(measured[op].values)
-    except Exception as exc:  # the subject broke while being timed: report it, measure the others
-        raise SubjectError(subject_error_text(name, f"{step} failed while timed: {_exception_text(exc)}")) from None
-    return {op: series for op, series in measured.items() if op in spec.ops}, harness
+def _timing(factory: Callable[[], Any], op: str, statements: Sequence[str], spec: WorkerSpec) -> _Timing:
+    """Fresh objects for ``op`` built in a new, empty Context, and a calibrated loop count.
+
+    A context keeps every ContextVar ever set in it, and ContextVar get/set
+    cost grows with that number (a HAMT lookup, a HAMT copy).  Without a
+    context per subject and op, a ContextVar design would pay for the
+    variables of everything measured before it in the process.
+    """
+    context = contextvars.Context()
+    names = context.run(prepare, factory, op)
+    timing = _Timing(context, compile_loop(statements), tuple(names[arg] for arg in ARGUMENTS))
+    gc.collect()  # start every series from the same, clean heap
+    timing.loops = context.run(_calibrate, timing.function, timing.args, spec.min_time_ns)
+    return timing
+
+
+class _Subjects:
+    """The subjects still being measured in this worker, and the errors of those that failed."""
+
+    def __init__(self, factories: dict[str, Callable[[], Any]], errors: dict[str, str]) -> None:
+        self.factories = factories
+        self.errors = errors
+
+    def fail(self, name: str, op: str, exc: BaseException) -> None:
+        self.errors[name] = subject_error_text(name, f"{op} failed while timed: {_exception_text(exc)}")
+        self.factories.pop(name, None)
+
+    def measure(self, op: str, statements: Sequence[str], spec: WorkerSpec, *, minus_set: bool = False,
+                label: str | None = None) -> dict[str, tuple[list[float], int]]:
+        """``spec.values`` values of ``op`` for every live subject, taken round-robin; {subject: (ns per op, loops)}.
+
+        Interleaved, not subject after subject: value ``k`` of every subject is
+        taken within one round (a few ``min_time`` apart), so a step in the
+        machine's speed lasting longer than a round -- a shared VM moved to a
+        slower core, a neighbour's burst -- lands on every subject alike and
+        cancels in their ratio.  The order within a round rotates, so no
+        subject always runs first.  With ``minus_set``, each value is the op's
+        timing minus a ``set`` timing taken just before it in the same round
+        (the loop overhead, in both, cancels too): a ``set`` measured at
+        another moment could come from another speed step.
+        """
+        timings: dict[str, tuple[_Timing, _Timing | None]] = {}
+        for name, factory in list(self.factories.items()):
+            try:
+                timings[name] = (_timing(factory, op, statements, spec), _timing(factory, "set", STATEMENTS["set"], spec) if minus_set else None)
+            except Exception as exc:  # the subject broke while being set up for timing: report it, measure the others
+                self.fail(name, label or op, exc)
+        values: dict[str, list[float]] = {name: [] for name in timings}
+        for k in range(-spec.warmups, spec.values):  # negative k: warm-up rounds, discarded
+            for name in rotated(list(timings), k + spec.seed, max(len(timings), 1)):
+                timing, companion = timings[name]
+                try:
+                    before = companion.value() if companion is not None else 0.0
+                    value = timing.value() - before
+                except Exception as exc:
+                    self.fail(name, label or op, exc)
+                    del timings[name]
+                    continue
+                if k >= 0:
+                    values[name].append(value)
+        return {name: (values[name], timing.loops) for name, (timing, _) in timings.items()}
+
+
+def op_order(ops: Sequence[str], seed: int) -> list[str]:
+    """The order a worker measures ``ops`` in: rotated by ``seed``, so that no op always runs first (or last) in a process."""
+    shift = seed % len(ops) if ops else 0
+    return [*ops[shift:], *ops[:shift]]
 
 
 def run_micro_worker(spec: dict[str, Any]) -> dict[str, Any]:
@@ -486,18 +529,33 @@ def run_micro_worker(spec: dict[str, Any]) -> dict[str, Any]:
     Returns ``{"values": {subject: {op: [ns per op, ...]}}, "loops": {subject:
     {op: n}}, "harness_ns": {subject: ns per op}, "errors": {subject: message},
     "seed": k}``.  A subject that fails lands in ``errors`` and nowhere else.
+    Op by op, every subject's values are taken in interleaved rounds
+    (:meth:`_Subjects.measure`); the harness first, as if it were an op.
     """
     parsed = WorkerSpec.parse(spec)
     output: dict[str, Any] = {"values": {}, "loops": {}, "harness_ns": {}, "errors": {}, "seed": parsed.seed}
+    factories: dict[str, Callable[[], Any]] = {}
     for name in parsed.impls:
         try:
-            series, harness = measure_subject(name, parsed)
+            factory = subject_factory(name)
+            contextvars.Context().run(check_subject, name, factory)  # leaves no variables in this process's context
         except SubjectError as exc:
             output["errors"][name] = str(exc)
             continue
-        output["values"][name] = {op: s.values for op, s in series.items()}
-        output["loops"][name] = {op: s.loops for op, s in series.items()}
-        output["harness_ns"][name] = harness
+        factories[name] = factory
+    subjects = _Subjects(factories, output["errors"])
+    harness = {name: statistics.median(values) for name, (values, _) in subjects.measure("get", HARNESS_STATEMENT, parsed, label="harness").items()}
+    series: dict[str, dict[str, Series]] = {}
+    for op in op_order(parsed.ops, parsed.seed):
+        minus_set = op in MINUS_SET
+        for name, (raw, loops) in subjects.measure(op, STATEMENTS[op], parsed, minus_set=minus_set).items():
+            overhead = 0.0 if minus_set else harness[name]  # minus a set, the loop's own cost is already gone
+            series.setdefault(name, {})[op] = Series([v - overhead for v in raw], loops)
+    for name in parsed.impls:
+        if name in subjects.factories:
+            output["values"][name] = {op: s.values for op, s in series[name].items() if op in parsed.ops}
+            output["loops"][name] = {op: s.loops for op, s in series[name].items() if op in parsed.ops}
+            output["harness_ns"][name] = harness[name]
     return output
 
 
@@ -517,8 +575,8 @@ def rotated(items: Sequence[str], index: int, count: int) -> list[str]:
 def worker_timeout(subjects: int, ops: int, values: int, warmups: int, min_time: float) -> float:
     """Seconds a worker may take before it is declared hung: a generous multiple of the planned work."""
     # Per series: calibration (doubling: under 4 x min_time) + warmups + values;
-    # per subject: the ops, plus the harness and a set the composite ops need.
-    planned = subjects * (ops + 2) * (values + warmups + 4) * max(min_time, 0.001)
+    # per subject: the ops, the harness, and a set timed beside each composite op.
+    planned = subjects * (ops + 1 + len(MINUS_SET)) * (values + warmups + 4) * max(min_time, 0.001)
     return 60.0 + 5.0 * planned
 
 
