@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from bench import __version__
+from bench.argtypes import add_locals_selection, check_writable, count, counts, seconds
 from bench.errors import EXIT_ERROR, EXIT_OK, UsageError
 
 
@@ -28,71 +28,17 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_ERROR)
 
 
-def _count(low: int, high: int) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is out of range {low}..{high}")
-        return value
-
-    return parse
-
-
-def check_writable(path: Path) -> Path:
-    """Fail early, before anything is measured, if results cannot be written at ``path``."""
-    directory = path.parent if path.suffix else path
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=".ctxbench-probe-"):
-            pass
-    except OSError as exc:
-        raise UsageError(f"cannot write results to {path}: {exc.strerror or exc}") from None
-    return path
-
-
-def _add_locals_selection(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--impl", action="append", metavar="NAME", help="Local implementation: a registered name or package.module:Class (repeatable, comma-separated; default: all)")
-    p.add_argument("--load", action="append", metavar="NAME", help="threads, gevent, gevent-nothread, greenlet, asyncio (repeatable, comma-separated; default: all)")
-    p.add_argument("--probe", action="append", metavar="NAME", help="isolation, child-write, inheritance, stale-reuse, leak (default: all)")
-    p.add_argument("--workers", type=_count(1, 1024), default=None, metavar="N", help="workers per probe cell (default: 8)")
-
-
-def _seconds(low: float, high: float) -> Any:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-        if not low < value <= high:
-            raise argparse.ArgumentTypeError(f"{value:g} is out of range (more than {low:g}, at most {high:g} seconds)")
-        return value
-
-    return parse
-
-
-def _counts(low: int, high: int) -> Any:
-    one = _count(low, high)
-
-    def parse(text: str) -> list[int]:
-        return [one(part.strip()) for part in text.split(",") if part.strip()]
-
-    return parse
-
-
 def _add_db_selection(p: argparse.ArgumentParser, *, load_alias: bool = True) -> None:
     p.add_argument("--strategy", action="append", metavar="NAME",
                    help="global, locked, pooled, pooled-tuned, persistent, per-request, sqlalchemy-queuepool, own-connection, or package.module:factory (default: all)")
     names = ("--db-load", "--load") if load_alias else ("--db-load",)
     p.add_argument(*names, dest="db_load", action="append", metavar="NAME", help="threads, gevent (default: both)")
-    p.add_argument("--concurrency", type=_counts(1, 10000), action="append", metavar="N[,N...]", help="workers per cell (default: 1,4,16,64)")
-    p.add_argument("--duration", type=_seconds(0, 3600), default=None, metavar="S", help="measured seconds per cell, after the warm-up (default: 2)")
-    p.add_argument("--warmup", type=float, default=None, metavar="S", help="warm-up seconds per cell, not measured (default: 0.5)")
+    p.add_argument("--concurrency", type=counts(1, 10000), action="append", metavar="N[,N...]", help="workers per cell (default: 1,4,16,64)")
+    p.add_argument("--duration", type=seconds(0, 3600), default=None, metavar="S", help="measured seconds per cell, after the warm-up (default: 2)")
+    p.add_argument("--warmup", type=seconds(0, 3600, allow_low=True), default=None, metavar="S", help="warm-up seconds per cell, not measured (default: 0.5)")
     p.add_argument("--request-impl", action="append", metavar="NAME", help="Local impls for the request scenario (default: fast, contextvar, threading-local; 'none' to skip)")
     p.add_argument("--request-strategy", action="append", metavar="NAME", help="strategies for the request scenario (default: pooled-tuned, locked, per-request)")
-    p.add_argument("--hang-after", type=_seconds(0, 3600), default=None, metavar="S",
+    p.add_argument("--hang-after", type=seconds(0, 3600), default=None, metavar="S",
                    help="end a database cell as 'hung' after S seconds without progress (default: 5)")
     p.add_argument("--mysql-url", metavar="URL", help="mysql://user:password@host:port/database (default: $CTXBENCH_MYSQL_URL, then 127.0.0.1:3306 as root, then a private server)")
 
@@ -104,11 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("locals", help="isolation probes and per-access cost of every Local implementation")
-    _add_locals_selection(p)
+    add_locals_selection(p)
     p.add_argument("--json", type=Path, metavar="PATH", help="write {environment, records} here (rewritten as each cell ends)")
     p.add_argument("--no-micro", action="store_true", help="skip the micro-benchmarks")
-    p.add_argument("--micro-processes", type=_count(1, 50), default=None, metavar="N", help="fresh processes per micro-benchmark (default: 3)")
-    p.add_argument("--jobs", type=_count(1, 64), default=2, metavar="N", help="probe cells run at once (default: 2; probes do not time anything)")
+    p.add_argument("--micro-processes", type=count(1, 50), default=None, metavar="N", help="fresh processes per micro-benchmark (default: 3)")
+    p.add_argument("--jobs", type=count(1, 64), default=2, metavar="N", help="probe cells run at once (default: 2; probes do not time anything)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=cmd_locals)
 
@@ -122,12 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="the small matrix CI uses (about a minute)")
     p.add_argument("--out", type=Path, default=Path("results"), metavar="DIR", help="results root; the run goes in DIR/<run-id>/ (default: results)")
     p.add_argument("--resume", metavar="RUN_ID", help="finish an interrupted run: only its missing cells run (its own plan is used)")
-    _add_locals_selection(p)
+    add_locals_selection(p)
     _add_db_selection(p, load_alias=False)
     p.add_argument("--no-locals", action="store_true", help="skip the locals matrix")
     p.add_argument("--no-micro", action="store_true", help="skip the micro-benchmarks")
     p.add_argument("--no-db", action="store_true", help="skip the database and request matrices")
-    p.add_argument("--jobs", type=_count(1, 64), default=2, metavar="N", help="probe cells run at once (default: 2)")
+    p.add_argument("--jobs", type=count(1, 64), default=2, metavar="N", help="probe cells run at once (default: 2)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=cmd_run)
 
@@ -136,12 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="kill, restart, max-connections, hang, soak (repeatable, comma-separated; default: all but soak)")
     p.add_argument("--strategy", action="append", metavar="NAME", help="strategies for kill, restart and max-connections (default: every built-in but global)")
     p.add_argument("--db-load", "--load", dest="db_load", action="append", metavar="NAME", help="threads, gevent (default: threads)")
-    p.add_argument("--concurrency", type=_count(1, 10000), default=None, metavar="N", help="workers per kill/restart cell (default: 8)")
-    p.add_argument("--duration", type=_seconds(0, 3600), default=None, metavar="S", help="measured seconds of a kill/restart cell (default: 6)")
-    p.add_argument("--down", type=_seconds(0, 60), default=None, metavar="S", help="seconds the server stays down after a kill or shutdown (default: 1)")
-    p.add_argument("--max-connections", type=_count(2, 1000), default=None, metavar="N", help="max_connections for that scenario; cells run at 2N (default: 20)")
-    p.add_argument("--hang-after", type=_seconds(0, 3600), default=None, metavar="S", help="watchdog of the hang scenario (default: 2)")
-    p.add_argument("--soak-duration", type=_seconds(0, 86400), default=None, metavar="S", help="measured seconds of each soak cell (default: 60)")
+    p.add_argument("--concurrency", type=count(1, 10000), default=None, metavar="N", help="workers per kill/restart cell (default: 8)")
+    p.add_argument("--duration", type=seconds(0, 3600), default=None, metavar="S", help="measured seconds of a kill/restart cell (default: 6)")
+    p.add_argument("--down", type=seconds(0, 60), default=None, metavar="S", help="seconds the server stays down after a kill or shutdown (default: 1)")
+    p.add_argument("--max-connections", type=count(2, 1000), default=None, metavar="N", help="max_connections for that scenario; cells run at 2N (default: 20)")
+    p.add_argument("--hang-after", type=seconds(0, 3600), default=None, metavar="S", help="watchdog of the hang scenario (default: 2)")
+    p.add_argument("--soak-duration", type=seconds(0, 86400), default=None, metavar="S", help="measured seconds of each soak cell (default: 60)")
     p.add_argument("--json", type=Path, metavar="PATH", help="write {environment, records} here (rewritten as each cell ends)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_faults)
@@ -160,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mysql-url", metavar="URL", help="mysql://user:password@host:port/database (default: $CTXBENCH_MYSQL_URL, then 127.0.0.1:3306, then a private server)")
     p.add_argument("--json", action="store_true", help="print the facts as JSON")
     p.set_defaults(func=cmd_doctor)
+
+    from bench import regress  # its own module: the gate's flags, statistics and output live together
+
+    regress.add_parser(sub, _Parser)
     return parser
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench import dbrun
+from bench.argtypes import flatten
 from bench.matrix import split_names
 
 #: The request scenario's defaults: enough to contrast a context-safe Local, a
@@ -41,7 +42,7 @@ def db_selection(args: argparse.Namespace, *, quick: bool = False) -> DbSelectio
     from bench import matrix
 
     defaults = matrix.DB_QUICK if quick else matrix.DB_DEFAULT
-    concurrency = [c for group in (args.concurrency or []) for c in group] or list(defaults["concurrency"])
+    concurrency = flatten(args.concurrency) or list(defaults["concurrency"])
     request_impls = split_names(args.request_impl) or list(defaults["request_impls"])
     if request_impls == ["none"]:
         request_impls = []

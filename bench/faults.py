@@ -93,6 +93,10 @@ FAULT_WARMUP = 0.5
 #: Seconds of right replies measured before the fault, and the least the window goes on after the server is back.
 LEAD = 1.0
 OBSERVE = 2.0
+#: A kill/restart cell whose window ended less than this long after the server was back did not see
+#: the recovery (the restart took longer than planned: a busy machine) and is run again, once.
+OBSERVED_AT_LEAST = 1.0
+SERVER_FAULT_ATTEMPTS = 2
 #: Seconds the server stays down after a kill or shutdown.
 DOWN = 1.0
 #: A fault cell's watchdog: longer than any outage, so a strategy blocked on a dead server is not taken for hung.
@@ -433,43 +437,57 @@ Say = Callable[[str], None]
 
 
 def _server_fault(server: FaultServer, plan: FaultPlan, scenario: str, emit: Emit, say: Say) -> None:
-    """``kill`` and ``restart``: one cell per strategy x load, the fault in the middle of each."""
+    """``kill`` and ``restart``: one cell per strategy x load, the fault in the middle of each.
+
+    A cell whose window ended less than :data:`OBSERVED_AT_LEAST` seconds after the server was back (a
+    restart slowed down by a busy machine) could not see the recovery: it is run once more,
+    and the record says how many attempts it took.
+    """
     for load in plan.loads:
         for strategy in plan.strategies:
             cell = dbrun.Cell("db", strategy, load, plan.concurrency)
-            say(f"{scenario}: {cell.label()}")
-            if not server.handle.running:  # a previous cell's restart failed: try once more
-                server.handle.restart()
-            base = server.status("Com_select")
-            running = _start_cell(server, cell, duration=plan.duration, warmup=FAULT_WARMUP, hang_after=FAULT_HANG_AFTER)
-            facts: dict[str, Any] = {"down_s": plan.down}
-            fault_at = back_at = None
-            try:
-                if _wait_flowing(server, running, base, plan.concurrency):
-                    time.sleep(FAULT_WARMUP + LEAD)
-                    server.close()  # the admin connection would die with the server anyway
-                    fault_at = time.monotonic()
-                    if scenario == "kill":
-                        server.handle.kill()
-                    else:
-                        server.handle.terminate()
-                    facts["stop_s"] = round(time.monotonic() - fault_at, 3)
-                    time.sleep(max(0.0, fault_at + plan.down - time.monotonic()))
-                    facts["restart_s"] = round(server.handle.restart(), 3)
-                    back_at = time.monotonic()
-                    facts["downtime_s"] = round(back_at - fault_at, 3)
-                else:
-                    facts["fault_not_injected"] = "the cell's workload never reached the server"
-            finally:
-                if not server.handle.running:
-                    server.handle.restart()  # whatever happened, the next cell gets a server
-            rec, problem = running.result()
-            timeline = rec.get("timeline")
-            measured = recovery(timeline, fault_at=fault_at, back_at=back_at) if timeline and fault_at is not None else {}
-            if back_at is not None and timeline and timeline["window"][1] < back_at + 1.0:
-                facts["note"] = "the window ended less than a second after the server was back: recovery not observed"
-            fault = _fault_record(scenario, cell, rec, problem, **facts, **measured)
+            for attempt in range(1, SERVER_FAULT_ATTEMPTS + 1):
+                say(f"{scenario}: {cell.label()}" + (f" (attempt {attempt}: recovery not observed the first time)" if attempt > 1 else ""))
+                fault = _server_fault_cell(server, plan, scenario, cell)
+                fault["attempts"] = attempt
+                if "note" not in fault:
+                    break
             emit(server.scrub(fault))
+
+
+def _server_fault_cell(server: FaultServer, plan: FaultPlan, scenario: str, cell: dbrun.Cell) -> dict[str, Any]:
+    """One cell with the server killed (or shut down) and restarted in its measured window."""
+    if not server.handle.running:  # a previous cell's restart failed: try once more
+        server.handle.restart()
+    base = server.status("Com_select")
+    running = _start_cell(server, cell, duration=plan.duration, warmup=FAULT_WARMUP, hang_after=FAULT_HANG_AFTER)
+    facts: dict[str, Any] = {"down_s": plan.down}
+    fault_at = back_at = None
+    try:
+        if _wait_flowing(server, running, base, plan.concurrency):
+            time.sleep(FAULT_WARMUP + LEAD)
+            server.close()  # the admin connection would die with the server anyway
+            fault_at = time.monotonic()
+            if scenario == "kill":
+                server.handle.kill()
+            else:
+                server.handle.terminate()
+            facts["stop_s"] = round(time.monotonic() - fault_at, 3)
+            time.sleep(max(0.0, fault_at + plan.down - time.monotonic()))
+            facts["restart_s"] = round(server.handle.restart(), 3)
+            back_at = time.monotonic()
+            facts["downtime_s"] = round(back_at - fault_at, 3)
+        else:
+            facts["fault_not_injected"] = "the cell's workload never reached the server"
+    finally:
+        if not server.handle.running:
+            server.handle.restart()  # whatever happened, the next cell gets a server
+    rec, problem = running.result()
+    timeline = rec.get("timeline")
+    measured = recovery(timeline, fault_at=fault_at, back_at=back_at) if timeline and fault_at is not None else {}
+    if back_at is not None and timeline and timeline["window"][1] < back_at + OBSERVED_AT_LEAST:
+        facts["note"] = f"the window ended less than {OBSERVED_AT_LEAST:g} s after the server was back: recovery not observed"
+    return _fault_record(scenario, cell, rec, problem, **facts, **measured)
 
 
 def _max_connections(server: FaultServer, plan: FaultPlan, emit: Emit, say: Say) -> None:

@@ -22,17 +22,36 @@ class RecordError(Exception):
     """A stored file is missing, truncated, malformed or from another schema."""
 
 
-def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
-    """Write ``obj`` as JSON to ``path`` so that readers see the old or the new file, never a mix."""
+def _file_mode() -> int:
+    """0666 less the process umask: the mode ``open()`` would give a new file.
+
+    Read from ``/proc/self/status`` where there is one: setting the umask to
+    read it back would, for a moment, change it for every thread.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            mask = next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        mask = os.umask(0)
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old or the new file, never a mix.
+
+    A temporary file in the same folder, flushed to disk, then renamed over
+    ``path``: an interrupt or a crash at any moment leaves the previous file whole.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(obj, handle, indent=1, sort_keys=False, default=str)
-            handle.write("\n")
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, _file_mode())  # mkstemp makes it 0600; a results file is as readable as any other the user writes
         os.replace(tmp, target)
     except BaseException:
         try:
@@ -40,6 +59,11 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically (see :func:`atomic_write_text`)."""
+    atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=False, default=str) + "\n")
 
 
 def results_document(environment: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:

@@ -36,7 +36,8 @@ from typing import Any
 
 from bench import charts
 from bench.probes import JUDGED, PROBES
-from bench.tables import markdown_table, micro_rows, probe_rows
+from bench.records import atomic_write_text
+from bench.tables import markdown_table, md_cell, micro_rows, probe_rows
 
 _URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]*):(?P<secret>[^\s@/]*)@")
 _SECRET_KEYS = re.compile(r"pass(word|wd)?$|^pwd$|secret", re.IGNORECASE)
@@ -477,21 +478,11 @@ def write_html(environment: dict[str, Any], records: list[dict[str, Any]], chart
                      + "".join(f"<li>{html.escape(sanitise(p))}</li>" for p in problems) + "</ul>")
     parts.append("</body></html>")
     out.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_text(out, "\n".join(parts) + "\n")
+    atomic_write_text(out, "\n".join(parts) + "\n")
     return out
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 # --- Markdown
-
-
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def write_markdown(environment: dict[str, Any], records: list[dict[str, Any]], charts_rel_dir: str | os.PathLike[str], out_path: str | os.PathLike[str],
@@ -517,14 +508,14 @@ def write_markdown(environment: dict[str, Any], records: list[dict[str, Any]], c
     if lines[-1] != "":
         lines.append("")
     for table_title, header, rows in sections(environment, records):
-        lines += [f"## {table_title}", "", markdown_table([_md_cell(h) for h in header], [[_md_cell(c) for c in row] for row in sanitise(rows)]), ""]
+        lines += [f"## {table_title}", "", markdown_table(header, sanitise(rows)), ""]
     env_rows = environment_rows(environment)
     lines += ["## Environment", ""]
-    lines += [markdown_table(["what", "value"], [[_md_cell(k), _md_cell(v)] for k, v in env_rows]) if env_rows else "No environment was recorded.", ""]
+    lines += [markdown_table(["what", "value"], [[k, v] for k, v in env_rows]) if env_rows else "No environment was recorded.", ""]
     if problems:
-        lines += ["## Problems reading the records", "", *(f"- {_md_cell(sanitise(p))}" for p in problems), ""]
+        lines += ["## Problems reading the records", "", *(f"- {md_cell(sanitise(p))}" for p in problems), ""]
     out.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_text(out, "\n".join(lines))
+    atomic_write_text(out, "\n".join(lines))
     return out
 
 

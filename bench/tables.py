@@ -6,7 +6,7 @@ a verdict is worded the same everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from bench.probes import JUDGED, PROBES
@@ -66,14 +66,19 @@ def micro_rows(records: list[dict[str, Any]], impl_order: Iterable[str] = ()) ->
     return ["impl (ns per op ± MAD, x threading.local)", *ops], rows
 
 
+def md_cell(text: str) -> str:
+    """A table cell or list item for Markdown: a ``|`` escaped, line breaks flattened."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines = ["| " + " | ".join(md_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
-    """Print with rich (wraps to the terminal; plain text when piped)."""
+def print_table(title: str, header: list[str], rows: list[list[str]], *, style: Callable[[str], str] | None = None) -> None:
+    """Print with rich (wraps to the terminal; plain text when piped); ``style`` marks up each cell (default: ok/FAIL colours)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -81,10 +86,10 @@ def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
     for name in header:
         table.add_column(name, overflow="fold")
     for row in rows:
-        table.add_row(*(_style(cell) for cell in row))
+        table.add_row(*((style or _style)(cell) for cell in row))
     console = Console()
     if not console.is_terminal:
-        console = Console(width=200)  # a log or a pipe: do not fold cells at 80 columns
+        console = Console(width=220)  # a log or a pipe: do not fold cells at 80 columns
     console.print(table)
 
 

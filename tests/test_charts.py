@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import functools
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -285,3 +286,15 @@ def test_charts_from_a_real_database_run(tmp_path: Path) -> None:
     assert {p.stem for p in written} == set(DB_CHARTS)
     for path in written:
         assert_png(path)
+
+
+def test_records_are_written_with_the_usual_file_mode(tmp_path: Path) -> None:
+    """Atomic writes go through a temporary file (0600 by default); the result gets what open() would give."""
+    mask = os.umask(0o022)
+    try:
+        path = tmp_path / "r.json"
+        atomic_write_json(path, {"a": 1})
+        assert path.stat().st_mode & 0o777 == 0o644
+        assert json.loads(path.read_text()) == {"a": 1} and not list(tmp_path.glob(".r.json.*"))
+    finally:
+        os.umask(mask)

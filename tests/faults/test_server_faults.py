@@ -44,7 +44,8 @@ def _check_server_fault(rec: dict[str, Any]) -> None:
     assert rec["errors_before_fault"] == 0 and rec["wrong_results"] == 0, where
     assert rec["error_count"] > 0 and rec["error_samples"], where  # errors, counted by class, with a sample of each
     assert rec["time_to_first_error_s"] is not None and 0 <= rec["time_to_first_error_s"] < 3, where
-    assert rec["observed_after_restart_s"] >= 1.0, where
+    # A slow restart can leave too little window to see the recovery; the cell is then run once more.
+    assert rec["attempts"] in (1, 2) and rec["observed_after_restart_s"] >= 1.0, where
     assert rec["downtime_s"] >= rec["down_s"], where
     if rec["strategy"] in RECOVERS:
         assert rec["recovered"] is True and rec["recovery_s"] is not None and rec["recovery_s"] < 2.0, where
