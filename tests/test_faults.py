@@ -99,6 +99,17 @@ def test_rss_summary_holds_growth_to_the_bound() -> None:
     bad = faults.rss_summary(leaking, (102.0, 162.0))
     assert bad["within_bound"] is False and bad["growth_mib"] > faults.SOAK_RSS_GROWTH_MIB
     assert faults.rss_summary(ramp, (102.0, 162.0), peak_bound=300.0)["within_bound"] is False  # flat, but over the peak bound
+    # Connections still opening 8 s into the window (+8 MiB/s), then flat: counted from the end of the ramp.
+    slow = [(100.0 + i / 2, (200 + min(i, 36) * 4) * mib) for i in range(130)]
+    got = faults.rss_summary(slow, (102.0, 162.0))
+    assert got["within_bound"] is True and got["growth_mib"] == 0 and got["settle_s"] == 16.0 and "note" not in got
+    # A leak of 0.5 MiB/s settles by the ramp rule (under 1 MiB/s) and is still caught by the growth bound.
+    slow_leak = [(t, rss + int(max(0.0, t - 100.0) * mib / 2)) for t, rss in ramp]
+    assert faults.rss_summary(slow_leak, (102.0, 162.0))["within_bound"] is False
+    # A ramp that never ends (8 MiB/s throughout) is a failure with a note, not a late settle point.
+    endless = [(100.0 + i / 2, (200 + i * 4) * mib) for i in range(130)]
+    never = faults.rss_summary(endless, (102.0, 162.0))
+    assert never["within_bound"] is False and "still growing" in never["note"]
 
 
 def test_peak_bound_counts_the_preallocated_stamps() -> None:

@@ -67,9 +67,11 @@ def test_interrupt_during_a_db_cell(tmp_path: Path, signum: int, group: bool) ->
 @pytest.mark.timeout(600)
 def test_the_server_killed_during_a_run(tmp_path: Path) -> None:
     """kill -9 the private server in the first database cell: that cell counts the errors, later cells are skipped, resume redoes them."""
-    watched = fault_helpers.start(["run", "--out", str(tmp_path), "--duration", "2", *DB_ONLY], env=fault_helpers.private_server_env())
+    watched = fault_helpers.start(["run", "--out", str(tmp_path), "--duration", "4", *DB_ONLY], env=fault_helpers.private_server_env())
     assert watched.wait_for(lambda now: any(s.is_cell for s in now) and any(s.is_server for s in now)), watched.stderr
-    time.sleep(1.0)
+    # Into the measured window: the cell process imports, connects and warms up (0.5 s) first, which took
+    # more than a second on a slow day; the window then lasts 4 s.
+    time.sleep(2.5)
     (server,) = [s for s in watched.seen.values() if s.is_server]
     psutil.Process(server.pid).kill()
     assert watched.finish(timeout=180) == 2, watched.stderr  # errors were reported
