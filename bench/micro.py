@@ -553,8 +553,8 @@ def run_micro_worker(spec: dict[str, Any]) -> dict[str, Any]:
             series.setdefault(name, {})[op] = Series([v - overhead for v in raw], loops)
     for name in parsed.impls:
         if name in subjects.factories:
-            output["values"][name] = {op: s.values for op, s in series[name].items() if op in parsed.ops}
-            output["loops"][name] = {op: s.loops for op, s in series[name].items() if op in parsed.ops}
+            output["values"][name] = {op: s.values for op, s in series[name].items()}
+            output["loops"][name] = {op: s.loops for op, s in series[name].items()}
             output["harness_ns"][name] = harness[name]
     return output
 
