@@ -2,7 +2,7 @@
 
 What it promises
     One test per (subject, op), ``test_op[<subject>-<op>]``, for the same
-    subjects and ops as :mod:`bench.micro`: ``plain``, every registered
+    subjects and ops as :mod:`bench.cell.micro`: ``plain``, every registered
     subject, and any extra ``package.module:Class`` listed (comma separated) in
     ``CTXBENCH_MICRO_IMPLS``.  Run it with::
 
@@ -28,7 +28,7 @@ How it differs from ``ctxbench micro`` (bench/micro.py)
     ``ctxbench micro`` for net per-op costs and ratios; use this for history
     and comparisons between saved runs.  Benchmarks are grouped per op, so a
     comparison table puts the subjects of one op side by side.  The collector
-    is off while timing, as in :mod:`bench.micro`; the other pytest-benchmark
+    is off while timing, as in :mod:`bench.cell.micro`; the other pytest-benchmark
     options (``--benchmark-min-time``, ``--benchmark-max-time``, rounds) keep
     their command-line meaning: at the defaults (up to 1 s per test) the whole
     file takes about a minute; ``--benchmark-max-time=0.2`` gives a quicker look.
@@ -45,7 +45,7 @@ from typing import Any
 import pytest
 
 import localimpls
-from bench.micro import MINUS_SET, OPS, STATEMENTS, SUBJECT_PLAIN, SubjectError, check_subject, compile_call, prepare, subject_factory
+from bench.cell.micro import MINUS_SET, OPS, STATEMENTS, SUBJECT_PLAIN, SubjectError, check_subject, compile_call, prepare, subject_factory
 
 #: How many times one benchmarked call runs the op (a multiple of every op's statement cycle).
 OPS_PER_CALL = 100
@@ -91,7 +91,7 @@ _factories: dict[str, Callable[[], Any] | str] = {}  # subject -> factory, or wh
 
 
 def factory_for(name: str) -> Callable[[], Any]:
-    """The subject's factory after :func:`bench.micro.check_subject`; fail with the one-line reason otherwise."""
+    """The subject's factory after :func:`bench.cell.micro.check_subject`; fail with the one-line reason otherwise."""
     if name not in _factories:
         try:
             factory = subject_factory(name)

@@ -10,7 +10,7 @@ import itertools
 from collections.abc import Mapping
 from typing import Any
 
-from bench.strategies import _Fixed
+from bench.cell.strategies import _Fixed
 
 
 class SharedPairPool:

@@ -19,7 +19,7 @@ from typing import Any
 
 import psutil
 
-from bench.env import PROJECT_ROOT
+from bench.records.environment import PROJECT_ROOT
 
 
 @dataclass(frozen=True)

@@ -204,7 +204,7 @@ def slow_own_connection(connect_kwargs: dict[str, Any], concurrency: int) -> Any
     one.  The slowdown in ops/s that a given delay causes depends on the load
     and the machine; the gate's table says what it measured.
     """
-    from bench.strategies import OwnConnection
+    from bench.cell.strategies import OwnConnection
 
     delay = _db_delay_s()
 

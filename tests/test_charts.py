@@ -23,8 +23,9 @@ from typing import Any
 
 import pytest
 
-from bench import charts, palette
-from bench.records import SCHEMA_VERSION, atomic_write_json, results_document
+from bench.present import charts
+from bench.present import palette
+from bench.records.io import SCHEMA_VERSION, atomic_write_json, results_document
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_CHARTS = ("throughput", "latency", "errors", "request")
@@ -38,8 +39,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 @functools.cache
 def real_results_dir() -> Path:
     """A directory with ``locals.json`` (probe records) and ``micro.json`` (micro records), both from real runs."""
-    from bench.env import fingerprint
-    from bench.micro import run_micro
+    from bench.records.environment import fingerprint
+    from bench.cell.micro import run_micro
 
     out = Path(tempfile.mkdtemp(prefix="ctxbench-test-charts-"))
     atexit.register(shutil.rmtree, out, True)
@@ -61,7 +62,7 @@ def real_locals_records() -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 def _db(strategy: str, load: str, concurrency: int, ops_per_s: float, *, errors: dict[str, int] | None = None, wrong: int = 0,
         outcome: str | None = None, kind: str = "db", impl: str | None = None, local_violations: int = 0) -> dict[str, Any]:
-    """One hand-built db/request record with the fields bench.dbwork promises (values are made up, for drawing only)."""
+    """One hand-built db/request record with the fields bench.cell.dbwork promises (values are made up, for drawing only)."""
     errors = errors or {}
     p50 = 0.1 * concurrency ** 0.8 + 0.05
     rec: dict[str, Any] = {
@@ -212,7 +213,7 @@ def test_missing_db_records_skip_db_charts(tmp_path: Path, caplog: pytest.LogCap
     stale = tmp_path / "throughput.png"
     stale.write_bytes(b"left over from an earlier run")
     notes: list[str] = []
-    with caplog.at_level("INFO", logger="bench.charts"):
+    with caplog.at_level("INFO", logger="bench.present.charts"):
         written = charts.draw_all(records, tmp_path, notes=notes)
     assert {p.stem for p in written} == set(LOCALS_CHARTS)
     for name in DB_CHARTS:
@@ -224,7 +225,7 @@ def test_missing_db_records_skip_db_charts(tmp_path: Path, caplog: pytest.LogCap
 
 def test_no_server_means_db_charts_skipped(tmp_path: Path) -> None:
     """Records of a database run without a server (every cell 'skipped') skip the DB charts with the reason."""
-    from bench.dbrun import run_db
+    from bench.exec.db import run_db
 
     skipped, errors = run_db(None, strategies=["global", "pooled-tuned"], loads=["threads"], concurrency=[1, 4], impls_for_request=["fast"])
     assert not errors
@@ -268,8 +269,8 @@ def test_charts_from_a_real_database_run(tmp_path: Path) -> None:
     """A tiny real run against the local server, then charts drawn from its stored file alone."""
     import pymysql
 
-    from bench.dbrun import run_db
-    from bench.mysql import ServerTarget
+    from bench.exec.db import run_db
+    from bench.server.mysql import ServerTarget
 
     target = ServerTarget("127.0.0.1", 3306, "root", "", "test", "local-default")
     try:

@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
-from bench import dbwork, strategies
-from bench.dbrun import Cell, measure_overhead, plan, ratio_to_own, run_db, validate
+from bench.cell import dbwork
+from bench.cell import strategies
+from bench.exec.db import Cell, measure_overhead, plan, ratio_to_own, run_db, validate
 from bench.errors import UsageError
-from bench.mysql import ServerTarget
+from bench.server.mysql import ServerTarget
 
 pytestmark = pytest.mark.db
 

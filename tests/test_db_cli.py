@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bench.env import PROJECT_ROOT
+from bench.records.environment import PROJECT_ROOT
 
 SECRET = "Zq7-distinctive-Pa55word"
 

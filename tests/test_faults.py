@@ -24,10 +24,11 @@ import pymysql
 import pytest
 import yaml
 
-from bench import faults, mysql
-from bench.env import PROJECT_ROOT
+from bench.faults import scenarios as faults
+from bench.server import mysql
+from bench.records.environment import PROJECT_ROOT
 from bench.errors import UsageError
-from bench.records import SCHEMA_VERSION, atomic_write_json
+from bench.records.io import SCHEMA_VERSION, atomic_write_json
 from tests import fault_helpers
 
 #: Distinctive, with characters a URL must percent-encode, so that its encoded form is searched for too.

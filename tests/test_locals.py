@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from bench.env import PROJECT_ROOT
-from bench.localsrun import run_locals
-from bench.matrix import LocalsPlan
-from bench.runner import run_cell
+from bench.records.environment import PROJECT_ROOT
+from bench.exec.locals import run_locals
+from bench.plan.matrix import LocalsPlan
+from bench.exec.spawn import run_cell
 
 IMPLS = ("threading-local", "dict-by-ident", "greenlet-keyed", "contextvar", "fast", "werkzeug", "gevent-local")
 LOADS = ("threads", "gevent", "gevent-nothread", "greenlet", "asyncio")
@@ -108,9 +108,9 @@ def test_broken_locals_are_caught_on_every_run() -> None:
 @pytest.mark.parametrize(
     ("code", "message"),
     [
-        ("import gevent; from bench.loads import Threads; Threads().verify()", "gevent is imported"),
-        ("from bench.loads import Gevent; Gevent().verify()", "threading patched=False"),
-        ("from gevent import monkey; monkey.patch_all(); from bench.loads import GeventNoThread; GeventNoThread().verify()",
+        ("import gevent; from bench.cell.loads import Threads; Threads().verify()", "gevent is imported"),
+        ("from bench.cell.loads import Gevent; Gevent().verify()", "threading patched=False"),
+        ("from gevent import monkey; monkey.patch_all(); from bench.cell.loads import GeventNoThread; GeventNoThread().verify()",
          "threading patched=True"),
     ],
 )

@@ -1,4 +1,4 @@
-"""Tests of bench.micro: real measurements in real worker processes, checked for shape and sanity only.
+"""Tests of bench.cell.micro: real measurements in real worker processes, checked for shape and sanity only.
 
 The machine is shared and noisy, so nothing here asserts an absolute speed or
 a hard-coded result.  The one speed comparison is a ratio two orders of
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from bench.errors import UsageError
-from bench.micro import (
+from bench.cell.micro import (
     OPS,
     SUBJECT_PLAIN,
     SUBJECT_REFERENCE,

@@ -14,9 +14,9 @@ import psutil
 import pymysql
 import pytest
 
-from bench import mysql
+from bench.server import mysql
 from bench.errors import UsageError
-from bench.mysql import ServerHandle, ServerTarget, ServerUnavailable
+from bench.server.mysql import ServerHandle, ServerTarget, ServerUnavailable
 
 #: Distinctive, so that finding it in a message cannot be a coincidence.
 SECRET = "Zq7-distinctive-Pw-4711"

@@ -23,9 +23,10 @@ from typing import Any
 
 import pytest
 
-from bench import regress, stats
+from bench.gate import regress
+from bench.gate import stats
 from bench.errors import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION
-from bench.records import SCHEMA_VERSION, RecordError
+from bench.records.io import SCHEMA_VERSION, RecordError
 
 ROOT = Path(__file__).resolve().parent.parent
 TUNABLE = "tests.slow_locals:Tunable"
@@ -195,7 +196,7 @@ def test_bad_flags_are_one_line_and_exit_2(tmp_path: Path, args: list[str], expe
 
 
 def test_add_parser_plugs_into_a_cli_parser() -> None:
-    from bench.cli import _Parser
+    from bench.cli.main import _Parser
 
     parser = _Parser(prog="ctxbench")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)

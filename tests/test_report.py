@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from bench import charts, report
+from bench.present import charts
+from bench.present import report
 from tests.test_charts import assert_png, db_records, real_locals_records
 
 SECRET = "Zq7-distinctive-report-Pw"
@@ -116,7 +117,7 @@ def test_tables_and_environment(built: dict[str, Any]) -> None:
         assert "Cost per operation: median ns" in text
         assert "Connection strategies: throughput, latency, errors, wrong results" in text
         assert "Request scenario" in text
-        assert "FAIL 15/20" in text  # threading-local under asyncio, 4 workers x 5 rounds, worded as bench.tables words it
+        assert "FAIL 15/20" in text  # threading-local under asyncio, 4 workers x 5 rounds, worded as bench.present.tables words it
         assert env["python"]["version"] in text
         assert str(env["cpu"]["model"]) in text
         assert "10.11-test" in text

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.env import PROJECT_ROOT
+from bench.records.environment import PROJECT_ROOT
 
 LOCALS_ONLY = ["--no-db", "--no-micro", "--quiet", "--load", "threads,asyncio"]
 

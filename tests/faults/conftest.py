@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from bench import mysql
+from bench.server import mysql
 
 
 @pytest.fixture(autouse=True)

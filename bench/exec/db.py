@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import localimpls
-from bench import strategies as strategies_mod
-from bench.dbwork import DEFAULT_HANG_AFTER, DEFAULT_MIX, check_mix, scrub, target_spec
+from bench.cell import strategies as strategies_mod
+from bench.cell.dbwork import DEFAULT_HANG_AFTER, DEFAULT_MIX, check_mix, scrub, target_spec
 from bench.errors import UsageError
-from bench.loads import DB_LOADS
+from bench.cell.loads import DB_LOADS
 
 #: The default database matrix, declared as data.
 DEFAULT_STRATEGIES: tuple[str, ...] = tuple(strategies_mod.STRATEGIES)
@@ -123,8 +123,8 @@ def cell_timeout(duration: float, warmup: float, hang_after: float) -> float:
 
 def measure_ceiling(target: Any, concurrency: int, *, query: str = CEILING_QUERY, queries: int = CEILING_QUERIES,
                     repeats: int = CEILING_REPEATS) -> list[float] | None:
-    """``mysqlslap`` queries/s at ``concurrency``, one value per run (None if ``bench.mysql`` cannot measure it here)."""
-    from bench import mysql
+    """``mysqlslap`` queries/s at ``concurrency``, one value per run (None if ``bench.server.mysql`` cannot measure it here)."""
+    from bench.server import mysql
 
     ceiling = getattr(mysql, "mysqlslap_ceiling", None)
     if ceiling is None:
@@ -139,7 +139,7 @@ def measure_ceiling(target: Any, concurrency: int, *, query: str = CEILING_QUERY
 
 
 def _threads_connected(target: Any) -> int | None:
-    from bench import mysql
+    from bench.server import mysql
 
     read = getattr(mysql, "server_counters", None)
     if read is None:
@@ -195,9 +195,9 @@ def run_db(
     connect_options: Mapping[str, Any] | None = None,
     on_record: Callable[[Cell, dict[str, Any]], None] | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Run the database matrix against ``target`` (a ``bench.mysql.ServerTarget``, or None: all skipped).
+    """Run the database matrix against ``target`` (a ``bench.server.mysql.ServerTarget``, or None: all skipped).
 
-    ``mix`` defaults to :data:`bench.dbwork.DEFAULT_MIX`; the request scenario
+    ``mix`` defaults to :data:`bench.cell.dbwork.DEFAULT_MIX`; the request scenario
     always echoes its request token (``SELECT %s``).  ``connect_options`` are
     extra ``pymysql.connect`` keywords for every strategy (e.g.
     ``{"ssl_disabled": True}``), recorded with each cell.
@@ -253,7 +253,7 @@ def base_cell_spec(target: Any, *, duration: float, warmup: float, hang_after: f
 def run_one(target: Any, cell: Cell, *, base_spec: Mapping[str, Any], limit: float, ceilings: Mapping[int, float | None],
             samples: Mapping[int, list[float] | None], mix: Mapping[str, int] | None = None) -> tuple[dict[str, Any], str | None]:
     """Run one cell in a fresh process; return its record (with the parent's additions) and an error line or None."""
-    from bench.runner import run_cell
+    from bench.exec.spawn import run_cell
 
     spec = {**base_spec, "task": cell.kind, "strategy": cell.strategy, "load": cell.load, "concurrency": cell.concurrency}
     if cell.kind == "request":
@@ -314,7 +314,7 @@ def ratio_to_own(records: Sequence[Mapping[str, Any]], strategy: str = "pooled-t
 def measure_overhead(target: Any, *, ops: int = 2_000, repeats: int = 30, load: str = "threads",
                      timeout: float = 300.0) -> dict[str, Any]:
     """``SELECT 1`` per-op time bare vs through the harness, with and without recording (one fresh process)."""
-    from bench.runner import run_cell
+    from bench.exec.spawn import run_cell
 
     if load not in DB_LOADS:
         raise UsageError(f"unknown load {load!r} for the database matrix (known: {', '.join(DB_LOADS)})")

@@ -66,7 +66,7 @@ Faults
     Every error is also stamped (first, last, and a count per 10 ms), and a
     spec with ``"timeline": true`` gets the record's ``timeline``: right replies
     and errors per 10 ms of the monotonic clock, which the parent shares (see
-    :mod:`bench.faults`, which kills and restarts the server mid-cell).  The
+    :mod:`bench.faults.scenarios`, which kills and restarts the server mid-cell).  The
     counter reads after the workers end may fail -- the server is gone, or at
     ``max_connections`` (then they fall back to the admin connection already
     open) -- and so may ``close()``: the record notes it under
@@ -87,8 +87,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.mysql import ServerTarget
-from bench.strategies import build_strategy, connection_id, settings_of, unwrapper, worker_handle
+from bench.server.mysql import ServerTarget
+from bench.cell.strategies import build_strategy, connection_id, settings_of, unwrapper, worker_handle
 
 KV_TABLE = "ctxbench_kv"
 WRITES_TABLE = "ctxbench_writes"
@@ -269,7 +269,7 @@ def ensure_schema(conn: Any) -> None:
 
 
 class CounterReader:
-    """Reads :data:`COUNTERS`: ``bench.mysql.server_counters`` when it exists, the rest over an admin connection.
+    """Reads :data:`COUNTERS`: ``bench.server.mysql.server_counters`` when it exists, the rest over an admin connection.
 
     ``server_counters`` covers the shared set (Questions, Com_select, threads,
     connections); the reconciliation also wants ``Com_rollback`` (reset on
@@ -281,12 +281,12 @@ class CounterReader:
         self.target = target
         self._conn: Any = None
         try:
-            from bench import mysql
+            from bench.server import mysql
 
             self._shared: Callable[[Any], Mapping[str, Any]] | None = getattr(mysql, "server_counters", None)
         except ImportError:
             self._shared = None
-        self.source = "bench.mysql.server_counters + admin connection" if self._shared else "admin connection"
+        self.source = "bench.server.mysql.server_counters + admin connection" if self._shared else "admin connection"
 
     def _admin(self, names: list[str]) -> dict[str, Any]:
         import pymysql
@@ -948,7 +948,7 @@ def _out_path(spec: Mapping[str, Any]) -> str | None:
     """Where the cell writes its output: the spec may say; otherwise ``python -m bench.cell SPEC OUT``'s OUT."""
     if spec.get("out_path"):
         return str(spec["out_path"])
-    if len(sys.argv) >= 3 and sys.argv[0].endswith(("cell.py", "bench.cell")):
+    if len(sys.argv) >= 3 and sys.argv[0].endswith(("__main__.py", "bench.cell")):
         return sys.argv[2]
     return None
 
@@ -973,7 +973,7 @@ def _base_record(spec: Mapping[str, Any], target: Target, kind: str, mix: Mappin
 
 def _greenlets(load: Any) -> bool:
     """Whether the load's workers are greenlets on one hub (either gevent load)."""
-    from bench.loads import Gevent
+    from bench.cell.loads import Gevent
 
     return isinstance(load, Gevent)
 
@@ -995,7 +995,7 @@ def run_cell(spec: dict[str, Any], load: Any) -> dict[str, Any]:
     rec = _base_record(spec, target, kind, mix)
     facts: dict[str, Any] = {}
     if load is not None:
-        from bench.loads import LoadMismatch
+        from bench.cell.loads import LoadMismatch
 
         try:
             facts["load"] = load.verify()
@@ -1265,7 +1265,7 @@ class _StubConnection:
 
 def _harness_cpu_ns(ops: int = 100_000, repeats: int = 5) -> dict[str, float]:
     """Best ns per op of the bare loop and the harness (no record / record) over a stub connection."""
-    from bench.strategies import OwnConnection
+    from bench.cell.strategies import OwnConnection
 
     stub = _StubConnection()
     strategy = OwnConnection({}, 1)

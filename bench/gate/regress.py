@@ -31,7 +31,7 @@ What is promised
       repeat (each cell a fresh process).  A metric *regresses* when its
       median slows down by more than ``--max-slowdown`` for its kind (micro:
       the ratio rises by more than that fraction; db: it falls by more than
-      that fraction) AND a one-sided Mann-Whitney U test (:mod:`bench.stats`)
+      that fraction) AND a one-sided Mann-Whitney U test (:mod:`bench.gate.stats`)
       says ``now`` is slower than the baseline samples at ``--alpha``; and
       then again in ``--confirm`` fresh re-measurements of just that metric.
       The mirror image is reported as *improved*, never as a failure.  A
@@ -88,12 +88,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import stats
-from bench.argtypes import add_locals_selection, check_writable, count, counts, flatten, seconds
+from bench.gate import stats
+from bench.cli.args import add_locals_selection, check_writable, count, counts, flatten, seconds
 from bench.errors import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, UsageError
-from bench.micro import SUBJECT_PLAIN, SUBJECT_REFERENCE, rotated
-from bench.records import SCHEMA_VERSION, RecordError, atomic_write_json, atomic_write_text, read_json
-from bench.tables import markdown_table, md_cell, print_table
+from bench.cell.micro import SUBJECT_PLAIN, SUBJECT_REFERENCE, rotated
+from bench.records.io import SCHEMA_VERSION, RecordError, atomic_write_json, atomic_write_text, read_json
+from bench.present.tables import markdown_table, md_cell, print_table
 
 #: What a baseline file says it is, so a results file given by mistake is named as such.
 BASELINE_FORMAT = "ctxbench-baseline"
@@ -218,14 +218,14 @@ class GatePlan:
 
 def default_strategies() -> list[str]:
     """Every built-in strategy expected to be correct (``global`` is left out: its ops/s come with errors)."""
-    from bench.strategies import STRATEGIES
+    from bench.cell.strategies import STRATEGIES
 
     return [name for name, info in STRATEGIES.items() if info.expected_safe]
 
 
 def plan_from_args(args: argparse.Namespace) -> GatePlan:
     """Validate the selection flags; a one-line UsageError names every unknown name."""
-    from bench import matrix
+    from bench.plan import matrix
 
     impls, errors = matrix.select_impls(matrix.split_names(args.impl))
     loads, load_errors = matrix.select_loads(matrix.split_names(args.load))
@@ -241,7 +241,7 @@ def plan_from_args(args: argparse.Namespace) -> GatePlan:
     db_loads = matrix.split_names(args.db_load) or list(DB_LOADS)
     concurrency = flatten(args.concurrency) or list(DB_CONCURRENCY)
     if not args.no_db:
-        from bench.dbrun import validate
+        from bench.exec.db import validate
 
         try:
             validate(strategies=strategies, loads=db_loads, concurrency=concurrency, duration=args.db_duration, warmup=args.db_warmup)
@@ -319,7 +319,7 @@ def per_process_ratios(rec: Mapping[str, Any], ref: Mapping[str, Any]) -> tuple[
 
     Micro records hold every value, concatenated per process in order, so
     ``values[k*V + j]`` is round ``j`` of process ``k`` -- and the worker takes
-    round ``j`` of every subject together (:mod:`bench.micro`), so the ratio
+    round ``j`` of every subject together (:mod:`bench.cell.micro`), so the ratio
     of a round compares two timings made a few milliseconds apart, whatever
     the machine's speed did between rounds.  A round whose values are not
     both positive (an op so cheap it sits at the harness floor) gives no
@@ -452,7 +452,7 @@ def db_metrics(rounds: Sequence[Sequence[Mapping[str, Any]]], notes: list[str]) 
 
 def probe_entries(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """Correctness entries of the judged probes: violations and checks per impl x load x probe."""
-    from bench.probes import JUDGED
+    from bench.cell.probes import JUDGED
 
     out: dict[str, dict[str, Any]] = {}
     for rec in records:
@@ -515,7 +515,7 @@ def run_db_rounds(target: Any, strategies: Sequence[str], loads: Sequence[str], 
     ratio's two halves are measured seconds apart, and no strategy always
     runs first or last.
     """
-    from bench.dbrun import run_db
+    from bench.exec.db import run_db
 
     rounds: list[list[dict[str, Any]]] = []
     errors: list[str] = []
@@ -562,10 +562,10 @@ def find_target(url: str | None, say: Say) -> tuple[Any, Any, str | None]:
     """(server handle, target, None) or (None, None, why the database half is skipped).
 
     A URL the user gave that does not work is a UsageError (from
-    :func:`bench.mysql.find_server`); no server at all is a skip, unless
+    :func:`bench.server.mysql.find_server`); no server at all is a skip, unless
     ``CTXBENCH_REQUIRE_DB=1``.
     """
-    from bench.mysql import ServerUnavailable, find_server
+    from bench.server.mysql import ServerUnavailable, find_server
 
     try:
         handle = find_server(url, progress=say)
@@ -581,9 +581,9 @@ def measure(plan: GatePlan, target: Any, *, db_skipped: str | None = None, quiet
 
     ``target`` None with ``plan.db``: the database half is skipped for the reason ``db_skipped``.
     """
-    from bench.env import fingerprint, load_average
-    from bench.localsrun import run_locals
-    from bench.matrix import LocalsPlan
+    from bench.records.environment import fingerprint, load_average
+    from bench.exec.locals import run_locals
+    from bench.plan.matrix import LocalsPlan
 
     tell = say or (lambda _line: None)
     started = time.monotonic()
@@ -614,7 +614,7 @@ def measure(plan: GatePlan, target: Any, *, db_skipped: str | None = None, quiet
 
 def remeasure(plan: GatePlan, target: Any, names: Sequence[str], baseline: Baseline, *, say: Say) -> tuple[dict[str, Metric], list[str]]:
     """Fresh samples of just the metrics ``names``: their impls (with threading.local) or strategies (with locked)."""
-    from bench.micro import run_micro
+    from bench.cell.micro import run_micro
 
     notes: list[str] = []
     errors: list[str] = []
@@ -873,7 +873,7 @@ def _db_text(entry: Mapping[str, Any]) -> str:
 
 def expected_safe(strategy: str) -> bool:
     """False only for a built-in strategy declared unsafe (``global``); a user's factory is expected to be correct."""
-    from bench.strategies import STRATEGIES
+    from bench.cell.strategies import STRATEGIES
 
     info = STRATEGIES.get(strategy)
     return info.expected_safe if info else True
@@ -1058,8 +1058,8 @@ def confirm_correctness(outcome: GateOutcome, rerun: Rerun, rounds: int, *, say:
 def probe_rerun(plan: GatePlan) -> Rerun:
     """A :data:`Rerun` that runs the probe cells of the given keys again, in fresh processes."""
     def rerun(names: Sequence[str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
-        from bench.localsrun import run_locals
-        from bench.matrix import LocalsPlan
+        from bench.exec.locals import run_locals
+        from bench.plan.matrix import LocalsPlan
 
         parts = [name.split("/") for name in names if name.startswith("probe/")]
         if not parts:
@@ -1271,7 +1271,7 @@ def draw_gate(outcome: GateOutcome) -> Any:
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
-    from bench import palette
+    from bench.present import palette
 
     results = sorted(outcome.speed, key=lambda r: r.name)
     if not results:
@@ -1302,7 +1302,7 @@ def draw_gate(outcome: GateOutcome) -> Any:
 
 def write_charts(out_dir: Path, records: Sequence[Mapping[str, Any]], outcome: GateOutcome | None) -> list[Path]:
     """The standard charts of this run's records, and ``regress.png``/``.svg`` of the comparison."""
-    from bench import charts
+    from bench.present import charts
 
     written = charts.draw_all(chart_records(records), out_dir)
     fig = draw_gate(outcome) if outcome is not None else None
@@ -1478,7 +1478,7 @@ def write_outputs(args: argparse.Namespace, outcome: GateOutcome | None, baselin
     if args.markdown:
         atomic_write_text(args.markdown, markdown_summary(outcome, baseline, measurement, plan, errors, thresholds, args.confirm))
     if args.json:
-        from bench.records import results_document
+        from bench.records.io import results_document
 
         doc = results_document(measurement.environment, measurement.records)
         doc["gate"] = {

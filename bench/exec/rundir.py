@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import UsageError
-from bench.records import SCHEMA_VERSION, RecordError, atomic_write_json, read_json
+from bench.records.io import SCHEMA_VERSION, RecordError, atomic_write_json, read_json
 
 _CELL_ID = re.compile(r"[^A-Za-z0-9_.=+-]+")
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from bench.loads import BARRIER, Load, Spawn
+from bench.cell.loads import BARRIER, Load, Spawn
 
 ABSENT: Any = object()  # what a read returns when the attribute is not set
 

@@ -20,7 +20,7 @@ What is promised
     Every chart is titled, has units on its axes and a legend placed outside
     the data, is 9 inches wide (900 px at README width; PNGs are written at
     150 dpi so they stay sharp on high-density screens), and uses the colours
-    of :mod:`bench.palette`, so a name has one colour in every chart.
+    of :mod:`bench.present.palette`, so a name has one colour in every chart.
 
 Why
     Charts are a view of the records, never a second measurement: drawing
@@ -47,11 +47,11 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator
 
-from bench import palette
-from bench.probes import JUDGED, PROBES
-from bench.records import SCHEMA_VERSION, RecordError, read_json, read_results
+from bench.present import palette
+from bench.cell.probes import JUDGED, PROBES
+from bench.records.io import SCHEMA_VERSION, RecordError, read_json, read_results
 
-log = logging.getLogger("bench.charts")
+log = logging.getLogger("bench.present.charts")
 
 #: Every chart, in the order a report shows them, with its one-line description.
 CHARTS: dict[str, str] = {

@@ -107,7 +107,7 @@ UNROLL = 10
 #: The slowest loop count calibration will try before settling.
 MAX_LOOPS = 2**32
 #: The project root: worker processes run here and import ``bench``/``localimpls`` from it.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 #: What is timed for each op: statements cycled through the unrolled loop body;
 #: ``l``, ``v``, ``w``, ``s``, ``o``, ``saved`` and ``request`` are local variables.
@@ -604,7 +604,7 @@ def _spawn(python: str, spec: dict[str, Any], timeout: float, workdir: Path) -> 
     if done.returncode != 0 or not out_path.exists():
         last = _one_line("\n".join(done.stderr.strip().splitlines()[-1:])) or "no output"
         return None, f"worker process exited with status {done.returncode}: {last}"
-    from bench.records import RecordError, read_json
+    from bench.records.io import RecordError, read_json
 
     try:
         output = read_json(out_path)

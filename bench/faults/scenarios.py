@@ -3,7 +3,7 @@
 What is promised
     ``ctxbench faults`` starts a private server of its own (never one it was
     given or found: it kills it) and runs ordinary database cells
-    (:mod:`bench.dbwork`, each in a fresh process) against it while it injects
+    (:mod:`bench.cell.dbwork`, each in a fresh process) against it while it injects
     one fault per cell:
 
     ``kill``
@@ -75,8 +75,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import dbrun
-from bench.dbwork import scrub
+from bench.exec import db as dbrun
+from bench.cell.dbwork import scrub
 from bench.errors import UsageError
 
 #: Scenarios in the order they run; ``soak`` only when asked for (two minutes by default).
@@ -111,7 +111,7 @@ MAXCONN_DURATION = 2.0
 MAXCONN_WARMUP = 0.3
 #: The ``hang`` scenario: its watchdog, and the strategy that blocks.
 HANG_AFTER = 2.0
-HANG_STRATEGY = "bench.faults:blocking_pool"
+HANG_STRATEGY = "bench.faults.scenarios:blocking_pool"
 HANG_CONCURRENCY = 4
 #: The soak: (strategy, load, concurrency) cells, each ``SOAK_DURATION`` seconds.
 SOAK_CELLS: tuple[tuple[str, str, int], ...] = (("pooled-tuned", "gevent", 256), ("pooled-tuned", "threads", 64))
@@ -209,7 +209,7 @@ class _NeverReturns:
 
 
 class BlockingPool:
-    """A pool of zero connections whose checkout blocks forever (``bench.faults:blocking_pool``)."""
+    """A pool of zero connections whose checkout blocks forever (``bench.faults.scenarios:blocking_pool``)."""
 
     def __init__(self, connect_kwargs: Mapping[str, Any], concurrency: int) -> None:
         self.semaphore = threading.Semaphore(0)  # created in the cell, after the load patched threading
@@ -232,7 +232,7 @@ class FaultServer:
     """A private server, an application account on it, and an admin connection that survives restarts."""
 
     def __init__(self, handle: Any) -> None:
-        from bench.mysql import ServerTarget
+        from bench.server.mysql import ServerTarget
 
         if not handle.ephemeral:
             raise UsageError("fault scenarios need a server ctxbench started itself")
@@ -309,7 +309,7 @@ def _cell_processes() -> list[Any]:
 
 def kill_cells() -> None:
     """Kill every cell process this process started (an interrupt must not leave one behind)."""
-    from bench.runner import kill_tree
+    from bench.exec.spawn import kill_tree
 
     for proc in _cell_processes():
         kill_tree(proc.pid)
@@ -581,7 +581,7 @@ class _RssSampler:
 
 def peak_bound_mib(duration: float, warmup: float, concurrency: int) -> float:
     """The soak's bound on peak RSS: the cell's preallocated latency stamps, plus so much per worker, plus a base."""
-    from bench import dbwork
+    from bench.cell import dbwork
 
     span = warmup + duration
     per_worker = int(span * dbwork._RATE_BOUND * 4 / concurrency) + 64  # as dbwork._Run sizes them
@@ -653,7 +653,7 @@ def _soak(server: FaultServer, plan: FaultPlan, emit: Emit, say: Say) -> None:
 @contextmanager
 def fault_server(say: Say, *, environment: dict[str, Any] | None = None) -> Iterator[FaultServer]:
     """A private server for the faults, stopped (and its folder removed) however the block ends."""
-    from bench import mysql
+    from bench.server import mysql
 
     try:
         handle = mysql.start_private_server(progress=say)

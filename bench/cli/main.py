@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from bench import __version__
-from bench.argtypes import add_locals_selection, check_writable, count, counts, seconds
+from bench.cli.args import add_locals_selection, check_writable, count, counts, seconds
 from bench.errors import EXIT_ERROR, EXIT_OK, UsageError
 
 
@@ -107,18 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the facts as JSON")
     p.set_defaults(func=cmd_doctor)
 
-    from bench import regress  # its own module: the gate's flags, statistics and output live together
+    from bench.gate import regress
 
     regress.add_parser(sub, _Parser)
     return parser
 
 
 def cmd_locals(args: argparse.Namespace) -> int:
-    from bench import matrix
-    from bench.env import fingerprint, load_average
-    from bench.localsrun import run_locals
-    from bench.records import atomic_write_json, results_document
-    from bench.tables import micro_rows, print_table, probe_rows
+    from bench.plan import matrix
+    from bench.records.environment import fingerprint, load_average
+    from bench.exec.locals import run_locals
+    from bench.records.io import atomic_write_json, results_document
+    from bench.present.tables import micro_rows, print_table, probe_rows
 
     impls, errors = matrix.select_impls(matrix.split_names(args.impl))
     loads, load_errors = matrix.select_loads(matrix.split_names(args.load))
@@ -160,11 +160,11 @@ def cmd_locals(args: argparse.Namespace) -> int:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from bench.dbsession import db_selection, open_server
-    from bench.env import fingerprint, load_average
-    from bench.records import atomic_write_json, results_document
-    from bench.report import db_rows, request_rows
-    from bench.tables import print_table
+    from bench.exec.session import db_selection, open_server
+    from bench.records.environment import fingerprint, load_average
+    from bench.records.io import atomic_write_json, results_document
+    from bench.present.report import db_rows, request_rows
+    from bench.present.tables import print_table
 
     selection = db_selection(args)
     if args.json:
@@ -177,8 +177,8 @@ def cmd_db(args: argparse.Namespace) -> int:
             atomic_write_json(args.json, results_document(environment, records))
 
     with open_server(args.mysql_url, environment) as target:
-        from bench.dbrun import plan, run_db
-        from bench.progress import CellProgress
+        from bench.exec.db import plan, run_db
+        from bench.exec.progress import CellProgress
 
         total = len(plan(strategies=selection.strategies, loads=selection.loads, concurrency=selection.concurrency,
                          impls_for_request=selection.request_impls, request_strategies=selection.request_strategies))
@@ -214,9 +214,10 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench import matrix, runall
-    from bench.dbsession import db_selection
-    from bench.rundir import RunDir
+    from bench.plan import matrix
+    from bench.exec import run as runall
+    from bench.exec.session import db_selection
+    from bench.exec.rundir import RunDir
 
     _sigterm_as_interrupt()
     if args.resume:
@@ -262,10 +263,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_faults(args: argparse.Namespace) -> int:
-    from bench import faults, matrix
-    from bench.env import fingerprint, load_average
-    from bench.records import atomic_write_json, results_document
-    from bench.tables import print_table
+    from bench.faults import scenarios as faults
+    from bench.plan import matrix
+    from bench.records.environment import fingerprint, load_average
+    from bench.records.io import atomic_write_json, results_document
+    from bench.present.tables import print_table
 
     _sigterm_as_interrupt()
     defaults = faults.FaultPlan()
@@ -310,7 +312,7 @@ def _check_url_early(url: str | None) -> None:
 
     Otherwise a mistyped password would surface only after the locals half had run.
     """
-    from bench import mysql
+    from bench.server import mysql
 
     source = "url"
     if url is None and os.environ.get(mysql.ENV_URL, "").strip():
@@ -345,7 +347,7 @@ def _results_source(args: argparse.Namespace) -> Path:
 
 
 def cmd_charts(args: argparse.Namespace) -> int:
-    from bench import charts
+    from bench.present import charts
 
     source = _results_source(args)
     out = args.out or (source / "charts" if source.is_dir() else source.parent / "charts")
@@ -363,8 +365,8 @@ def cmd_charts(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bench.charts import load_records
-    from bench.report import render_report
+    from bench.present.charts import load_records
+    from bench.present.report import render_report
 
     source = _results_source(args)
     out = args.out or (source if source.is_dir() else source.parent)
@@ -382,7 +384,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     import json
 
-    from bench.mysql import doctor
+    from bench.server.mysql import doctor
 
     facts = doctor(args.mysql_url, progress=lambda line: print(line, file=sys.stderr))
     if args.json:

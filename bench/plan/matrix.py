@@ -14,8 +14,8 @@ from typing import Any
 
 import localimpls
 from bench.errors import UsageError
-from bench.loads import LOADS
-from bench.probes import PROBES
+from bench.cell.loads import LOADS
+from bench.cell.probes import PROBES
 
 #: Loads the locals matrix covers.
 LOCAL_LOADS: tuple[str, ...] = tuple(LOADS)

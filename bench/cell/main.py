@@ -24,8 +24,8 @@ def _error_text(exc: BaseException) -> str:
 def run_probes(spec: dict[str, Any], load: Any) -> dict[str, Any]:
     """Verify the load, then run each requested probe on one impl."""
     import localimpls
-    from bench.loads import LoadMismatch
-    from bench.probes import PROBES
+    from bench.cell.loads import LoadMismatch
+    from bench.cell.probes import PROBES
 
     impl, load_name, workers = spec["impl"], spec["load"], spec["workers"]
     base = {"kind": "probe", "impl": impl, "load": load_name, "workers": workers}
@@ -61,15 +61,15 @@ def run_probes(spec: dict[str, Any], load: Any) -> dict[str, Any]:
 
 
 def run_db(spec: dict[str, Any], load: Any) -> dict[str, Any]:
-    """A ``db`` or ``request`` cell: connection strategy x load against a real server (bench.dbwork)."""
-    from bench.dbwork import run_cell
+    """A ``db`` or ``request`` cell: connection strategy x load against a real server (bench.cell.dbwork)."""
+    from bench.cell.dbwork import run_cell
 
     return run_cell(spec, load)
 
 
 def run_db_overhead(spec: dict[str, Any], load: Any) -> dict[str, Any]:
-    """``SELECT 1`` bare vs through the measuring harness (bench.dbwork)."""
-    from bench.dbwork import run_overhead_cell
+    """``SELECT 1`` bare vs through the measuring harness (bench.cell.dbwork)."""
+    from bench.cell.dbwork import run_overhead_cell
 
     return run_overhead_cell(spec, load)
 
@@ -84,19 +84,19 @@ def main(argv: list[str]) -> int:
             raw = handle.read()
     spec = json.loads(raw)
     out_path = argv[2]
-    from bench.loads import get_load
+    from bench.cell.loads import get_load
 
     load = get_load(spec["load"]) if spec.get("load") else None
     if load is not None:
         load.install()  # first: gevent patches before any subject is imported
     task = spec["task"]
     if task == "micro":
-        from bench.micro import run_micro_worker
+        from bench.cell.micro import run_micro_worker
 
         output = run_micro_worker(spec)
     else:
         output = TASKS[task](spec, load)
-    from bench.records import atomic_write_json
+    from bench.records.io import atomic_write_json
 
     atomic_write_json(out_path, output)
     return 0

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.matrix import PROBE_CELL_TIMEOUT, LocalsPlan
-from bench.progress import CellProgress
-from bench.runner import CellResult, run_cells
+from bench.plan.matrix import PROBE_CELL_TIMEOUT, LocalsPlan
+from bench.exec.progress import CellProgress
+from bench.exec.spawn import CellResult, run_cells
 
 
 @dataclass
@@ -74,7 +74,7 @@ def run_locals(
         bar.running("probe cells")
         run_cells(specs, timeout=PROBE_CELL_TIMEOUT, jobs=jobs, on_done=done)
         if plan.micro:
-            from bench.micro import run_micro
+            from bench.cell.micro import run_micro
 
             bar.running("micro-benchmarks")
             records, errors = run_micro(

@@ -4,7 +4,7 @@ What is promised
     :func:`write_html` writes one page that needs nothing else to be read:
     every chart embedded (SVG, else PNG, as a ``data:`` URI), the verdict
     tables (probes and micro-benchmarks with the wording of
-    :mod:`bench.tables`; the database matrix; the request scenario), key
+    :mod:`bench.present.tables`; the database matrix; the request scenario), key
     findings in plain sentences computed from the records -- never typed in
     -- the environment the records came from, and every problem met while
     reading them or drawing the charts.  No ``src`` or ``href`` points outside
@@ -34,10 +34,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import charts
-from bench.probes import JUDGED, PROBES
-from bench.records import atomic_write_text
-from bench.tables import markdown_table, md_cell, micro_rows, probe_rows
+from bench.present import charts
+from bench.cell.probes import JUDGED, PROBES
+from bench.records.io import atomic_write_text
+from bench.present.tables import markdown_table, md_cell, micro_rows, probe_rows
 
 _URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]*):(?P<secret>[^\s@/]*)@")
 _SECRET_KEYS = re.compile(r"pass(word|wd)?$|^pwd$|secret", re.IGNORECASE)

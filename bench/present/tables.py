@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from bench.probes import JUDGED, PROBES
+from bench.cell.probes import JUDGED, PROBES
 
 
 def probe_verdict(rec: dict[str, Any] | None) -> str:

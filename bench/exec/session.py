@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from bench import dbrun
-from bench.argtypes import flatten
-from bench.matrix import split_names
+from bench.exec import db as dbrun
+from bench.cli.args import flatten
+from bench.plan.matrix import split_names
 
 #: The request scenario's defaults: enough to contrast a context-safe Local, a
 #: werkzeug-2 style one and the thread-only baseline over a good pool, a lock
@@ -39,7 +39,7 @@ class DbSelection:
 
 def db_selection(args: argparse.Namespace, *, quick: bool = False) -> DbSelection:
     """Turn the db flags into a validated selection (UsageError on the first bad value)."""
-    from bench import matrix
+    from bench.plan import matrix
 
     defaults = matrix.DB_QUICK if quick else matrix.DB_DEFAULT
     concurrency = flatten(args.concurrency) or list(defaults["concurrency"])
@@ -70,7 +70,7 @@ def open_server(url: str | None, environment: dict[str, Any], *, quiet: bool = F
     A server the suite started itself is stopped when the block ends, however
     it ends.  The server's facts go into ``environment``; never its password.
     """
-    from bench import mysql
+    from bench.server import mysql
 
     say = (lambda _line: None) if quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     try:

@@ -16,14 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import dbrun, matrix
-from bench.dbsession import DbSelection, open_server
-from bench.env import fingerprint, load_average
-from bench.localsrun import probe_specs
-from bench.matrix import LocalsPlan
-from bench.progress import CellProgress
-from bench.rundir import RunDir, cell_id
-from bench.runner import CellResult, run_cells
+from bench.exec import db as dbrun
+from bench.plan import matrix
+from bench.exec.session import DbSelection, open_server
+from bench.records.environment import fingerprint, load_average
+from bench.exec.locals import probe_specs
+from bench.plan.matrix import LocalsPlan
+from bench.exec.progress import CellProgress
+from bench.exec.rundir import RunDir, cell_id
+from bench.exec.spawn import CellResult, run_cells
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def _db_cell(spec: dict[str, Any]) -> dbrun.Cell:
 
 def _is_done(run_dir: RunDir, cid: str) -> bool:
     """A cell is finished when its file is readable -- unless it only says 'skipped' (no server then)."""
-    from bench.records import RecordError, read_json
+    from bench.records.io import RecordError, read_json
 
     try:
         doc = read_json(run_dir.cell_path(cid))
@@ -117,7 +118,7 @@ def execute(run_dir: RunDir, cells: list[Planned], *, mysql_url: str | None, job
     environment["load_average_end"] = load_average()
     run_dir.write_environment(environment)
     say("drawing charts and writing the report")
-    from bench.report import render_report
+    from bench.present.report import render_report
 
     _page, _md, problems = render_report(run_dir.path, run_dir.path)
     outcome.problems = problems
@@ -143,7 +144,7 @@ def _run_probes(run_dir: RunDir, cells: list[Planned], jobs: int, bar: CellProgr
 
 
 def _run_micro(run_dir: RunDir, cell: Planned, bar: CellProgress, error: Callable[[str], None]) -> None:
-    from bench.micro import run_micro
+    from bench.cell.micro import run_micro
 
     bar.running(cell.label)
     spec = cell.spec
@@ -155,7 +156,7 @@ def _run_micro(run_dir: RunDir, cell: Planned, bar: CellProgress, error: Callabl
 
 
 def _stored_ceilings(run_dir: RunDir, cells: list[Planned]) -> tuple[dict[int, float | None], dict[int, list[float] | None]]:
-    from bench.records import RecordError, read_json
+    from bench.records.io import RecordError, read_json
 
     ceilings: dict[int, float | None] = {}
     samples: dict[int, list[float] | None] = {}
@@ -194,7 +195,7 @@ def _run_db(run_dir: RunDir, all_cells: list[Planned], cells: list[Planned], tar
         run_dir.write_cell(cell.id, [rec])
         bar.finished(cell.label, f"{rec['ops_per_s']} queries/s" if values else "no mysqlslap")
     ceilings, samples = _stored_ceilings(run_dir, all_cells)
-    from bench.dbwork import scrub
+    from bench.cell.dbwork import scrub
 
     for cell in (c for c in cells if c.kind in ("db", "request")):
         bar.running(cell.label)

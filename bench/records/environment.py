@@ -15,10 +15,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench.records import SCHEMA_VERSION
+from bench.records.io import SCHEMA_VERSION
 
 PACKAGES = ("ctxbench", "greenlet", "gevent", "werkzeug", "pymysql", "dbutils", "sqlalchemy", "pytest-benchmark", "matplotlib", "scipy", "rich")
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def package_versions() -> dict[str, str | None]:
