@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import pkgutil
 from typing import Any
 
 #: The built-in subjects, in the order tables and charts show them.
@@ -59,14 +60,12 @@ def resolve(name: str) -> Any:
     """Import and return the class (or factory) behind a subject name."""
     target = target_of(name)
     module_name, _, attr = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
+    try:  # imported first, on its own, so that an import-time failure is told apart from a missing name
+        importlib.import_module(module_name)
     except Exception as exc:  # any import-time failure is the subject's fault
         raise ImplError(f"impl {name!r}: cannot import {module_name}: {exc.__class__.__name__}: {exc}") from exc
     try:
-        obj: Any = module
-        for part in attr.split("."):
-            obj = getattr(obj, part)
+        obj: Any = pkgutil.resolve_name(target)
     except AttributeError:
         raise ImplError(f"impl {name!r}: {module_name} has no attribute {attr!r}") from None
     if not callable(obj):

@@ -258,7 +258,7 @@ def test_palette_is_fixed_and_stable() -> None:
     user = "mypkg.locals:MyLocal"
     assert palette.impl_colour(user) == palette.impl_colour(user) in palette.FALLBACK
     # The same name gets the same colour in a fresh interpreter (no salted hash()).
-    code = f"from bench import palette; print(palette.impl_colour({user!r}), palette.load_style('mine').marker)"
+    code = f"from bench.present import palette; print(palette.impl_colour({user!r}), palette.load_style('mine').marker)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": "123"}).stdout.split()
     assert out == [palette.impl_colour(user), palette.load_style("mine").marker]
     assert palette.load_style("threads") != palette.load_style("gevent")

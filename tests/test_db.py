@@ -20,7 +20,10 @@ import pytest
 
 from bench.cell import dbwork
 from bench.cell import strategies
-from bench.exec.db import Cell, measure_overhead, plan, ratio_to_own, run_db, validate
+from bench.exec.db import measure_overhead, ratio_to_own, run_db
+from bench.plan.cells import Cell
+from bench.plan.cells import db_cells as plan
+from bench.plan.selection import validate_db as validate
 from bench.errors import UsageError
 from bench.server.mysql import ServerTarget
 

@@ -12,7 +12,7 @@ import pytest
 
 from bench.records.environment import PROJECT_ROOT
 from bench.exec.locals import run_locals
-from bench.plan.matrix import LocalsPlan
+from bench.plan.selection import LocalsPlan
 from bench.exec.spawn import run_cell
 
 IMPLS = ("threading-local", "dict-by-ident", "greenlet-keyed", "contextvar", "fast", "werkzeug", "gevent-local")

@@ -196,7 +196,7 @@ def test_bad_flags_are_one_line_and_exit_2(tmp_path: Path, args: list[str], expe
 
 
 def test_add_parser_plugs_into_a_cli_parser() -> None:
-    from bench.cli.main import _Parser
+    from bench.cli.args import Parser as _Parser
 
     parser = _Parser(prog="ctxbench")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)

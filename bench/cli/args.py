@@ -1,19 +1,32 @@
-"""Argument types, checks and flag groups shared by the subcommands.
+"""Arguments shared by the commands: the parser class, value types, flag groups, selections.
 
-Each function validates one kind of value and says what is wrong in one line
-(argparse turns an ``ArgumentTypeError`` into ``ctxbench: error: ...`` with
-exit status 2), so a nonsense number is refused before anything is measured.
+Each type validates one kind of value and says what is wrong in one line (argparse turns an
+``ArgumentTypeError`` into ``ctxbench: error: ...`` with exit status 2), so a nonsense number is
+refused before anything is measured.  The selection flags (impls, loads, probes, strategies) are
+declared once here and turned into validated plans by :mod:`bench.plan.selection`.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
-from bench.errors import UsageError
+from bench.errors import EXIT_ERROR, UsageError
+from bench.plan import matrix
+from bench.plan.selection import DbSelection, LocalsPlan, check_selection, select_impls, select_loads, select_probes, split_names
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"ctxbench: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        raise SystemExit(EXIT_ERROR)
 
 
 def count(low: int, high: int) -> Callable[[str], int]:
@@ -85,7 +98,77 @@ def check_writable(path: Path, *, directory: bool | None = None) -> Path:
 
 def add_locals_selection(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """``--impl``/``--load``/``--probe``/``--workers``: the locals selection, the same in every command that takes it."""
-    p.add_argument("--impl", action="append", metavar="NAME", help="Local implementation: a registered name or package.module:Class (repeatable, comma-separated; default: all)")
-    p.add_argument("--load", action="append", metavar="NAME", help="threads, gevent, gevent-nothread, greenlet, asyncio (repeatable, comma-separated; default: all)")
-    p.add_argument("--probe", action="append", metavar="NAME", help="isolation, child-write, inheritance, stale-reuse, leak (default: all)")
+    p.add_argument("--impl", action="append", metavar="NAME",
+                   help="Local implementation: a registered name or package.module:Class "
+                        "(repeatable, comma-separated; default: all)")
+    p.add_argument("--load", action="append", metavar="NAME",
+                   help="threads, gevent, gevent-nothread, greenlet, asyncio (repeatable, comma-separated; default: all)")
+    p.add_argument("--probe", action="append", metavar="NAME",
+                   help="isolation, child-write, inheritance, stale-reuse, leak (default: all)")
     p.add_argument("--workers", type=count(1, 1024), default=None, metavar="N", help="workers per probe cell (default: 8)")
+
+
+MYSQL_URL_HELP = ("mysql://user:password@host:port/database (default: $CTXBENCH_MYSQL_URL, then 127.0.0.1:3306 as "
+                  "root, then a private server)")
+
+
+def add_db_selection(p: argparse.ArgumentParser, *, load_alias: bool = True) -> None:
+    """The database selection flags, the same in ``db`` and ``run``."""
+    p.add_argument("--strategy", action="append", metavar="NAME",
+                   help="global, locked, pooled, pooled-tuned, persistent, per-request, sqlalchemy-queuepool, "
+                        "own-connection, or package.module:factory (default: all)")
+    names = ("--db-load", "--load") if load_alias else ("--db-load",)
+    p.add_argument(*names, dest="db_load", action="append", metavar="NAME", help="threads, gevent (default: both)")
+    p.add_argument("--concurrency", type=counts(1, 10000), action="append", metavar="N[,N...]",
+                   help="workers per cell (default: 1,4,16,64)")
+    p.add_argument("--duration", type=seconds(0, 3600), default=None, metavar="S",
+                   help="measured seconds per cell, after the warm-up (default: 2)")
+    p.add_argument("--warmup", type=seconds(0, 3600, allow_low=True), default=None, metavar="S",
+                   help="warm-up seconds per cell, not measured (default: 0.5)")
+    p.add_argument("--request-impl", action="append", metavar="NAME",
+                   help="Local impls for the request scenario (default: fast, contextvar, threading-local; 'none' to skip)")
+    p.add_argument("--request-strategy", action="append", metavar="NAME",
+                   help="strategies for the request scenario (default: pooled-tuned, locked, per-request)")
+    p.add_argument("--hang-after", type=seconds(0, 3600), default=None, metavar="S",
+                   help="end a database cell as 'hung' after S seconds without progress (default: 5)")
+    p.add_argument("--mysql-url", metavar="URL", help=MYSQL_URL_HELP)
+
+
+def locals_selection(args: argparse.Namespace) -> tuple[list[str], list[str], list[str], list[str]]:
+    """(impls, loads, probes, error lines): unknown impl and load names are error lines, the rest still runs."""
+    impls, errors = select_impls(split_names(args.impl))
+    loads, load_errors = select_loads(split_names(args.load))
+    probes = select_probes(split_names(args.probe))
+    return impls, loads, probes, errors + load_errors
+
+
+def locals_plan(args: argparse.Namespace, *, quick: bool = False, micro_processes: int | None = None) -> LocalsPlan:
+    """The locals plan of ``args``; any unknown name is a UsageError (for commands that run nothing partial)."""
+    impls, loads, probes, errors = locals_selection(args)
+    if errors:
+        raise UsageError(errors[0])
+    return LocalsPlan(
+        impls=tuple(impls), loads=tuple(loads), probes=tuple(probes),
+        workers=args.workers or matrix.LOCAL_WORKERS, micro=not args.no_micro,
+        micro_processes=micro_processes or (matrix.MICRO_QUICK_PROCESSES if quick else matrix.MICRO_PROCESSES),
+        micro_values=matrix.MICRO_QUICK_VALUES if quick else matrix.MICRO_VALUES,
+    )
+
+
+def db_selection(args: argparse.Namespace, *, quick: bool = False) -> DbSelection:
+    """The database flags as a validated selection (UsageError on the first bad value)."""
+    defaults = matrix.DB_QUICK if quick else matrix.DB_DEFAULT
+    concurrency = flatten(args.concurrency) or list(defaults["concurrency"])
+    request_impls = split_names(args.request_impl) or list(defaults["request_impls"])
+    if request_impls == ["none"]:
+        request_impls = []
+    return check_selection(DbSelection(
+        strategies=split_names(args.strategy) or list(defaults["strategies"]),
+        loads=split_names(args.db_load) or list(defaults["loads"]),
+        concurrency=list(dict.fromkeys(concurrency)),
+        duration=args.duration if args.duration is not None else defaults["duration"],
+        warmup=args.warmup if args.warmup is not None else defaults["warmup"],
+        request_impls=request_impls,
+        request_strategies=split_names(args.request_strategy) or list(defaults["request_strategies"]),
+        hang_after=args.hang_after or defaults["hang_after"],
+    ))

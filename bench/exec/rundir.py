@@ -16,20 +16,13 @@ crash or a killed cell the directory holds exactly what was finished, and
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 from typing import Any
 
 from bench.errors import UsageError
+from bench.plan.cells import Planned
 from bench.records.io import SCHEMA_VERSION, RecordError, atomic_write_json, read_json
-
-_CELL_ID = re.compile(r"[^A-Za-z0-9_.=+-]+")
-
-
-def cell_id(*parts: object) -> str:
-    """A file-name-safe, stable id for a cell: ``db--pooled--threads--c16``."""
-    return "--".join(_CELL_ID.sub("_", str(p)) for p in parts if p is not None and p != "")
 
 
 def new_run_id() -> str:
@@ -90,14 +83,22 @@ class RunDir:
     def write_cell(self, cid: str, records: list[dict[str, Any]], **extra: Any) -> None:
         atomic_write_json(self.cell_path(cid), {"schema": SCHEMA_VERSION, "cell": cid, **extra, "records": records})
 
-    def finished(self) -> set[str]:
-        """Ids of cells whose record file is present and readable."""
-        done = set()
-        for path in self.cells.glob("*.json"):
-            try:
-                doc = read_json(path)
-            except RecordError:
-                continue
-            if isinstance(doc, dict) and doc.get("schema") == SCHEMA_VERSION and isinstance(doc.get("records"), list):
-                done.add(path.stem)
-        return done
+    def write(self, cell: Planned, records: list[dict[str, Any]], **extra: Any) -> None:
+        """The pipeline's sink: the cell's file, written atomically."""
+        self.write_cell(cell.id, records, **extra)
+
+    def stored(self, cid: str) -> list[dict[str, Any]] | None:
+        """The records of a finished cell, or None when its file is missing or unreadable."""
+        try:
+            doc = read_json(self.cell_path(cid))
+        except RecordError:
+            return None
+        records = doc.get("records") if isinstance(doc, dict) else None
+        return records if isinstance(records, list) else None
+
+    def is_done(self, cid: str) -> bool:
+        """A cell is finished when its file is readable -- unless it only says 'skipped' (no server then)."""
+        records = self.stored(cid)
+        if records is None:
+            return False
+        return not records or not all(r.get("outcome") == "skipped" for r in records)

@@ -75,9 +75,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.exec import db as dbrun
 from bench.cell.dbwork import scrub
 from bench.errors import UsageError
+from bench.exec import dbcell
+from bench.plan.cells import Cell
+from bench.plan.matrix import LEAK_WAIT, db_cell_timeout
+from bench.plan.selection import validate_db
 
 #: Scenarios in the order they run; ``soak`` only when asked for (two minutes by default).
 SCENARIOS: tuple[str, ...] = ("kill", "restart", "max-connections", "hang", "soak")
@@ -169,7 +172,7 @@ def validate(plan: FaultPlan) -> FaultPlan:
     for name in plan.scenarios:
         if name not in SCENARIOS:
             raise UsageError(f"unknown fault scenario {name!r} (known: {', '.join(SCENARIOS)})")
-    dbrun.validate(strategies=list(plan.strategies), loads=list(plan.loads), concurrency=[plan.concurrency],
+    validate_db(strategies=list(plan.strategies), loads=list(plan.loads), concurrency=[plan.concurrency],
                    duration=plan.duration, warmup=FAULT_WARMUP)
     if plan.duration < LEAD + plan.down + OBSERVE + 0.5:
         raise UsageError(f"--duration must be at least {LEAD + plan.down + OBSERVE + 0.5:g} s for --down {plan.down:g} "
@@ -330,17 +333,17 @@ class _Running:
         return self.box["value"]  # type: ignore[no-any-return]
 
 
-def _start_cell(server: FaultServer, cell: dbrun.Cell, *, duration: float, warmup: float, hang_after: float,
+def _start_cell(server: FaultServer, cell: Cell, *, duration: float, warmup: float, hang_after: float,
                 extra: Mapping[str, Any] | None = None) -> _Running:
-    base = dbrun.base_cell_spec(server.app, duration=duration, warmup=warmup, hang_after=hang_after)
+    base = dbcell.base_cell_spec(server.app, duration=duration, warmup=warmup, hang_after=hang_after)
     base.update({"timeline": True, **(extra or {})})
-    limit = dbrun.cell_timeout(duration, warmup, hang_after)
+    limit = db_cell_timeout(duration, warmup, hang_after)
     running = _Running(threading.Thread(target=lambda: None), started=time.monotonic())
 
     def work() -> None:
         try:
             # The leak check reads Threads_connected as root: it gets the one connection past max_connections.
-            running.box["value"] = dbrun.run_one(server.root, cell, base_spec=base, limit=limit, ceilings={}, samples={})
+            running.box["value"] = dbcell.run_one(server.root, cell, base_spec=base, limit=limit, ceilings={}, samples={})
         except BaseException as exc:  # handed to the main thread
             running.box["error"] = exc
 
@@ -426,7 +429,7 @@ def recovery(timeline: Mapping[str, Any], *, fault_at: float, back_at: float | N
 # --- records
 
 
-def _fault_record(scenario: str, cell: dbrun.Cell, rec: dict[str, Any], problem: str | None, **extra: Any) -> dict[str, Any]:
+def _fault_record(scenario: str, cell: Cell, rec: dict[str, Any], problem: str | None, **extra: Any) -> dict[str, Any]:
     errors = dict(rec.get("errors") or {})
     return {
         "kind": "fault", "scenario": scenario, "strategy": cell.strategy, "load": cell.load, "concurrency": cell.concurrency,
@@ -451,7 +454,7 @@ def _server_fault(server: FaultServer, plan: FaultPlan, scenario: str, emit: Emi
     """
     for load in plan.loads:
         for strategy in plan.strategies:
-            cell = dbrun.Cell("db", strategy, load, plan.concurrency)
+            cell = Cell("db", strategy, load, plan.concurrency)
             for attempt in range(1, SERVER_FAULT_ATTEMPTS + 1):
                 say(f"{scenario}: {cell.label()}" + (f" (attempt {attempt}: recovery not observed the first time)" if attempt > 1 else ""))
                 fault = _server_fault_cell(server, plan, scenario, cell)
@@ -461,7 +464,7 @@ def _server_fault(server: FaultServer, plan: FaultPlan, scenario: str, emit: Emi
             emit(server.scrub(fault))
 
 
-def _server_fault_cell(server: FaultServer, plan: FaultPlan, scenario: str, cell: dbrun.Cell) -> dict[str, Any]:
+def _server_fault_cell(server: FaultServer, plan: FaultPlan, scenario: str, cell: Cell) -> dict[str, Any]:
     """One cell with the server killed (or shut down) and restarted in its measured window."""
     if not server.handle.running:  # a previous cell's restart failed: try once more
         server.handle.restart()
@@ -504,7 +507,7 @@ def _max_connections(server: FaultServer, plan: FaultPlan, emit: Emit, say: Say)
     try:
         for load in plan.loads:
             for strategy in plan.strategies:
-                cell = dbrun.Cell("db", strategy, load, concurrency)
+                cell = Cell("db", strategy, load, concurrency)
                 say(f"max-connections {plan.max_connections}: {cell.label()}")
                 before = server.status("Threads_connected")
                 running = _start_cell(server, cell, duration=MAXCONN_DURATION, warmup=MAXCONN_WARMUP, hang_after=FAULT_HANG_AFTER)
@@ -523,7 +526,7 @@ def _max_connections(server: FaultServer, plan: FaultPlan, emit: Emit, say: Say)
         server.execute(f"SET GLOBAL max_connections = {int(previous)}")
 
 
-def _settled_threads(server: FaultServer, before: int | None, wait: float = dbrun.LEAK_WAIT) -> int | None:
+def _settled_threads(server: FaultServer, before: int | None, wait: float = LEAK_WAIT) -> int | None:
     """Threads_connected once it is back to ``before`` (or after ``wait`` seconds)."""
     deadline = time.monotonic() + wait
     while True:
@@ -536,12 +539,12 @@ def _settled_threads(server: FaultServer, before: int | None, wait: float = dbru
 def _hang(server: FaultServer, plan: FaultPlan, emit: Emit, say: Say) -> None:
     """A checkout that never returns: ended as hung by the cell's watchdog, its process gone, the next cell fine."""
     for load in plan.loads:
-        cell = dbrun.Cell("db", HANG_STRATEGY, load, HANG_CONCURRENCY)
+        cell = Cell("db", HANG_STRATEGY, load, HANG_CONCURRENCY)
         say(f"hang: {cell.label()}, hang_after {plan.hang_after:g} s")
         running = _start_cell(server, cell, duration=1.0, warmup=0.0, hang_after=plan.hang_after)
         rec, problem = running.result()
         left = [p.pid for p in _cell_processes()]
-        after = dbrun.Cell("db", "pooled-tuned", load, HANG_CONCURRENCY)
+        after = Cell("db", "pooled-tuned", load, HANG_CONCURRENCY)
         next_rec, next_problem = _start_cell(server, after, duration=0.5, warmup=0.1, hang_after=FAULT_HANG_AFTER).result()
         extra = {
             "hang_after_s": plan.hang_after, "hung_phase": rec.get("hung_phase"), "unfinished_workers": rec.get("unfinished_workers"),
@@ -633,7 +636,7 @@ def rss_summary(samples: Sequence[tuple[float, int]], window: Sequence[float], *
 def _soak(server: FaultServer, plan: FaultPlan, emit: Emit, say: Say) -> None:
     """Long cells at high concurrency: memory stays within the bound, no connection leaks, no error."""
     for strategy, load, concurrency in plan.soak_cells:
-        cell = dbrun.Cell("db", strategy, load, concurrency)
+        cell = Cell("db", strategy, load, concurrency)
         say(f"soak: {cell.label()} for {plan.soak_duration:g} s")
         sampler = _RssSampler()
         try:

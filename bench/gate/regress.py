@@ -225,20 +225,20 @@ def default_strategies() -> list[str]:
 
 def plan_from_args(args: argparse.Namespace) -> GatePlan:
     """Validate the selection flags; a one-line UsageError names every unknown name."""
-    from bench.plan import matrix
+    from bench.plan import matrix, selection
 
-    impls, errors = matrix.select_impls(matrix.split_names(args.impl))
-    loads, load_errors = matrix.select_loads(matrix.split_names(args.load))
+    impls, errors = selection.select_impls(selection.split_names(args.impl))
+    loads, load_errors = selection.select_loads(selection.split_names(args.load))
     errors += load_errors
     try:
-        probes = matrix.select_probes(matrix.split_names(args.probe))
+        probes = selection.select_probes(selection.split_names(args.probe))
     except UsageError as exc:
         errors.append(str(exc))
         probes = []
-    strategies = matrix.split_names(args.strategy) or default_strategies()
+    strategies = selection.split_names(args.strategy) or default_strategies()
     if DB_REFERENCE not in strategies:
         strategies.insert(0, DB_REFERENCE)
-    db_loads = matrix.split_names(args.db_load) or list(DB_LOADS)
+    db_loads = selection.split_names(args.db_load) or list(DB_LOADS)
     concurrency = flatten(args.concurrency) or list(DB_CONCURRENCY)
     if not args.no_db:
         from bench.exec.db import validate
@@ -583,7 +583,7 @@ def measure(plan: GatePlan, target: Any, *, db_skipped: str | None = None, quiet
     """
     from bench.records.environment import fingerprint, load_average
     from bench.exec.locals import run_locals
-    from bench.plan.matrix import LocalsPlan
+    from bench.plan.selection import LocalsPlan
 
     tell = say or (lambda _line: None)
     started = time.monotonic()
@@ -1059,7 +1059,7 @@ def probe_rerun(plan: GatePlan) -> Rerun:
     """A :data:`Rerun` that runs the probe cells of the given keys again, in fresh processes."""
     def rerun(names: Sequence[str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
         from bench.exec.locals import run_locals
-        from bench.plan.matrix import LocalsPlan
+        from bench.plan.selection import LocalsPlan
 
         parts = [name.split("/") for name in names if name.startswith("probe/")]
         if not parts:

@@ -1,21 +1,19 @@
-"""Which cells exist: the default matrix, ``--quick``, and input validation.
+"""The matrix as data: every default of every command, in one place.
 
-The whole matrix is declared here as data, so that what a run covers can be
-read in one place (and is copied into the README).  Functions below turn the
-user's selection flags into validated lists, raising a one-line UsageError for
-anything unknown or nonsensical.
+What a run covers is read here (and copied into the README's matrix table); the modules beside
+this one turn a user's flags into validated selections and planned cells.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-import localimpls
-from bench.errors import UsageError
+from bench.cell.dbwork import DEFAULT_HANG_AFTER
 from bench.cell.loads import LOADS
 from bench.cell.probes import PROBES
+from bench.cell.strategies import STRATEGIES
+
+# --- the locals half
 
 #: Loads the locals matrix covers.
 LOCAL_LOADS: tuple[str, ...] = tuple(LOADS)
@@ -34,14 +32,18 @@ MICRO_QUICK_MIN_TIME = 0.004
 #: Time limit for one probe cell (seconds).
 PROBE_CELL_TIMEOUT = 120.0
 
+# --- the database half
 
 #: The database matrix (``ctxbench db`` and the DB part of ``ctxbench run``).
 DB_DEFAULT: dict[str, Any] = {
-    "strategies": ("global", "locked", "pooled", "pooled-tuned", "persistent", "per-request", "sqlalchemy-queuepool", "own-connection"),
+    "strategies": tuple(STRATEGIES),
     "loads": ("threads", "gevent"),
     "concurrency": (1, 4, 16, 64),
     "duration": 2.0,  # measured seconds per cell, after the warm-up
     "warmup": 0.5,
+    "hang_after": DEFAULT_HANG_AFTER,
+    # The request scenario: a context-safe Local, a werkzeug-2 style one and the thread-only
+    # baseline, over a good pool, a lock and a connection per request.
     "request_impls": ("fast", "contextvar", "threading-local"),
     "request_strategies": ("pooled-tuned", "locked", "per-request"),
 }
@@ -54,71 +56,19 @@ DB_QUICK: dict[str, Any] = {
     "request_impls": ("fast", "threading-local"),
     "request_strategies": ("pooled-tuned",),
 }
+#: The request scenario runs at one concurrency.
+REQUEST_CONCURRENCY = 16
+#: Largest concurrency a database cell accepts.
+MAX_CONCURRENCY = 10_000
+#: The query ``mysqlslap`` times for the ceiling, and how: runs per concurrency, the best is the
+#: ceiling (single runs vary by +-30% on a 2-core machine).
+CEILING_QUERY = "SELECT 1"
+CEILING_QUERIES = 20_000
+CEILING_REPEATS = 3
+#: Seconds the parent waits for the server to drop a finished cell's connections.
+LEAK_WAIT = 2.0
 
 
-@dataclass(frozen=True)
-class LocalsPlan:
-    """A validated selection for the locals matrix."""
-
-    impls: tuple[str, ...]
-    loads: tuple[str, ...]
-    probes: tuple[str, ...]
-    workers: int
-    micro: bool = True
-    micro_processes: int = MICRO_PROCESSES
-    micro_values: int = MICRO_VALUES
-
-
-def split_names(values: Iterable[str] | None) -> list[str]:
-    """Flatten repeatable, comma-separated flags: ``--x a,b --x c`` -> [a, b, c]."""
-    names: list[str] = []
-    for value in values or ():
-        for part in value.split(","):
-            part = part.strip()
-            if part and part not in names:
-                names.append(part)
-    return names
-
-
-def check_count(name: str, value: int, *, low: int, high: int) -> int:
-    """A whole number within [low, high], or a UsageError naming the flag."""
-    if not low <= value <= high:
-        raise UsageError(f"{name} must be between {low} and {high}, got {value}")
-    return value
-
-
-def select_impls(requested: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(valid impl names, one error line per unknown name).  Import paths are checked in the cell."""
-    if not requested:
-        return localimpls.default_impls(), []
-    valid, errors = [], []
-    for name in requested:
-        try:
-            localimpls.target_of(name)
-        except localimpls.ImplError as exc:
-            errors.append(str(exc))
-            continue
-        valid.append(name)
-    return valid, errors
-
-
-def select_loads(requested: Sequence[str], *, allowed: Sequence[str] = LOCAL_LOADS) -> tuple[list[str], list[str]]:
-    """(valid load names, one error line per unknown name)."""
-    if not requested:
-        return list(allowed), []
-    valid, errors = [], []
-    for name in requested:
-        if name in allowed:
-            valid.append(name)
-        else:
-            errors.append(f"unknown load {name!r} (known: {', '.join(allowed)})")
-    return valid, errors
-
-
-def select_probes(requested: Sequence[str]) -> list[str]:
-    if not requested:
-        return list(LOCAL_PROBES)
-    unknown = [p for p in requested if p not in PROBES]
-    if unknown:
-        raise UsageError(f"unknown probe {unknown[0]!r} (known: {', '.join(PROBES)})")
-    return list(requested)
+def db_cell_timeout(duration: float, warmup: float, hang_after: float) -> float:
+    """The parent's limit for one database cell: start-up, setup and teardown around the cell's own watchdog."""
+    return warmup + duration + hang_after + 30.0

@@ -1,0 +1,48 @@
+"""``ctxbench db``: connection strategies against a real MySQL server, and the request scenario."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bench.cli.args import add_db_selection, check_writable, db_selection
+from bench.errors import EXIT_ERROR, EXIT_OK
+from bench.exec.pipeline import MemorySink, Pipeline
+from bench.exec.session import open_server
+from bench.plan.cells import plan_db
+from bench.present.report import db_rows, request_rows
+from bench.present.tables import print_table
+from bench.records.environment import fingerprint, load_average
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("db", help="connection strategies against a real MySQL server, and the request scenario")
+    add_db_selection(p)
+    p.add_argument("--json", type=Path, metavar="PATH",
+                   help="write {environment, records} here (rewritten as each cell ends)")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    selection = db_selection(args)
+    if args.json:
+        check_writable(args.json)
+    document = MemorySink(path=args.json, environment=fingerprint(), exclude=("ceiling",))
+    with open_server(args.mysql_url, document.environment, quiet=args.quiet) as target:
+        pipeline = Pipeline(document, title="db", quiet=args.quiet, target=target)
+        errors = pipeline.run(plan_db(selection, ceiling=target is not None))
+    document.environment["load_average_end"] = load_average()
+    document.save()
+    records = document.records
+    header, rows = db_rows(records)
+    if rows:
+        print_table("Connection strategies: ops/s, latency, errors, wrong results", header, rows)
+    header, rows = request_rows(records)
+    if rows:
+        print_table("Request scenario: LocalStack on impl x strategy", header, rows)
+    if args.json:
+        print(f"records written to {args.json}")
+    skipped = bool(records) and all(r.get("outcome") == "skipped" for r in records)
+    return EXIT_ERROR if errors or skipped else EXIT_OK
+

@@ -1,0 +1,86 @@
+"""``ctxbench faults``: kill, restart, fill and hang a private server under each strategy."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from bench.cli.args import check_writable, count, seconds
+from bench.cli.common import sigterm_as_interrupt
+from bench.errors import EXIT_ERROR, EXIT_OK
+from bench.exec.pipeline import MemorySink
+from bench.faults import scenarios as faults
+from bench.plan.selection import split_names
+from bench.present.tables import print_table
+from bench.records.environment import fingerprint, load_average
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("faults", help="kill, restart, fill and hang a private server under each strategy: "
+                                      "errors, recovery, leaks, memory")
+    p.add_argument("--scenario", action="append", metavar="NAME",
+                   help="kill, restart, max-connections, hang, soak (repeatable, comma-separated; default: all but soak)")
+    p.add_argument("--strategy", action="append", metavar="NAME",
+                   help="strategies for kill, restart and max-connections (default: every built-in but global)")
+    p.add_argument("--db-load", "--load", dest="db_load", action="append", metavar="NAME",
+                   help="threads, gevent (default: threads)")
+    p.add_argument("--concurrency", type=count(1, 10000), default=None, metavar="N",
+                   help="workers per kill/restart cell (default: 8)")
+    p.add_argument("--duration", type=seconds(0, 3600), default=None, metavar="S",
+                   help="measured seconds of a kill/restart cell (default: 6)")
+    p.add_argument("--down", type=seconds(0, 60), default=None, metavar="S",
+                   help="seconds the server stays down after a kill or shutdown (default: 1)")
+    p.add_argument("--max-connections", type=count(2, 1000), default=None, metavar="N",
+                   help="max_connections for that scenario; cells run at 2N (default: 20)")
+    p.add_argument("--hang-after", type=seconds(0, 3600), default=None, metavar="S",
+                   help="watchdog of the hang scenario (default: 2)")
+    p.add_argument("--soak-duration", type=seconds(0, 86400), default=None, metavar="S",
+                   help="measured seconds of each soak cell (default: 60)")
+    p.add_argument("--json", type=Path, metavar="PATH",
+                   help="write {environment, records} here (rewritten as each cell ends)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=run)
+
+
+def _plan(args: argparse.Namespace) -> faults.FaultPlan:
+    defaults = faults.FaultPlan()
+    return faults.validate(faults.FaultPlan(
+        scenarios=tuple(split_names(args.scenario)) or defaults.scenarios,
+        strategies=tuple(split_names(args.strategy)) or defaults.strategies,
+        loads=tuple(split_names(args.db_load)) or defaults.loads,
+        concurrency=args.concurrency or defaults.concurrency,
+        duration=args.duration or defaults.duration,
+        down=args.down or defaults.down,
+        max_connections=args.max_connections or defaults.max_connections,
+        hang_after=args.hang_after or defaults.hang_after,
+        soak_duration=args.soak_duration or defaults.soak_duration,
+    ))
+
+
+def run(args: argparse.Namespace) -> int:
+    sigterm_as_interrupt()
+    plan = _plan(args)
+    if args.json:
+        check_writable(args.json)
+    document = MemorySink(path=args.json, environment=fingerprint())
+
+    def save(rec: dict) -> None:
+        document.records.append(rec)
+        document.save()
+
+    say = (lambda _line: None) if args.quiet else log.info
+    faults.run_faults(plan, on_record=save, say=say, environment=document.environment)
+    document.environment["load_average_end"] = load_average()
+    document.save()
+    records = document.records
+    header, rows = faults.fault_rows(records)
+    if rows:
+        print_table("Faults: errors by class, time to first error, recovery once the server is back, leaks", header, rows)
+    for line in faults.findings(records):
+        log.warning("%s", line)
+    if args.json:
+        print(f"records written to {args.json}")
+    return EXIT_ERROR if any(r.get("problem") for r in records) else EXIT_OK

@@ -1,0 +1,60 @@
+"""``ctxbench locals``: isolation probes and per-access cost of every Local implementation."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from bench.cli.args import add_locals_selection, check_writable, count, locals_selection
+from bench.errors import EXIT_ERROR, EXIT_OK, UsageError
+from bench.exec.locals import run_locals
+from bench.exec.pipeline import MemorySink
+from bench.plan import matrix
+from bench.plan.selection import LocalsPlan
+from bench.present.tables import micro_rows, print_table, probe_rows
+from bench.records.environment import fingerprint, load_average
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("locals", help="isolation probes and per-access cost of every Local implementation")
+    add_locals_selection(p)
+    p.add_argument("--json", type=Path, metavar="PATH",
+                   help="write {environment, records} here (rewritten as each cell ends)")
+    p.add_argument("--no-micro", action="store_true", help="skip the micro-benchmarks")
+    p.add_argument("--micro-processes", type=count(1, 50), default=None, metavar="N",
+                   help="fresh processes per micro-benchmark (default: 3)")
+    p.add_argument("--jobs", type=count(1, 64), default=2, metavar="N",
+                   help="probe cells run at once (default: 2; probes do not time anything)")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    impls, loads, probes, errors = locals_selection(args)
+    for line in errors:
+        log.error(line)
+    if args.json:
+        check_writable(args.json)
+    if not impls or not loads:
+        raise UsageError("nothing to run: no valid impl or load selected")
+    plan = LocalsPlan(impls=tuple(impls), loads=tuple(loads), probes=tuple(probes),
+                      workers=args.workers or matrix.LOCAL_WORKERS, micro=not args.no_micro,
+                      micro_processes=args.micro_processes or matrix.MICRO_PROCESSES)
+    document = MemorySink(path=args.json, environment=fingerprint())
+    outcome = run_locals(plan, jobs=args.jobs, quiet=args.quiet, sink=document)
+    document.environment["load_average_end"] = load_average()
+    document.environment["loads_verified"] = outcome.load_facts
+    document.save()
+    header, rows = probe_rows(outcome.records, impls, loads)
+    if rows:
+        print_table("Isolation probes: violations / checks (inheritance is reported, not judged)", header, rows)
+    header, rows = micro_rows(outcome.records, impls)
+    if rows:
+        print_table("Cost per operation: median ns ± MAD (ratio to threading.local)", header, rows)
+    if args.json:
+        print(f"records written to {args.json}")
+    return EXIT_ERROR if errors or outcome.errors else EXIT_OK
+

@@ -1,0 +1,61 @@
+"""``ctxbench charts`` and ``ctxbench report``: draw and write from stored records (no server, no rerun)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from bench.cli.common import results_source
+from bench.errors import EXIT_OK, UsageError
+from bench.present import charts
+from bench.present.report import render_report
+
+log = logging.getLogger(__name__)
+
+RESULTS_HELP = "a run directory or a results JSON file (default: the newest run under results/)"
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("charts", help="redraw every chart of a run from its stored records (no server, no rerun)")
+    p.add_argument("--results", type=Path, metavar="DIR", help=RESULTS_HELP)
+    p.add_argument("--out", type=Path, metavar="DIR", help="where to draw (default: <run>/charts)")
+    p.set_defaults(func=run_charts)
+    p = sub.add_parser("report", help="charts plus report.html and REPORT.md for a run, from its stored records")
+    p.add_argument("--results", type=Path, metavar="DIR", help=RESULTS_HELP)
+    p.add_argument("--out", type=Path, metavar="DIR", help="where to write (default: the run directory)")
+    p.set_defaults(func=run_report)
+
+
+def _records(source: Path, *, warn: bool) -> list[dict]:
+    """The readable records of ``source`` (``warn``: log each unreadable file); none is a UsageError, nothing written."""
+    _environment, records, problems = charts.load_records(source)
+    if not records:
+        raise UsageError(f"{source}: no readable records" + (f" ({problems[0]})" if problems else ""))
+    for line in problems if warn else ():
+        log.warning("%s", line)
+    return records
+
+
+def run_charts(args: argparse.Namespace) -> int:
+    source = results_source(args.results)
+    out = args.out or (source / "charts" if source.is_dir() else source.parent / "charts")
+    records = _records(source, warn=True)
+    notes: list[str] = []
+    paths = charts.draw_all(records, out, notes=notes)
+    for line in notes:
+        log.info("note: %s", line)
+    print(f"{len(paths)} chart files in {out}")
+    return EXIT_OK
+
+
+def run_report(args: argparse.Namespace) -> int:
+    source = results_source(args.results)
+    out = args.out or (source if source.is_dir() else source.parent)
+    _records(source, warn=False)  # render_report names the unreadable files itself
+    page, md, problems = render_report(source, out)
+    for line in problems:
+        log.warning("%s", line)
+    print(f"report: {page}")
+    print(f"summary: {md}")
+    return EXIT_OK

@@ -1,0 +1,71 @@
+"""``ctxbench run``: the main job -- locals, database and request matrices into one run directory, then charts and report."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from bench.cli.args import add_db_selection, add_locals_selection, check_writable, count, db_selection, locals_plan
+from bench.cli.common import check_url_early, sigterm_as_interrupt
+from bench.errors import EXIT_ERROR, EXIT_OK, UsageError
+from bench.exec.run import execute
+from bench.exec.rundir import RunDir
+from bench.plan.cells import Planned, cells_from_document, plan_document, plan_run
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="the main job: locals, database and request matrices, then charts and report")
+    p.add_argument("--quick", action="store_true", help="the small matrix CI uses (about a minute)")
+    p.add_argument("--out", type=Path, default=Path("results"), metavar="DIR",
+                   help="results root; the run goes in DIR/<run-id>/ (default: results)")
+    p.add_argument("--resume", metavar="RUN_ID",
+                   help="finish an interrupted run: only its missing cells run (its own plan is used)")
+    add_locals_selection(p)
+    add_db_selection(p, load_alias=False)
+    p.add_argument("--no-locals", action="store_true", help="skip the locals matrix")
+    p.add_argument("--no-micro", action="store_true", help="skip the micro-benchmarks")
+    p.add_argument("--no-db", action="store_true", help="skip the database and request matrices")
+    p.add_argument("--jobs", type=count(1, 64), default=2, metavar="N", help="probe cells run at once (default: 2)")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=run)
+
+
+def _new_run(args: argparse.Namespace) -> tuple[RunDir, list[Planned]]:
+    """Plan the run from the flags (rejecting bad input before anything is made), then create its directory."""
+    check_writable(args.out)
+    plan = None if args.no_locals else locals_plan(args, quick=args.quick)
+    db = None if args.no_db else db_selection(args, quick=args.quick)
+    cells = plan_run(plan, db, quick=args.quick)
+    if not cells:
+        raise UsageError("nothing to run: every part was switched off")
+    if db is not None:
+        check_url_early(args.mysql_url)
+    run_dir = RunDir.create(args.out)
+    run_dir.write_plan(plan_document(cells, {"quick": args.quick, "argv": sys.argv[1:]}))
+    return run_dir, cells
+
+
+def run(args: argparse.Namespace) -> int:
+    sigterm_as_interrupt()
+    if args.resume:
+        run_dir = RunDir.open_existing(args.out, args.resume)
+        cells = cells_from_document(run_dir.read_plan())
+    else:
+        run_dir, cells = _new_run(args)
+    log.info("run %s: %d cells, records in %s", run_dir.run_id, len(cells), run_dir.path)
+    try:
+        outcome = execute(run_dir, cells, mysql_url=args.mysql_url, jobs=args.jobs, quiet=args.quiet)
+    except KeyboardInterrupt:
+        done = len(list(run_dir.cells.glob("*.json")))
+        log.error("interrupted; %d finished cell(s) kept in %s; finish with: ctxbench run --out %s --resume %s",
+                  done, run_dir.path, args.out, run_dir.run_id)
+        return 130
+    for line in outcome.problems:
+        log.warning("%s", line)
+    print(f"report: {run_dir.path / 'report.html'}")
+    print(f"summary: {run_dir.path / 'REPORT.md'}")
+    return EXIT_ERROR if outcome.errors else EXIT_OK

@@ -1,0 +1,181 @@
+"""The one pipeline: run planned cells, each in a fresh process, into a record sink.
+
+Every command that measures (``locals``, ``db``, ``run``, ``regress``) plans a list of
+:class:`~bench.plan.cells.Planned` cells and hands it to :class:`Pipeline`, which runs them in
+plan order and gives each cell's records to a :class:`Sink` the moment the cell ends: a run
+directory (one file per cell, resumable) or a :class:`MemorySink` (records in memory, optionally
+rewritten to one JSON document after every cell).  Probe cells time nothing, so ``jobs`` of them run
+at once; everything that measures runs alone.  Database cells need a server target; without one
+they are recorded ``skipped`` through the same sink.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from bench.cell.dbwork import scrub
+from bench.exec import dbcell
+from bench.exec.progress import CellProgress
+from bench.exec.spawn import CellResult, run_cells
+from bench.plan.cells import Cell, Planned
+from bench.plan.matrix import PROBE_CELL_TIMEOUT, db_cell_timeout
+from bench.records.io import atomic_write_json, results_document
+
+log = logging.getLogger(__name__)
+
+#: Kinds of cell that need a server.
+DB_KINDS = ("ceiling", "db", "request")
+
+
+class Sink(Protocol):
+    """Where a finished cell's records go."""
+
+    def write(self, cell: Planned, records: list[dict[str, Any]], **extra: Any) -> None: ...
+
+
+@dataclass
+class MemorySink:
+    """Records in memory, in the order cells finish; with ``path``, a results document rewritten after each cell."""
+
+    path: Path | None = None
+    environment: dict[str, Any] = field(default_factory=dict)
+    #: Kinds of cell whose records are not kept (``db`` keeps ceilings inside each database record).
+    exclude: tuple[str, ...] = ()
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def write(self, cell: Planned, records: list[dict[str, Any]], **extra: Any) -> None:
+        if cell.kind in self.exclude:
+            return
+        self.records.extend(records)
+        self.save()
+
+    def save(self) -> None:
+        """Rewrite the document (atomically) with every record so far; nothing without a path."""
+        if self.path is not None:
+            atomic_write_json(self.path, results_document(self.environment, self.records))
+
+
+@dataclass
+class Pipeline:
+    """Runs planned cells into ``sink``; collects error lines (each once) and what each load verified."""
+
+    sink: Sink
+    title: str = "run"
+    jobs: int = 2
+    quiet: bool = False
+    #: The server for database cells (a ServerTarget), or None: those cells are recorded ``skipped``.
+    target: Any = None
+    #: Or how to get one: entered just before the first database cell, left when the run ends.
+    server: Callable[[], AbstractContextManager[Any]] | None = None
+    #: Extra ``pymysql.connect`` keywords for every database cell.
+    connect_options: dict[str, Any] | None = None
+    errors: list[str] = field(default_factory=list)
+    load_facts: dict[str, Any] = field(default_factory=dict)
+    #: The ceiling at each concurrency: measured by this pipeline's ceiling cells, or preloaded on resume.
+    ceilings: dict[int, list[float] | None] = field(default_factory=dict)
+    _bar: CellProgress | None = None
+
+    def run(self, cells: Sequence[Planned]) -> list[str]:
+        """Run ``cells`` in plan order (probe cells ``jobs`` at a time); return the error lines."""
+        runners: dict[str, Callable[[list[Planned]], None]] = {
+            "probes": self._probes, "micro": self._micro, "ceiling": self._ceiling, "db": self._db, "request": self._db,
+        }
+        with ExitStack() as stack, CellProgress(len(cells), self.title, quiet=self.quiet) as self._bar:
+            for kind, runner in runners.items():
+                batch = [c for c in cells if c.kind == kind]
+                if batch and kind in DB_KINDS and self.target is None and self.server is not None:
+                    self.target = stack.enter_context(self.server())
+                    self.server = None
+                if batch:
+                    runner(batch)
+        return self.errors
+
+    def error(self, line: str) -> None:
+        """An error line, logged once however often it recurs."""
+        if self.target is not None:
+            line = scrub(line, self.target.password)
+        if line not in self.errors:
+            self.errors.append(line)
+            log.error(line)
+
+    def _finished(self, cell: Planned, records: list[dict[str, Any]], status: str = "", **extra: Any) -> None:
+        if self.target is not None:
+            records = scrub(records, self.target.password)
+        self.sink.write(cell, records, **extra)
+        assert self._bar is not None
+        self._bar.finished(cell.label, status)
+
+    def _probes(self, cells: list[Planned]) -> None:
+        by_spec = {id(c.spec): c for c in cells}
+
+        def done(result: CellResult) -> None:
+            cell = by_spec[id(result.spec)]
+            if result.failure:
+                self.error(f"cell {cell.label}: {result.failure}")
+            for rec in result.records:
+                if rec.get("outcome") == "error" and rec.get("error"):
+                    self.error(rec["error"])
+            if "load" in result.facts:
+                self.load_facts[result.spec["load"]] = result.facts["load"]
+            bad = sum(1 for r in result.records if r.get("violations"))
+            self._finished(cell, result.records, f"{bad} probe(s) with violations" if bad else "", facts=result.facts)
+
+        assert self._bar is not None
+        self._bar.running("probe cells")
+        run_cells([c.spec for c in cells], timeout=PROBE_CELL_TIMEOUT, jobs=self.jobs, on_done=done)
+
+    def _micro(self, cells: list[Planned]) -> None:
+        from bench.cell.micro import run_micro
+
+        assert self._bar is not None
+        for cell in cells:
+            self._bar.running(cell.label)
+            spec = cell.spec
+            records, errors = run_micro(spec["impls"], processes=spec["processes"], values=spec["values"],
+                                        min_time=spec["min_time"], progress=self._bar.running)
+            for line in errors:
+                self.error(line)
+            self._finished(cell, records, errors=errors)
+
+    def _ceiling(self, cells: list[Planned]) -> None:
+        assert self._bar is not None
+        for cell in cells:
+            c = cell.spec["concurrency"]
+            if self.target is None:
+                self._finished(cell, [{"kind": "ceiling", "concurrency": c, "outcome": "skipped", "ops_per_s": None}],
+                               "skipped")
+                continue
+            self._bar.running(cell.label)
+            try:
+                values = dbcell.measure_ceiling(self.target, c)
+            except Exception as exc:  # mysqlslap failing is reported; the matrix still runs
+                values = None
+                self.error(f"mysqlslap ceiling at concurrency {c}: {exc}".splitlines()[0])
+            self.ceilings[c] = values
+            rec = dbcell.ceiling_record(c, values)
+            log.info("ceiling c=%s: %s queries/s (best of %s; mysqlslap, %s)", c, rec["ops_per_s"], values, rec["query"])
+            self._finished(cell, [rec], f"{rec['ops_per_s']} queries/s" if values else "no mysqlslap")
+
+    def _db(self, cells: list[Planned]) -> None:
+        assert self._bar is not None
+        best = {c: (max(v) if v else None) for c, v in self.ceilings.items()}
+        for cell in cells:
+            spec, db = cell.spec, Cell.from_spec(cell.spec)
+            if self.target is None:
+                self._finished(cell, [dbcell.stub_record(db, "skipped", "no MySQL-protocol server")], "skipped")
+                continue
+            self._bar.running(cell.label)
+            hang_after = spec.get("hang_after", dbcell.DEFAULT_HANG_AFTER)  # plans written before --hang-after lack it
+            base = dbcell.base_cell_spec(self.target, duration=spec["duration"], warmup=spec["warmup"],
+                                         hang_after=hang_after, connect_options=self.connect_options)
+            limit = db_cell_timeout(spec["duration"], spec["warmup"], hang_after)
+            rec, problem = dbcell.run_one(self.target, db, base_spec=base, limit=limit, ceilings=best,
+                                          samples=self.ceilings, mix=spec.get("mix"))
+            if problem:
+                self.error(problem)
+            self._finished(cell, [rec], dbcell.brief(rec))

@@ -1,0 +1,125 @@
+"""Planned cells: what will run, in order, each with a stable id.
+
+A plan is a list of :class:`Planned` cells.  ``ctxbench run`` writes it to ``run.json`` before
+anything runs (so ``--resume`` knows what is missing); ``locals``, ``db`` and ``regress`` plan the
+same way and hand the list to the one pipeline in :mod:`bench.exec.pipeline`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bench.plan.matrix import MICRO_MIN_TIME, MICRO_QUICK_MIN_TIME, REQUEST_CONCURRENCY
+from bench.plan.selection import DbSelection, LocalsPlan
+
+#: Kinds of planned cell, in the order a run takes them.
+KINDS = ("probes", "micro", "ceiling", "db", "request")
+
+_CELL_ID = re.compile(r"[^A-Za-z0-9_.=+-]+")
+
+
+def cell_id(*parts: object) -> str:
+    """A file-name-safe, stable id for a cell: ``db--pooled--threads--c16``."""
+    return "--".join(_CELL_ID.sub("_", str(p)) for p in parts if p is not None and p != "")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One database or request-scenario cell: strategy x load x concurrency (x impl)."""
+
+    kind: str  # "db" or "request"
+    strategy: str
+    load: str
+    concurrency: int
+    impl: str | None = None
+
+    def label(self) -> str:
+        head = f"request {self.impl} x {self.strategy}" if self.kind == "request" else f"db {self.strategy}"
+        return f"{head} {self.load} c={self.concurrency}"
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> Cell:
+        return cls(spec["kind"], spec["strategy"], spec["load"], spec["concurrency"], spec.get("impl"))
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One cell of a plan: its id, kind and what the pipeline needs to run it."""
+
+    id: str
+    kind: str  # one of KINDS
+    label: str
+    spec: dict[str, Any]
+
+
+def probe_specs(plan: LocalsPlan) -> list[dict[str, Any]]:
+    """One cell spec per impl x load; every probe of the plan runs in that cell."""
+    return [
+        {"task": "probes", "impl": impl, "load": load, "workers": plan.workers, "probes": list(plan.probes)}
+        for load in plan.loads
+        for impl in plan.impls
+    ]
+
+
+def db_cells(*, strategies: Sequence[str], loads: Sequence[str], concurrency: Sequence[int],
+             impls_for_request: Sequence[str] | None = None, request_strategies: Sequence[str] | None = None,
+             request_concurrency: int = REQUEST_CONCURRENCY) -> list[Cell]:
+    """Every database cell, in the order they run: strategy x load x concurrency, then impl x strategy x load."""
+    cells = [Cell("db", s, ld, c) for s in strategies for ld in loads for c in concurrency]
+    for impl in impls_for_request or ():
+        for s in request_strategies or strategies:
+            for ld in loads:
+                cells.append(Cell("request", s, ld, request_concurrency, impl))
+    return cells
+
+
+def plan_locals(plan: LocalsPlan, *, quick: bool = False) -> list[Planned]:
+    """The probe cells (impl x load), then one micro-benchmark cell if the plan has it."""
+    cells = [Planned(cell_id("probes", s["impl"], s["load"]), "probes", f"probes {s['impl']} x {s['load']}", s)
+             for s in probe_specs(plan)]
+    if plan.micro:
+        micro = {"impls": list(plan.impls), "processes": plan.micro_processes, "values": plan.micro_values,
+                 "min_time": MICRO_QUICK_MIN_TIME if quick else MICRO_MIN_TIME}
+        cells.append(Planned("micro", "micro", "micro-benchmarks", micro))
+    return cells
+
+
+def plan_db(db: DbSelection, *, ceiling: bool = True, request_concurrency: int = REQUEST_CONCURRENCY,
+            mix: dict[str, int] | None = None) -> list[Planned]:
+    """A ceiling cell per concurrency (unless ``ceiling`` is off), then every database and request cell."""
+    cells = db_cells(strategies=db.strategies, loads=db.loads, concurrency=db.concurrency,
+                     impls_for_request=db.request_impls, request_strategies=db.request_strategies,
+                     request_concurrency=request_concurrency)
+    planned = []
+    if ceiling:
+        for c in sorted({cell.concurrency for cell in cells}):
+            planned.append(Planned(cell_id("ceiling", f"c{c}"), "ceiling", f"server ceiling c={c} (mysqlslap)",
+                                   {"concurrency": c}))
+    timing: dict[str, Any] = {"duration": db.duration, "warmup": db.warmup, "hang_after": db.hang_after}
+    if mix is not None:
+        timing["mix"] = dict(mix)
+    for cell in cells:
+        cid = cell_id(cell.kind, cell.impl, cell.strategy, cell.load, f"c{cell.concurrency}")
+        spec = {"kind": cell.kind, "strategy": cell.strategy, "load": cell.load, "concurrency": cell.concurrency,
+                "impl": cell.impl, **timing}
+        planned.append(Planned(cid, cell.kind, cell.label(), spec))
+    return planned
+
+
+def plan_run(locals_plan: LocalsPlan | None, db: DbSelection | None, *, quick: bool) -> list[Planned]:
+    """Every cell of ``ctxbench run``, in the order they run."""
+    cells = plan_locals(locals_plan, quick=quick) if locals_plan is not None else []
+    return cells + (plan_db(db) if db is not None else [])
+
+
+def plan_document(cells: list[Planned], options: dict[str, Any]) -> dict[str, Any]:
+    """What run.json holds: the options and every planned cell (no secrets: the server is found at run time)."""
+    return {"options": options, "cells": [{"id": c.id, "kind": c.kind, "label": c.label, "spec": c.spec} for c in cells]}
+
+
+def cells_from_document(doc: dict[str, Any]) -> list[Planned]:
+    """The planned cells of a ``run.json`` document."""
+    return [Planned(c["id"], c["kind"], c["label"], c["spec"]) for c in doc.get("cells", [])]

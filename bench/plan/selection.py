@@ -1,0 +1,159 @@
+"""Validated selections: what the user asked for, checked before anything is measured.
+
+Every command that takes impls, loads, probes or strategies goes through these functions, so a
+bad name is refused the same way everywhere: one line naming it (a :class:`UsageError`, or an
+error line per name where the other names still run).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import localimpls
+from bench.cell import strategies as strategies_mod
+from bench.cell.dbwork import check_mix
+from bench.cell.loads import DB_LOADS
+from bench.cell.probes import PROBES
+from bench.errors import UsageError
+from bench.plan.matrix import (
+    DB_DEFAULT,
+    LOCAL_LOADS,
+    LOCAL_PROBES,
+    MAX_CONCURRENCY,
+    MICRO_PROCESSES,
+    MICRO_VALUES,
+    REQUEST_CONCURRENCY,
+)
+
+
+@dataclass(frozen=True)
+class LocalsPlan:
+    """A validated selection for the locals matrix."""
+
+    impls: tuple[str, ...]
+    loads: tuple[str, ...]
+    probes: tuple[str, ...]
+    workers: int
+    micro: bool = True
+    micro_processes: int = MICRO_PROCESSES
+    micro_values: int = MICRO_VALUES
+
+
+@dataclass(frozen=True)
+class DbSelection:
+    """A validated selection for the database matrix and the request scenario."""
+
+    strategies: list[str]
+    loads: list[str]
+    concurrency: list[int]
+    duration: float
+    warmup: float
+    request_impls: list[str]
+    request_strategies: list[str]
+    #: Seconds without progress after which a cell ends itself as ``hung``.
+    hang_after: float = DB_DEFAULT["hang_after"]
+
+
+def split_names(values: Iterable[str] | None) -> list[str]:
+    """Flatten repeatable, comma-separated flags: ``--x a,b --x c`` -> [a, b, c]."""
+    names: list[str] = []
+    for value in values or ():
+        for part in value.split(","):
+            part = part.strip()
+            if part and part not in names:
+                names.append(part)
+    return names
+
+
+def select_impls(requested: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(valid impl names, one error line per unknown name).  Import paths are checked in the cell."""
+    if not requested:
+        return localimpls.default_impls(), []
+    valid, errors = [], []
+    for name in requested:
+        try:
+            localimpls.target_of(name)
+        except localimpls.ImplError as exc:
+            errors.append(str(exc))
+            continue
+        valid.append(name)
+    return valid, errors
+
+
+def select_loads(requested: Sequence[str], *, allowed: Sequence[str] = LOCAL_LOADS) -> tuple[list[str], list[str]]:
+    """(valid load names, one error line per unknown name)."""
+    if not requested:
+        return list(allowed), []
+    valid, errors = [], []
+    for name in requested:
+        if name in allowed:
+            valid.append(name)
+        else:
+            errors.append(f"unknown load {name!r} (known: {', '.join(allowed)})")
+    return valid, errors
+
+
+def select_probes(requested: Sequence[str]) -> list[str]:
+    """The probes to run (all by default); an unknown name is a UsageError."""
+    if not requested:
+        return list(LOCAL_PROBES)
+    unknown = [p for p in requested if p not in PROBES]
+    if unknown:
+        raise UsageError(f"unknown probe {unknown[0]!r} (known: {', '.join(PROBES)})")
+    return list(requested)
+
+
+def _check_strategies(strategies: Sequence[str]) -> None:
+    if not strategies:
+        raise UsageError("no strategy selected")
+    for name in strategies:
+        try:
+            strategies_mod.check_name(name)
+        except strategies_mod.StrategyError as exc:
+            raise UsageError(str(exc)) from None
+
+
+def _check_timing(concurrency: Sequence[int], duration: float, warmup: float) -> None:
+    if not concurrency:
+        raise UsageError("no concurrency selected")
+    for value in concurrency:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY:
+            raise UsageError(f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}, got {value!r}")
+    if not isinstance(duration, (int, float)) or not duration > 0 or not math.isfinite(duration):
+        raise UsageError(f"duration must be a positive number of seconds, got {duration!r}")
+    if not isinstance(warmup, (int, float)) or not warmup >= 0:
+        raise UsageError(f"warmup must be zero or a positive number of seconds, got {warmup!r}")
+
+
+def validate_db(*, strategies: Sequence[str], loads: Sequence[str], concurrency: Sequence[int], duration: float,
+                warmup: float, impls_for_request: Sequence[str] | None = None, mix: Mapping[str, int] | None = None,
+                request_concurrency: int = REQUEST_CONCURRENCY) -> None:
+    """Raise a one-line UsageError for the first bad input of a database selection."""
+    _check_strategies(strategies)
+    if not loads:
+        raise UsageError("no load selected")
+    for name in loads:
+        if name not in DB_LOADS:
+            raise UsageError(f"unknown load {name!r} for the database matrix (known: {', '.join(DB_LOADS)})")
+    _check_timing([*concurrency, request_concurrency] if concurrency else [], duration, warmup)
+    for impl in impls_for_request or ():
+        try:
+            localimpls.target_of(impl)
+        except localimpls.ImplError as exc:
+            raise UsageError(str(exc)) from None
+    if mix is not None:
+        try:
+            check_mix(mix)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+
+
+def check_selection(selection: DbSelection) -> DbSelection:
+    """``selection`` itself, once both its matrices (strategies, and the request scenario's) are valid."""
+    common = {"loads": selection.loads, "concurrency": selection.concurrency, "duration": selection.duration,
+              "warmup": selection.warmup}
+    validate_db(strategies=selection.strategies, impls_for_request=selection.request_impls, **common)
+    validate_db(strategies=selection.request_strategies, **common)
+    return selection
