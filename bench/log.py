@@ -25,11 +25,12 @@ class _PlainFormatter(logging.Formatter):
         return message
 
 
-def configure(*, verbose: bool = False, quiet: bool = False) -> None:
+def configure(*, verbose: bool = False) -> None:
     """Send the suite's log records to stderr: rich on a terminal, plain lines otherwise.
 
-    ``quiet`` keeps warnings and errors only; ``verbose`` adds DEBUG.  Calling it again replaces
-    the handler (tests call ``main()`` many times in one process).
+    INFO and above by default (a command's ``--quiet`` hides progress displays, not these lines);
+    ``verbose`` adds DEBUG.  Calling it again replaces the handler (tests call ``main()`` many times
+    in one process).
     """
     logger = logging.getLogger(ROOT)
     for handler in list(logger.handlers):
@@ -45,5 +46,5 @@ def configure(*, verbose: bool = False, quiet: bool = False) -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(_PlainFormatter())
     logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False

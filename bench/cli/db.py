@@ -7,12 +7,6 @@ from pathlib import Path
 
 from bench.cli.args import add_db_selection, check_writable, db_selection
 from bench.errors import EXIT_ERROR, EXIT_OK
-from bench.exec.pipeline import MemorySink, Pipeline
-from bench.exec.session import open_server
-from bench.plan.cells import plan_db
-from bench.present.report import db_rows, request_rows
-from bench.present.tables import print_table
-from bench.records.environment import fingerprint, load_average
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +19,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported when the command runs, not at start-up: --help and bad input answer at once without
+    # loading matplotlib, scipy or the drivers.
+    from bench.exec.pipeline import MemorySink, Pipeline
+    from bench.exec.session import open_server
+    from bench.plan.cells import plan_db
+    from bench.present.report import db_rows, request_rows
+    from bench.present.tables import print_table
+    from bench.records.environment import fingerprint, load_average
+
     selection = db_selection(args)
     if args.json:
         check_writable(args.json)

@@ -9,11 +9,8 @@ from pathlib import Path
 from bench.cli.args import check_writable, count, seconds
 from bench.cli.common import sigterm_as_interrupt
 from bench.errors import EXIT_ERROR, EXIT_OK
-from bench.exec.pipeline import MemorySink
 from bench.faults import scenarios as faults
 from bench.plan.selection import split_names
-from bench.present.tables import print_table
-from bench.records.environment import fingerprint, load_average
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +58,12 @@ def _plan(args: argparse.Namespace) -> faults.FaultPlan:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported when the command runs, not at start-up: --help and bad input answer at once without
+    # loading matplotlib, scipy or the drivers.
+    from bench.exec.pipeline import MemorySink
+    from bench.present.tables import print_table
+    from bench.records.environment import fingerprint, load_average
+
     sigterm_as_interrupt()
     plan = _plan(args)
     if args.json:

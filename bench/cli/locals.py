@@ -8,12 +8,8 @@ from pathlib import Path
 
 from bench.cli.args import add_locals_selection, check_writable, count, locals_selection
 from bench.errors import EXIT_ERROR, EXIT_OK, UsageError
-from bench.exec.locals import run_locals
-from bench.exec.pipeline import MemorySink
 from bench.plan import matrix
 from bench.plan.selection import LocalsPlan
-from bench.present.tables import micro_rows, print_table, probe_rows
-from bench.records.environment import fingerprint, load_average
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +29,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported when the command runs, not at start-up: --help and bad input answer at once without
+    # loading matplotlib, scipy or the drivers.
+    from bench.exec.locals import run_locals
+    from bench.exec.pipeline import MemorySink
+    from bench.present.tables import micro_rows, print_table, probe_rows
+    from bench.records.environment import fingerprint, load_average
+
     impls, loads, probes, errors = locals_selection(args)
     for line in errors:
         log.error(line)

@@ -45,8 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_ERROR
-    logsetup.configure(quiet=bool(getattr(args, "quiet", False)))
     debug = bool(args.debug or os.environ.get("CTXBENCH_DEBUG"))
+    logsetup.configure(verbose=debug)
     try:
         return int(args.func(args))
     except UsageError as exc:

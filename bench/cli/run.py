@@ -10,7 +10,6 @@ from pathlib import Path
 from bench.cli.args import add_db_selection, add_locals_selection, check_writable, count, db_selection, locals_plan
 from bench.cli.common import check_url_early, sigterm_as_interrupt
 from bench.errors import EXIT_ERROR, EXIT_OK, UsageError
-from bench.exec.run import execute
 from bench.exec.rundir import RunDir
 from bench.plan.cells import Planned, cells_from_document, plan_document, plan_run
 
@@ -50,6 +49,10 @@ def _new_run(args: argparse.Namespace) -> tuple[RunDir, list[Planned]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported when the command runs, not at start-up: --help and bad input answer at once without
+    # loading matplotlib, scipy or the drivers.
+    from bench.exec.run import execute
+
     sigterm_as_interrupt()
     if args.resume:
         run_dir = RunDir.open_existing(args.out, args.resume)
