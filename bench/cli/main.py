@@ -107,18 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the facts as JSON")
     p.set_defaults(func=cmd_doctor)
 
-    from bench.gate import regress
+    from bench.cli import regress
 
     regress.add_parser(sub, _Parser)
     return parser
 
 
 def cmd_locals(args: argparse.Namespace) -> int:
-    from bench.plan import matrix
-    from bench.records.environment import fingerprint, load_average
     from bench.exec.locals import run_locals
-    from bench.records.io import atomic_write_json, results_document
+    from bench.plan import matrix
     from bench.present.tables import micro_rows, print_table, probe_rows
+    from bench.records.environment import fingerprint, load_average
+    from bench.records.io import atomic_write_json, results_document
 
     impls, errors = matrix.select_impls(matrix.split_names(args.impl))
     loads, load_errors = matrix.select_loads(matrix.split_names(args.load))
@@ -161,10 +161,10 @@ def cmd_locals(args: argparse.Namespace) -> int:
 
 def cmd_db(args: argparse.Namespace) -> int:
     from bench.exec.session import db_selection, open_server
-    from bench.records.environment import fingerprint, load_average
-    from bench.records.io import atomic_write_json, results_document
     from bench.present.report import db_rows, request_rows
     from bench.present.tables import print_table
+    from bench.records.environment import fingerprint, load_average
+    from bench.records.io import atomic_write_json, results_document
 
     selection = db_selection(args)
     if args.json:
@@ -214,10 +214,10 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench.plan import matrix
     from bench.exec import run as runall
-    from bench.exec.session import db_selection
     from bench.exec.rundir import RunDir
+    from bench.exec.session import db_selection
+    from bench.plan import matrix
 
     _sigterm_as_interrupt()
     if args.resume:
@@ -265,9 +265,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_faults(args: argparse.Namespace) -> int:
     from bench.faults import scenarios as faults
     from bench.plan import matrix
+    from bench.present.tables import print_table
     from bench.records.environment import fingerprint, load_average
     from bench.records.io import atomic_write_json, results_document
-    from bench.present.tables import print_table
 
     _sigterm_as_interrupt()
     defaults = faults.FaultPlan()
