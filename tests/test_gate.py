@@ -64,7 +64,8 @@ def test_a_suspect_without_a_fresh_sample_is_unconfirmed_and_does_not_fail(fresh
     assert result.verdict == "unconfirmed" and "no fresh sample" in result.reason, result
     assert not outcome.regressions and outcome.unconfirmed == [result]
     assert _exit(outcome) == EXIT_OK
-    assert output.headline(outcome, []).startswith("PASS") and "1 suspected regression(s) unconfirmed" in output.headline(outcome, [])
+    line = output.headline(outcome, [])
+    assert line.startswith("PASS") and "1 suspected regression(s) unconfirmed" in line
     assert any(NAME in line and "unconfirmed" in line for line in caplog.messages)  # a line saying why, as it happens
     if fresh.notes:
         assert "harness floor" in result.reason
@@ -74,7 +75,8 @@ def test_a_suspect_without_a_fresh_sample_is_unconfirmed_and_does_not_fail(fresh
 
 def test_a_suspect_seen_again_stays_a_regression_and_one_not_seen_is_cleared() -> None:
     outcome, baseline = _suspect()
-    assert confirm.confirm_speed(outcome, baseline.speed, _remeasure(measure.Fresh({NAME: _metric([x * 1.3 for x in BASE])})), 1) == []
+    again = measure.Fresh({NAME: _metric([x * 1.3 for x in BASE])})
+    assert confirm.confirm_speed(outcome, baseline.speed, _remeasure(again), 1) == []
     assert outcome.speed[0].verdict == "regression" and outcome.speed[0].reason.startswith("confirmed: ")
     assert _exit(outcome) == EXIT_REGRESSION
     outcome, baseline = _suspect()
@@ -84,7 +86,8 @@ def test_a_suspect_seen_again_stays_a_regression_and_one_not_seen_is_cleared() -
 
 def test_a_confirmation_that_failed_is_an_error_and_says_so() -> None:
     outcome, baseline = _suspect()
-    errors = confirm.confirm_speed(outcome, baseline.speed, _remeasure(measure.Fresh(errors=["impl 'x': worker died"])), 1)
+    failed = measure.Fresh(errors=["impl 'x': worker died"])
+    errors = confirm.confirm_speed(outcome, baseline.speed, _remeasure(failed), 1)
     assert errors == ["impl 'x': worker died"]
     assert outcome.speed[0].verdict == "unconfirmed" and "worker died" in outcome.speed[0].reason
 

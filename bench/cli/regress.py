@@ -78,40 +78,48 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
     sel = p.add_argument_group("selection (as for ctxbench locals / db)")
     add_locals_selection(sel)
     sel.add_argument("--strategy", action="append", metavar="NAME",
-                     help="connection strategy or package.module:factory (default: every one expected safe; locked is always measured)")
-    sel.add_argument("--db-load", action="append", metavar="NAME", help=f"loads for the database cells (default: {','.join(DB_LOADS)})")
+                     help="connection strategy or package.module:factory "
+                          "(default: every one expected safe; locked is always measured)")
+    sel.add_argument("--db-load", action="append", metavar="NAME",
+                     help=f"loads for the database cells (default: {','.join(DB_LOADS)})")
     sel.add_argument("--concurrency", type=counts(1, 10000), action="append", metavar="N[,N...]",
                      help=f"database concurrency levels (default: {','.join(map(str, DB_CONCURRENCY))})")
     sel.add_argument("--mysql-url", metavar="URL",
-                     help="mysql://user:password@host:port/database (default: $CTXBENCH_MYSQL_URL, then 127.0.0.1:3306, then a private server)")
+                     help="mysql://user:password@host:port/database "
+                          "(default: $CTXBENCH_MYSQL_URL, then 127.0.0.1:3306, then a private server)")
     sel.add_argument("--no-db", action="store_true", help="skip the database half")
     sel.add_argument("--no-micro", action="store_true", help="skip the micro-benchmarks (correctness only, plus db)")
 
 
 def _add_decision(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("baseline and decision")
-    g.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE, metavar="PATH", help=f"baseline file (default: {DEFAULT_BASELINE})")
-    g.add_argument("--update-baseline", action="store_true", help="write the baseline from this run instead of comparing (keeps its overrides)")
+    g.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE, metavar="PATH",
+                   help=f"baseline file (default: {DEFAULT_BASELINE})")
+    g.add_argument("--update-baseline", action="store_true",
+                   help="write the baseline from this run instead of comparing (keeps its overrides)")
     g.add_argument("--max-slowdown", type=parse_max_slowdown, default={}, metavar="KIND=F,...",
                    help="smallest slowdown that counts, per kind (default: micro=0.10,db=0.20; '10%%' works too)")
     g.add_argument("--alpha", type=parse_alpha, default=DEFAULT_ALPHA, metavar="P",
                    help=f"one-sided Mann-Whitney significance level (default: {DEFAULT_ALPHA})")
     g.add_argument("--confirm", type=count(0, 5), default=DEFAULT_CONFIRM, metavar="N",
-                   help=f"fresh re-measurements a suspected regression must survive (default: {DEFAULT_CONFIRM}; 0: none)")
+                   help=f"fresh re-measurements a suspected regression must survive "
+                        f"(default: {DEFAULT_CONFIRM}; 0: none)")
 
 
 def _add_sizes_and_output(p: argparse.ArgumentParser) -> None:
     s = p.add_argument_group("sizes")
     s.add_argument("--micro-processes", type=count(2, 50), default=MICRO_PROCESSES, metavar="N",
                    help=f"fresh processes, one sample each (default: {MICRO_PROCESSES})")
-    s.add_argument("--micro-values", type=count(1, 50), default=MICRO_VALUES, metavar="N", help=f"values per process (default: {MICRO_VALUES})")
+    s.add_argument("--micro-values", type=count(1, 50), default=MICRO_VALUES, metavar="N",
+                   help=f"values per process (default: {MICRO_VALUES})")
     s.add_argument("--db-repeats", type=count(2, 50), default=DB_REPEATS, metavar="N",
                    help=f"repeats of each database cell, one sample each (default: {DB_REPEATS})")
     s.add_argument("--db-duration", type=seconds(0.05, 60, allow_low=True), default=DB_DURATION, metavar="S",
                    help=f"measured seconds per database cell (default: {DB_DURATION})")
     s.add_argument("--db-warmup", type=seconds(0, 60, allow_low=True), default=DB_WARMUP, metavar="S",
                    help=f"warm-up seconds per database cell (default: {DB_WARMUP})")
-    s.add_argument("--jobs", type=count(1, 64), default=JOBS, metavar="N", help=f"probe cells run at once (default: {JOBS}; probes time nothing)")
+    s.add_argument("--jobs", type=count(1, 64), default=JOBS, metavar="N",
+                   help=f"probe cells run at once (default: {JOBS}; probes time nothing)")
     o = p.add_argument_group("output")
     o.add_argument("--markdown", type=Path, metavar="PATH", help="write a Markdown summary for a CI job page")
     o.add_argument("--json", type=Path, metavar="PATH", help="write this run's records and every verdict")
@@ -121,8 +129,9 @@ def _add_sizes_and_output(p: argparse.ArgumentParser) -> None:
 
 def add_parser(subparsers: Any, parser_class: type[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """Add ``regress`` to the CLI's subparsers (``parser_class`` is the CLI's one-line-error parser)."""
-    p = subparsers.add_parser("regress", help="CI gate: rerun a quick matrix and fail on a real regression against a baseline",
-                              description="Compare correctness verdicts exactly and speed ratios statistically with a baseline file.")
+    p = subparsers.add_parser(
+        "regress", help="CI gate: rerun a quick matrix and fail on a real regression against a baseline",
+        description="Compare correctness verdicts exactly and speed ratios statistically with a baseline file.")
     if not isinstance(p, parser_class):  # subparsers made with another class: still one-line errors
         p.error = parser_class.error.__get__(p)  # type: ignore[method-assign]
     _add_selection(p)
@@ -159,7 +168,8 @@ def plan_from_args(args: argparse.Namespace) -> GatePlan:
         from bench.exec.db import validate
 
         try:
-            validate(strategies=strategies, loads=db_loads, concurrency=concurrency, duration=args.db_duration, warmup=args.db_warmup)
+            validate(strategies=strategies, loads=db_loads, concurrency=concurrency, duration=args.db_duration,
+                     warmup=args.db_warmup)
         except UsageError as exc:
             errors.append(str(exc))
     _raise_errors(errors)
@@ -192,7 +202,8 @@ def main(args: argparse.Namespace) -> int:
     if args.update_baseline:
         plan = plan.for_baseline()
     baseline, overrides = _baseline_or_overrides(args)
-    thresholds = Thresholds({**DEFAULT_MAX_SLOWDOWN, **args.max_slowdown}, args.alpha, baseline.overrides if baseline else {})
+    thresholds = Thresholds({**DEFAULT_MAX_SLOWDOWN, **args.max_slowdown}, args.alpha,
+                            baseline.overrides if baseline else {})
     for path, is_dir in ((args.markdown, False), (args.json, False), (args.charts, True)):
         if path is not None:
             check_writable(path, directory=is_dir)
@@ -205,8 +216,8 @@ def main(args: argparse.Namespace) -> int:
         return _run(args, plan, thresholds, baseline, overrides, target, skipped)
 
 
-def _run(args: argparse.Namespace, plan: GatePlan, thresholds: Thresholds, baseline: Baseline | None, overrides: Overrides,
-         target: Any, skipped: str | None) -> int:
+def _run(args: argparse.Namespace, plan: GatePlan, thresholds: Thresholds, baseline: Baseline | None,
+         overrides: Overrides, target: Any, skipped: str | None) -> int:
     """Measure, then write the baseline or compare and report; the exit status."""
     measurement = measure(plan, target, db_skipped=skipped, quiet=args.quiet, jobs=args.jobs)
     if plan.db and not measurement.db_ran:

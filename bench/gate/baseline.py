@@ -57,7 +57,8 @@ def check_overrides(path: Path, raw: Any) -> Overrides:
         limit = MAX_SLOWDOWN_LIMIT.get(str(pattern).partition("/")[0], max(MAX_SLOWDOWN_LIMIT.values()))
         highs = {"max_slowdown": limit, "alpha": MAX_ALPHA}
         try:
-            out[str(pattern)] = {key: fraction(f"override {pattern!r} {key}", value, highs[key]) for key, value in entry.items()}
+            out[str(pattern)] = {key: fraction(f"override {pattern!r} {key}", value, highs[key])
+                                 for key, value in entry.items()}
         except ValueError as exc:
             raise RecordError(f"{path}: {exc}") from None
     return out
@@ -66,7 +67,8 @@ def check_overrides(path: Path, raw: Any) -> Overrides:
 def _check_correctness(path: Path, correctness: dict[str, Any]) -> None:
     for name, entry in correctness.items():
         ok = isinstance(entry, dict) and entry.get("kind") in ("probe", "db")
-        count = (entry.get("violations") if entry.get("kind") == "probe" else entry.get("wrong_results")) if ok else None
+        field = "violations" if ok and entry.get("kind") == "probe" else "wrong_results"
+        count = entry.get(field) if ok else None
         if not ok or isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise RecordError(f"{path}: malformed correctness entry {name!r}")
 
@@ -80,8 +82,8 @@ def read_baseline(path: Path) -> Baseline:
         hint = " (it looks like a results file; make a baseline with --update-baseline)" if "records" in doc else ""
         raise RecordError(f"{path}: not a ctxbench baseline{hint}")
     if doc.get("schema") != SCHEMA_VERSION:
-        raise RecordError(f"{path}: baseline schema version {doc.get('schema')!r}, this ctxbench reads {SCHEMA_VERSION}; "
-                          f"make a new one with --update-baseline")
+        raise RecordError(f"{path}: baseline schema version {doc.get('schema')!r}, "
+                          f"this ctxbench reads {SCHEMA_VERSION}; make a new one with --update-baseline")
     correctness, speed = doc.get("correctness"), doc.get("speed")
     if not isinstance(correctness, dict) or not isinstance(speed, dict):
         raise RecordError(f"{path}: malformed baseline ('correctness' and 'speed' must be objects)")
@@ -92,10 +94,12 @@ def read_baseline(path: Path) -> Baseline:
         raise RecordError(f"{path}: {exc}") from None
     return Baseline(path=path, created=doc.get("created"), environment=doc.get("environment") or {},
                     settings=doc.get("settings") or {}, selection=doc.get("selection") or {}, correctness=correctness,
-                    speed=metrics, overrides=check_overrides(path, doc.get("overrides")), db_skipped=doc.get("db_skipped"))
+                    speed=metrics, overrides=check_overrides(path, doc.get("overrides")),
+                    db_skipped=doc.get("db_skipped"))
 
 
-def baseline_document(measurement: Measurement, plan: GatePlan, overrides: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
+def baseline_document(measurement: Measurement, plan: GatePlan,
+                      overrides: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
     """The JSON a baseline file holds (metrics with fewer than two samples left out)."""
     return {
         "format": BASELINE_FORMAT,
@@ -107,7 +111,8 @@ def baseline_document(measurement: Measurement, plan: GatePlan, overrides: Mappi
         "db_skipped": measurement.db_skipped,
         "overrides": dict(overrides),
         "correctness": measurement.correctness,
-        "speed": {name: metric.to_json() for name, metric in sorted(measurement.speed.items()) if len(metric.samples) >= 2},
+        "speed": {name: metric.to_json() for name, metric in sorted(measurement.speed.items())
+                  if len(metric.samples) >= 2},
     }
 
 
@@ -123,7 +128,7 @@ def previous_overrides(path: Path) -> Overrides:
 
 
 def mark_stability(correctness: dict[str, dict[str, Any]], runs: Sequence[Mapping[str, Mapping[str, Any]]]) -> None:
-    """Record each probe cell's violations in every run; a cell whose verdict (leaks or not) differed is ``stable: false``."""
+    """Store each probe cell's violations per run; a cell whose verdict (leaks or not) differed is ``stable: false``."""
     for name, entry in correctness.items():
         if entry["kind"] != "probe":
             continue

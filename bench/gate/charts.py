@@ -56,8 +56,8 @@ def draw_gate(outcome: GateOutcome) -> Figure | None:
     colours, threshold = _colours(), OKABE_ITO["vermillion"]
     for y, r in enumerate(results):
         centre = stats.median(r.base)
-        ax.scatter([100 * slowdown_of(r.kind, centre, s) for s in r.base], [y - 0.15] * len(r.base), s=12, facecolors="none",
-                   edgecolors="#7A7A7A", zorder=2)
+        ax.scatter([100 * slowdown_of(r.kind, centre, s) for s in r.base], [y - 0.15] * len(r.base), s=12,
+                   facecolors="none", edgecolors="#7A7A7A", zorder=2)
         ax.scatter([100 * slowdown_of(r.kind, centre, s) for s in r.now], [y + 0.15] * len(r.now), s=14,
                    color=colours[r.verdict], zorder=3)
         ax.plot([100 * r.max_slowdown] * 2, [y - 0.4, y + 0.4], color=threshold, linewidth=1, linestyle="--", zorder=1)
@@ -66,8 +66,10 @@ def draw_gate(outcome: GateOutcome) -> Figure | None:
     ax.invert_yaxis()
     ax.set_xlabel("slower than the baseline median, % (negative: faster)")
     seen = {r.verdict for r in results}
-    handles = [Line2D([], [], marker="o", linestyle="none", markerfacecolor="none", markeredgecolor="#7A7A7A", label="baseline samples"),
-               *[Line2D([], [], marker="o", linestyle="none", color=c, label=f"now: {v}") for v, c in colours.items() if v in seen],
+    handles = [Line2D([], [], marker="o", linestyle="none", markerfacecolor="none", markeredgecolor="#7A7A7A",
+                      label="baseline samples"),
+               *[Line2D([], [], marker="o", linestyle="none", color=c, label=f"now: {v}")
+                 for v, c in colours.items() if v in seen],
                Line2D([], [], color=threshold, linestyle="--", label="threshold")]
     fig.legend(handles=handles, loc="outside lower center", ncols=3, frameon=False)
     fig.suptitle("ctxbench regress: each sample's slowdown against the baseline median")
@@ -83,6 +85,7 @@ def write_charts(out_dir: Path, records: Sequence[Mapping[str, Any]], outcome: G
     if fig is not None:
         for fmt in charts.FORMATS:
             path = out_dir / f"regress.{fmt}"
-            fig.savefig(path, format=fmt, dpi=charts.PNG_DPI, metadata={"Date": None} if fmt == "svg" else {}, facecolor="white")
+            fig.savefig(path, format=fmt, dpi=charts.PNG_DPI, metadata={"Date": None} if fmt == "svg" else {},
+                        facecolor="white")
             written.append(path)
     return written

@@ -14,7 +14,7 @@ Both return the error lines of the measurements they made (an error of the run).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from bench.gate.decision import CorrectnessResult, GateOutcome, SpeedResult, compare_speed, entry_text, leaks
 from bench.gate.measure import Fresh, Remeasure, Rerun
@@ -28,7 +28,7 @@ def _first(result: SpeedResult) -> str:
 
 
 def _why_no_sample(name: str, fresh: Fresh, check: SpeedResult | None) -> str:
-    """Why a confirmation gave no usable sample of ``name``: its own note, the run's errors, or the comparison's reason."""
+    """Why a confirmation gave no usable sample of ``name``: its note, the run's errors, or the comparison's reason."""
     if check is not None:
         return check.reason
     said = [note.partition(": ")[2] for note in fresh.notes if note.startswith(f"{name}: ")]
@@ -57,14 +57,16 @@ def _judge_again(result: SpeedResult, base: Metric, fresh: Fresh, round_no: int,
         result.reason = f"not confirmed: {_first(result)}, again {check.slowdown:+.1%} p={check.p_slower:.2g}"
 
 
-def confirm_speed(outcome: GateOutcome, baseline_speed: dict[str, Metric], remeasure: Remeasure, rounds: int) -> list[str]:
+def confirm_speed(outcome: GateOutcome, baseline_speed: Mapping[str, Metric], remeasure: Remeasure,
+                  rounds: int) -> list[str]:
     """Measure every suspected regression again, ``rounds`` times (see the module docstring); error lines."""
     errors: list[str] = []
     for round_index in range(rounds):
         suspects = outcome.regressions
         if not suspects:
             break
-        log.info("%d suspected regression(s); confirming (%d/%d) with a fresh measurement", len(suspects), round_index + 1, rounds)
+        log.info("%d suspected regression(s); confirming (%d/%d) with a fresh measurement",
+                 len(suspects), round_index + 1, rounds)
         fresh = remeasure([r.name for r in suspects])
         errors += fresh.errors
         for result in suspects:
@@ -78,7 +80,7 @@ def _rerun_suspects(results: Sequence[CorrectnessResult]) -> list[CorrectnessRes
 
 
 def confirm_correctness(outcome: GateOutcome, rerun: Rerun, rounds: int) -> list[str]:
-    """Run every cell whose verdict changed again, ``rounds`` times; a change not seen every time is ``flaky``, not a failure.
+    """Run every changed cell again, ``rounds`` times; a change not seen every time is ``flaky``, not a failure.
 
     The probes move their workers in lock-step, so a real change of a Local's behaviour shows
     on every run; a change that comes and goes is the probe meeting the machine's timing.
@@ -90,7 +92,8 @@ def confirm_correctness(outcome: GateOutcome, rerun: Rerun, rounds: int) -> list
         suspects = [r for r in suspects if r.verdict == "fail"]
         if not suspects:
             break
-        log.info("%d changed correctness verdict(s); running those cells again (%d/%d)", len(suspects), round_index + 1, rounds)
+        log.info("%d changed correctness verdict(s); running those cells again (%d/%d)",
+                 len(suspects), round_index + 1, rounds)
         fresh, errs = rerun([r.name for r in suspects])
         errors += errs
         for result in suspects:

@@ -29,11 +29,13 @@ from bench.gate.plan import GatePlan
 SPEED_VERDICTS: tuple[str, ...] = ("regression", "unconfirmed", "improved", "undecidable", "ok")
 #: Correctness verdicts; only ``fail`` fails the gate.
 CORRECTNESS_VERDICTS: tuple[str, ...] = ("fail", "flaky", "missing", "new", "ok")
+#: Packages whose versions, when they differ from the baseline's, are noted under the report.
+ENVIRONMENT_PACKAGES: tuple[str, ...] = ("greenlet", "gevent", "werkzeug", "pymysql", "dbutils", "sqlalchemy")
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Minimum slowdown per kind and alpha, with per-metric overrides (exact names first, then patterns in file order)."""
+    """Minimum slowdown per kind and alpha, with per-metric overrides (exact names first, then patterns in order)."""
 
     max_slowdown: Mapping[str, float]
     alpha: float
@@ -48,7 +50,10 @@ class Thresholds:
 
 
 def slowdown_of(kind: str, base_median: float, now_median: float) -> float:
-    """How much slower, as a fraction (negative: faster).  micro: the ns ratio rose by it; db: the ops/s ratio fell by it."""
+    """How much slower, as a fraction (negative: faster).
+
+    micro: the ns ratio rose by it; db: the ops/s ratio fell by it.
+    """
     change = stats.relative_change(base_median, now_median)
     return change if kind == "micro" else -change
 
@@ -77,19 +82,23 @@ class SpeedResult:
 
     def to_json(self) -> dict[str, Any]:
         return {"metric": self.name, "kind": self.kind, "verdict": self.verdict, "reason": self.reason,
-                "baseline_median": stats.median(self.base), "baseline_mad": stats.mad(self.base), "baseline_samples": self.base,
-                "now_median": stats.median(self.now) if self.now else None, "now_mad": stats.mad(self.now) if self.now else None,
+                "baseline_median": stats.median(self.base), "baseline_mad": stats.mad(self.base),
+                "baseline_samples": self.base,
+                "now_median": stats.median(self.now) if self.now else None,
+                "now_mad": stats.mad(self.now) if self.now else None,
                 "now_samples": [round(s, 6) for s in self.now],
                 "slowdown": round(self.slowdown, 5), "p_slower": self.p_slower, "p_faster": self.p_faster,
-                "max_slowdown": self.max_slowdown, "alpha": self.alpha, "confirmations": [c.to_json() for c in self.confirmations]}
+                "max_slowdown": self.max_slowdown, "alpha": self.alpha,
+                "confirmations": [c.to_json() for c in self.confirmations]}
 
 
 def compare_speed(base: Metric, now: Metric, max_slowdown: float, alpha: float) -> SpeedResult:
     """Regression, improvement, neither, or undecidable, for one metric (see the module docstring)."""
     if len(now.samples) < 2:
         slowdown = slowdown_of(base.kind, stats.median(base.samples), stats.median(now.samples)) if now.samples else 0.0
-        return SpeedResult(base.name, base.kind, list(base.samples), list(now.samples), max_slowdown, alpha, slowdown, 1.0, 1.0,
-                           "undecidable", f"{len(now.samples)} usable sample(s) now" + (f": {now.note}" if now.note else ""))
+        reason = f"{len(now.samples)} usable sample(s) now" + (f": {now.note}" if now.note else "")
+        return SpeedResult(base.name, base.kind, list(base.samples), list(now.samples), max_slowdown, alpha, slowdown,
+                           1.0, 1.0, "undecidable", reason)
     slower: stats.Alternative = "greater" if base.kind == "micro" else "less"
     faster: stats.Alternative = "less" if base.kind == "micro" else "greater"
     slowdown = slowdown_of(base.kind, stats.median(base.samples), stats.median(now.samples))
@@ -100,7 +109,8 @@ def compare_speed(base: Metric, now: Metric, max_slowdown: float, alpha: float) 
     floor = stats.min_p_value(len(base.samples), len(now.samples))
     if floor > alpha:
         result.verdict = "undecidable"
-        result.reason = f"{len(base.samples)} vs {len(now.samples)} samples cannot reach p <= {alpha:g} (best possible {floor:.3g})"
+        result.reason = (f"{len(base.samples)} vs {len(now.samples)} samples cannot reach p <= {alpha:g} "
+                         f"(best possible {floor:.3g})")
     elif slowdown > max_slowdown and p_slower <= alpha:
         result.verdict = "regression"
     elif -slowdown > max_slowdown and p_faster <= alpha:
@@ -135,7 +145,8 @@ def entry_text(entry: Mapping[str, Any]) -> str:
     if entry["kind"] == "probe":
         return f"{entry['violations']}/{entry.get('checks')}"
     classes = ", ".join(f"{k} {v}" for k, v in (entry.get("error_classes") or {}).items())
-    return f"{entry.get('wrong_results', 0)} wrong, {entry.get('errors', 0)} errors" + (f" ({classes})" if classes else "")
+    text = f"{entry.get('wrong_results', 0)} wrong, {entry.get('errors', 0)} errors"
+    return text + (f" ({classes})" if classes else "")
 
 
 def _db_bad(entry: Mapping[str, Any]) -> int:
@@ -251,7 +262,9 @@ def compare(baseline: Baseline, measurement: Measurement, plan: GatePlan, thresh
         if not in_selection(base, plan, measurement):
             outcome.outside_selection += 1
         elif now is None:
-            outcome.correctness.append(CorrectnessResult(name, base["kind"], "missing", "in the baseline, not measured now", dict(base), None))
+            text = "in the baseline, not measured now"
+            missing = CorrectnessResult(name, base["kind"], "missing", text, dict(base), None)
+            outcome.correctness.append(missing)
         else:
             outcome.correctness.append(compare_correctness(name, base, now))
     for name in sorted(set(measurement.correctness) - set(baseline.correctness)):
@@ -276,10 +289,11 @@ def environment_notes(base: Mapping[str, Any], now: Mapping[str, Any]) -> list[s
         return (doc.get(section) or {}).get(key)
 
     pairs = [("CPU", "cpu", "model"), ("CPU count", "cpu", "count"), ("Python", "python", "version")]
-    pairs += [(package, "packages", package) for package in ("greenlet", "gevent", "werkzeug", "pymysql", "dbutils", "sqlalchemy")]
+    pairs += [(package, "packages", package) for package in ENVIRONMENT_PACKAGES]
     notes = []
     for label, section, key in pairs:
         was, is_ = get(base, section, key), get(now, section, key)
         if was != is_:
-            notes.append(f"{label} differs from the baseline's: {was} -> {is_} (ratios are compared anyway; they can move with it)")
+            notes.append(f"{label} differs from the baseline's: {was} -> {is_} "
+                         "(ratios are compared anyway; they can move with it)")
     return notes

@@ -118,7 +118,8 @@ def find_target(url: str | None) -> tuple[Any, Any, str | None]:
     return handle, handle.target, None
 
 
-def measure(plan: GatePlan, target: Any, *, db_skipped: str | None = None, quiet: bool = False, jobs: int = JOBS) -> Measurement:
+def measure(plan: GatePlan, target: Any, *, db_skipped: str | None = None, quiet: bool = False,
+            jobs: int = JOBS) -> Measurement:
     """Run the probes, the micro-benchmarks and, with a server ``target``, the database rounds of ``plan``.
 
     ``target`` None with ``plan.db``: the database half is skipped for the reason ``db_skipped``.
@@ -137,8 +138,8 @@ def measure(plan: GatePlan, target: Any, *, db_skipped: str | None = None, quiet
         out.db_skipped = db_skipped or "no MySQL-protocol server"
     elif plan.db:
         out.environment["db_server"] = target.redacted_url()
-        rounds, errors = run_db_rounds(target, plan.strategies, plan.db_loads, plan.concurrency, repeats=plan.db_repeats,
-                                       duration=plan.db_duration, warmup=plan.db_warmup)
+        rounds, errors = run_db_rounds(target, plan.strategies, plan.db_loads, plan.concurrency,
+                                       repeats=plan.db_repeats, duration=plan.db_duration, warmup=plan.db_warmup)
         out.db_ran = True
         out.errors += errors
         for records in rounds:
@@ -195,7 +196,8 @@ def probe_rerun(plan: GatePlan) -> Rerun:
         impls = tuple(dict.fromkeys("/".join(p[1:-2]) for p in parts))
         loads = tuple(dict.fromkeys(p[-2] for p in parts))
         probes = tuple(dict.fromkeys(p[-1] for p in parts))
-        outcome = run_locals(LocalsPlan(impls=impls, loads=loads, probes=probes, workers=plan.workers, micro=False), quiet=True)
+        again = LocalsPlan(impls=impls, loads=loads, probes=probes, workers=plan.workers, micro=False)
+        outcome = run_locals(again, quiet=True)
         return probe_entries(outcome.records), outcome.errors
 
     return rerun

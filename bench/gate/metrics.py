@@ -82,7 +82,9 @@ class Metric:
 
 
 def per_process_ratios(rec: Mapping[str, Any], ref: Mapping[str, Any]) -> tuple[list[float], str | None]:
-    """One sample per process: the median over its rounds of ``rec``'s value over ``ref``'s; (samples, why some are missing).
+    """One sample per process: the median over its rounds of ``rec``'s value over ``ref``'s.
+
+    Returns (samples, why some are missing, or None).
 
     Micro records hold every value, concatenated per process in order, so ``values[k*V + j]``
     is round ``j`` of process ``k``; the worker times round ``j`` of every subject together
@@ -161,9 +163,11 @@ def db_metrics(rounds: Sequence[Sequence[Mapping[str, Any]]], notes: list[str]) 
     for (strategy, load, c), series in samples.items():
         name, shared, total = db_name(strategy, load, c), left_out.get((strategy, load, c), 0), len(rounds)
         if shared:
-            notes.append(f"{name}: {shared} of {total} repeats left out: the server or the machine was busy with other work at the time")
+            notes.append(f"{name}: {shared} of {total} repeats left out: "
+                         "the server or the machine was busy with other work at the time")
         if len(series) + shared < total:
-            notes.append(f"{name}: {total - len(series) - shared} of {total} repeats gave no ratio (a cell not ok, or 0 ops/s)")
+            notes.append(f"{name}: {total - len(series) - shared} of {total} repeats gave no ratio "
+                         "(a cell not ok, or 0 ops/s)")
         note = f"{shared} of {total} repeats left out (server or machine busy with other work)" if shared else ""
         out[name] = Metric(name, "db", strategy, DB_REFERENCE, series, load=load, concurrency=c, note=note)
     return out

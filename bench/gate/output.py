@@ -61,11 +61,14 @@ def headline(outcome: GateOutcome | None, errors: Sequence[str]) -> str:
         return "baseline written"
     undecided = sum(1 for r in outcome.speed if r.verdict == "undecidable")
     extra = f"; {undecided} speed metric(s) undecidable, not judged" if undecided else ""
-    extra += f"; {len(outcome.unconfirmed)} suspected regression(s) unconfirmed, not judged" if outcome.unconfirmed else ""
+    if outcome.unconfirmed:
+        extra += f"; {len(outcome.unconfirmed)} suspected regression(s) unconfirmed, not judged"
     extra += f"; {len(outcome.flaky)} flaky correctness cell(s) reported, not judged" if outcome.flaky else ""
     if outcome.failed:
-        return f"FAIL: {len(outcome.regressions)} speed regression(s), {len(outcome.failures)} correctness failure(s){extra}"
-    return f"PASS: no regression in {len(outcome.speed)} speed metric(s) and {len(outcome.correctness)} correctness verdict(s){extra}"
+        return (f"FAIL: {len(outcome.regressions)} speed regression(s), "
+                f"{len(outcome.failures)} correctness failure(s){extra}")
+    return (f"PASS: no regression in {len(outcome.speed)} speed metric(s) "
+            f"and {len(outcome.correctness)} correctness verdict(s){extra}")
 
 
 def summary_lines(outcome: GateOutcome, baseline: Baseline, measurement: Measurement, plan: GatePlan) -> list[str]:
@@ -73,7 +76,8 @@ def summary_lines(outcome: GateOutcome, baseline: Baseline, measurement: Measure
     micro = sum(1 for r in outcome.speed if r.kind == "micro")
     lines = [f"compared {len(outcome.speed)} speed metric(s) ({micro} micro, {len(outcome.speed) - micro} db) and "
              f"{sum(1 for r in outcome.correctness if r.verdict in ('ok', 'fail'))} correctness verdict(s) "
-             f"against {baseline.path} (made {baseline.created or '?'}, commit {baseline.environment.get('commit') or '?'})"]
+             f"against {baseline.path} (made {baseline.created or '?'}, "
+             f"commit {baseline.environment.get('commit') or '?'})"]
     if outcome.improvements:
         lines.append("improved: " + ", ".join(f"{r.name} ({r.slowdown:+.1%})" for r in outcome.improvements))
     if plan.db and not measurement.db_ran:
@@ -88,7 +92,8 @@ def summary_lines(outcome: GateOutcome, baseline: Baseline, measurement: Measure
         lines.append(f"{outcome.outside_selection} baseline entr(y/ies) outside this selection, not compared")
     undecidable = [r for r in outcome.speed if r.verdict == "undecidable"]
     if undecidable:
-        lines.append(f"{len(undecidable)} metric(s) undecidable, not judged (e.g. {undecidable[0].name}: {undecidable[0].reason})")
+        lines.append(f"{len(undecidable)} metric(s) undecidable, not judged "
+                     f"(e.g. {undecidable[0].name}: {undecidable[0].reason})")
     lines += [f"{r.name}: suspected regression unconfirmed, not judged: {r.reason}" for r in outcome.unconfirmed]
     lines += outcome.notes + measurement.notes
     lines.append(f"gate run took {measurement.seconds:.0f} s")
@@ -142,7 +147,8 @@ def _markdown_verdicts(outcome: GateOutcome) -> list[str]:
         parts += ["### Unconfirmed suspects (reported, not judged)", "",
                   *[f"- {r.name}: {md_cell(r.reason)}" for r in outcome.unconfirmed], ""]
     if outcome.flaky:
-        parts += ["### Flaky correctness cells (reported, not judged)", "", *[f"- {r.name}: {md_cell(r.text)}" for r in outcome.flaky], ""]
+        parts += ["### Flaky correctness cells (reported, not judged)", "",
+                  *[f"- {r.name}: {md_cell(r.text)}" for r in outcome.flaky], ""]
     return parts
 
 
@@ -151,9 +157,12 @@ def _markdown_comparison(outcome: GateOutcome, baseline: Baseline, measurement: 
     parts = _markdown_verdicts(outcome)
     parts += ["### Run", "", *[f"- {md_cell(line)}" for line in summary_lines(outcome, baseline, measurement, plan)]]
     parts += ["", "### Speed: ratios to the reference measured in the same run", "",
-              "micro: ns per op / threading.local's, one sample per process; db: ops/s / locked's, one sample per repeat. "
-              f"Regression = slower by more than the threshold AND one-sided Mann-Whitney p <= alpha ({thresholds_text(thresholds)}), "
-              + (f"seen again in {confirm} fresh re-measurement(s)." if confirm else "without re-measurement (--confirm 0)."), ""]
+              "micro: ns per op / threading.local's, one sample per process; "
+              "db: ops/s / locked's, one sample per repeat. "
+              "Regression = slower by more than the threshold AND one-sided Mann-Whitney p <= alpha "
+              f"({thresholds_text(thresholds)}), "
+              + (f"seen again in {confirm} fresh re-measurement(s)." if confirm
+                 else "without re-measurement (--confirm 0)."), ""]
     header, rows = speed_rows(outcome)
     parts += [markdown_table(header, rows) if rows else "_no speed metric compared_", ""]
     header, rows = correctness_rows(outcome, only_changes=True)
@@ -193,7 +202,8 @@ def gate_document(outcome: GateOutcome | None, measurement: Measurement, plan: G
 
     doc = results_document(measurement.environment, measurement.records)
     doc["gate"] = {
-        "headline": headline(outcome, errors), "baseline": baseline_path, "errors": list(errors), "notes": measurement.notes,
+        "headline": headline(outcome, errors), "baseline": baseline_path, "errors": list(errors),
+        "notes": measurement.notes,
         "db_skipped": measurement.db_skipped, "settings": plan.settings(), "selection": plan.selection(),
         "seconds": round(measurement.seconds, 1),
         "speed": [r.to_json() for r in outcome.speed] if outcome else [],

@@ -59,9 +59,11 @@ def baseline_warnings(measurement: Measurement, thresholds: Thresholds) -> list[
     out = []
     cpus = os.cpu_count() or 1
     env = measurement.environment
-    loads = [x for x in (env.get("load_average_start") or [])[:1] + (env.get("load_average_end") or [])[:1] if isinstance(x, int | float)]
+    loads = [x for x in (env.get("load_average_start") or [])[:1] + (env.get("load_average_end") or [])[:1]
+             if isinstance(x, int | float)]
     if loads and max(loads) > BUSY_PER_CPU * cpus:
-        out.append(f"the machine was busy while this baseline was measured (load average up to {max(loads):g} on {cpus} CPUs); "
+        out.append("the machine was busy while this baseline was measured "
+                   f"(load average up to {max(loads):g} on {cpus} CPUs); "
                    "a baseline from a quiet machine makes a sharper gate")
     noisy = []
     for name, metric in sorted(measurement.speed.items()):
@@ -70,7 +72,8 @@ def baseline_warnings(measurement: Measurement, thresholds: Thresholds) -> list[
             if centre > 0 and stats.mad(metric.samples) / centre > thresholds.for_metric(name, metric.kind)[0] / 2:
                 noisy.append(name)
     if noisy:
-        out.append(f"{len(noisy)} metric(s) spread by more than half their threshold (MAD/median): {', '.join(noisy[:6])}"
+        out.append(f"{len(noisy)} metric(s) spread by more than half their threshold (MAD/median): "
+                   f"{', '.join(noisy[:6])}"
                    + (" ..." if len(noisy) > 6 else "")
                    + "; more samples (--micro-processes, --db-repeats) or an override would steady them")
     return out
@@ -90,15 +93,16 @@ def _mark_unstable_probes(plan: GatePlan, measurement: Measurement) -> None:
     mark_stability(measurement.correctness, runs)
     unstable = [k for k, v in measurement.correctness.items() if v.get("stable") is False]
     if unstable:
-        _notes([f"{len(unstable)} probe cell(s) changed verdict between runs and will be reported, not judged: {', '.join(unstable)}"])
+        _notes([f"{len(unstable)} probe cell(s) changed verdict between runs and will be reported, not judged: "
+                f"{', '.join(unstable)}"])
 
 
-def update_baseline(plan: GatePlan, measurement: Measurement, overrides: Overrides, thresholds: Thresholds, outputs: Outputs) -> int:
+def update_baseline(plan: GatePlan, measurement: Measurement, overrides: Overrides, thresholds: Thresholds,
+                    outputs: Outputs) -> int:
     """Write ``measurement`` as the baseline (keeping ``overrides``) unless the run had errors; the exit status."""
     if measurement.errors:
         _print_errors(measurement.errors)
-        print(f"ctxbench: error: baseline not written to {outputs.baseline}: the run had {len(measurement.errors)} error(s)",
-              file=sys.stderr)
+        _print_errors([f"baseline not written to {outputs.baseline}: the run had {len(measurement.errors)} error(s)"])
         return EXIT_ERROR
     if not measurement.speed and not measurement.correctness:
         raise UsageError("nothing measured: the baseline would be empty")
@@ -108,8 +112,9 @@ def update_baseline(plan: GatePlan, measurement: Measurement, overrides: Overrid
     atomic_write_json(outputs.baseline, baseline_document(measurement, plan, overrides))
     kept = sum(1 for m in measurement.speed.values() if len(m.samples) >= 2)
     short = len(measurement.speed) - kept
-    print(f"baseline written to {outputs.baseline}: {len(measurement.correctness)} correctness verdict(s), {kept} speed metric(s) in "
-          f"{measurement.seconds:.0f} s" + (f"; {short} metric(s) left out with fewer than 2 usable samples (see the notes)" if short else ""))
+    left_out = f"; {short} metric(s) left out with fewer than 2 usable samples (see the notes)" if short else ""
+    print(f"baseline written to {outputs.baseline}: {len(measurement.correctness)} correctness verdict(s), "
+          f"{kept} speed metric(s) in {measurement.seconds:.0f} s{left_out}")
     _notes(measurement.notes)
     write_outputs(outputs, None, None, measurement, plan, [], thresholds, confirm=0)
     return EXIT_OK
@@ -118,7 +123,8 @@ def update_baseline(plan: GatePlan, measurement: Measurement, overrides: Overrid
 def _nothing_comparable(outcome: GateOutcome, baseline: Baseline) -> str:
     undecided = [r for r in outcome.speed if r.verdict == "undecidable"]
     if undecided:
-        return f"nothing comparable: {len(undecided)} metric(s) undecidable (e.g. {undecided[0].name}: {undecided[0].reason})"
+        return (f"nothing comparable: {len(undecided)} metric(s) undecidable "
+                f"(e.g. {undecided[0].name}: {undecided[0].reason})")
     return (f"nothing comparable: this run and {baseline.path} share no metric or verdict "
             f"(baseline selection: {baseline.selection.get('impls')}; check --impl/--load/--strategy)")
 
@@ -147,7 +153,8 @@ def write_outputs(outputs: Outputs, outcome: GateOutcome | None, baseline: Basel
                   plan: GatePlan, errors: Sequence[str], thresholds: Thresholds, *, confirm: int) -> None:
     """``--markdown``, ``--json`` and ``--charts``, each written whatever the verdict."""
     if outputs.markdown:
-        atomic_write_text(outputs.markdown, markdown_summary(outcome, baseline, measurement, plan, errors, thresholds, confirm))
+        text = markdown_summary(outcome, baseline, measurement, plan, errors, thresholds, confirm)
+        atomic_write_text(outputs.markdown, text)
     if outputs.json:
         atomic_write_json(outputs.json, gate_document(outcome, measurement, plan, errors, str(outputs.baseline)))
     if outputs.charts:
