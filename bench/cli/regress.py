@@ -127,7 +127,8 @@ def _add_sizes_and_output(p: argparse.ArgumentParser) -> None:
     o.add_argument("--quiet", action="store_true", help="no progress display")
 
 
-def add_parser(subparsers: Any, parser_class: type[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+               parser_class: type[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """Add ``regress`` to the CLI's subparsers (``parser_class`` is the CLI's one-line-error parser)."""
     p = subparsers.add_parser(
         "regress", help="CI gate: rerun a quick matrix and fail on a real regression against a baseline",
