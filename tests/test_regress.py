@@ -23,9 +23,11 @@ from typing import Any
 
 import pytest
 
-from bench.gate import regress
-from bench.gate import stats
+from bench.cli import regress
 from bench.errors import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION
+from bench.gate import baseline as gate_baseline
+from bench.gate import confirm, decision, disturbed, measure, metrics, output, stats
+from bench.gate import plan as gate_plan
 from bench.records.io import SCHEMA_VERSION, RecordError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -209,8 +211,8 @@ def test_add_parser_plugs_into_a_cli_parser() -> None:
 # --- the decision rule on fixed samples ----------------------------------------------------------------
 
 
-def _metric(kind: str, samples: list[float], name: str = "m") -> regress.Metric:
-    return regress.Metric(name, kind, "subject", "reference", samples, op="get" if kind == "micro" else None,
+def _metric(kind: str, samples: list[float], name: str = "m") -> metrics.Metric:
+    return metrics.Metric(name, kind, "subject", "reference", samples, op="get" if kind == "micro" else None,
                           load=None if kind == "micro" else "threads", concurrency=None if kind == "micro" else 4)
 
 
@@ -227,17 +229,17 @@ BASE = [2.00, 2.02, 1.98, 2.01, 1.99]
     ("micro", [2.0, 2.01, 1.99, 2.02, 1.98], "ok", ""),
 ])
 def test_compare_speed(kind: str, now: list[float], verdict: str, reason: str) -> None:
-    result = regress.compare_speed(_metric(kind, BASE), _metric(kind, now), max_slowdown=0.10 if kind == "micro" else 0.20, alpha=0.05)
+    result = decision.compare_speed(_metric(kind, BASE), _metric(kind, now), max_slowdown=0.10 if kind == "micro" else 0.20, alpha=0.05)
     assert (result.verdict, result.reason) == (verdict, reason), result
 
 
 def test_too_few_samples_cannot_decide() -> None:
-    result = regress.compare_speed(_metric("micro", [1.0, 1.01]), _metric("micro", [2.0, 2.1]), max_slowdown=0.1, alpha=0.05)
+    result = decision.compare_speed(_metric("micro", [1.0, 1.01]), _metric("micro", [2.0, 2.1]), max_slowdown=0.1, alpha=0.05)
     assert result.verdict == "undecidable" and "best possible 0.167" in result.reason
 
 
 def test_thresholds_overrides_exact_name_then_pattern() -> None:
-    thresholds = regress.Thresholds({"micro": 0.1, "db": 0.2}, 0.05, {"db/*/gevent/*": {"max_slowdown": 0.4}, "micro/fast/get": {"alpha": 0.01}})
+    thresholds = decision.Thresholds({"micro": 0.1, "db": 0.2}, 0.05, {"db/*/gevent/*": {"max_slowdown": 0.4}, "micro/fast/get": {"alpha": 0.01}})
     assert thresholds.for_metric("micro/fast/get", "micro") == (0.1, 0.01)
     assert thresholds.for_metric("db/pooled/gevent/c4", "db") == (0.4, 0.05)
     assert thresholds.for_metric("db/pooled/threads/c4", "db") == (0.2, 0.05)
@@ -253,7 +255,7 @@ def test_parse_max_slowdown() -> None:
 def test_per_process_ratios_pair_process_k_with_process_k() -> None:
     rec = {"impl": "x", "processes": 3, "values_per_process": 2, "values": [10, 12, 20, 22, 30, 32]}
     ref = {"impl": "threading-local", "processes": 3, "values_per_process": 2, "values": [5, 6, 10, 11, 0, 0]}
-    samples, why = regress.per_process_ratios(rec, ref)
+    samples, why = metrics.per_process_ratios(rec, ref)
     assert samples == [2.0, 2.0] and why is not None and "1 of 3" in why
 
 
@@ -261,37 +263,37 @@ def test_correctness_rules() -> None:
     def probe(violations: int) -> dict[str, Any]:
         return {"kind": "probe", "violations": violations, "checks": 40}
 
-    assert regress.compare_correctness("p", probe(0), probe(0)).verdict == "ok"
-    assert regress.compare_correctness("p", probe(7), probe(3)).verdict == "ok"
-    assert regress.compare_correctness("p", probe(0), probe(1)).verdict == "fail"
-    assert regress.compare_correctness("p", probe(5), probe(0)).verdict == "fail"
+    assert decision.compare_correctness("p", probe(0), probe(0)).verdict == "ok"
+    assert decision.compare_correctness("p", probe(7), probe(3)).verdict == "ok"
+    assert decision.compare_correctness("p", probe(0), probe(1)).verdict == "fail"
+    assert decision.compare_correctness("p", probe(5), probe(0)).verdict == "fail"
 
     def db(wrong: int, errors: int = 0, strategy: str = "pooled") -> dict[str, Any]:
         return {"kind": "db", "strategy": strategy, "wrong_results": wrong, "errors": errors}
 
-    assert regress.compare_correctness("d", db(0), db(2)).verdict == "fail"
-    assert regress.compare_correctness("d", db(0), db(0, 1)).verdict == "fail"
-    assert regress.compare_correctness("d", db(9), db(0)).verdict == "ok"  # a race that did not show: reported, not judged
-    assert regress.compare_correctness("d", db(0, strategy="global"), db(5, strategy="global")).verdict == "ok"  # declared unsafe
-    assert regress.compare_correctness("d", db(0, strategy="my.mod:factory"), db(1, strategy="my.mod:factory")).verdict == "fail"
+    assert decision.compare_correctness("d", db(0), db(2)).verdict == "fail"
+    assert decision.compare_correctness("d", db(0), db(0, 1)).verdict == "fail"
+    assert decision.compare_correctness("d", db(9), db(0)).verdict == "ok"  # a race that did not show: reported, not judged
+    assert decision.compare_correctness("d", db(0, strategy="global"), db(5, strategy="global")).verdict == "ok"  # declared unsafe
+    assert decision.compare_correctness("d", db(0, strategy="my.mod:factory"), db(1, strategy="my.mod:factory")).verdict == "fail"
 
 
 def test_read_baseline_round_trip(tmp_path: Path) -> None:
-    measurement = regress.Measurement(environment={"cpu": {"model": "x"}})
+    measurement = measure.Measurement(environment={"cpu": {"model": "x"}})
     measurement.speed["micro/fast/get"] = _metric("micro", BASE, "micro/fast/get")
     measurement.correctness["probe/fast/threads/leak"] = {"kind": "probe", "impl": "fast", "load": "threads", "probe": "leak", "violations": 0, "checks": 24}
-    plan = regress.GatePlan(impls=("fast",), loads=("threads",), probes=("leak",), workers=8, micro=True, micro_processes=5, micro_values=5,
+    plan = gate_plan.GatePlan(impls=("fast",), loads=("threads",), probes=("leak",), workers=8, micro=True, micro_processes=5, micro_values=5,
                             db=False, strategies=("locked",), db_loads=("threads",), concurrency=(4,), db_repeats=3, db_duration=0.5, db_warmup=0.25)
     path = tmp_path / "b.json"
-    path.write_text(json.dumps(regress.baseline_document(measurement, plan, {"micro/*": {"max_slowdown": 0.2}})))
-    baseline = regress.read_baseline(path)
+    path.write_text(json.dumps(gate_baseline.baseline_document(measurement, plan, {"micro/*": {"max_slowdown": 0.2}})))
+    baseline = gate_baseline.read_baseline(path)
     assert baseline.speed["micro/fast/get"].samples == BASE
     assert baseline.overrides == {"micro/*": {"max_slowdown": 0.2}}
     doc = json.loads(path.read_text())
     doc["schema"] = SCHEMA_VERSION + 1
     path.write_text(json.dumps(doc))
     with pytest.raises(RecordError, match="schema version"):
-        regress.read_baseline(path)
+        gate_baseline.read_baseline(path)
 
 
 def test_stats_helpers() -> None:
@@ -311,10 +313,10 @@ def test_a_change_that_does_not_come_back_is_flaky_not_a_failure() -> None:
     def probe(violations: int) -> dict[str, Any]:
         return {"kind": "probe", "violations": violations, "checks": 24}
 
-    outcome = regress.GateOutcome(correctness=[
-        regress.compare_correctness("probe/a/threads/leak", probe(0), probe(1)),  # comes and goes
-        regress.compare_correctness("probe/b/threads/leak", probe(0), probe(5)),  # real: seen again
-        regress.compare_correctness("db/pooled/threads/c4", {"kind": "db", "strategy": "pooled", "wrong_results": 0, "errors": 0},
+    outcome = decision.GateOutcome(correctness=[
+        decision.compare_correctness("probe/a/threads/leak", probe(0), probe(1)),  # comes and goes
+        decision.compare_correctness("probe/b/threads/leak", probe(0), probe(5)),  # real: seen again
+        decision.compare_correctness("db/pooled/threads/c4", {"kind": "db", "strategy": "pooled", "wrong_results": 0, "errors": 0},
                                     {"kind": "db", "strategy": "pooled", "wrong_results": 2, "errors": 0}),  # wrong results: never re-run
     ])
     asked: list[list[str]] = []
@@ -323,20 +325,20 @@ def test_a_change_that_does_not_come_back_is_flaky_not_a_failure() -> None:
         asked.append(list(names))
         return {"probe/a/threads/leak": probe(0), "probe/b/threads/leak": probe(4)}, []
 
-    assert regress.confirm_correctness(outcome, rerun, 1, say=lambda _line: None) == []
+    assert confirm.confirm_correctness(outcome, rerun, 1) == []
     assert asked == [["probe/a/threads/leak", "probe/b/threads/leak"]]
     verdicts = {r.name: r.verdict for r in outcome.correctness}
     assert verdicts == {"probe/a/threads/leak": "flaky", "probe/b/threads/leak": "fail", "db/pooled/threads/c4": "fail"}
-    assert "flaky" in regress.headline(outcome, [])
+    assert "flaky" in output.headline(outcome, [])
 
 
 def test_a_cell_unstable_in_the_baseline_is_reported_not_judged() -> None:
     correctness = {"probe/a/threads/leak": {"kind": "probe", "violations": 0, "checks": 24},
                    "probe/b/threads/leak": {"kind": "probe", "violations": 3, "checks": 24}}
-    regress.mark_stability(correctness, [{"probe/a/threads/leak": {"violations": 1}, "probe/b/threads/leak": {"violations": 2}}])
+    gate_baseline.mark_stability(correctness, [{"probe/a/threads/leak": {"violations": 1}, "probe/b/threads/leak": {"violations": 2}}])
     assert correctness["probe/a/threads/leak"]["stable"] is False and correctness["probe/a/threads/leak"]["runs"] == [0, 1]
     assert correctness["probe/b/threads/leak"]["stable"] is True
-    result = regress.compare_correctness("probe/a/threads/leak", correctness["probe/a/threads/leak"], {"kind": "probe", "violations": 0, "checks": 24})
+    result = decision.compare_correctness("probe/a/threads/leak", correctness["probe/a/threads/leak"], {"kind": "probe", "violations": 0, "checks": 24})
     assert result.verdict == "flaky"
 
 
@@ -351,8 +353,8 @@ def test_a_database_repeat_shared_with_another_client_gives_no_sample() -> None:
         [cell("locked", 14_000, 9_000), cell("pooled", 5_000, 10_002)],  # someone else ran 9000 statements during locked
         [cell("locked", 10_000, 2), cell("pooled", 2_000, 25_000)],  # ... and 15000 during pooled
     ]
-    assert regress.disturbed_cells(rounds) == {(2, "locked", "threads", 4), (3, "pooled", "threads", 4)}
+    assert disturbed.disturbed_cells(rounds) == {(2, "locked", "threads", 4), (3, "pooled", "threads", 4)}
     notes: list[str] = []
-    metric = regress.db_metrics(rounds, notes)["db/pooled/threads/c4"]
+    metric = metrics.db_metrics(rounds, notes)["db/pooled/threads/c4"]
     assert metric.samples == [0.5, 0.51]
     assert any("2 of 4 repeats left out" in note for note in notes)

@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_parser(sub)
     report.add_parsers(sub)
     doctor.add_parser(sub)
-    regress.add_parser(sub)
+    regress.add_parser(sub, Parser)
     return parser
 
 

@@ -1,31 +1,15 @@
 """Statistics for comparing two sets of samples: robust centre and spread, and a one-sided rank test.
 
-What is promised
-    Every function here validates its input (a sequence of finite numbers of
-    at least the length it needs) and raises :class:`ValueError` with a
-    one-line message otherwise.  :func:`median` and :func:`mad` are the centre
-    and spread every table of the suite shows (``median ± MAD``).
-    :func:`shift_test` answers "are the ``now`` samples stochastically larger
-    (or smaller) than the ``base`` samples?" with the one-sided
-    Mann-Whitney U test of :mod:`scipy.stats`, and :func:`min_p_value` says
-    the smallest p-value that test can give for the sample sizes at hand, so a
-    caller can refuse a comparison that could never reach its alpha instead
-    of silently never firing.
-
-Why
-    Timings of a shared machine are not normal: they have long right tails
-    (an interrupt, a neighbour) and occasional bimodality (frequency steps).
-    The median and the MAD ignore a few wild values; a rank test makes no
-    assumption about the shape and is not moved by how far an outlier lies,
-    only by the order of the samples.  The p-value is exact: from the exact
-    distribution of U when no value is tied (the usual case for ratios of
-    timings), and from a permutation test over every arrangement otherwise
-    (a normal approximation is poor at 3 to 10 samples a side, the sizes
-    used here; past 9999 arrangements the permutations are sampled with a
-    fixed seed, so the same samples always give the same p-value).  A p-value alone is not a decision: with
-    enough samples any tiny, real but irrelevant shift becomes
-    "significant", and a shared machine drifts between runs in ways no
-    within-run sample sees -- so callers pair it with a minimum effect size.
+Every function validates its input (a sequence of finite numbers of at least the length it
+needs) and raises :class:`ValueError` with a one-line message otherwise.  :func:`median` and
+:func:`mad` (raw, not scaled to a normal's sigma) are the centre and spread every table of the
+suite shows (``median ± MAD``).  :func:`shift_test` answers "are the ``now`` samples
+stochastically larger (or smaller) than the ``base`` samples?" with the one-sided Mann-Whitney
+U test of :mod:`scipy.stats`: the exact distribution of U when no value is tied, a permutation
+test otherwise (every arrangement, or :data:`PERMUTATIONS` of them drawn with a fixed seed, so
+the same samples always give the same p-value).  :func:`min_p_value` is the smallest p-value
+that test can give for the sample sizes at hand, so a caller can refuse a comparison that could
+never reach its alpha.  Why these statistics for timings: docs/gate.md.
 """
 
 from __future__ import annotations
@@ -36,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from scipy.stats import PermutationMethod, mannwhitneyu
+from scipy.stats import PermutationMethod, mannwhitneyu, median_abs_deviation
 
 Alternative = Literal["greater", "less"]
 #: Rank arrangements a permutation test counts (every one, when there are fewer).
@@ -64,9 +48,7 @@ def median(values: Sequence[float]) -> float:
 
 def mad(values: Sequence[float]) -> float:
     """Median absolute deviation from the median (unscaled), of at least one finite number."""
-    data = check_samples(values)
-    centre = statistics.median(data)
-    return statistics.median(abs(v - centre) for v in data)
+    return float(median_abs_deviation(check_samples(values), scale=1.0))
 
 
 def relative_change(base: float, now: float) -> float:
@@ -115,6 +97,7 @@ def shift_test(base: Sequence[float], now: Sequence[float], alternative: Alterna
         result = mannwhitneyu(n, b, alternative=alternative, method="exact")
         method = "exact"
     else:
-        result = mannwhitneyu(n, b, alternative=alternative, method=PermutationMethod(n_resamples=PERMUTATIONS, rng=0))
+        permutations = PermutationMethod(n_resamples=PERMUTATIONS, rng=0)
+        result = mannwhitneyu(n, b, alternative=alternative, method=permutations)
         method = "permutation"
     return ShiftTest(p_value=float(result.pvalue), statistic=float(result.statistic), method=method)

@@ -1,0 +1,91 @@
+"""``--charts DIR``: this run's standard charts (:mod:`bench.present.charts`) plus ``regress.png``/``.svg``.
+
+``regress.png`` draws one row per compared metric: every baseline and every new sample as a
+slowdown against the baseline median, coloured by the metric's verdict, threshold marked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bench.gate import stats
+from bench.gate.decision import GateOutcome, slowdown_of
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def chart_records(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Records for the standard charts: of the repeats of a db cell, the one with the median ops/s."""
+    cells: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    out: list[dict[str, Any]] = []
+    for rec in records:
+        if rec.get("kind") == "db":
+            cells.setdefault((rec["strategy"], rec["load"], rec["concurrency"]), []).append(dict(rec))
+        else:
+            out.append(dict(rec))
+    for repeats in cells.values():
+        repeats.sort(key=lambda r: float(r.get("ops_per_s") or 0.0))
+        out.append(repeats[len(repeats) // 2])
+    return out
+
+
+def _colours() -> dict[str, str]:
+    from bench.present.palette import OKABE_ITO
+
+    return {"regression": OKABE_ITO["vermillion"], "unconfirmed": OKABE_ITO["orange"], "improved": OKABE_ITO["green"],
+            "ok": OKABE_ITO["blue"], "undecidable": OKABE_ITO["purple"]}
+
+
+def draw_gate(outcome: GateOutcome) -> Figure | None:
+    """One row per compared metric: every sample as a slowdown against the baseline median, threshold marked."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    from bench.present.palette import OKABE_ITO
+
+    results = sorted(outcome.speed, key=lambda r: r.name)
+    if not results:
+        return None
+    fig = Figure(figsize=(9.0, 1.2 + 0.28 * len(results)), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    colours, threshold = _colours(), OKABE_ITO["vermillion"]
+    for y, r in enumerate(results):
+        centre = stats.median(r.base)
+        ax.scatter([100 * slowdown_of(r.kind, centre, s) for s in r.base], [y - 0.15] * len(r.base), s=12,
+                   facecolors="none", edgecolors="#7A7A7A", zorder=2)
+        ax.scatter([100 * slowdown_of(r.kind, centre, s) for s in r.now], [y + 0.15] * len(r.now), s=14,
+                   color=colours[r.verdict], zorder=3)
+        ax.plot([100 * r.max_slowdown] * 2, [y - 0.4, y + 0.4], color=threshold, linewidth=1, linestyle="--", zorder=1)
+    ax.axvline(0, color="#555555", linewidth=0.8)
+    ax.set_yticks(range(len(results)), [r.name for r in results])
+    ax.invert_yaxis()
+    ax.set_xlabel("slower than the baseline median, % (negative: faster)")
+    seen = {r.verdict for r in results}
+    handles = [Line2D([], [], marker="o", linestyle="none", markerfacecolor="none", markeredgecolor="#7A7A7A",
+                      label="baseline samples"),
+               *[Line2D([], [], marker="o", linestyle="none", color=c, label=f"now: {v}")
+                 for v, c in colours.items() if v in seen],
+               Line2D([], [], color=threshold, linestyle="--", label="threshold")]
+    fig.legend(handles=handles, loc="outside lower center", ncols=3, frameon=False)
+    fig.suptitle("ctxbench regress: each sample's slowdown against the baseline median")
+    return fig
+
+
+def write_charts(out_dir: Path, records: Sequence[Mapping[str, Any]], outcome: GateOutcome | None) -> list[Path]:
+    """The standard charts of this run's records, and ``regress.png``/``.svg`` of the comparison."""
+    from bench.present import charts
+
+    written = charts.draw_all(chart_records(records), out_dir)
+    fig = draw_gate(outcome) if outcome is not None else None
+    if fig is not None:
+        for fmt in charts.FORMATS:
+            path = out_dir / f"regress.{fmt}"
+            fig.savefig(path, format=fmt, dpi=charts.PNG_DPI, metadata={"Date": None} if fmt == "svg" else {},
+                        facecolor="white")
+            written.append(path)
+    return written
