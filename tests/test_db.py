@@ -22,7 +22,7 @@ from bench.cell import dbwork
 from bench.cell import strategies
 from bench.exec.db import Cell, measure_overhead, plan, ratio_to_own, run_db, validate
 from bench.errors import UsageError
-from bench.server.mysql import ServerTarget
+from bench.server import ServerTarget
 
 pytestmark = pytest.mark.db
 

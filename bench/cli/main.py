@@ -312,7 +312,7 @@ def _check_url_early(url: str | None) -> None:
 
     Otherwise a mistyped password would surface only after the locals half had run.
     """
-    from bench.server import mysql
+    import bench.server as mysql
 
     source = "url"
     if url is None and os.environ.get(mysql.ENV_URL, "").strip():
@@ -384,7 +384,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     import json
 
-    from bench.server.mysql import doctor
+    from bench.server import doctor
 
     facts = doctor(args.mysql_url, progress=lambda line: print(line, file=sys.stderr))
     if args.json:

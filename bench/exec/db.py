@@ -123,8 +123,8 @@ def cell_timeout(duration: float, warmup: float, hang_after: float) -> float:
 
 def measure_ceiling(target: Any, concurrency: int, *, query: str = CEILING_QUERY, queries: int = CEILING_QUERIES,
                     repeats: int = CEILING_REPEATS) -> list[float] | None:
-    """``mysqlslap`` queries/s at ``concurrency``, one value per run (None if ``bench.server.mysql`` cannot measure it here)."""
-    from bench.server import mysql
+    """``mysqlslap`` queries/s at ``concurrency``, one value per run (None if ``bench.server`` cannot measure it here)."""
+    import bench.server as mysql
 
     ceiling = getattr(mysql, "mysqlslap_ceiling", None)
     if ceiling is None:
@@ -139,7 +139,7 @@ def measure_ceiling(target: Any, concurrency: int, *, query: str = CEILING_QUERY
 
 
 def _threads_connected(target: Any) -> int | None:
-    from bench.server import mysql
+    import bench.server as mysql
 
     read = getattr(mysql, "server_counters", None)
     if read is None:
@@ -195,7 +195,7 @@ def run_db(
     connect_options: Mapping[str, Any] | None = None,
     on_record: Callable[[Cell, dict[str, Any]], None] | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Run the database matrix against ``target`` (a ``bench.server.mysql.ServerTarget``, or None: all skipped).
+    """Run the database matrix against ``target`` (a ``bench.server.ServerTarget``, or None: all skipped).
 
     ``mix`` defaults to :data:`bench.cell.dbwork.DEFAULT_MIX`; the request scenario
     always echoes its request token (``SELECT %s``).  ``connect_options`` are

@@ -70,7 +70,7 @@ def open_server(url: str | None, environment: dict[str, Any], *, quiet: bool = F
     A server the suite started itself is stopped when the block ends, however
     it ends.  The server's facts go into ``environment``; never its password.
     """
-    from bench.server import mysql
+    import bench.server as mysql
 
     say = (lambda _line: None) if quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     try:
