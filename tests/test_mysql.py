@@ -15,9 +15,8 @@ import pymysql
 import pytest
 
 import bench.server as mysql
-from bench.server import programs
 from bench.errors import UsageError
-from bench.server import ServerHandle, ServerTarget, ServerUnavailable
+from bench.server import ServerHandle, ServerTarget, ServerUnavailable, programs
 
 #: Distinctive, so that finding it in a message cannot be a coincidence.
 SECRET = "Zq7-distinctive-Pw-4711"
