@@ -122,3 +122,25 @@ def test_a_server_dies_with_its_parent_and_its_folder_is_swept() -> None:
     private.sweep_stale(str(tempdir.parent))
     assert not tempdir.exists()
     assert not psutil.pid_exists(facts["pid"]) or psutil.Process(facts["pid"]).status() == psutil.STATUS_ZOMBIE
+
+
+_EXITER = """
+import os, subprocess, sys
+import bench.server.process  # imports mirakuru
+# A process another ctxbench started through mirakuru: its marker merely contains this process's pid.
+env = {**os.environ, "mirakuru_uuid": f"1{os.getpid()}:0123456789abcdef"}
+other = subprocess.Popen(["sleep", "60"], env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+print(other.pid, flush=True)
+"""
+
+
+def test_exiting_kills_no_process_of_another_ctxbench() -> None:
+    """mirakuru's exit hook would SIGKILL every process whose marker merely contains this pid: it is not installed."""
+    out = subprocess.run([sys.executable, "-c", _EXITER], capture_output=True, text=True, check=True, cwd=ROOT)
+    pid = int(out.stdout)
+    try:
+        assert psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE, "killed at exit"
+    finally:
+        if psutil.pid_exists(pid):
+            psutil.Process(pid).kill()

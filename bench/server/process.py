@@ -13,6 +13,7 @@ readiness here is a login (socket, then TCP with the generated password) and a f
 
 from __future__ import annotations
 
+import atexit
 import os
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from typing import IO, Any, TypeVar
 
 from mirakuru import SimpleExecutor
+from mirakuru.base import cleanup_subprocesses
 from mirakuru.exceptions import ProcessFinishedWithError
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
@@ -29,6 +31,10 @@ from bench.server.target import STOP_TIMEOUT
 
 T = TypeVar("T")
 _PR_SET_PDEATHSIG = 1
+
+# mirakuru's exit hook SIGKILLs every process whose marker *contains* this pid as a substring (pid 1234 matches
+# another ctxbench's server marked "11234:..."); bench.server.private stops its own servers at exit, SIGTERM first.
+atexit.unregister(cleanup_subprocesses)
 
 
 def _parent_death_signal() -> Callable[[], None] | None:
