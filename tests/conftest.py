@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from bench.server.mysql import ServerHandle
+    from bench.server import ServerHandle
 
 
 # --- mysql_server: a MySQL-protocol server for the database tests (bench/mysql.py) ---------------
@@ -17,12 +17,12 @@ if TYPE_CHECKING:
 
 @pytest.fixture(scope="session")
 def mysql_server() -> Iterator[ServerHandle]:
-    """A :class:`bench.server.mysql.ServerHandle`, found or started once per session and stopped at its end.
+    """A :class:`bench.server.ServerHandle`, found or started once per session and stopped at its end.
 
     No server: the test is skipped, or fails when ``CTXBENCH_REQUIRE_DB=1`` (CI must not
     pass by skipping every database test).
     """
-    from bench.server.mysql import ServerUnavailable, find_server
+    from bench.server import ServerUnavailable, find_server
 
     try:
         handle = find_server()

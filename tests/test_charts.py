@@ -270,7 +270,7 @@ def test_charts_from_a_real_database_run(tmp_path: Path) -> None:
     import pymysql
 
     from bench.exec.db import run_db
-    from bench.server.mysql import ServerTarget
+    from bench.server import ServerTarget
 
     target = ServerTarget("127.0.0.1", 3306, "root", "", "test", "local-default")
     try:

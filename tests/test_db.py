@@ -25,7 +25,7 @@ from bench.plan.cells import Cell
 from bench.plan.cells import db_cells as plan
 from bench.plan.selection import validate_db as validate
 from bench.errors import UsageError
-from bench.server.mysql import ServerTarget
+from bench.server import ServerTarget
 
 pytestmark = pytest.mark.db
 

@@ -25,7 +25,8 @@ import pytest
 import yaml
 
 from bench.faults import scenarios as faults
-from bench.server import mysql
+import bench.server as mysql
+from bench.server.install import server_command
 from bench.records.environment import PROJECT_ROOT
 from bench.errors import UsageError
 from bench.records.io import SCHEMA_VERSION, atomic_write_json
@@ -144,7 +145,7 @@ def test_only_a_private_server_can_be_killed_or_restarted() -> None:
 
 
 def test_private_server_and_compose_listen_on_loopback_only() -> None:
-    command = mysql._server_command("/usr/sbin/mariadbd", "mariadb", "10.11", Path("/tmp/x"), 4000)
+    command = server_command("/usr/sbin/mariadbd", "mariadb", "10.11", Path("/tmp/x"), 4000)
     assert "--bind-address=127.0.0.1" in command
     compose = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
     ports = [port for service in compose["services"].values() for port in service.get("ports", [])]

@@ -14,9 +14,9 @@ import psutil
 import pymysql
 import pytest
 
-from bench.server import mysql
+import bench.server as mysql
 from bench.errors import UsageError
-from bench.server.mysql import ServerHandle, ServerTarget, ServerUnavailable
+from bench.server import ServerHandle, ServerTarget, ServerUnavailable, programs
 
 #: Distinctive, so that finding it in a message cannot be a coincidence.
 SECRET = "Zq7-distinctive-Pw-4711"
@@ -192,7 +192,7 @@ def test_nothing_found_explains_how_to_get_a_server(monkeypatch: pytest.MonkeyPa
     assert mysql.COMPOSE_URLS["mariadb"] in info.value.help
     assert "mariadb-server" in info.value.help and "--mysql-url" in info.value.help
     monkeypatch.setenv(mysql.ENV_SKIP_LOCAL, "1")
-    monkeypatch.setattr(mysql, "find_server_binary", lambda: None)
+    monkeypatch.setattr(programs, "find_server_binary", lambda: None)
     report = mysql.doctor(None)
     assert report["found"] is False
     assert "no mariadbd or mysqld" in report["reason"]

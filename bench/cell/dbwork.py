@@ -87,8 +87,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.server.mysql import ServerTarget
 from bench.cell.strategies import build_strategy, connection_id, settings_of, unwrapper, worker_handle
+from bench.server import ServerTarget
 
 KV_TABLE = "ctxbench_kv"
 WRITES_TABLE = "ctxbench_writes"
@@ -269,7 +269,7 @@ def ensure_schema(conn: Any) -> None:
 
 
 class CounterReader:
-    """Reads :data:`COUNTERS`: ``bench.server.mysql.server_counters`` when it exists, the rest over an admin connection.
+    """Reads :data:`COUNTERS`: ``bench.server.server_counters`` when it exists, the rest over an admin connection.
 
     ``server_counters`` covers the shared set (Questions, Com_select, threads,
     connections); the reconciliation also wants ``Com_rollback`` (reset on
@@ -281,12 +281,12 @@ class CounterReader:
         self.target = target
         self._conn: Any = None
         try:
-            from bench.server import mysql
+            import bench.server as mysql
 
             self._shared: Callable[[Any], Mapping[str, Any]] | None = getattr(mysql, "server_counters", None)
         except ImportError:
             self._shared = None
-        self.source = "bench.server.mysql.server_counters + admin connection" if self._shared else "admin connection"
+        self.source = "bench.server.server_counters + admin connection" if self._shared else "admin connection"
 
     def _admin(self, names: list[str]) -> dict[str, Any]:
         import pymysql

@@ -7,8 +7,8 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import bench.server as mysql
 from bench.errors import UsageError
-from bench.server import mysql
 
 
 def check_url_early(url: str | None) -> None:

@@ -8,7 +8,7 @@ import logging
 
 from bench.cli.args import MYSQL_URL_HELP
 from bench.errors import EXIT_ERROR, EXIT_OK
-from bench.server.mysql import doctor
+from bench.server import doctor
 
 log = logging.getLogger(__name__)
 

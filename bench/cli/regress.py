@@ -13,9 +13,7 @@ import argparse
 import contextlib
 import sys
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bench.cli.args import add_locals_selection, check_writable, count, counts, flatten, seconds
 from bench.errors import UsageError

@@ -13,11 +13,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import bench.server as mysql
 from bench.cell.dbwork import DEFAULT_HANG_AFTER, DEFAULT_MIX, target_spec
 from bench.exec.spawn import run_cell
 from bench.plan.cells import Cell
 from bench.plan.matrix import CEILING_QUERIES, CEILING_QUERY, CEILING_REPEATS, LEAK_WAIT
-from bench.server import mysql
 
 
 def measure_ceiling(target: Any, concurrency: int, *, query: str = CEILING_QUERY, queries: int = CEILING_QUERIES,

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from bench.server import mysql
+import bench.server as mysql
 
 log = logging.getLogger(__name__)
 

@@ -235,7 +235,7 @@ class FaultServer:
     """A private server, an application account on it, and an admin connection that survives restarts."""
 
     def __init__(self, handle: Any) -> None:
-        from bench.server.mysql import ServerTarget
+        from bench.server import ServerTarget
 
         if not handle.ephemeral:
             raise UsageError("fault scenarios need a server ctxbench started itself")
@@ -656,7 +656,7 @@ def _soak(server: FaultServer, plan: FaultPlan, emit: Emit, say: Say) -> None:
 @contextmanager
 def fault_server(say: Say, *, environment: dict[str, Any] | None = None) -> Iterator[FaultServer]:
     """A private server for the faults, stopped (and its folder removed) however the block ends."""
-    from bench.server import mysql
+    import bench.server as mysql
 
     try:
         handle = mysql.start_private_server(progress=say)

@@ -104,10 +104,10 @@ def find_target(url: str | None) -> tuple[Any, Any, str | None]:
     """(server handle, target, None) or (None, None, why the database half is skipped).
 
     A URL the user gave that does not work is a UsageError (from
-    :func:`bench.server.mysql.find_server`); no server at all is a skip, unless
+    :func:`bench.server.find_server`); no server at all is a skip, unless
     ``CTXBENCH_REQUIRE_DB=1``.
     """
-    from bench.server.mysql import ServerUnavailable, find_server
+    from bench.server import ServerUnavailable, find_server
 
     try:
         handle = find_server(url)

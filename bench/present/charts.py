@@ -47,8 +47,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator
 
-from bench.present import palette
 from bench.cell.probes import JUDGED, PROBES
+from bench.present import palette
 from bench.records.io import SCHEMA_VERSION, RecordError, read_json, read_results
 
 log = logging.getLogger("bench.present.charts")

@@ -34,10 +34,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.present import charts
 from bench.cell.probes import JUDGED, PROBES
-from bench.records.io import atomic_write_text
+from bench.present import charts
 from bench.present.tables import markdown_table, md_cell, micro_rows, probe_rows
+from bench.records.io import atomic_write_text
 
 _URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]*):(?P<secret>[^\s@/]*)@")
 _SECRET_KEYS = re.compile(r"pass(word|wd)?$|^pwd$|secret", re.IGNORECASE)

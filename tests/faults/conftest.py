@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from bench.server import mysql
+import bench.server as mysql
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,7 @@ import psutil
 import pymysql
 import pytest
 
-from bench.server import mysql
+import bench.server as mysql
 from tests import fault_helpers
 from tests.fault_strategies import LEAK_MARK
 
