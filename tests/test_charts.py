@@ -40,7 +40,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def real_results_dir() -> Path:
     """A directory with ``locals.json`` (probe records) and ``micro.json`` (micro records), both from real runs."""
     from bench.records.environment import fingerprint
-    from bench.cell.micro import run_micro
+    from bench.exec.micro import run_micro
 
     out = Path(tempfile.mkdtemp(prefix="ctxbench-test-charts-"))
     atexit.register(shutil.rmtree, out, True)

@@ -29,7 +29,8 @@ from typing import Any
 
 import localimpls
 from bench.cell import strategies as strategies_mod
-from bench.cell.dbwork import DEFAULT_HANG_AFTER, DEFAULT_MIX, check_mix, scrub, target_spec
+from bench.cell.db import DEFAULT_HANG_AFTER, DEFAULT_MIX, check_mix, target_spec
+from bench.records.scrub import scrub
 from bench.errors import UsageError
 from bench.cell.loads import DB_LOADS
 
@@ -197,7 +198,7 @@ def run_db(
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Run the database matrix against ``target`` (a ``bench.server.mysql.ServerTarget``, or None: all skipped).
 
-    ``mix`` defaults to :data:`bench.cell.dbwork.DEFAULT_MIX`; the request scenario
+    ``mix`` defaults to :data:`bench.cell.db.DEFAULT_MIX`; the request scenario
     always echoes its request token (``SELECT %s``).  ``connect_options`` are
     extra ``pymysql.connect`` keywords for every strategy (e.g.
     ``{"ssl_disabled": True}``), recorded with each cell.

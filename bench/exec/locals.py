@@ -74,7 +74,7 @@ def run_locals(
         bar.running("probe cells")
         run_cells(specs, timeout=PROBE_CELL_TIMEOUT, jobs=jobs, on_done=done)
         if plan.micro:
-            from bench.cell.micro import run_micro
+            from bench.exec.micro import run_micro
 
             bar.running("micro-benchmarks")
             records, errors = run_micro(

@@ -144,7 +144,7 @@ def _run_probes(run_dir: RunDir, cells: list[Planned], jobs: int, bar: CellProgr
 
 
 def _run_micro(run_dir: RunDir, cell: Planned, bar: CellProgress, error: Callable[[str], None]) -> None:
-    from bench.cell.micro import run_micro
+    from bench.exec.micro import run_micro
 
     bar.running(cell.label)
     spec = cell.spec
@@ -195,7 +195,7 @@ def _run_db(run_dir: RunDir, all_cells: list[Planned], cells: list[Planned], tar
         run_dir.write_cell(cell.id, [rec])
         bar.finished(cell.label, f"{rec['ops_per_s']} queries/s" if values else "no mysqlslap")
     ceilings, samples = _stored_ceilings(run_dir, all_cells)
-    from bench.cell.dbwork import scrub
+    from bench.records.scrub import scrub
 
     for cell in (c for c in cells if c.kind in ("db", "request")):
         bar.running(cell.label)

@@ -614,7 +614,7 @@ def measure(plan: GatePlan, target: Any, *, db_skipped: str | None = None, quiet
 
 def remeasure(plan: GatePlan, target: Any, names: Sequence[str], baseline: Baseline, *, say: Say) -> tuple[dict[str, Metric], list[str]]:
     """Fresh samples of just the metrics ``names``: their impls (with threading.local) or strategies (with locked)."""
-    from bench.cell.micro import run_micro
+    from bench.exec.micro import run_micro
 
     notes: list[str] = []
     errors: list[str] = []
