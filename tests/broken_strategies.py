@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from bench.cell.strategies import _Fixed
+from bench.cell.connections import _Fixed
 
 
 class SharedPairPool:

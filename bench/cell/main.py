@@ -41,9 +41,11 @@ def run_probes(spec: dict[str, Any], load: Load) -> dict[str, Any]:
         factory = localimpls.resolve(impl)
         factory()  # constructing one must work before any probe starts
     except Exception as exc:
-        error = exc.args[0] if isinstance(exc, localimpls.ImplError) else f"impl {impl!r} failed on construction: {_error_text(exc)}"
+        error = (exc.args[0] if isinstance(exc, localimpls.ImplError)
+                 else f"impl {impl!r} failed on construction: {_error_text(exc)}")
         for probe in spec["probes"]:
-            records.append({**base, "probe": probe, "outcome": "error", "violations": None, "checks": 0, "error": error})
+            records.append({**base, "probe": probe, "outcome": "error", "violations": None, "checks": 0,
+                            "error": error})
         return {"records": records, "facts": {"load": facts}}
     for probe in spec["probes"]:
         started = time.perf_counter()

@@ -90,7 +90,8 @@ class Collected:
         self.values.pop(name, None)
 
 
-def aggregate(collected: Collected, subjects: Sequence[str], ops: Sequence[str], values_per_process: int) -> list[dict[str, Any]]:
+def aggregate(collected: Collected, subjects: Sequence[str], ops: Sequence[str],
+              values_per_process: int) -> list[dict[str, Any]]:
     """One record per measured (subject, op), with its ratio to threading-local for that op."""
     from scipy.stats import median_abs_deviation
 

@@ -61,7 +61,8 @@ class CounterReader:
         import pymysql
 
         try:
-            raw: dict[str, Any] = {str(k).lower(): v for k, v in mysql.server_counters(self.target.server_target()).items()}
+            shared = mysql.server_counters(self.target.server_target())
+            raw: dict[str, Any] = {str(k).lower(): v for k, v in shared.items()}
         except pymysql.err.MySQLError:
             # No new connection to be had (the server is at max_connections: error 1040):
             # everything over the admin connection, which is already open.

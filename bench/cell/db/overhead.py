@@ -125,6 +125,7 @@ def run_overhead_cell(spec: dict[str, Any], load: Load | None) -> dict[str, Any]
     conn.close()
     best = {name: min(values) for name, values in times.items()}
     median = {name: statistics.median(values) for name, values in times.items()}
+    bare_ns = median["bare"] * 1e9
     rec = {
         "kind": "db-overhead", "load": spec.get("load"), "ops_per_block": ops, "blocks": repeats,
         "per_op_us_best": {k: round(v * 1e6, 3) for k, v in best.items()},
@@ -137,8 +138,8 @@ def run_overhead_cell(spec: dict[str, Any], load: Load | None) -> dict[str, Any]
         # The same loops over a stub connection that answers at once: the harness's own CPU
         # cost per op, free of network and server noise, and that cost as a share of a real round trip.
         "stub_per_op_ns": stub_ns,
-        "recording_cost_share": round((stub_ns["harness_record"] - stub_ns["harness_no_record"]) / (median["bare"] * 1e9), 4),
-        "harness_cost_share": round((stub_ns["harness_record"] - stub_ns["bare"]) / (median["bare"] * 1e9), 4),
+        "recording_cost_share": round((stub_ns["harness_record"] - stub_ns["harness_no_record"]) / bare_ns, 4),
+        "harness_cost_share": round((stub_ns["harness_record"] - stub_ns["bare"]) / bare_ns, 4),
         "server_url": target.redacted_url(),
     }
     return scrub({"records": [rec], "facts": {}}, target.password)

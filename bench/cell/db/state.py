@@ -31,7 +31,8 @@ def stamp_capacity(span: float, concurrency: int, ops_per_worker: int | None = N
     """Operations one worker's stamp array holds before it must grow.
 
     Duration mode (``ops_per_worker`` None): 4x the fair share of :data:`RATE_BOUND` over ``span`` seconds
-    (threads are not scheduled fairly; the rare overflow grows the array).  Ops mode: the quota plus the warm-up's share.
+    (threads are not scheduled fairly; the rare overflow grows the array).  Ops mode: the quota plus the
+    warm-up's share.
     """
     if ops_per_worker is not None:
         return ops_per_worker + int(warmup * RATE_BOUND * 4 / concurrency) + 64

@@ -85,7 +85,8 @@ def _new_run(spec: Mapping[str, Any], kind: str, strategy: Strategy, mix: Mappin
     duration, ops = spec.get("duration"), spec.get("ops")
     if duration is None and ops is None:
         duration = 1.0
-    return Run(strategy=strategy, concurrency=int(spec["concurrency"]), warmup=float(spec.get("warmup", DEFAULT_WARMUP)),
+    return Run(strategy=strategy, concurrency=int(spec["concurrency"]),
+               warmup=float(spec.get("warmup", DEFAULT_WARMUP)),
                duration=None if duration is None else float(duration), ops=None if ops is None else int(ops),
                cycle=mix_cycle(mix), nonce=os.urandom(4).hex(), record=bool(spec.get("record", True)), scenario=kind,
                impl_factory=impl_factory, greenlets=isinstance(load, Gevent))
@@ -123,7 +124,8 @@ def _server_fields(before: dict[str, int], seen: dict[str, Any], self_cost: dict
     return {
         "server": {
             "deltas": deltas,
-            "threads_connected": {"before": before.get("Threads_connected"), "after_run": after.get("Threads_connected"),
+            "threads_connected": {"before": before.get("Threads_connected"),
+                                  "after_run": after.get("Threads_connected"),
                                   "after_close": closed.get("Threads_connected")},
             "max_used_connections": {"before": before.get("Max_used_connections"),
                                      "after": after.get("Max_used_connections")},
@@ -131,7 +133,8 @@ def _server_fields(before: dict[str, int], seen: dict[str, Any], self_cost: dict
         },
         "server_statements": server_statements,
         "statement_surplus": surplus,
-        "surplus_per_op": round(surplus / correct["ops_total"], 3) if surplus is not None and correct["ops_total"] else None,
+        "surplus_per_op": (round(surplus / correct["ops_total"], 3)
+                           if surplus is not None and correct["ops_total"] else None),
         "open_after_close": (closed.get("Threads_connected", 0) - before.get("Threads_connected", 0)
                              if "Threads_connected" in closed and "Threads_connected" in before else None),
     }
@@ -147,7 +150,8 @@ def _result(run: Run, seen: dict[str, Any], build_ms: float) -> dict[str, Any]:
         **timing,
         **correct,
         "connect_ms": {"build": round(build_ms, 3), "first_checkout_p50": first.get("p50"),
-                       "first_checkout_max": first.get("max"), "all_ready": None if ready is None else round(ready * 1e3, 3)},
+                       "first_checkout_max": first.get("max"),
+                       "all_ready": None if ready is None else round(ready * 1e3, 3)},
         "ready_barrier_timeouts": run.ready.timeouts,
         # Client CPU (every thread of this process) per operation after the connect phase: what a
         # strategy costs the client, unlike ops/s hardly moved by other work on a shared box.

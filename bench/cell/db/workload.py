@@ -43,7 +43,9 @@ OPERATIONS: dict[str, Operation] = {
 }
 #: The small ints the measured loop dispatches on (bench.cell.db.worker), by operation name.
 SELECT_TOKEN, PK_LOOKUP, WRITE_TXN, SELECT_1 = 0, 1, 2, 3
-OP_CODES: dict[str, int] = {"select_token": SELECT_TOKEN, "pk_lookup": PK_LOOKUP, "write_txn": WRITE_TXN, "select_1": SELECT_1}
+OP_CODES: dict[str, int] = {
+    "select_token": SELECT_TOKEN, "pk_lookup": PK_LOOKUP, "write_txn": WRITE_TXN, "select_1": SELECT_1,
+}
 #: Statements per operation, indexed by its code.
 OP_COSTS: tuple[int, ...] = tuple(OPERATIONS[name].statements for name in sorted(OP_CODES, key=OP_CODES.__getitem__))
 #: The default mix: the anchor's ``SELECT %s`` mostly, with a primary-key read and a write

@@ -56,7 +56,8 @@ def compile_call(statements: Sequence[str], names: dict[str, Any], unroll: int) 
     Defaults make every name a LOAD_FAST inside the function, as in
     :func:`compile_loop`; this is the shape pytest-benchmark calls.
     """
-    source = _CALL_TEMPLATE.format(defaults=", ".join(f"{arg}={arg}" for arg in ARGUMENTS), body=_unrolled(statements, unroll, " " * 4))
+    defaults = ", ".join(f"{arg}={arg}" for arg in ARGUMENTS)
+    source = _CALL_TEMPLATE.format(defaults=defaults, body=_unrolled(statements, unroll, " " * 4))
     namespace: dict[str, Any] = {arg: names[arg] for arg in ARGUMENTS}
     exec(compile(source, f"<ctxbench.micro: {' / '.join(statements)}>", "exec"), namespace)
     function: Callable[[], None] = namespace["run"]

@@ -156,7 +156,8 @@ class _Subjects:
         timings: dict[str, tuple[_Timing, _Timing | None]] = {}
         for name, factory in list(self.factories.items()):
             try:
-                timings[name] = (_timing(factory, op, statements, spec), _timing(factory, "set", STATEMENTS["set"], spec) if minus_set else None)
+                companion = _timing(factory, "set", STATEMENTS["set"], spec) if minus_set else None
+                timings[name] = (_timing(factory, op, statements, spec), companion)
             except Exception as exc:  # the subject broke while being set up for timing: report it, measure the others
                 self.fail(name, label or op, exc)
         values: dict[str, list[float]] = {name: [] for name in timings}
@@ -176,7 +177,7 @@ class _Subjects:
 
 
 def op_order(ops: Sequence[str], seed: int) -> list[str]:
-    """The order a worker measures ``ops`` in: rotated by ``seed``, so that no op always runs first (or last) in a process."""
+    """The order a worker measures ``ops`` in: rotated by ``seed``, so no op always runs first (or last)."""
     shift = seed % len(ops) if ops else 0
     return [*ops[shift:], *ops[:shift]]
 
@@ -202,7 +203,8 @@ def run_micro_worker(spec: dict[str, Any]) -> dict[str, Any]:
             continue
         factories[name] = factory
     subjects = _Subjects(factories, output["errors"])
-    harness = {name: statistics.median(values) for name, (values, _) in subjects.measure("get", HARNESS_STATEMENT, parsed, label="harness").items()}
+    harness_values = subjects.measure("get", HARNESS_STATEMENT, parsed, label="harness")
+    harness = {name: statistics.median(values) for name, (values, _) in harness_values.items()}
     series: dict[str, dict[str, Series]] = {}
     for op in op_order(parsed.ops, parsed.seed):
         minus_set = op in MINUS_SET
