@@ -70,17 +70,10 @@ class WorkerState:
         self.statements = 0
         self.n = 0
 
-    def stamp(self, t0: float, t1: float, t2: float) -> None:
-        """Store one right reply's stamps: before checkout, connection in hand, done."""
-        j = self.stored
-        buf = self.buf
-        if j == len(buf):  # rare: only when a worker far outran its share
-            buf.extend(array("d", bytes(8 * len(buf) or 8 * 3 * 1024)))
-            self.growths += 1
-        buf[j] = t0
-        buf[j + 1] = t1
-        buf[j + 2] = t2
-        self.stored = j + 3
+    def grow(self) -> None:
+        """Double the stamp array (rare: only when a worker far outran its share)."""
+        self.buf.extend(array("d", bytes(8 * len(self.buf) or 8 * 3 * 1024)))
+        self.growths += 1
 
     def see(self, conn: Any, raw: Callable[[Any], Any]) -> None:
         """Record the server id of ``conn`` from its handshake (no round trip) unless it was the last one seen."""

@@ -41,53 +41,50 @@ Step = Callable[[int], "tuple[float, float] | None"]
 StepFactory = Callable[[Run, int, Callable[[], Any], "Callable[[], None] | None"], Step]
 
 
-class _Pace:
-    """When a worker stops: at the window's end, or (ops mode) after ``quota`` operations from the window's start."""
-
-    __slots__ = ("n_stop", "quota", "stop")
-
-    def __init__(self, run: Run) -> None:
-        self.quota = run.ops_per_worker
-        self.stop = run.window[1] if self.quota is None else run.window[0]
-        self.n_stop = sys.maxsize
-
-    def over(self, t0: float, n: int) -> bool:
-        """Whether operation ``n``, about to start at ``t0``, is one too many."""
-        if n >= self.n_stop:
-            return True
-        if t0 < self.stop:
-            return False
-        if self.quota is None or self.n_stop != sys.maxsize:
-            return True
-        # Ops mode reaches the window's start: from here, count the quota.
-        self.stop = float("inf")
-        self.n_stop = n + self.quota
-        return False
-
-
 def drive(run: Run, i: int, make_step: StepFactory) -> None:
-    """Worker ``i``: connect phase, then ``make_step``'s operations until the pace says stop."""
+    """Worker ``i``: connect phase, then ``make_step``'s operations until the stop rule says stop.
+
+    The stop rule and the stamp storage are inlined (locals, no calls) to keep the loop's own cost low.
+    """
     st = run.states[i]
     handle = worker_handle(run.strategy, i)
     recover = getattr(run.strategy, "recover", None)
     step = make_step(run, i, handle.checkout, recover)
     connect_phase(run, i, handle.checkout, recover)
     run.go()
-    pace = _Pace(run)
     perf = time.perf_counter
     record = run.record
     progress = run.progress
-    stamp = st.stamp
+    buf = st.buf
+    cap = len(buf)
+    j = 0
+    quota = run.ops_per_worker
+    # Duration mode: stop at the window's end.  Ops mode: at the window's start, switch to
+    # counting ``quota`` operations -- one comparison per op either way.
+    stop = run.window[1] if quota is None else run.window[0]
+    n_stop = sys.maxsize
     n = 0
-    while True:
+    while n < n_stop:
         t0 = perf()
-        if pace.over(t0, n):
-            break
+        if t0 >= stop:
+            if quota is None or n_stop != sys.maxsize:
+                break
+            stop = float("inf")
+            n_stop = n + quota
         timed = step(n)
         if timed is not None and record:
-            stamp(t0, timed[0], timed[1])
+            if j == cap:  # rare: only when a worker far outran its share
+                st.stored = j
+                st.grow()
+                buf = st.buf
+                cap = len(buf)
+            buf[j] = t0
+            buf[j + 1] = timed[0]
+            buf[j + 2] = timed[1]
+            j += 3
         n += 1
         progress[i] = n
+    st.stored = j
     st.n = n
     run.finished[i] = 1
 
