@@ -1,4 +1,4 @@
-"""Deliberately broken connection strategies: the oracle in bench/dbwork.py must catch them.
+"""Deliberately broken connection strategies: the oracle in bench/cell/db must catch them.
 
 Used by tests/test_db.py as user factories (``tests.broken_strategies:SharedPairPool``);
 never part of the benchmark's own list.
@@ -7,10 +7,11 @@ never part of the benchmark's own list.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
-from bench.cell.strategies import _Fixed
+from bench.cell.connections import _Fixed
 
 
 class SharedPairPool:
@@ -50,3 +51,43 @@ class SharedPairPool:
 def not_a_strategy(connect_kwargs: Mapping[str, Any], concurrency: int) -> object:
     """A factory whose product lacks checkout()/close()."""
     return object()
+
+
+class _NoThreadId:
+    """A connection proxy that hides ``thread_id()``: the handshake's id cannot be read through it."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def cursor(self) -> Any:
+        return self._conn.cursor()
+
+    def begin(self) -> None:
+        self._conn.begin()
+
+    def commit(self) -> None:
+        self._conn.commit()
+
+    def rollback(self) -> None:
+        self._conn.rollback()
+
+
+class HidesThreadId:
+    """Correct (one connection per checkout, closed after), but its connections offer no ``thread_id()``:
+    every attempt to read a connection's id fails, and the record must say how often."""
+
+    def __init__(self, connect_kwargs: Mapping[str, Any], concurrency: int) -> None:
+        self.kwargs = dict(connect_kwargs)
+
+    @contextmanager
+    def checkout(self) -> Iterator[_NoThreadId]:
+        import pymysql
+
+        conn = pymysql.connect(**self.kwargs)
+        try:
+            yield _NoThreadId(conn)
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        return None

@@ -1,6 +1,6 @@
 """``tox -e bench-micro`` writes pytest-benchmark JSON that pytest-benchmark's own tools read and compare.
 
-Each test runs ``pytest bench/pytest_micro.py`` in a fresh process, as the tox
+Each test runs ``pytest benchmarks/pytest_micro.py`` in a fresh process, as the tox
 env does, on one benchmark (``tests.slow_locals:Tunable`` ``get``, which
 ``CTXBENCH_TEST_SLOWDOWN`` slows down by real work), with a short
 ``--benchmark-max-time`` so the file stays quick.
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-NODE = "bench/pytest_micro.py::test_op[tests.slow_locals:Tunable-get]"
+NODE = "benchmarks/pytest_micro.py::test_op[tests.slow_locals:Tunable-get]"
 
 
 def bench_micro(storage: Path, *args: str, slowdown: float = 0.0) -> subprocess.CompletedProcess[str]:

@@ -23,8 +23,7 @@ from typing import Any
 
 import pytest
 
-from bench.present import charts
-from bench.present import palette
+from bench.present import charts, palette
 from bench.records.io import SCHEMA_VERSION, atomic_write_json, results_document
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,8 +38,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 @functools.cache
 def real_results_dir() -> Path:
     """A directory with ``locals.json`` (probe records) and ``micro.json`` (micro records), both from real runs."""
+    from bench.exec.micro import run_micro
     from bench.records.environment import fingerprint
-    from bench.cell.micro import run_micro
 
     out = Path(tempfile.mkdtemp(prefix="ctxbench-test-charts-"))
     atexit.register(shutil.rmtree, out, True)
@@ -62,7 +61,7 @@ def real_locals_records() -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 def _db(strategy: str, load: str, concurrency: int, ops_per_s: float, *, errors: dict[str, int] | None = None, wrong: int = 0,
         outcome: str | None = None, kind: str = "db", impl: str | None = None, local_violations: int = 0) -> dict[str, Any]:
-    """One hand-built db/request record with the fields bench.cell.dbwork promises (values are made up, for drawing only)."""
+    """One hand-built db/request record with the fields bench.cell.db promises (values are made up, for drawing only)."""
     errors = errors or {}
     p50 = 0.1 * concurrency ** 0.8 + 0.05
     rec: dict[str, Any] = {

@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 
-from bench.cell import dbwork
+from bench.cell import db as dbwork
 from bench.cell import strategies
+from bench.errors import UsageError
 from bench.exec.db import measure_overhead, ratio_to_own, run_db
 from bench.plan.cells import Cell
 from bench.plan.cells import db_cells as plan
 from bench.plan.selection import validate_db as validate
-from bench.errors import UsageError
 from bench.server import ServerTarget
 
 pytestmark = pytest.mark.db
@@ -123,6 +123,18 @@ def test_broken_pool_is_caught(matrix: dict[tuple[Any, ...], dict[str, Any]], lo
     rec = matrix[BROKEN, load, 4, None]
     assert rec["outcome"] == "errors"
     assert sum(rec["errors"].values()) + rec["wrong_results"] > 0
+
+
+def test_unreadable_connection_ids_are_counted(target: ServerTarget) -> None:
+    """A connection whose id cannot be read is counted in the record, not silently dropped (nor counted as a connection)."""
+    records, errors = run_db(target, strategies=["tests.broken_strategies:HidesThreadId"], loads=["threads"],
+                             concurrency=[2], **SHORT)
+    assert errors == []
+    rec = records[0]
+    assert rec["outcome"] == "ok", rec
+    # Every checkout is a new connection: the connect phase's two CONNECTION_ID() samples and every op fail to read it.
+    assert rec["connection_id_errors"] >= rec["ops_total"] + rec["connection_id_samples"]["checked"]
+    assert rec["connections_used"] == 2  # the two ids the server reported in the connect phase, nothing else
 
 
 def test_gevent_error_labels(matrix: dict[tuple[Any, ...], dict[str, Any]]) -> None:

@@ -24,12 +24,12 @@ import pymysql
 import pytest
 import yaml
 
-from bench.faults import scenarios as faults
 import bench.server as mysql
-from bench.server.install import server_command
-from bench.records.environment import PROJECT_ROOT
 from bench.errors import UsageError
+from bench.faults import scenarios as faults
+from bench.records.environment import PROJECT_ROOT
 from bench.records.io import SCHEMA_VERSION, atomic_write_json
+from bench.server.install import server_command
 from tests import fault_helpers
 
 #: Distinctive, with characters a URL must percent-encode, so that its encoded form is searched for too.

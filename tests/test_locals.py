@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from bench.records.environment import PROJECT_ROOT
 from bench.exec.locals import run_locals
-from bench.plan.selection import LocalsPlan
 from bench.exec.spawn import run_cell
+from bench.plan.selection import LocalsPlan
+from bench.records.environment import PROJECT_ROOT
 
 IMPLS = ("threading-local", "dict-by-ident", "greenlet-keyed", "contextvar", "fast", "werkzeug", "gevent-local")
 LOADS = ("threads", "gevent", "gevent-nothread", "greenlet", "asyncio")

@@ -1,4 +1,4 @@
-"""Tests of bench.cell.micro: real measurements in real worker processes, checked for shape and sanity only.
+"""Tests of bench.cell.micro and bench.exec.micro: real measurements in real worker processes, checked for shape and sanity only.
 
 The machine is shared and noisy, so nothing here asserts an absolute speed or
 a hard-coded result.  The one speed comparison is a ratio two orders of
@@ -18,18 +18,10 @@ from typing import Any
 
 import pytest
 
+from bench.cell.micro import OPS, SUBJECT_PLAIN, SUBJECT_REFERENCE, format_ns, rotated, run_micro_worker
 from bench.errors import UsageError
-from bench.cell.micro import (
-    OPS,
-    SUBJECT_PLAIN,
-    SUBJECT_REFERENCE,
-    _Collected,
-    aggregate,
-    format_ns,
-    rotated,
-    run_micro,
-    run_micro_worker,
-)
+from bench.exec.micro import Collected as _Collected
+from bench.exec.micro import aggregate, run_micro
 
 BROKEN_MODULE = '''
 import os
@@ -56,6 +48,20 @@ class WearsOut:
         if cls.reads > 1000:
             raise RuntimeError("worn out after 1000 reads")
         return object.__getattribute__(self, name)
+
+
+class SpawnsAndHangs:
+    """Starts a child process, notes both pids in $CTXBENCH_TEST_PIDFILE, then hangs: the worker must time out."""
+
+    def __init__(self):
+        import subprocess
+        import sys
+        import time
+
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+        with open(os.environ["CTXBENCH_TEST_PIDFILE"], "a") as handle:
+            handle.write(f"{os.getpid()} {child.pid}\\n")
+        time.sleep(300)
 
 
 class KillsProcess:
@@ -182,6 +188,31 @@ def test_a_crashing_subject_is_isolated(broken_path: Path) -> None:
     assert len(errors) == 1
     assert errors[0].startswith("impl 'brokenlocals:KillsProcess': worker process exited with status 3")
     assert {(r["impl"], r["op"]) for r in records} == {(SUBJECT_PLAIN, "get"), (SUBJECT_REFERENCE, "get")}
+
+
+def test_a_hung_worker_leaves_no_process_behind(broken_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that times out is killed with every process it started (checked by pid), and the subject is named."""
+    import psutil
+
+    pidfile = tmp_path / "pids"
+    monkeypatch.setenv("CTXBENCH_TEST_PIDFILE", str(pidfile))
+    records, errors = run_micro(["brokenlocals:SpawnsAndHangs"], ops=["get"], processes=1, values=1, min_time=0.001,
+                                timeout=3)
+    pids = [int(pid) for line in pidfile.read_text().splitlines() for pid in line.split()]
+    assert len(pids) == 4  # the first worker and its child; the retry of the subject alone and its child
+
+    def alive(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    survivors = [pid for pid in pids if alive(pid)]
+    for pid in survivors:  # leave nothing behind, whatever the verdict
+        psutil.Process(pid).kill()
+    assert survivors == []
+    assert len(errors) == 1 and errors[0].startswith("impl 'brokenlocals:SpawnsAndHangs': worker process timed out")
+    assert {r["impl"] for r in records} == {SUBJECT_PLAIN, SUBJECT_REFERENCE}
 
 
 def test_worker_in_process_returns_values_per_subject_and_op() -> None:

@@ -20,8 +20,7 @@ from typing import Any
 
 import pytest
 
-from bench.present import charts
-from bench.present import report
+from bench.present import charts, report
 from tests.test_charts import assert_png, db_records, real_locals_records
 
 SECRET = "Zq7-distinctive-report-Pw"

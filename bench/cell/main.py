@@ -11,17 +11,20 @@ whenever it managed to write its output.
 from __future__ import annotations
 
 import json
-import sys
 import time
 import traceback
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bench.cell.loads import Load
 
 
 def _error_text(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {exc}".strip().splitlines()[0][:500]
 
 
-def run_probes(spec: dict[str, Any], load: Any) -> dict[str, Any]:
+def run_probes(spec: dict[str, Any], load: Load) -> dict[str, Any]:
     """Verify the load, then run each requested probe on one impl."""
     import localimpls
     from bench.cell.loads import LoadMismatch
@@ -38,9 +41,11 @@ def run_probes(spec: dict[str, Any], load: Any) -> dict[str, Any]:
         factory = localimpls.resolve(impl)
         factory()  # constructing one must work before any probe starts
     except Exception as exc:
-        error = exc.args[0] if isinstance(exc, localimpls.ImplError) else f"impl {impl!r} failed on construction: {_error_text(exc)}"
+        error = (exc.args[0] if isinstance(exc, localimpls.ImplError)
+                 else f"impl {impl!r} failed on construction: {_error_text(exc)}")
         for probe in spec["probes"]:
-            records.append({**base, "probe": probe, "outcome": "error", "violations": None, "checks": 0, "error": error})
+            records.append({**base, "probe": probe, "outcome": "error", "violations": None, "checks": 0,
+                            "error": error})
         return {"records": records, "facts": {"load": facts}}
     for probe in spec["probes"]:
         started = time.perf_counter()
@@ -60,24 +65,39 @@ def run_probes(spec: dict[str, Any], load: Any) -> dict[str, Any]:
     return {"records": records, "facts": {"load": facts}}
 
 
-def run_db(spec: dict[str, Any], load: Any) -> dict[str, Any]:
-    """A ``db`` or ``request`` cell: connection strategy x load against a real server (bench.cell.dbwork)."""
-    from bench.cell.dbwork import run_cell
+def run_db(spec: dict[str, Any], load: Load, out_path: str) -> dict[str, Any]:
+    """A ``db`` or ``request`` cell: connection strategy x load against a real server (:mod:`bench.cell.db`)."""
+    from bench.cell.db import run_cell
 
-    return run_cell(spec, load)
+    return run_cell(spec, load, out_path)
 
 
-def run_db_overhead(spec: dict[str, Any], load: Any) -> dict[str, Any]:
-    """``SELECT 1`` bare vs through the measuring harness (bench.cell.dbwork)."""
-    from bench.cell.dbwork import run_overhead_cell
+def run_db_overhead(spec: dict[str, Any], load: Load, out_path: str) -> dict[str, Any]:
+    """``SELECT 1`` bare vs through the measuring harness (:mod:`bench.cell.db.overhead`)."""
+    from bench.cell.db import run_overhead_cell
 
     return run_overhead_cell(spec, load)
 
 
-TASKS = {"probes": run_probes, "db": run_db, "request": run_db, "db-overhead": run_db_overhead}
+def run_micro(spec: dict[str, Any], load: Load | None, out_path: str) -> dict[str, Any]:
+    """A micro-benchmark worker: every subject of the spec timed in this process (:mod:`bench.cell.micro`)."""
+    from bench.cell.micro import run_micro_worker
+
+    return run_micro_worker(spec)
+
+
+def _probes(spec: dict[str, Any], load: Load, out_path: str) -> dict[str, Any]:
+    return run_probes(spec, load)
+
+
+#: Cell task name -> what runs it, called as ``task(spec, load, out_path)``.
+TASKS: dict[str, Callable[[dict[str, Any], Any, str], dict[str, Any]]] = {
+    "probes": _probes, "db": run_db, "request": run_db, "db-overhead": run_db_overhead, "micro": run_micro,
+}
 
 
 def main(argv: list[str]) -> int:
+    """``python -m bench.cell SPEC OUT``: install the load, run the task, write its output atomically to OUT."""
     raw = argv[1]
     if raw.startswith("@"):  # the parent passes the spec in a private file
         with open(raw[1:], encoding="utf-8") as handle:
@@ -89,18 +109,8 @@ def main(argv: list[str]) -> int:
     load = get_load(spec["load"]) if spec.get("load") else None
     if load is not None:
         load.install()  # first: gevent patches before any subject is imported
-    task = spec["task"]
-    if task == "micro":
-        from bench.cell.micro import run_micro_worker
-
-        output = run_micro_worker(spec)
-    else:
-        output = TASKS[task](spec, load)
+    output = TASKS[spec["task"]](spec, load, out_path)
     from bench.records.io import atomic_write_json
 
     atomic_write_json(out_path, output)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))

@@ -76,7 +76,8 @@ def isolation(load: Load, factory: Factory, workers: int, rounds: int = 5) -> Pr
     results = load.run_concurrent(body, workers)
     foreign = sum(f for f, _ in results)
     lost = sum(lost for _, lost in results)
-    return ProbeResult(foreign + lost, workers * rounds, {"foreign_reads": foreign, "lost_reads": lost, "rounds": rounds})
+    details = {"foreign_reads": foreign, "lost_reads": lost, "rounds": rounds}
+    return ProbeResult(foreign + lost, workers * rounds, details)
 
 
 def child_write(load: Load, factory: Factory, workers: int, children: int = 3) -> ProbeResult:
@@ -202,7 +203,8 @@ def leak(load: Load, factory: Factory, workers: int, batches: int = 3) -> ProbeR
     return ProbeResult(
         alive,
         workers * batches,
-        {"alive_after_each_batch": alive_per_batch, "settle_rounds": settle_rounds, "bytes_retained": max(0, after - before), "payload_bytes": 4096},
+        {"alive_after_each_batch": alive_per_batch, "settle_rounds": settle_rounds,
+         "bytes_retained": max(0, after - before), "payload_bytes": 4096},
     )
 
 

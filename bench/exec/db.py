@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bench.cell.dbwork import DEFAULT_HANG_AFTER, target_spec
+from bench.cell.db import DEFAULT_HANG_AFTER, target_spec
 from bench.cell.loads import DB_LOADS
 from bench.errors import UsageError
 from bench.exec.pipeline import MemorySink, Pipeline

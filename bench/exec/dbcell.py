@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import bench.server as mysql
-from bench.cell.dbwork import DEFAULT_HANG_AFTER, DEFAULT_MIX, target_spec
+from bench.cell.db import DEFAULT_HANG_AFTER, DEFAULT_MIX, target_spec
 from bench.exec.spawn import run_cell
 from bench.plan.cells import Cell
 from bench.plan.matrix import CEILING_QUERIES, CEILING_QUERY, CEILING_REPEATS, LEAK_WAIT

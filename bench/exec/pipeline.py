@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from bench.cell.dbwork import scrub
 from bench.exec import dbcell
 from bench.exec.progress import CellProgress
 from bench.exec.spawn import CellResult, run_cells
 from bench.plan.cells import Cell, Planned
 from bench.plan.matrix import PROBE_CELL_TIMEOUT, db_cell_timeout
 from bench.records.io import atomic_write_json, results_document
+from bench.records.scrub import scrub
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class Pipeline:
         run_cells([c.spec for c in cells], timeout=PROBE_CELL_TIMEOUT, jobs=self.jobs, on_done=done)
 
     def _micro(self, cells: list[Planned]) -> None:
-        from bench.cell.micro import run_micro
+        from bench.exec.micro import run_micro
 
         assert self._bar is not None
         for cell in cells:

@@ -37,6 +37,8 @@ class CellResult:
     failure: str | None = None
     timed_out: bool = False
     duration_s: float = 0.0
+    #: Everything the cell wrote (``records`` and ``facts`` above are two of its keys; a micro worker writes others).
+    output: dict[str, Any] = field(default_factory=dict)
 
 
 def _child_env() -> dict[str, str]:
@@ -102,6 +104,7 @@ def run_cell(spec: dict[str, Any], *, timeout: float, python: str = sys.executab
             except json.JSONDecodeError as exc:
                 result.failure = f"wrote unreadable output ({exc.msg})"
                 return result
+            result.output = output
             result.records = output.get("records", [])
             result.facts = output.get("facts", {})
         if proc.returncode != 0 and not result.records:

@@ -3,7 +3,7 @@
 What is promised
     ``ctxbench faults`` starts a private server of its own (never one it was
     given or found: it kills it) and runs ordinary database cells
-    (:mod:`bench.cell.dbwork`, each in a fresh process) against it while it injects
+    (:mod:`bench.cell.db`, each in a fresh process) against it while it injects
     one fault per cell:
 
     ``kill``
@@ -38,7 +38,7 @@ How time is lined up
     The cell stamps its right replies and its errors with ``time.perf_counter``,
     which on Linux is ``CLOCK_MONOTONIC`` -- the clock of the parent's
     ``time.monotonic`` -- and returns them as a sparse timeline
-    (``dbwork.timeline``, 10 ms buckets, exact first and last error).  The parent
+    (``bench.cell.db.summary.timeline``, 10 ms buckets, exact first and last error).  The parent
     notes when it killed the server and when the server took the password again,
     and computes from the two (:func:`recovery`):
 
@@ -75,12 +75,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.cell.dbwork import scrub
 from bench.errors import UsageError
 from bench.exec import dbcell
 from bench.plan.cells import Cell
 from bench.plan.matrix import LEAK_WAIT, db_cell_timeout
 from bench.plan.selection import validate_db
+from bench.records.scrub import scrub
 
 #: Scenarios in the order they run; ``soak`` only when asked for (two minutes by default).
 SCENARIOS: tuple[str, ...] = ("kill", "restart", "max-connections", "hang", "soak")
@@ -584,10 +584,9 @@ class _RssSampler:
 
 def peak_bound_mib(duration: float, warmup: float, concurrency: int) -> float:
     """The soak's bound on peak RSS: the cell's preallocated latency stamps, plus so much per worker, plus a base."""
-    from bench.cell import dbwork
+    from bench.cell.db import stamp_capacity
 
-    span = warmup + duration
-    per_worker = int(span * dbwork._RATE_BOUND * 4 / concurrency) + 64  # as dbwork._Run sizes them
+    per_worker = stamp_capacity(warmup + duration, concurrency)
     stamps = per_worker * 3 * 8 * concurrency
     return round(stamps / 1024 / 1024 + SOAK_MIB_PER_WORKER * concurrency + SOAK_BASE_MIB, 1)
 

@@ -153,7 +153,7 @@ def measure(plan: GatePlan, target: Any, *, db_skipped: str | None = None, quiet
 
 def remeasure(plan: GatePlan, target: Any, wanted: Sequence[Metric]) -> Fresh:
     """Fresh samples of just the metrics ``wanted``: their impls (with threading.local) or strategies (with locked)."""
-    from bench.cell.micro import run_micro
+    from bench.exec.micro import run_micro
 
     fresh = Fresh()
     micro = [m for m in wanted if m.kind == "micro"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.cell.dbwork import DEFAULT_HANG_AFTER
+from bench.cell.db import DEFAULT_HANG_AFTER
 from bench.cell.loads import LOADS
 from bench.cell.probes import PROBES
 from bench.cell.strategies import STRATEGIES

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import localimpls
 from bench.cell import strategies as strategies_mod
-from bench.cell.dbwork import check_mix
+from bench.cell.db import check_mix
 from bench.cell.loads import DB_LOADS
 from bench.cell.probes import PROBES
 from bench.errors import UsageError

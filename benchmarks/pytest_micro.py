@@ -6,17 +6,18 @@ What it promises
     subject, and any extra ``package.module:Class`` listed (comma separated) in
     ``CTXBENCH_MICRO_IMPLS``.  Run it with::
 
-        pytest bench/pytest_micro.py --benchmark-only --benchmark-autosave
-        pytest bench/pytest_micro.py --benchmark-only --benchmark-compare
+        pytest benchmarks/pytest_micro.py --benchmark-only --benchmark-autosave
+        pytest benchmarks/pytest_micro.py --benchmark-only --benchmark-compare
 
     pytest collects this file when its path is given, although its name does
     not match ``test_*.py``; ``testpaths = ["tests"]`` keeps it out of a bare
-    ``pytest`` run.  A reference subject whose package is not installed
+    ``pytest`` run.  It lives outside the ``bench`` package, so it is not
+    shipped in the wheel.  A reference subject whose package is not installed
     (werkzeug, gevent) is skipped with the reason; a subject that cannot be
     imported or misbehaves fails with the same one-line reason ``ctxbench
     micro`` gives.
 
-How it differs from ``ctxbench micro`` (bench/micro.py)
+How it differs from ``ctxbench micro`` (bench.cell.micro, bench.exec.micro)
     pytest-benchmark times a call, so each benchmarked function runs the op
     :data:`OPS_PER_CALL` times, written out (compiled like timeit, objects as
     fast locals): the call's own cost is shared by that many ops.  **A reported
@@ -45,7 +46,17 @@ from typing import Any
 import pytest
 
 import localimpls
-from bench.cell.micro import MINUS_SET, OPS, STATEMENTS, SUBJECT_PLAIN, SubjectError, check_subject, compile_call, prepare, subject_factory
+from bench.cell.micro import (
+    MINUS_SET,
+    OPS,
+    STATEMENTS,
+    SUBJECT_PLAIN,
+    SubjectError,
+    check_subject,
+    compile_call,
+    prepare,
+    subject_factory,
+)
 
 #: How many times one benchmarked call runs the op (a multiple of every op's statement cycle).
 OPS_PER_CALL = 100
@@ -82,7 +93,8 @@ def cases() -> Iterator[Any]:
     """Every (subject, op) as a pytest param with id ``subject-op``, skipping absent references."""
     for name in subjects():
         package = missing_package(name)
-        marks = [pytest.mark.skip(reason=f"{name}: package {package!r} is not installed (pip install 'ctxbench[peers]')")] if package else []
+        reason = f"{name}: package {package!r} is not installed (pip install 'ctxbench[peers]')"
+        marks = [pytest.mark.skip(reason=reason)] if package else []
         for op in OPS:
             yield pytest.param(name, op, id=f"{name}-{op}", marks=marks)
 
@@ -123,7 +135,8 @@ def test_op(local_factory: Callable[[], Any], benchmark: Any, subject: str, op: 
     ``s`` is a ``LocalStack`` over the subject and ``l`` its Local.
     """
     benchmark.group = f"micro {op}"
-    benchmark.extra_info.update(impl=subject, op=op, ops_per_call=OPS_PER_CALL, measures=MEASURES[op], includes_set=op in MINUS_SET)
+    benchmark.extra_info.update(impl=subject, op=op, ops_per_call=OPS_PER_CALL, measures=MEASURES[op],
+                                includes_set=op in MINUS_SET)
 
     def build_and_time() -> None:
         names = prepare(local_factory, op)  # fresh objects: no other test's ops touch them

@@ -1,0 +1,41 @@
+"""The database workload and its measurement -- the cell side of ``db``, ``request`` and ``db-overhead`` cells.
+
+Contract: a ``db`` cell runs ``concurrency`` workers of one load against a real
+MySQL-protocol server through one connection strategy and returns one record
+saying whether every reply was the worker's own (the oracle:
+:mod:`bench.cell.db.workload`) and how fast the right replies came
+(:mod:`bench.cell.db.summary`).  A ``request`` cell does the same through a
+request context on a ``LocalStack`` built on a Local, so the Local's leaks and
+the connection's are counted side by side.  A cell whose workers stop making
+progress ends with a ``hung`` record (:mod:`bench.cell.db.watchdog`).  The
+password travels in the spec only; records carry the redacted URL and are
+scrubbed of it.
+
+Modules: ``workload`` (operations, mix, oracle, error labels, schema),
+``target`` (the server as a spec names it), ``counters`` (server counters),
+``state`` (what the workers share; the connect phase), ``worker`` (the measured
+loop), ``summary`` (timing, correctness, timeline), ``watchdog``, ``task``
+(:func:`run_cell`), ``overhead`` (:func:`run_overhead_cell`).  The names below
+are what other packages use.
+"""
+
+from bench.cell.db.overhead import run_overhead_cell
+from bench.cell.db.state import RATE_BOUND, TIMELINE_BUCKET, stamp_capacity
+from bench.cell.db.target import Target, target_spec
+from bench.cell.db.task import DEFAULT_HANG_AFTER, DEFAULT_WARMUP, run_cell
+from bench.cell.db.workload import (
+    ANCHOR_MIX,
+    DEFAULT_MIX,
+    OPERATIONS,
+    Operation,
+    check_mix,
+    classify,
+    mix_cycle,
+    parse_mix,
+)
+
+__all__ = [
+    "ANCHOR_MIX", "DEFAULT_HANG_AFTER", "DEFAULT_MIX", "DEFAULT_WARMUP", "OPERATIONS", "RATE_BOUND", "TIMELINE_BUCKET",
+    "Operation", "Target", "check_mix", "classify", "mix_cycle", "parse_mix", "run_cell", "run_overhead_cell",
+    "stamp_capacity", "target_spec",
+]

@@ -1,0 +1,143 @@
+"""What a cell's workers did, summarised: throughput and latency, correctness counts, the timeline.
+
+Latency is done - before checkout (what a request sees), pool wait is in hand -
+before checkout, both over operations that finished inside the window with the
+right reply.  In ops mode the window starts at the warm-up's end and lasts
+until the last operation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.cell.db.state import TIMELINE_BUCKET, Run, WorkerState
+from bench.cell.db.workload import FOREIGN, LOCAL, OTHER, STALE
+
+
+def _percentiles_ms(values: Any) -> dict[str, float | None]:
+    import numpy as np
+
+    if values.size == 0:
+        return {"p50": None, "p90": None, "p99": None, "max": None}
+    p50, p90, p99 = np.percentile(values, [50, 90, 99]) * 1e3
+    return {"p50": round(float(p50), 4), "p90": round(float(p90), 4), "p99": round(float(p99), 4),
+            "max": round(float(values.max()) * 1e3, 4)}
+
+
+def _stamps(run: Run) -> Any:
+    """Every worker's stamps as one (n, 3) array: before checkout, in hand, done."""
+    import numpy as np
+
+    parts = [np.frombuffer(st.buf, dtype=np.float64, count=st.stored).reshape(-1, 3) for st in run.states if st.stored]
+    return np.concatenate(parts) if parts else np.zeros((0, 3))
+
+
+def summarise_timing(run: Run) -> dict[str, Any]:
+    """Throughput, latency and pool wait over the operations that finished inside the window."""
+    import numpy as np
+
+    stamps = _stamps(run)
+    start, end = run.window
+    if run.ops_per_worker is None:
+        inside = stamps[(stamps[:, 2] >= start) & (stamps[:, 2] < end)]
+        span = end - start
+    else:
+        inside = stamps[stamps[:, 0] >= start]
+        span = float(inside[:, 2].max() - inside[:, 0].min()) if len(inside) else 0.0
+    latency = inside[:, 2] - inside[:, 0]
+    wait = inside[:, 1] - inside[:, 0]
+    firsts = np.array([st.first_checkout for st in run.states if st.first_checkout is not None])
+    wait_summary: dict[str, Any] = {k: v for k, v in _percentiles_ms(wait).items() if k in ("p50", "p99", "max")}
+    wait_summary["total"] = round(float(wait.sum()) * 1e3, 3)
+    wait_summary["share_of_latency"] = round(float(wait.sum() / latency.sum()), 4) if latency.size else None
+    return {
+        "ops": len(inside),
+        "measured_s": round(span, 4),
+        "ops_per_s": round(len(inside) / span, 1) if span > 0 else None,
+        "latency_ms": _percentiles_ms(latency),
+        "pool_wait_ms": wait_summary,
+        "first_checkout_ms": {"p50": round(float(np.median(firsts)) * 1e3, 3) if firsts.size else None,
+                              "max": round(float(firsts.max()) * 1e3, 3) if firsts.size else None},
+        "storage_growths": sum(st.growths for st in run.states),
+    }
+
+
+def _summed(states: list[WorkerState], attr: str) -> dict[str, int]:
+    """The per-worker counts of ``attr`` (a dict of label -> count), added up."""
+    out: dict[str, int] = {}
+    for st in states:
+        for label, count in dict(getattr(st, attr)).items():
+            out[label] = out.get(label, 0) + count
+    return dict(sorted(out.items()))
+
+
+def correctness(run: Run) -> dict[str, Any]:
+    """Errors, wrong results, Local violations and the connections used, over every worker.
+
+    ``connection_id_errors`` (how often a connection's id could not be read) is
+    present only when it happened: then ``connections_used`` counts only the ids
+    that could be read.
+    """
+    states = run.states
+    errors = _summed(states, "errors")
+    samples: dict[str, str] = {}
+    for st in states:
+        for label, text in dict(st.samples).items():
+            samples.setdefault(label, text)
+    foreign = sum(st.counts[FOREIGN] for st in states)
+    stale = sum(st.counts[STALE] for st in states)
+    other = sum(st.counts[OTHER] for st in states)
+    ids: set[int] = set()
+    for st in states:
+        ids |= st.ids
+    id_errors = sum(st.id_errors for st in states)
+    return {
+        "ops_total": int(sum(run.progress)),
+        "errors": errors,
+        "error_count": sum(errors.values()),
+        "error_samples": samples,
+        "error_codes": _summed(states, "codes"),
+        "wrong_results": foreign + stale + other,
+        "wrong_detail": {"foreign": foreign, "stale": stale, "other": other},
+        "local_violations": sum(st.counts[LOCAL] for st in states),
+        "connections_used": len(ids),
+        "connection_id_samples": {"checked": sum(st.id_checks for st in states),
+                                  "mismatched": sum(st.id_mismatches for st in states)},
+        **({"connection_id_errors": id_errors} if id_errors else {}),
+        "client_statements": sum(st.statements for st in states),
+    }
+
+
+def timeline(run: Run) -> dict[str, Any]:
+    """When right replies and errors happened, in :data:`TIMELINE_BUCKET` buckets of the monotonic clock.
+
+    Times are ``time.perf_counter()`` values, which on Linux are CLOCK_MONOTONIC and so
+    comparable with the parent's ``time.monotonic()``: the fault scenarios line them up
+    with the moment they killed or restarted the server.  Buckets are sparse
+    ``[index, count]`` pairs; bucket ``i`` covers ``[i * bucket_s, (i + 1) * bucket_s)``.
+    """
+    import numpy as np
+
+    done = _stamps(run)[:, 2]
+    ok: dict[int, int] = {}
+    if done.size:
+        keys, counts = np.unique(np.floor(done / TIMELINE_BUCKET).astype(np.int64), return_counts=True)
+        ok = {int(k): int(n) for k, n in zip(keys, counts, strict=True)}
+    errors: dict[int, int] = {}
+    for st in run.states:
+        for key, n in dict(st.err_buckets).items():
+            errors[key] = errors.get(key, 0) + n
+    firsts = [st.first_error for st in run.states if st.first_error is not None]
+    lasts = [st.last_error for st in run.states if st.last_error is not None]
+    return {
+        "clock": "CLOCK_MONOTONIC seconds (time.perf_counter in the cell = time.monotonic in the parent)",
+        "bucket_s": TIMELINE_BUCKET,
+        "window": list(run.window),
+        "t_go": run.t_go,
+        "ok": sorted(ok.items()),
+        "errors": sorted(errors.items()),
+        "ok_total": int(done.size),
+        "first_ok_at": float(done.min()) if done.size else None,
+        "first_error_at": min(firsts) if firsts else None,
+        "last_error_at": max(lasts) if lasts else None,
+    }

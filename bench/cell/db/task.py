@@ -1,0 +1,227 @@
+"""Cell task ``db`` / ``request``: set up, run the workers, judge and time them, return one record.
+
+Setup creates and seeds the schema and measures what reading the server's
+counters costs (two reads back to back); the counters are read again before
+the strategy is built, after the workers end, and after ``close()``.  The
+statements the workload issued are reconciled with the statements the server
+executed: a surplus is what a strategy adds behind the application's back
+(``ROLLBACK`` on return, ``SET AUTOCOMMIT`` per connection; pings show in
+``Com_admin_commands``).  Under a fault the reads after the run and ``close()``
+may fail: the record notes it under ``teardown_problems``.  Every string in
+the record is scrubbed of the password before it leaves.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from bench.cell.db.counters import CounterReader, counter_deltas
+from bench.cell.db.state import Run
+from bench.cell.db.summary import correctness, summarise_timing, timeline
+from bench.cell.db.target import Target, is_unreachable
+from bench.cell.db.watchdog import Watchdog
+from bench.cell.db.worker import run_worker, serve
+from bench.cell.db.workload import ANCHOR_MIX, DEFAULT_MIX, check_mix, classify, ensure_schema, mix_cycle, one_line
+from bench.cell.loads import Gevent, Load, LoadMismatch
+from bench.cell.strategies import Strategy, build_strategy, settings_of
+from bench.records.scrub import scrub
+
+DEFAULT_WARMUP = 0.5
+DEFAULT_HANG_AFTER = 5.0
+
+
+def _base_record(spec: Mapping[str, Any], target: Target, kind: str, mix: Mapping[str, int]) -> dict[str, Any]:
+    rec: dict[str, Any] = {"kind": kind}
+    if kind == "request":
+        rec["impl"] = spec["impl"]
+    duration = spec.get("duration")
+    rec.update({
+        "strategy": spec["strategy"], "load": spec["load"], "concurrency": int(spec["concurrency"]),
+        "duration_s": None if duration is None else float(duration),
+        "warmup_s": float(spec.get("warmup", DEFAULT_WARMUP)),
+        "ops_requested": spec.get("ops"), "mix": dict(mix), "settings": settings_of(spec["strategy"]),
+        "server_url": target.redacted_url(), "target_source": target.source, "connect_options": dict(target.options),
+        # Filled below, by the watchdog, or (ceiling) by the parent; present in every record.
+        "outcome": None, "ops": None, "ops_per_s": None, "latency_ms": None, "pool_wait_ms": None, "connect_ms": None,
+        "errors": {}, "wrong_results": 0, "connections_used": None, "server": None, "client_statements": None,
+        "server_ceiling_ops_per_s": None, "ratio_to_ceiling": None,
+    })
+    return rec
+
+
+def _failed(outcome: str, what: str, exc: BaseException) -> dict[str, Any]:
+    """The fields of a cell that ended before its workers ran."""
+    return {"outcome": outcome, "reason": one_line(f"{what} failed: {classify(exc)}: {exc}"),
+            "errors": {classify(exc): 1}, "wrong_results": 0, "ops": 0}
+
+
+def _setup(target: Target, counters: CounterReader) -> dict[str, int]:
+    """Create the schema; return what one counter read costs (raises the driver's error)."""
+    import pymysql
+
+    admin = pymysql.connect(**target.connect_kwargs(), autocommit=False)
+    try:
+        ensure_schema(admin)
+    finally:
+        admin.close()
+    first = counters.read()
+    return counter_deltas(first, counters.read(), {})
+
+
+def _impl_factory(spec: Mapping[str, Any], kind: str) -> Callable[[], Any] | None:
+    """The Local a ``request`` cell builds its ``LocalStack`` on (None for ``db``)."""
+    if kind != "request":
+        return None
+    import localimpls
+
+    return localimpls.resolve(spec["impl"])
+
+
+def _new_run(spec: Mapping[str, Any], kind: str, strategy: Strategy, mix: Mapping[str, int], load: Load,
+             impl_factory: Callable[[], Any] | None) -> Run:
+    duration, ops = spec.get("duration"), spec.get("ops")
+    if duration is None and ops is None:
+        duration = 1.0
+    return Run(strategy=strategy, concurrency=int(spec["concurrency"]),
+               warmup=float(spec.get("warmup", DEFAULT_WARMUP)),
+               duration=None if duration is None else float(duration), ops=None if ops is None else int(ops),
+               cycle=mix_cycle(mix), nonce=os.urandom(4).hex(), record=bool(spec.get("record", True)), scenario=kind,
+               impl_factory=impl_factory, greenlets=isinstance(load, Gevent))
+
+
+def _work(run: Run, load: Load, strategy: Strategy, counters: CounterReader, watchdog: Watchdog) -> dict[str, Any]:
+    """Run the workers, then read the counters around ``close()``; what the teardown saw."""
+    body = serve if run.scenario == "request" else run_worker
+    load.run_blocking(lambda i: body(run, i), run.concurrency)
+    cpu_end = time.process_time()
+    load.settle()
+    run.phase = "after"
+    # Under a fault (server killed, full, restarted) these can fail: the record says so, the cell still ends.
+    problems: dict[str, str] = {}
+    after = counters.read_or_note("after_run", problems)
+    run.phase = "close"
+    try:
+        strategy.close()
+    except Exception as exc:  # closing over a dead server: noted, nothing left to release
+        problems["close"] = one_line(f"{classify(exc)}: {exc}")
+    run.phase = "closed"
+    closed = counters.read_or_note("after_close", problems)
+    counters.close()
+    watchdog.disarm()
+    return {"cpu_end": cpu_end, "after": after, "closed": closed, "problems": problems}
+
+
+def _server_fields(before: dict[str, int], seen: dict[str, Any], self_cost: dict[str, int],
+                   correct: dict[str, Any]) -> dict[str, Any]:
+    """The server's counters and the statement reconciliation."""
+    after, closed = seen["after"], seen["closed"]
+    deltas = counter_deltas(before, after, self_cost)
+    server_statements = deltas.get("Questions")
+    surplus = None if server_statements is None else server_statements - correct["client_statements"]
+    return {
+        "server": {
+            "deltas": deltas,
+            "threads_connected": {"before": before.get("Threads_connected"),
+                                  "after_run": after.get("Threads_connected"),
+                                  "after_close": closed.get("Threads_connected")},
+            "max_used_connections": {"before": before.get("Max_used_connections"),
+                                     "after": after.get("Max_used_connections")},
+            "counter_self_cost": self_cost,
+        },
+        "server_statements": server_statements,
+        "statement_surplus": surplus,
+        "surplus_per_op": (round(surplus / correct["ops_total"], 3)
+                           if surplus is not None and correct["ops_total"] else None),
+        "open_after_close": (closed.get("Threads_connected", 0) - before.get("Threads_connected", 0)
+                             if "Threads_connected" in closed and "Threads_connected" in before else None),
+    }
+
+
+def _result(run: Run, seen: dict[str, Any], build_ms: float) -> dict[str, Any]:
+    """Timing, correctness and the client's costs of a finished run."""
+    timing = summarise_timing(run) if run.record else {"ops": None, "ops_per_s": None}
+    correct = correctness(run)
+    first = timing.get("first_checkout_ms", {})
+    ready = run.t_ready - run.t_start if run.t_ready is not None and run.t_start is not None else None
+    return {
+        **timing,
+        **correct,
+        "connect_ms": {"build": round(build_ms, 3), "first_checkout_p50": first.get("p50"),
+                       "first_checkout_max": first.get("max"),
+                       "all_ready": None if ready is None else round(ready * 1e3, 3)},
+        "ready_barrier_timeouts": run.ready.timeouts,
+        # Client CPU (every thread of this process) per operation after the connect phase: what a
+        # strategy costs the client, unlike ops/s hardly moved by other work on a shared box.
+        "client_cpu_us_per_op": (round((seen["cpu_end"] - run.cpu_go) / correct["ops_total"] * 1e6, 2)
+                                 if run.cpu_go is not None and correct["ops_total"] else None),
+    }
+
+
+def _hung_record(run: Run, rec: dict[str, Any], hang_after: float, strategy_facts: dict[str, Any],
+                 password: str) -> Callable[[], dict[str, Any]]:
+    """What the watchdog writes when the workers stop making progress."""
+
+    def hung() -> dict[str, Any]:
+        unfinished = sum(1 for flag in run.finished if not flag)
+        partial = {key: value for key, value in correctness(run).items() if key != "client_statements"}
+        fields = {"outcome": "hung", "hung_phase": run.phase, "hang_after_s": hang_after,
+                  "unfinished_workers": unfinished, "ops": None, "server": None, "strategy_facts": strategy_facts}
+        return scrub({**rec, **partial, **fields}, password)
+
+    return hung
+
+
+def run_cell(spec: dict[str, Any], load: Load, out_path: str) -> dict[str, Any]:
+    """Cell task ``db`` / ``request``: one record (the watchdog writes a ``hung`` one to ``out_path`` itself)."""
+    import pymysql
+
+    kind = "request" if spec.get("task") == "request" or spec.get("impl") else "db"
+    target = Target.from_spec(spec)
+    mix = check_mix(spec.get("mix") or (ANCHOR_MIX if kind == "request" else DEFAULT_MIX))
+    if kind == "request":
+        mix = dict(ANCHOR_MIX)
+    rec = _base_record(spec, target, kind, mix)
+    try:
+        facts: dict[str, Any] = {"load": load.verify()}
+    except LoadMismatch as exc:
+        raise SystemExit(f"load {spec['load']!r} is not what it claims: {exc}") from None
+    hang_after = float(spec.get("hang_after", DEFAULT_HANG_AFTER))
+
+    def finish(extra: dict[str, Any]) -> dict[str, Any]:
+        rec.update(extra)
+        return scrub({"records": [rec], "facts": facts}, target.password)
+
+    counters = CounterReader(target)
+    try:
+        self_cost = _setup(target, counters)
+    except pymysql.err.MySQLError as exc:
+        return finish(_failed("skipped" if is_unreachable(exc) else "errors", "setup", exc))
+    facts["counters_source"] = counters.source
+    impl_factory = _impl_factory(spec, kind)
+    before = counters.read()
+    built = time.perf_counter()
+    try:
+        strategy = build_strategy(spec["strategy"], target.connect_kwargs(), int(spec["concurrency"]))
+    except Exception as exc:  # the strategy could not even be built: that is its result
+        counters.close()
+        return finish(_failed("errors", "building the strategy", exc))
+    build_ms = (time.perf_counter() - built) * 1e3
+    strategy_facts = strategy.facts() if callable(getattr(strategy, "facts", None)) else {}
+    run = _new_run(spec, kind, strategy, mix, load, impl_factory)
+    watchdog = Watchdog(run, hang_after, _hung_record(run, rec, hang_after, strategy_facts, target.password), out_path)
+    seen = _work(run, load, strategy, counters, watchdog)
+    result = _result(run, seen, build_ms)
+    bad = result["error_count"] or result["wrong_results"] or result["local_violations"]
+    problems = seen["problems"]
+    return finish({
+        **result,
+        **_server_fields(before, seen, self_cost, result),
+        "strategy_facts": strategy_facts,
+        "hang_after_s": hang_after,
+        **({"teardown_problems": problems} if problems else {}),
+        **({"timeline": timeline(run)} if spec.get("timeline") else {}),
+        "outcome": "errors" if bad else "ok",
+    })

@@ -1,0 +1,207 @@
+"""The measured loop of a ``db`` or ``request`` cell's workers.
+
+One loop (:func:`drive`) for both kinds: connect phase, the common start, the
+stop rule (duration mode: the window's end; ops mode: ``quota`` operations from
+the window's start), the stamps of each right reply and the progress the
+watchdog reads.  What one operation is comes from a *step*: :func:`db_step`
+cycles through the mix and checks every reply; :func:`request_step` pushes a
+request context onto a ``LocalStack``, handles it through a ``LocalProxy`` and
+pops it, counting the Local's leaks beside the connection's.  A step returns
+the stamps to store (connection in hand, done) or None when the operation is
+not timed: an error, or a wrong reply (counted, never timed: ops/s counts right
+replies only).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench.cell.db.state import Run, connect_phase, record_error
+from bench.cell.db.workload import (
+    KV_ROWS,
+    LOCAL,
+    OP_CODES,
+    OP_COSTS,
+    PK_LOOKUP,
+    SELECT_TOKEN,
+    WRITE_TXN,
+    judge,
+    pk_lookup,
+    select_1,
+    select_token,
+    write_txn,
+)
+from bench.cell.strategies import worker_handle
+
+#: One operation of worker ``i``: called with the op number, returns (t1, t2) to store or None.
+Step = Callable[[int], "tuple[float, float] | None"]
+StepFactory = Callable[[Run, int, Callable[[], Any], "Callable[[], None] | None"], Step]
+
+
+def drive(run: Run, i: int, make_step: StepFactory) -> None:
+    """Worker ``i``: connect phase, then ``make_step``'s operations until the stop rule says stop.
+
+    The stop rule and the stamp storage are inlined (locals, no calls) to keep the loop's own cost low.
+    """
+    st = run.states[i]
+    handle = worker_handle(run.strategy, i)
+    recover = getattr(run.strategy, "recover", None)
+    step = make_step(run, i, handle.checkout, recover)
+    connect_phase(run, i, handle.checkout, recover)
+    run.go()
+    perf = time.perf_counter
+    record = run.record
+    progress = run.progress
+    buf = st.buf
+    cap = len(buf)
+    j = 0
+    quota = run.ops_per_worker
+    # Duration mode: stop at the window's end.  Ops mode: at the window's start, switch to
+    # counting ``quota`` operations -- one comparison per op either way.
+    stop = run.window[1] if quota is None else run.window[0]
+    n_stop = sys.maxsize
+    n = 0
+    while n < n_stop:
+        t0 = perf()
+        if t0 >= stop:
+            if quota is None or n_stop != sys.maxsize:
+                break
+            stop = float("inf")
+            n_stop = n + quota
+        timed = step(n)
+        if timed is not None and record:
+            if j == cap:  # rare: only when a worker far outran its share
+                st.stored = j
+                st.grow()
+                buf = st.buf
+                cap = len(buf)
+            buf[j] = t0
+            buf[j + 1] = timed[0]
+            buf[j + 2] = timed[1]
+            j += 3
+        n += 1
+        progress[i] = n
+    st.stored = j
+    st.n = n
+    run.finished[i] = 1
+
+
+def _dispatch(op: int, conn: Any, prefix: str, i: int, n: int) -> tuple[Any, Any]:
+    """Run operation code ``op`` as worker ``i``'s ``n``-th; (expected reply, reply)."""
+    # Most frequent first: no per-op table of closures.
+    if op == SELECT_TOKEN:
+        expected: Any = prefix + str(n)
+        return expected, select_token(conn, expected)
+    if op == PK_LOOKUP:
+        key = (i * 7919 + n) % KV_ROWS + 1
+        return f"value-{key}", pk_lookup(conn, key)
+    if op == WRITE_TXN:
+        token = prefix + str(n)
+        return (token, n), write_txn(conn, token, n)
+    return 1, select_1(conn)
+
+
+def db_step(run: Run, i: int, checkout: Callable[[], Any], recover: Callable[[], None] | None) -> Step:
+    """A ``db`` worker's step: the next operation of the mix, its reply checked."""
+    st = run.states[i]
+    raw = run.raw
+    counts = st.counts
+    prefix = st.prefix
+    nonce = run.nonce
+    cycle = tuple(OP_CODES[name] for name in run.cycle)  # small ints: cheapest dispatch
+    period = len(cycle)
+    position = [i % period]  # workers start at different places in the cycle: writes do not line up
+    # Without recording, t1/t2 come from float() (a C call returning 0.0, cheaper than the
+    # clock): the loop is otherwise identical, so the two variants differ by the recording only.
+    clock = time.perf_counter if run.record else float
+
+    def step(n: int) -> tuple[float, float] | None:
+        k = position[0]
+        op = cycle[k]
+        position[0] = 0 if k + 1 == period else k + 1
+        st.statements += OP_COSTS[op]
+        try:
+            with checkout() as conn:
+                t1 = clock()
+                expected, reply = _dispatch(op, conn, prefix, i, n)
+                st.see(conn, raw)
+            t2 = clock()
+        except Exception as exc:  # counted by class; the worker carries on
+            record_error(st, exc, recover)
+            return None
+        if reply != expected:
+            got = reply[0] if isinstance(reply, tuple) and reply else reply
+            counts[judge(got, nonce, i)] += 1
+            return None
+        return t1, t2
+
+    return step
+
+
+class _Request:
+    """A request context as a framework pushes it."""
+
+    __slots__ = ("n", "token", "worker")
+
+    def __init__(self, token: str, worker: int, n: int) -> None:
+        self.token = token
+        self.worker = worker
+        self.n = n
+
+
+def request_step(run: Run, i: int, checkout: Callable[[], Any], recover: Callable[[], None] | None) -> Step:
+    """A ``request`` worker's step: push a context, handle it through the proxy, pop."""
+    st = run.states[i]
+    raw = run.raw
+    counts = st.counts
+    push, pop = run.stack.push, run.stack.pop
+    request = run.request
+    prefix = st.prefix
+    nonce = run.nonce
+    perf = time.perf_counter
+
+    def step(n: int) -> tuple[float, float] | None:
+        expected = prefix + str(n)
+        ctx = _Request(expected, i, n)
+        push(ctx)
+        st.statements += 1
+        violated = False
+        try:
+            with checkout() as conn:
+                t1 = perf()
+                token = request.token  # what the handler believes its request is
+                if token != expected:
+                    violated = True
+                reply = select_token(conn, token)
+                if request.token != expected:  # again after the I/O: other workers ran meanwhile
+                    violated = True
+                st.see(conn, raw)
+            t2 = perf()
+        except Exception as exc:
+            record_error(st, exc, recover)
+            if pop() is not ctx:
+                counts[LOCAL] += 1
+            return None
+        if pop() is not ctx:
+            violated = True
+        if violated:
+            counts[LOCAL] += 1
+        if reply != token:
+            counts[judge(reply, nonce, i)] += 1
+            return None
+        return None if violated else (t1, t2)  # a request served with another's context is not timed either
+
+    return step
+
+
+def run_worker(run: Run, i: int) -> None:
+    """One worker of a ``db`` cell."""
+    drive(run, i, db_step)
+
+
+def serve(run: Run, i: int) -> None:
+    """One worker of a ``request`` cell."""
+    drive(run, i, request_step)

@@ -1,0 +1,201 @@
+"""The parent side of the micro-benchmarks: worker processes one after another, their values aggregated.
+
+:func:`run_micro` never times anything.  It runs ``processes`` fresh workers
+(``python -m bench.cell``, task ``micro``, through :func:`bench.exec.spawn.run_cell`,
+which kills the whole process tree of a worker that overruns its time limit)
+one after another, so timings never overlap; every worker measures every
+subject (:mod:`bench.cell.micro`), the subjects' order rotated from process to
+process.  A worker that crashes or hangs is retried one subject per process, so
+the culprit is named and the others are still measured.  pyperf's ``Runner`` is
+not used because it owns ``sys.argv`` and spawns workers by re-running the
+calling script; the CLI and the tests need a plain function.
+
+Records: ``{"kind": "micro", "impl", "op", "ns_median", "ns_spread", "spread_kind": "mad", "values", "processes",
+"values_per_process", "loops", "harness_ns", "ratio_to_threading_local"}``; nanoseconds rounded to 0.1 (harness to
+0.01), ratios to 0.001.  ``loops`` is the smallest loop count any process used; each loop iteration runs the op
+:data:`bench.cell.micro.UNROLL` times.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.cell.micro import MINUS_SET, SUBJECT_REFERENCE, check_ops, rotated, subject_error_text, subjects_for
+from bench.cell.micro.ops import check_int, check_positive, one_line
+from bench.errors import UsageError
+from bench.exec.spawn import run_cell
+
+log = logging.getLogger(__name__)
+
+
+def worker_timeout(subjects: int, ops: int, values: int, warmups: int, min_time: float) -> float:
+    """Seconds a worker may take before it is declared hung: a generous multiple of the planned work."""
+    # Per series: calibration (doubling: under 4 x min_time) + warmups + values;
+    # per subject: the ops, the harness, and a set timed beside each composite op.
+    planned = subjects * (ops + 1 + len(MINUS_SET)) * (values + warmups + 4) * max(min_time, 0.001)
+    return 60.0 + 5.0 * planned
+
+
+def _spawn(python: str, spec: dict[str, Any], timeout: float) -> tuple[dict[str, Any] | None, str | None]:
+    """Run one worker process; return (its output, None) or (None, why it failed, one line)."""
+    try:
+        result = run_cell(spec, timeout=timeout, python=python)
+    except OSError as exc:
+        raise UsageError(f"micro: cannot run {python!r}: {exc.strerror or exc}") from None
+    if result.timed_out:
+        return None, f"worker process timed out after {timeout:.0f} s"
+    if result.failure is not None:
+        return None, one_line(f"worker process {result.failure}")
+    output = result.output
+    if not output:
+        return None, "worker process wrote no output"
+    if not all(isinstance(output.get(key), dict) for key in ("values", "errors", "harness_ns")):
+        return None, "worker output is not a micro result"
+    return output, None
+
+
+@dataclass
+class Collected:
+    """Everything the workers reported, per subject."""
+
+    values: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    loops: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    harness: dict[str, list[float]] = field(default_factory=dict)
+    processes: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def merge(self, output: dict[str, Any]) -> None:
+        """Add one worker's output; a subject's first error wins and drops its values."""
+        for name, message in output["errors"].items():
+            self.errors.setdefault(name, subject_error_text(name, str(message)))
+        for name, per_op in output["values"].items():
+            if name in self.errors:
+                continue
+            self.processes[name] = self.processes.get(name, 0) + 1
+            self.harness.setdefault(name, []).append(float(output["harness_ns"][name]))
+            for op, values in per_op.items():
+                self.values.setdefault(name, {}).setdefault(op, []).extend(float(v) for v in values)
+                self.loops.setdefault(name, {}).setdefault(op, []).append(int(output["loops"][name][op]))
+        for name in self.errors:
+            self.values.pop(name, None)
+
+    def fail(self, name: str, reason: str) -> None:
+        """Subject ``name`` failed outside any worker's output (its process crashed or hung)."""
+        self.errors.setdefault(name, subject_error_text(name, reason))
+        self.values.pop(name, None)
+
+
+def aggregate(collected: Collected, subjects: Sequence[str], ops: Sequence[str],
+              values_per_process: int) -> list[dict[str, Any]]:
+    """One record per measured (subject, op), with its ratio to threading-local for that op."""
+    from scipy.stats import median_abs_deviation
+
+    medians = {(name, op): statistics.median(series) for name, per_op in collected.values.items()
+               for op, series in per_op.items() if series}
+    records: list[dict[str, Any]] = []
+    for name in subjects:
+        if name in collected.errors or name not in collected.values:
+            continue
+        for op in ops:
+            series = collected.values[name].get(op)
+            if not series:
+                continue
+            median = medians[name, op]
+            reference = medians.get((SUBJECT_REFERENCE, op))
+            ratio = round(median / reference, 3) if reference else None  # None: reference missing (or zero)
+            records.append({
+                "kind": "micro", "impl": name, "op": op,
+                "ns_median": round(median, 1),
+                "ns_spread": round(float(median_abs_deviation(series)), 1),
+                "spread_kind": "mad",
+                "values": [round(v, 1) for v in series],
+                "processes": collected.processes[name],
+                "values_per_process": values_per_process,
+                "loops": min(collected.loops[name][op]),
+                "harness_ns": round(statistics.median(collected.harness[name]), 2),
+                "ratio_to_threading_local": ratio,
+            })
+    return records
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A validated micro run: what every worker's spec holds, and each worker's time limit."""
+
+    subjects: list[str]
+    ops: list[str]
+    processes: int
+    values: int
+    warmups: int
+    min_time: float
+    timeout: float | None
+
+    def spec(self, impls: list[str], seed: int) -> dict[str, Any]:
+        return {"task": "micro", "ops": self.ops, "values": self.values, "warmups": self.warmups,
+                "min_time": self.min_time, "impls": impls, "seed": seed}
+
+    def limit(self, count: int) -> float:
+        return self.timeout or worker_timeout(count, len(self.ops), self.values, self.warmups, self.min_time)
+
+
+def _run_process(plan: _Plan, index: int, collected: Collected, python: str, say: Callable[[str], None]) -> bool:
+    """Worker ``index``: every subject not yet failed, in rotated order; retried one subject per process on a crash."""
+    # Subjects that already failed fail the same way again: not re-run.
+    order = rotated([name for name in plan.subjects if name not in collected.errors], index, plan.processes)
+    if not order:
+        return False
+    say(f"micro: process {index + 1}/{plan.processes}: {len(order)} subjects x {len(plan.ops)} ops")
+    output, failure = _spawn(python, plan.spec(order, index), plan.limit(len(order)))
+    if output is not None:
+        collected.merge(output)
+        return True
+    # The whole process failed (crash, hang): one process per subject names the culprit.
+    say(f"micro: process {index + 1}/{plan.processes} failed ({failure}); retrying one subject per process")
+    for name in order:
+        solo, solo_failure = _spawn(python, plan.spec([name], index), plan.limit(1))
+        if solo is not None:
+            collected.merge(solo)
+        else:
+            collected.fail(name, str(solo_failure))
+    return True
+
+
+def run_micro(
+    impls: list[str],
+    *,
+    ops: list[str] | None = None,
+    processes: int = 3,
+    values: int = 5,
+    warmups: int = 1,
+    min_time: float = 0.01,
+    progress: Callable[[str], None] | None = None,
+    python: str = sys.executable,
+    timeout: float | None = None,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Measure ``impls`` (plus ``plain`` and ``threading-local``) in ``processes`` fresh workers, one after another.
+
+    Returns ``(records, errors)``: one ``micro`` record per (subject, op) that
+    was measured, and one ``impl 'NAME': reason`` line per subject that was
+    not.  ``timeout`` bounds each worker process (seconds); by default a
+    generous multiple of the planned work.  Progress lines go to ``progress``
+    when given (a progress display), else to this module's logger.  Raises
+    UsageError for nonsense arguments.
+    """
+    plan = _Plan(
+        subjects=subjects_for(impls), ops=check_ops(ops), processes=check_int("processes", processes, 1),
+        values=check_int("values", values, 1), warmups=check_int("warmups", warmups, 0),
+        min_time=check_positive("min_time", min_time),
+        timeout=None if timeout is None else check_positive("timeout", timeout),
+    )
+    say = progress or log.info
+    collected = Collected()
+    for index in range(plan.processes):
+        if not _run_process(plan, index, collected, python, say):
+            break
+    errors = [collected.errors[name] for name in plan.subjects if name in collected.errors]
+    return aggregate(collected, plan.subjects, plan.ops, plan.values), errors

@@ -1,0 +1,22 @@
+"""Secret scrubbing: no record leaves a process with the server password in any of its strings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def scrub(obj: Any, secret: str) -> Any:
+    """``obj`` with every occurrence of ``secret`` in its strings (keys too) replaced by ``***``.
+
+    Dicts, lists and tuples are walked (a tuple comes back as a list, as JSON
+    would write it); other values are returned as they are.
+    """
+    if not secret:
+        return obj
+    if isinstance(obj, str):
+        return obj.replace(secret, "***")
+    if isinstance(obj, dict):
+        return {scrub(k, secret): scrub(v, secret) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [scrub(v, secret) for v in obj]
+    return obj
