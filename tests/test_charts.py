@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from bench.present import charts
-from bench.present import palette
+from bench.present import charts, palette
 from bench.records.io import SCHEMA_VERSION, atomic_write_json, results_document
+from bench.records.read import load_records
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_CHARTS = ("throughput", "latency", "errors", "request")
@@ -39,8 +39,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 @functools.cache
 def real_results_dir() -> Path:
     """A directory with ``locals.json`` (probe records) and ``micro.json`` (micro records), both from real runs."""
-    from bench.records.environment import fingerprint
     from bench.cell.micro import run_micro
+    from bench.records.environment import fingerprint
 
     out = Path(tempfile.mkdtemp(prefix="ctxbench-test-charts-"))
     atexit.register(shutil.rmtree, out, True)
@@ -55,7 +55,7 @@ def real_results_dir() -> Path:
 
 
 def real_locals_records() -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    environment, records, problems = charts.load_records(real_results_dir())
+    environment, records, problems = load_records(real_results_dir())
     assert not problems, problems
     return environment, records
 
@@ -178,7 +178,7 @@ def test_run_directory_with_broken_cell_files(tmp_path: Path) -> None:
     planned = ["01-probes", "02-micro", "03-truncated", "04-malformed", "05-empty", "06-old", "07-partial", "08-killed"]
     atomic_write_json(run / "run.json", {"schema": SCHEMA_VERSION, "cells": planned})
 
-    env, loaded, problems = charts.load_records(run)
+    env, loaded, problems = load_records(run)
     assert env.get("python") == environment.get("python")
     text_of = "\n".join(problems)
     assert "03-truncated.json: truncated JSON" in text_of
@@ -202,7 +202,7 @@ def test_run_directory_with_broken_cell_files(tmp_path: Path) -> None:
 
 def test_missing_run_directory_pieces_are_named(tmp_path: Path) -> None:
     (tmp_path / "cells").mkdir()
-    env, records, problems = charts.load_records([tmp_path, tmp_path / "nope.json"])
+    env, records, problems = load_records([tmp_path, tmp_path / "nope.json"])
     assert env == {} and records == []
     assert any("environment.json: missing" in p for p in problems)
     assert any("nope.json: missing" in p for p in problems)
@@ -258,7 +258,7 @@ def test_palette_is_fixed_and_stable() -> None:
     user = "mypkg.locals:MyLocal"
     assert palette.impl_colour(user) == palette.impl_colour(user) in palette.FALLBACK
     # The same name gets the same colour in a fresh interpreter (no salted hash()).
-    code = f"from bench import palette; print(palette.impl_colour({user!r}), palette.load_style('mine').marker)"
+    code = f"from bench.present import palette; print(palette.impl_colour({user!r}), palette.load_style('mine').marker)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": "123"}).stdout.split()
     assert out == [palette.impl_colour(user), palette.load_style("mine").marker]
     assert palette.load_style("threads") != palette.load_style("gevent")
@@ -281,7 +281,7 @@ def test_charts_from_a_real_database_run(tmp_path: Path) -> None:
                              ceiling=False, impls_for_request=["fast"], request_strategies=["pooled-tuned"], request_concurrency=4)
     assert not errors, errors
     atomic_write_json(tmp_path / "db.json", results_document({}, records))
-    _, loaded, problems = charts.load_records(tmp_path / "db.json")
+    _, loaded, problems = load_records(tmp_path / "db.json")
     assert not problems
     written = charts.draw_all(loaded, tmp_path / "charts", formats=("png",))
     assert {p.stem for p in written} == set(DB_CHARTS)

@@ -163,8 +163,7 @@ def cmd_db(args: argparse.Namespace) -> int:
     from bench.exec.session import db_selection, open_server
     from bench.records.environment import fingerprint, load_average
     from bench.records.io import atomic_write_json, results_document
-    from bench.present.report import db_rows, request_rows
-    from bench.present.tables import print_table
+    from bench.present.tables import db_rows, print_table, request_rows
 
     selection = db_selection(args)
     if args.json:
@@ -348,10 +347,11 @@ def _results_source(args: argparse.Namespace) -> Path:
 
 def cmd_charts(args: argparse.Namespace) -> int:
     from bench.present import charts
+    from bench.records.read import load_records
 
     source = _results_source(args)
     out = args.out or (source / "charts" if source.is_dir() else source.parent / "charts")
-    _environment, records, problems = charts.load_records(source)
+    _environment, records, problems = load_records(source)
     if not records:
         raise UsageError(f"{source}: no readable records" + (f" ({problems[0]})" if problems else ""))
     notes: list[str] = []
@@ -365,8 +365,8 @@ def cmd_charts(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bench.present.charts import load_records
     from bench.present.report import render_report
+    from bench.records.read import load_records
 
     source = _results_source(args)
     out = args.out or (source if source.is_dir() else source.parent)
