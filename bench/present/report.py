@@ -59,7 +59,11 @@ Table = tuple[str, list[str], list[list[str]]]
 
 
 def sanitise(obj: Any) -> Any:
-    """``obj`` with every URL password and every password-named key's value replaced by ``***``."""
+    """``obj`` with every URL password and every password-named key's value replaced by ``***``.
+
+    A regular expression, not SQLAlchemy's ``make_url``: URLs are found inside any text (an error line, a
+    finding), not parsed from a string that is known to be one.
+    """
     if isinstance(obj, str):
         return _URL_PASSWORD.sub(lambda m: f"{m['head']}:***@" if m["secret"] else m[0], obj)
     if isinstance(obj, dict):
@@ -93,7 +97,7 @@ def environment_rows(environment: dict[str, Any]) -> list[tuple[str, str]]:
     return flat
 
 
-def sections(environment: dict[str, Any], records: list[dict[str, Any]]) -> list[Table]:
+def sections(records: list[dict[str, Any]]) -> list[Table]:
     """(title, header, rows) of every table the records allow."""
     tables = [
         ("Isolation probes: violations / checks (inheritance is reported, not judged)",
@@ -215,7 +219,7 @@ def write_html(environment: dict[str, Any], records: list[dict[str, Any]], chart
         items = "".join(f"<li>{html.escape(sanitise(s))}</li>" for s in found)
         parts.append(f'<h2>Key findings</h2><ul class="findings">{items}</ul>')
     parts += _html_charts(records, chart_files(Path(charts_dir)))
-    for table_title, header, rows in sections(environment, records):
+    for table_title, header, rows in sections(records):
         parts.append(f"<h2>{html.escape(table_title)}</h2>")
         parts.append(_html_table(header, sanitise(rows)))
     parts.append("<h2>Environment</h2>")
@@ -263,7 +267,7 @@ def write_markdown(environment: dict[str, Any], records: list[dict[str, Any]], c
     if found:
         lines += ["## Key findings", "", *(f"- {sanitise(s)}" for s in found), ""]
     lines += _markdown_charts(records, rel, rel if rel.is_absolute() else out.parent / rel)
-    for table_title, header, rows in sections(environment, records):
+    for table_title, header, rows in sections(records):
         lines += [f"## {table_title}", "", markdown_table(header, sanitise(rows)), ""]
     env_rows = environment_rows(environment)
     lines += ["## Environment", ""]
