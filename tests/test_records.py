@@ -23,8 +23,8 @@ CHARTED_BEFORE: dict[str, tuple[str, ...]] = {
 
 
 def _valid(kind: str) -> dict[str, Any]:
-    values: dict[str, Any] = {"concurrency": 4, "ns_median": 12.5, "outcome": "ok", "checks": 10}
-    return {"kind": kind, **{name: values.get(name, "x") for name in required_fields(kind)}, "checks": 10}
+    values: dict[str, Any] = {"concurrency": 4, "ns_median": 12.5, "outcome": "ok"}
+    return {"kind": kind, **{name: values.get(name, "x") for name in required_fields(kind)}, "checks": 10, "violations": 0}
 
 
 def test_required_fields_are_what_charts_demanded() -> None:
@@ -60,8 +60,15 @@ def test_a_record_is_refused_with_its_reason(rec: Any, reason: str) -> None:
     assert check_record(rec) == reason
 
 
-def test_a_probe_that_could_not_run_needs_no_checks() -> None:
+def test_a_probe_that_could_not_run_needs_no_counts() -> None:
     assert check_record({"kind": "probe", "impl": "fast", "load": "threads", "probe": "p", "outcome": "error"}) is None
+
+
+def test_a_reported_probe_carries_its_count_in_details() -> None:
+    probe = {"kind": "probe", "impl": "fast", "load": "threads", "probe": "inheritance", "outcome": "ok", "checks": 4}
+    assert check_record({**probe, "violations": None, "details": {"inherited": 4}}) is None
+    assert check_record({**probe, "violations": None, "details": {}}) == "probe record with violations None"
+    assert check_record({**probe, "violations": False}) == "probe record with violations False"
 
 
 def test_kinds_outside_a_run_are_refused_unless_asked_for() -> None:

@@ -21,7 +21,7 @@ def probe_verdict(rec: dict[str, Any] | None) -> str:
     if rec.get("outcome") != "ok":
         return "error"
     if rec["probe"] not in JUDGED:
-        return f"inherits {rec['details']['inherited']}/{rec['checks']}"
+        return f"inherits {(rec.get('details') or {}).get('inherited')}/{rec['checks']}"
     word = "FAIL" if rec["violations"] else "ok"
     return f"{word} {rec['violations']}/{rec['checks']}"
 
@@ -57,8 +57,10 @@ def micro_rows(records: list[dict[str, Any]], impl_order: Iterable[str] = ()) ->
                 row.append("-")
                 continue
             ratio = rec.get("ratio_to_threading_local")
-            ratio_text = f" ({ratio:.2f}x)" if ratio is not None else ""
-            row.append(f"{rec['ns_median']:.1f} ±{rec['ns_spread']:.1f}{ratio_text}")
+            spread = rec.get("ns_spread")
+            ratio_text = f" ({ratio:.2f}x)" if isinstance(ratio, (int, float)) else ""
+            spread_text = f" ±{spread:.1f}" if isinstance(spread, (int, float)) else ""
+            row.append(f"{rec['ns_median']:.1f}{spread_text}{ratio_text}")
         rows.append(row)
     return ["impl (ns per op ± MAD, x threading.local)", *ops], rows
 

@@ -33,9 +33,9 @@ class ProbeRecord(TypedDict, total=False):
     probe: Required[str]
     outcome: Required[str]  # "ok", or "error" when the probe could not run
     workers: int
-    violations: int | None  # None when the probe could not run
-    checks: int  # always an int when outcome is "ok"
-    details: dict[str, Any]  # the inheritance probe: {"inherited": n}
+    violations: int | None  # None when the probe could not run, or is reported, not judged
+    checks: int  # an int when outcome is "ok"
+    details: dict[str, Any]  # a reported probe (inheritance): {"inherited": n}
     duration_s: float
     error: str
     traceback: str
@@ -223,8 +223,22 @@ def _wrong_type(kind: str, rec: dict[str, Any]) -> str | None:
     for name in _NUMBER_FIELDS.get(kind, ()):
         if not isinstance(rec[name], (int, float)):
             return f"{name} {rec[name]!r}"
-    if kind == "probe" and rec["outcome"] == "ok" and not isinstance(rec.get("checks"), int):
+    if kind == "probe" and rec["outcome"] == "ok":
+        return _probe_counts(rec)
+    return None
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _probe_counts(rec: dict[str, Any]) -> str | None:
+    """An ok probe carries its checks, and its violations -- or, reported not judged, ``details.inherited``."""
+    if not isinstance(rec.get("checks"), int):
         return f"checks {rec.get('checks')!r}"
+    reported = rec.get("violations") is None and _count((rec.get("details") or {}).get("inherited"))
+    if not (_count(rec.get("violations")) or reported):
+        return f"violations {rec.get('violations')!r}"
     return None
 
 
