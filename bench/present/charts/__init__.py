@@ -104,7 +104,7 @@ def draw_all(records: list[dict[str, Any]], out_dir: Path, *, formats: Sequence[
     reasons = skip_reasons(valid)
     drawable = [r for r in valid if not (r["kind"] in ("db", "request") and r.get("outcome") == "skipped")]
     written: list[Path] = []
-    with matplotlib.rc_context(STYLE):
+    with matplotlib.rc_context(STYLE):  # type: ignore[arg-type]  # matplotlib types the keys as one Literal
         for name, draw in DRAWERS.items():
             if name in reasons:
                 said.append(f"{name}: skipped: {reasons[name]}")

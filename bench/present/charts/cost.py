@@ -49,7 +49,7 @@ def draw_cost(records: list[dict[str, Any]]) -> Figure | None:
     ax.set_xlabel("operation on the Local (stack ops through LocalStack, proxy-get through LocalProxy)")
     ax.set_ylabel("ns per op (median, log scale)")
     _legend(fig, ax, micro)
-    procs = sorted({r.get("processes") for r in micro if isinstance(r.get("processes"), int)})
+    procs = sorted({r["processes"] for r in micro if isinstance(r.get("processes"), int)})
     how = (f"median over {procs[-1]} fresh process{'es' if procs[-1] != 1 else ''}, error bars ± MAD" if procs
            else "median, error bars ± MAD")
     ax.set_title(f"{how}; lower is better", fontsize=9, color="#444444")

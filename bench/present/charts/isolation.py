@@ -36,7 +36,7 @@ def draw_isolation(records: list[dict[str, Any]]) -> Figure | None:
     _key(axes[len(probes) // ncols][len(probes) % ncols])
     for extra in range(len(probes) + 1, nrows * ncols):
         axes[extra // ncols][extra % ncols].axis("off")
-    workers = sorted({r.get("workers") for r in probes_recs if isinstance(r.get("workers"), int)})
+    workers = sorted({r["workers"] for r in probes_recs if isinstance(r.get("workers"), int)})
     worker_text = f", {'/'.join(map(str, workers))} workers per cell" if workers else ""
     fig.suptitle(f"Isolation probes: which Local keeps each worker's value to itself{worker_text}")
     return fig

@@ -42,8 +42,8 @@ def cdf_points(rec: dict[str, Any]) -> tuple[list[float], list[float], bool]:
                 ys.append(running / total)
             return xs, ys, True
     lat = rec.get("latency_ms") or {}
-    pts = [(lat.get(k), q) for k, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0))]
-    pts = [(float(v), q) for v, q in pts if isinstance(v, (int, float)) and v > 0]
+    quantiles = [(lat.get(k), q) for k, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0))]
+    pts = [(float(v), q) for v, q in quantiles if isinstance(v, (int, float)) and v > 0]
     return [v for v, _ in pts], [q for _, q in pts], False
 
 
@@ -94,8 +94,8 @@ def _percentile_panel(ax: Axes, db: list[dict[str, Any]], load: str, strategies:
         rows = sorted((r for r in db if r["strategy"] == strategy), key=lambda r: r["concurrency"])
         colour = palette.strategy_colour(strategy)
         for key, style, marker in (("p50", "-", "o"), ("p99", "--", "^")):
-            pts = [(r["concurrency"], (r.get("latency_ms") or {}).get(key)) for r in rows]
-            pts = [(c, v) for c, v in pts if isinstance(v, (int, float)) and v > 0]
+            values = [(r["concurrency"], (r.get("latency_ms") or {}).get(key)) for r in rows]
+            pts = [(c, float(v)) for c, v in values if isinstance(v, (int, float)) and v > 0]
             ax.plot([c for c, _ in pts], [v for _, v in pts], color=colour, linestyle=style, marker=marker,
                     markersize=3.5, linewidth=1.2)
     concurrency_axis(ax, levels)
