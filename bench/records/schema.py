@@ -218,7 +218,7 @@ _NUMBER_FIELDS: dict[str, tuple[str, ...]] = {"micro": ("ns_median",)}
 def _wrong_type(kind: str, rec: dict[str, Any]) -> str | None:
     """The first field of ``rec`` whose value its kind's schema rules out, as ``"<field> <value>"``."""
     for name in _INT_FIELDS.get(kind, ()):
-        if isinstance(rec[name], bool) or not isinstance(rec[name], int):
+        if not _is_count(rec[name]):
             return f"{name} {rec[name]!r}"
     for name in _NUMBER_FIELDS.get(kind, ()):
         if not isinstance(rec[name], (int, float)):
@@ -228,7 +228,7 @@ def _wrong_type(kind: str, rec: dict[str, Any]) -> str | None:
     return None
 
 
-def _count(value: Any) -> bool:
+def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -236,8 +236,9 @@ def _probe_counts(rec: dict[str, Any]) -> str | None:
     """An ok probe carries its checks, and its violations -- or, reported not judged, ``details.inherited``."""
     if not isinstance(rec.get("checks"), int):
         return f"checks {rec.get('checks')!r}"
-    reported = rec.get("violations") is None and _count((rec.get("details") or {}).get("inherited"))
-    if not (_count(rec.get("violations")) or reported):
+    details = rec.get("details")
+    reported = rec.get("violations") is None and isinstance(details, dict) and _is_count(details.get("inherited"))
+    if not (_is_count(rec.get("violations")) or reported):
         return f"violations {rec.get('violations')!r}"
     return None
 
