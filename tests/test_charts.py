@@ -25,6 +25,7 @@ import pytest
 
 from bench.present import charts, palette
 from bench.records.io import SCHEMA_VERSION, atomic_write_json, results_document
+from bench.records.read import load_records
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_CHARTS = ("throughput", "latency", "errors", "request")
@@ -54,7 +55,7 @@ def real_results_dir() -> Path:
 
 
 def real_locals_records() -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    environment, records, problems = charts.load_records(real_results_dir())
+    environment, records, problems = load_records(real_results_dir())
     assert not problems, problems
     return environment, records
 
@@ -177,7 +178,7 @@ def test_run_directory_with_broken_cell_files(tmp_path: Path) -> None:
     planned = ["01-probes", "02-micro", "03-truncated", "04-malformed", "05-empty", "06-old", "07-partial", "08-killed"]
     atomic_write_json(run / "run.json", {"schema": SCHEMA_VERSION, "cells": planned})
 
-    env, loaded, problems = charts.load_records(run)
+    env, loaded, problems = load_records(run)
     assert env.get("python") == environment.get("python")
     text_of = "\n".join(problems)
     assert "03-truncated.json: truncated JSON" in text_of
@@ -201,7 +202,7 @@ def test_run_directory_with_broken_cell_files(tmp_path: Path) -> None:
 
 def test_missing_run_directory_pieces_are_named(tmp_path: Path) -> None:
     (tmp_path / "cells").mkdir()
-    env, records, problems = charts.load_records([tmp_path, tmp_path / "nope.json"])
+    env, records, problems = load_records([tmp_path, tmp_path / "nope.json"])
     assert env == {} and records == []
     assert any("environment.json: missing" in p for p in problems)
     assert any("nope.json: missing" in p for p in problems)
@@ -280,7 +281,7 @@ def test_charts_from_a_real_database_run(tmp_path: Path) -> None:
                              ceiling=False, impls_for_request=["fast"], request_strategies=["pooled-tuned"], request_concurrency=4)
     assert not errors, errors
     atomic_write_json(tmp_path / "db.json", results_document({}, records))
-    _, loaded, problems = charts.load_records(tmp_path / "db.json")
+    _, loaded, problems = load_records(tmp_path / "db.json")
     assert not problems
     written = charts.draw_all(loaded, tmp_path / "charts", formats=("png",))
     assert {p.stem for p in written} == set(DB_CHARTS)

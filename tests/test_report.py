@@ -145,6 +145,28 @@ def test_missing_charts_are_explained(tmp_path: Path) -> None:
     assert text.count("<img") == 2
 
 
+def test_a_record_without_a_count_is_refused_and_the_rest_reported(tmp_path: Path) -> None:
+    """An ok probe without a violation count is no verdict: it is named and skipped, never shown as a pass.
+
+    A micro record without its optional spread, and an inheritance probe without details, still get a row.
+    """
+    from bench.records.io import atomic_write_json, results_document
+    from bench.records.read import load_records
+
+    probe = {"kind": "probe", "impl": "fast", "load": "threads", "outcome": "ok", "checks": 10}
+    records = [
+        {**probe, "probe": "isolation"},  # no "violations"
+        {**probe, "probe": "inheritance", "violations": 0},  # no "details"
+        {"kind": "micro", "impl": "fast", "op": "get", "ns_median": 12.5, "ratio_to_threading_local": 1.0},  # no spread
+    ]
+    atomic_write_json(tmp_path / "r.json", results_document({}, records))
+    _env, kept, problems = load_records(tmp_path / "r.json")
+    assert problems == [f"{tmp_path / 'r.json'}: record 0: probe record with violations None; skipped"]
+    tables = {title.split(":")[0]: rows for title, _header, rows in report.sections(kept)}
+    assert tables["Isolation probes"] == [["fast", "threads", "inherits None/10"]]
+    assert tables["Cost per operation"] == [["fast", "12.5 (1.00x)"]]
+
+
 def test_render_report_from_a_results_file(tmp_path: Path) -> None:
     from tests.test_charts import real_results_dir
 

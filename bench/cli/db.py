@@ -24,8 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from bench.exec.pipeline import MemorySink, Pipeline
     from bench.exec.session import open_server
     from bench.plan.cells import plan_db
-    from bench.present.report import db_rows, request_rows
-    from bench.present.tables import print_table
+    from bench.present.tables import db_rows, print_table, request_rows
     from bench.records.environment import fingerprint, load_average
 
     selection = db_selection(args)

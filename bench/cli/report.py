@@ -8,8 +8,7 @@ from pathlib import Path
 
 from bench.cli.common import results_source
 from bench.errors import EXIT_OK, UsageError
-from bench.present import charts
-from bench.present.report import render_report
+from bench.records.read import load_records
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +28,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def _records(source: Path, *, warn: bool) -> list[dict]:
     """The readable records of ``source`` (``warn``: log each unreadable file); none is a UsageError, nothing written."""
-    _environment, records, problems = charts.load_records(source)
+    _environment, records, problems = load_records(source)
     if not records:
         raise UsageError(f"{source}: no readable records" + (f" ({problems[0]})" if problems else ""))
     for line in problems if warn else ():
@@ -38,6 +37,8 @@ def _records(source: Path, *, warn: bool) -> list[dict]:
 
 
 def run_charts(args: argparse.Namespace) -> int:
+    from bench.present import charts  # matplotlib: loaded when the command runs, not at start-up
+
     source = results_source(args.results)
     out = args.out or (source / "charts" if source.is_dir() else source.parent / "charts")
     records = _records(source, warn=True)
@@ -50,6 +51,8 @@ def run_charts(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    from bench.present.report import render_report  # matplotlib: loaded when the command runs
+
     source = results_source(args.results)
     out = args.out or (source if source.is_dir() else source.parent)
     _records(source, warn=False)  # render_report names the unreadable files itself

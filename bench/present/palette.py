@@ -37,7 +37,9 @@ OKABE_ITO: dict[str, str] = {
 }
 
 #: Fallback colours for names not listed below (Paul Tol's "muted" scheme, colour-blind safe).
-FALLBACK: tuple[str, ...] = ("#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255", "#AA4499")
+FALLBACK: tuple[str, ...] = (
+    "#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255", "#AA4499",
+)
 
 #: Local implementations.  The floor (plain) is grey, the reference (threading-local) black.
 IMPL_COLOURS: dict[str, str] = {
@@ -80,7 +82,9 @@ LOAD_STYLES: dict[str, LoadStyle] = {
     "asyncio": LoadStyle("v", (0, (5, 1, 1, 1, 1, 1))),
 }
 _FALLBACK_MARKERS: tuple[str, ...] = ("P", "X", "*", "h", "<", ">", "p")
-_FALLBACK_LINESTYLES: tuple[tuple[int, tuple[int, ...]], ...] = ((0, (3, 1, 1, 1)), (0, (1, 1)), (0, (5, 2)), (0, (2, 2, 6, 2)))
+_FALLBACK_LINESTYLES: tuple[tuple[int, tuple[int, ...]], ...] = (
+    (0, (3, 1, 1, 1)), (0, (1, 1)), (0, (5, 2)), (0, (2, 2, 6, 2)),
+)
 
 #: Cell colours of verdict grids (isolation probes, request scenario).
 VERDICT_COLOURS: dict[str, str] = {
@@ -124,4 +128,5 @@ def load_style(name: str) -> LoadStyle:
     if style is not None:
         return style
     digest = _digest(name)
-    return LoadStyle(_FALLBACK_MARKERS[digest % len(_FALLBACK_MARKERS)], _FALLBACK_LINESTYLES[digest % len(_FALLBACK_LINESTYLES)])
+    return LoadStyle(_FALLBACK_MARKERS[digest % len(_FALLBACK_MARKERS)],
+                     _FALLBACK_LINESTYLES[digest % len(_FALLBACK_LINESTYLES)])

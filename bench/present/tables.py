@@ -1,7 +1,8 @@
-"""Terminal tables built from records only (never from live objects).
+"""Tables built from records only (never from live objects): header and rows, printed or as Markdown.
 
-The same functions serve ``ctxbench locals`` output and the Markdown report, so
-a verdict is worded the same everywhere.
+The same row builders serve the terminal output of ``ctxbench locals`` and ``ctxbench db``, the HTML
+report and REPORT.md, so a verdict or a count is worded the same everywhere.  Every row builder returns
+``(header, rows)`` with every cell a string.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from bench.cell.probes import JUDGED, PROBES
+from bench.present.common import error_total, impls_of, loads_of, of_kind, ordered, strategies_of
 
 
 def probe_verdict(rec: dict[str, Any] | None) -> str:
@@ -19,23 +21,18 @@ def probe_verdict(rec: dict[str, Any] | None) -> str:
     if rec.get("outcome") != "ok":
         return "error"
     if rec["probe"] not in JUDGED:
-        return f"inherits {rec['details']['inherited']}/{rec['checks']}"
+        return f"inherits {(rec.get('details') or {}).get('inherited')}/{rec['checks']}"
     word = "FAIL" if rec["violations"] else "ok"
     return f"{word} {rec['violations']}/{rec['checks']}"
 
 
-def _ordered(values: Iterable[str], order: Iterable[str]) -> list[str]:
-    values = list(dict.fromkeys(values))
-    rank = {name: i for i, name in enumerate(order)}
-    return sorted(values, key=lambda v: (rank.get(v, len(rank)), values.index(v)))
-
-
-def probe_rows(records: list[dict[str, Any]], impl_order: Iterable[str] = (), load_order: Iterable[str] = ()) -> tuple[list[str], list[list[str]]]:
+def probe_rows(records: list[dict[str, Any]], impl_order: Iterable[str] = (),
+               load_order: Iterable[str] = ()) -> tuple[list[str], list[list[str]]]:
     """Header and rows: one row per impl x load, one column per probe."""
     probes = [p for p in PROBES if any(r["kind"] == "probe" and r["probe"] == p for r in records)]
     cells = {(r["impl"], r["load"], r["probe"]): r for r in records if r["kind"] == "probe"}
-    impls = _ordered((r["impl"] for r in records if r["kind"] == "probe"), impl_order)
-    loads = _ordered((r["load"] for r in records if r["kind"] == "probe"), load_order)
+    impls = ordered((r["impl"] for r in records if r["kind"] == "probe"), impl_order)
+    loads = ordered((r["load"] for r in records if r["kind"] == "probe"), load_order)
     rows = []
     for impl in impls:
         for load in loads:
@@ -50,7 +47,7 @@ def micro_rows(records: list[dict[str, Any]], impl_order: Iterable[str] = ()) ->
     micro = [r for r in records if r["kind"] == "micro"]
     ops = list(dict.fromkeys(r["op"] for r in micro))
     cells = {(r["impl"], r["op"]): r for r in micro}
-    impls = _ordered((r["impl"] for r in micro), ["plain", "threading-local", *impl_order])
+    impls = ordered((r["impl"] for r in micro), ["plain", "threading-local", *impl_order])
     rows = []
     for impl in impls:
         row = [impl]
@@ -60,10 +57,79 @@ def micro_rows(records: list[dict[str, Any]], impl_order: Iterable[str] = ()) ->
                 row.append("-")
                 continue
             ratio = rec.get("ratio_to_threading_local")
-            ratio_text = f" ({ratio:.2f}x)" if ratio is not None else ""
-            row.append(f"{rec['ns_median']:.1f} ±{rec['ns_spread']:.1f}{ratio_text}")
+            spread = rec.get("ns_spread")
+            ratio_text = f" ({ratio:.2f}x)" if isinstance(ratio, (int, float)) else ""
+            spread_text = f" ±{spread:.1f}" if isinstance(spread, (int, float)) else ""
+            row.append(f"{rec['ns_median']:.1f}{spread_text}{ratio_text}")
         rows.append(row)
     return ["impl (ns per op ± MAD, x threading.local)", *ops], rows
+
+
+DB_HEADER: tuple[str, ...] = (
+    "strategy", "load", "workers", "ops/s", "p50 ms", "p99 ms", "errors", "wrong results", "outcome", "of ceiling",
+)
+REQUEST_HEADER: tuple[str, ...] = (
+    "impl", "strategy", "load", "workers", "local violations", "wrong results", "errors", "ops/s", "outcome",
+)
+
+
+def _fmt_rate(v: Any) -> str:
+    return f"{v:,.0f}" if isinstance(v, (int, float)) else "-"
+
+
+def _fmt_ms(v: Any) -> str:
+    if not isinstance(v, (int, float)):
+        return "-"
+    return f"{v:.3g}" if v < 100 else f"{v:,.0f}"
+
+
+def _errors_text(rec: dict[str, Any]) -> str:
+    errors = rec.get("errors") or {}
+    total = error_total(rec)
+    if not total:
+        return "0"
+    top = sorted(errors.items(), key=lambda kv: -kv[1])
+    return f"{total:,} (" + ", ".join(f"{k} {v:,}" for k, v in top[:3]) + (", ..." if len(top) > 3 else "") + ")"
+
+
+def _db_row(r: dict[str, Any]) -> list[str]:
+    lat = r.get("latency_ms") or {}
+    ceiling = r.get("server_ceiling_ops_per_s")
+    rate = r.get("ops_per_s")
+    share = "-"
+    if isinstance(ceiling, (int, float)) and ceiling and isinstance(rate, (int, float)):
+        share = f"{rate / ceiling:.0%}"
+    wrong = r.get("wrong_results")
+    detail = r.get("wrong_detail") or {}
+    foreign = f" ({detail.get('foreign', 0)} foreign)" if wrong and detail else ""
+    wrong_text = "-" if wrong is None else f"{wrong:,}{foreign}"
+    return [r["strategy"], r["load"], str(r["concurrency"]), _fmt_rate(rate), _fmt_ms(lat.get("p50")),
+            _fmt_ms(lat.get("p99")), _errors_text(r), wrong_text, str(r.get("outcome")), share]
+
+
+def db_rows(records: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: one row per strategy x load x concurrency."""
+    db = of_kind(records, "db")
+    rank_s = {s: i for i, s in enumerate(strategies_of(db))}
+    rank_l = {ld: i for i, ld in enumerate(loads_of(db))}
+    rows = [_db_row(r) for r in sorted(db, key=lambda r: (rank_s[r["strategy"]], rank_l[r["load"]], r["concurrency"]))]
+    return list(DB_HEADER), rows
+
+
+def _count(value: Any) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def request_rows(records: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: one row per impl x strategy x load of the request scenario."""
+    req = of_kind(records, "request")
+    rank_i = {v: i for i, v in enumerate(impls_of(req))}
+    rank_s = {v: i for i, v in enumerate(strategies_of(req))}
+    rank_l = {v: i for i, v in enumerate(loads_of(req))}
+    rows = [[r["impl"], r["strategy"], r["load"], str(r["concurrency"]), _count(r.get("local_violations")),
+             _count(r.get("wrong_results")), _errors_text(r), _fmt_rate(r.get("ops_per_s")), str(r.get("outcome"))]
+            for r in sorted(req, key=lambda r: (rank_i[r["impl"]], rank_l[r["load"]], rank_s[r["strategy"]]))]
+    return list(REQUEST_HEADER), rows
 
 
 def md_cell(text: str) -> str:
@@ -72,13 +138,18 @@ def md_cell(text: str) -> str:
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table of ``header`` and ``rows``."""
     lines = ["| " + " | ".join(md_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def print_table(title: str, header: list[str], rows: list[list[str]], *, style: Callable[[str], str] | None = None) -> None:
-    """Print with rich (wraps to the terminal; plain text when piped); ``style`` marks up each cell (default: ok/FAIL colours)."""
+def print_table(title: str, header: list[str], rows: list[list[str]], *,
+                style: Callable[[str], str] | None = None) -> None:
+    """Print with rich (wraps to the terminal; plain text when piped).
+
+    ``style`` marks up each cell (default: ok/FAIL colours).
+    """
     from rich.console import Console
     from rich.table import Table
 

@@ -17,7 +17,10 @@ from typing import Any
 
 from bench.records.io import SCHEMA_VERSION
 
-PACKAGES = ("ctxbench", "greenlet", "gevent", "werkzeug", "pymysql", "dbutils", "sqlalchemy", "pytest-benchmark", "matplotlib", "scipy", "rich")
+PACKAGES = (
+    "ctxbench", "greenlet", "gevent", "werkzeug", "pymysql", "dbutils", "sqlalchemy", "pytest-benchmark", "matplotlib",
+    "scipy", "rich",
+)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -1,10 +1,10 @@
-"""Records: the schema version, atomic writes and a tolerant reader.
+"""Stored files: atomic writes, and reading one JSON file or results document with a named reason on failure.
 
-A record is a flat JSON object with a ``kind`` (``probe``, ``micro``, ``db``,
-``request``) and the fields that kind promises.  A results file is
-``{"schema": N, "environment": {...}, "records": [...]}``.  Files are written
-to a temporary name in the same directory and renamed over the target, so a
-reader never sees half a file and a crash never destroys the previous version.
+A record is a flat JSON object with a ``kind`` and the fields that kind promises
+(:mod:`bench.records.schema`).  A results file is ``{"schema": N, "environment": {...},
+"records": [...]}``.  Files are written to a temporary name in the same directory and
+renamed over the target, so a reader never sees half a file and a crash never destroys
+the previous version.  Reading a whole run (directories, several files) is :mod:`bench.records.read`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+from bench.records.schema import SCHEMA_VERSION
+
+__all__ = [
+    "SCHEMA_VERSION", "RecordError", "atomic_write_json", "atomic_write_text", "read_json", "read_results",
+    "results_document",
+]
 
 
 class RecordError(Exception):

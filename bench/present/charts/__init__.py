@@ -1,0 +1,123 @@
+"""Charts, regenerated from stored records only: no server, no rerun, no live object.
+
+What is promised
+    :func:`draw_all` draws every chart whose records are present and returns the files it wrote, with
+    stable names (``isolation``, ``cost_per_op``, ``throughput``, ``latency``, ``errors``, ``request``;
+    ``.png`` and ``.svg``).  A chart whose records are absent is not drawn: the reason is logged, appended
+    to ``notes`` when a list is passed, and available beforehand from :func:`skip_reasons`, so a report can
+    say why it is missing.  Records are read by :func:`bench.records.read.load_records`.
+
+    Every chart is titled, has units on its axes and a legend placed outside the data, is 9 inches wide
+    (:mod:`bench.present.charts.figure`), and uses the colours of :mod:`bench.present.palette`, so a name
+    has one colour in every chart.  One module per chart draws it from a list of records.
+
+Why
+    Charts are a view of the records, never a second measurement: drawing them again from the same files
+    gives the same pictures, and a partial run still gets every chart it has data for.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+from matplotlib.figure import Figure
+
+from bench.present.charts.cost import draw_cost
+from bench.present.charts.errors import draw_errors
+from bench.present.charts.figure import FORMATS, PNG_DPI, STYLE, save
+from bench.present.charts.isolation import draw_isolation
+from bench.present.charts.latency import draw_latency
+from bench.present.charts.request import draw_request
+from bench.present.charts.throughput import draw_throughput
+from bench.present.common import of_kind
+from bench.records.read import keep_valid
+
+__all__ = ["CHARTS", "CHART_KIND", "DRAWERS", "FORMATS", "PNG_DPI", "draw_all", "skip_reasons"]
+
+log = logging.getLogger(__name__)
+
+#: Every chart, in the order a report shows them, with its one-line description.
+CHARTS: dict[str, str] = {
+    "isolation": "isolation probes: impl x load per probe, violations/checks in each cell",
+    "cost_per_op": "cost per op: median ns per get/set/del/push/top/pop/proxy-get per impl, log scale, "
+                   "floor and threading.local marked",
+    "throughput": "throughput vs concurrency per strategy, one panel per load, server ceiling drawn",
+    "latency": "latency p50 and p99 vs concurrency per strategy and load, and the latency CDF at one concurrency",
+    "errors": "errors and wrong results per strategy x load x concurrency, counts written in",
+    "request": "request scenario: impl x strategy per load, local violations / wrong results / ops/s",
+}
+#: Which record kind each chart is drawn from.
+CHART_KIND: dict[str, str] = {
+    "isolation": "probe", "cost_per_op": "micro", "throughput": "db", "latency": "db", "errors": "db",
+    "request": "request",
+}
+DRAWERS: dict[str, Callable[[list[dict[str, Any]]], Figure | None]] = {
+    "isolation": draw_isolation,
+    "cost_per_op": draw_cost,
+    "throughput": draw_throughput,
+    "latency": draw_latency,
+    "errors": draw_errors,
+    "request": draw_request,
+}
+#: Why a chart of each kind has nothing to draw when no record of that kind is there.
+NO_RECORDS: dict[str, str] = {
+    "probe": "no probe records (run `ctxbench locals`)",
+    "micro": "no micro records (the run used --no-micro)",
+    "db": "no db records (no database run, or no server)",
+    "request": "no request-scenario records",
+}
+
+
+def skip_reasons(records: list[dict[str, Any]]) -> dict[str, str]:
+    """Chart name -> why it will not be drawn from these records (charts that will be drawn are absent)."""
+    reasons: dict[str, str] = {}
+    for name, kind in CHART_KIND.items():
+        recs = of_kind(records, kind)
+        if not recs:
+            reasons[name] = NO_RECORDS[kind]
+        elif kind in ("db", "request") and all(r.get("outcome") == "skipped" for r in recs):
+            reasons[name] = f"every {kind} cell was skipped ({recs[0].get('reason') or 'no server'})"
+        elif name == "latency" and not any((r.get("latency_ms") or {}).get("p50") for r in recs):
+            reasons[name] = "no db record carries a latency"
+    return reasons
+
+
+def draw_all(records: list[dict[str, Any]], out_dir: Path, *, formats: Sequence[str] = FORMATS,
+             notes: list[str] | None = None) -> list[Path]:
+    """Draw every chart the records allow into ``out_dir``; return the files written.
+
+    A chart without records is skipped: ``"<chart>: skipped: <reason>"`` is logged and appended to
+    ``notes`` (when given).  Records that cannot be charted are left out the same way.  A stale file of a
+    skipped chart is removed, so the directory never shows a chart the records do not support.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for fmt in formats:
+        if fmt not in ("png", "svg", "pdf"):
+            raise ValueError(f"unsupported chart format {fmt!r} (png, svg, pdf)")
+    said: list[str] = []
+    valid = keep_valid("records", records, said)
+    reasons = skip_reasons(valid)
+    drawable = [r for r in valid if not (r["kind"] in ("db", "request") and r.get("outcome") == "skipped")]
+    written: list[Path] = []
+    with matplotlib.rc_context(STYLE):  # type: ignore[arg-type]  # matplotlib types the keys as one Literal
+        for name, draw in DRAWERS.items():
+            if name in reasons:
+                said.append(f"{name}: skipped: {reasons[name]}")
+                for fmt in formats:
+                    (out_dir / f"{name}.{fmt}").unlink(missing_ok=True)
+                continue
+            fig = draw(drawable)
+            if fig is None:
+                said.append(f"{name}: skipped: nothing to draw")
+                continue
+            written += save(fig, out_dir, name, formats)
+    for line in said:
+        log.info("%s", line)
+    if notes is not None:
+        notes.extend(said)
+    return written

@@ -1,0 +1,105 @@
+"""The errors chart: strategy (rows) x concurrency (columns) heatmaps per load, errors on top, wrong results below."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import matplotlib
+import numpy as np
+from matplotlib.colors import ListedColormap, LogNorm
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from bench.present import palette
+from bench.present.charts.figure import figure, grid_axes, heat_text_colour, rect
+from bench.present.common import error_total, loads_of, of_kind, short_count, strategies_of
+
+Value = Callable[[dict[str, Any]], int | None]
+#: The two rows of panels: (title, the count drawn, whether the most frequent error class is written in).
+PANELS: tuple[tuple[str, Value, bool], ...] = (
+    ("errors (most frequent class below)", error_total, True),
+    ("wrong results (not the worker's own reply)", lambda r: r.get("wrong_results"), False),
+)
+
+
+def draw_errors(records: list[dict[str, Any]]) -> Figure | None:
+    """Heatmaps, strategy (rows) x concurrency (columns), a column per load: errors on top, wrong results below."""
+    db = of_kind(records, "db")
+    if not db:
+        return None
+    strategies = strategies_of(db)
+    loads = loads_of(db)
+    cells = {(r["strategy"], r["load"], r["concurrency"]): r for r in db}
+    panel_h = 0.36 * len(strategies) + 1.0
+    fig = figure(2 * panel_h + 1.3)
+    axes = fig.subplots(2, len(loads), squeeze=False)
+    counts = [v for r in db for v in (error_total(r), r.get("wrong_results")) if isinstance(v, int) and v > 0]
+    norm = LogNorm(vmin=1, vmax=max([*counts, 10]))
+    # The pale start of OrRd is cut off: a count of 1 must not look like the white of a zero.
+    cmap = ListedColormap(matplotlib.colormaps["OrRd"](np.linspace(0.22, 1.0, 256)))
+    for row, (title, value, with_class) in enumerate(PANELS):
+        for col, load in enumerate(loads):
+            ax = axes[row][col]
+            levels = sorted({r["concurrency"] for r in db if r["load"] == load})
+            for y, strategy in enumerate(strategies):
+                for x, c in enumerate(levels):
+                    face, text, colour, weight = _error_cell(cells.get((strategy, load, c)), value, cmap, norm,
+                                                             with_class=with_class)
+                    ax.add_patch(rect(x, y, face))
+                    ax.text(x, y, text, ha="center", va="center", fontsize=7.5 if "\n" in text else 8.5, color=colour,
+                            fontweight=weight, linespacing=1.0)
+            grid_axes(ax, [str(c) for c in levels], strategies, show_rows=col == 0, rotate=0)
+            ax.set_title(f"{title}\nload: {load}", fontsize=9.5)
+            ax.set_xlabel("concurrent workers")
+    _legend(fig, cmap, norm)
+    fig.suptitle("Errors and wrong results by connection strategy (counts over the measured window)")
+    return fig
+
+
+def _legend(fig: Figure, cmap: ListedColormap, norm: LogNorm) -> None:
+    fig.legend(
+        handles=[
+            Patch(facecolor="white", edgecolor="#999999", label="0: none"),
+            Patch(facecolor=cmap(norm(10)), edgecolor="#999999", label="some (darker = more, log scale)"),
+            Patch(facecolor=palette.VERDICT_COLOURS["error"], edgecolor="#999999",
+                  label="hung / skipped / cell crashed"),
+            Patch(facecolor=palette.VERDICT_COLOURS["missing"], edgecolor="none", label="- : not measured"),
+        ],
+        loc="outside lower center", ncols=4, frameon=False,
+    )
+
+
+def _short_class(label: str) -> str:
+    """An error class short enough for a grid cell: ``RuntimeError:reentrant`` -> ``reentrant``."""
+    head, _, tail = label.partition(":")
+    if tail and head in ("RuntimeError", "pool"):
+        label = tail
+    return label if len(label) <= 16 else label[:15] + "…"
+
+
+def _error_cell(rec: dict[str, Any] | None, value: Value, cmap: ListedColormap, norm: LogNorm,
+                *, with_class: bool) -> tuple[Any, str, str, str]:
+    """(face colour, text, text colour, font weight) of one heatmap cell."""
+    if rec is None:
+        return palette.VERDICT_COLOURS["missing"], "-", "#777777", "normal"
+    outcome = rec.get("outcome")
+    n = value(rec)
+    if (rec.get("errors") or {}).get("cell-crashed"):
+        return palette.VERDICT_COLOURS["error"], "crashed", "white", "bold"
+    if outcome in ("hung", "skipped") and not n:
+        return palette.VERDICT_COLOURS["error"], str(outcome), "white", "bold"
+    if not isinstance(n, int):
+        return palette.VERDICT_COLOURS["error"], "?", "white", "bold"
+    if n == 0:
+        return "#FFFFFF", "0", "#9A9A9A", "normal"
+    face = cmap(norm(n))
+    text = short_count(n)
+    if outcome == "hung":
+        text += " hung"
+    if with_class:
+        errors = rec.get("errors") or {}
+        if errors:
+            top = max(errors, key=lambda k: errors[k])
+            text += "\n" + _short_class(top)
+    return face, text, heat_text_colour(face), "bold"

@@ -1,0 +1,302 @@
+"""Key findings: plain sentences computed from the records, never typed in.
+
+:func:`findings` returns every sentence in report order -- isolation and cost of the Locals, then the
+connection strategies, then the request scenario.  Each sentence names what it counts and where
+(load, concurrency); a kind of record that is absent gives no sentence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from bench.cell.probes import JUDGED, PROBES
+from bench.present.common import (
+    LOAD_ORDER,
+    OP_ORDER,
+    error_total,
+    impls_of,
+    is_bad,
+    loads_of,
+    of_kind,
+    ordered,
+    strategies_of,
+)
+
+Record = dict[str, Any]
+ProbeCells = dict[tuple[str, str, str], Record]
+
+
+def join_words(items: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    items = list(items)
+    if not items:
+        return ""
+    if len(items) == 1:
+        return items[0]
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _levels(values: Iterable[int]) -> str:
+    return join_words([str(v) for v in sorted(set(values))])
+
+
+def _fmt_rate(v: Any) -> str:
+    return f"{v:,.0f}" if isinstance(v, (int, float)) else "-"
+
+
+def _verb(names: Sequence[str], one: str, many: str) -> str:
+    return one if len(names) == 1 else many
+
+
+# --- the Locals
+
+
+def _load_findings(load: str, impls: list[str], judged: list[str], cells: ProbeCells) -> list[str]:
+    """Which impls fail which judged probe under ``load``, which pass all, which could not be probed."""
+    failing: dict[tuple[str, ...], list[str]] = {}
+    broken: list[str] = []
+    for impl in impls:
+        recs = [cells.get((impl, load, p)) for p in judged]
+        if any(r is not None and r.get("outcome") != "ok" for r in recs):
+            broken.append(impl)
+        fails = tuple(p for p, r in zip(judged, recs, strict=True)
+                      if r is not None and r.get("outcome") == "ok" and r.get("violations"))
+        if fails:
+            failing.setdefault(fails, []).append(impl)
+    out: list[str] = []
+    parts = [f"{join_words(names)} {_verb(names, 'fails', 'fail')} {join_words(list(fails))}"
+             for fails, names in failing.items()]
+    measured = [i for i in impls if any((i, load, p) in cells for p in judged)]
+    if parts:
+        text = f"Under {load}, " + "; ".join(parts) + "."
+        clean = [i for i in measured if i not in broken and not any(i in names for names in failing.values())]
+        if clean:
+            text += f" {join_words(clean)} {_verb(clean, 'passes', 'pass')} every judged probe."
+        out.append(text)
+    elif measured:
+        out.append(f"Under {load}, every impl measured passes every judged probe ({join_words(judged)}).")
+    if broken:
+        out.append(f"Under {load}, {join_words(broken)} could not be probed (error).")
+    return out
+
+
+def _always_clean(impls: list[str], loads: list[str], judged: list[str], cells: ProbeCells) -> list[str]:
+    """The impls that pass every judged probe under every load."""
+    return [i for i in impls
+            if all((cells.get((i, ld, p)) or {}).get("outcome") == "ok" and not cells[(i, ld, p)].get("violations")
+                   for ld in loads for p in judged)]
+
+
+def _probe_findings(probes: list[Record]) -> tuple[list[str], list[str]]:
+    """Sentences about isolation and inheritance, and the impls that pass every judged probe under every load."""
+    impls = impls_of(probes)
+    loads = loads_of(probes)
+    judged = [p for p in PROBES if p in JUDGED and any(r["probe"] == p for r in probes)]
+    cells = {(r["impl"], r["load"], r["probe"]): r for r in probes}
+    out = [line for load in loads for line in _load_findings(load, impls, judged, cells)]
+    always = _always_clean(impls, loads, judged, cells)
+    if always and len(loads) > 1:
+        out.append(f"{join_words(always)} {_verb(always, 'passes', 'pass')} every judged probe under every load "
+                   f"measured ({join_words(loads)}).")
+    inherit: dict[str, list[str]] = {}
+    for r in probes:
+        if r["probe"] == "inheritance" and r.get("outcome") == "ok":
+            inherited = (r.get("details") or {}).get("inherited")
+            if inherited and inherited == r.get("checks"):
+                inherit.setdefault(r["load"], []).append(r["impl"])
+    for load in ordered(inherit, LOAD_ORDER):
+        names = ordered(inherit[load], impls)
+        out.append(f"A child starts with its parent's value under {load} with {join_words(names)} "
+                   "(reported, not judged).")
+    return out, always
+
+
+def _cost_findings(micro: list[Record], safe: set[str]) -> list[str]:
+    """Sentences about the cost per op, and the cheapest read among the ``safe`` impls."""
+    cells = {(r["impl"], r["op"]): r for r in micro}
+    ops = ordered((r["op"] for r in micro), OP_ORDER)
+    out: list[str] = []
+    ref = cells.get(("threading-local", "get"))
+    floor = cells.get(("plain", "get"))
+    if ref and floor:
+        out.append(f"A threading.local read costs {ref['ns_median']:.1f} ns, "
+                   f"a plain attribute read {floor['ns_median']:.1f} ns (the floor).")
+    for impl in impls_of(micro):
+        if impl in ("plain", "threading-local"):
+            continue
+        ratios = [(op, cells[(impl, op)].get("ratio_to_threading_local")) for op in ops if (impl, op) in cells]
+        ratios = [(op, r) for op, r in ratios if isinstance(r, (int, float))]
+        if not ratios:
+            continue
+        read = dict(ratios).get("get")
+        head = f"{impl} read is {read:.1f}x threading.local" if read is not None else f"{impl} costs"
+        detail = ", ".join(f"{op} {r:.1f}x" for op, r in ratios)
+        out.append(f"{head} ({detail}).")
+    gets = [(cells[(i, "get")]["ns_median"], i) for i in safe if (i, "get") in cells]
+    if gets:
+        ns, best = min(gets)
+        ratio = cells[(best, "get")].get("ratio_to_threading_local")
+        ratio_text = f", {ratio:.1f}x threading.local" if isinstance(ratio, (int, float)) else ""
+        out.append(f"Of the impls that pass every judged probe under every load, the cheapest read is {best}'s "
+                   f"({ns:.1f} ns{ratio_text}).")
+    return out
+
+
+def locals_findings(records: list[Record]) -> list[str]:
+    """Sentences about isolation (per load), inheritance and cost, from probe and micro records."""
+    probes = of_kind(records, "probe")
+    micro = of_kind(records, "micro")
+    out: list[str] = []
+    always: list[str] = []
+    if probes:
+        out, always = _probe_findings(probes)
+    if micro:
+        safe = set(always) if probes and len(loads_of(probes)) > 1 else set()
+        out += _cost_findings(micro, safe)
+    return out
+
+
+# --- the connection strategies
+
+
+def _by_strategy_load(recs: list[Record], pick: Callable[[Record], bool]) -> dict[str, dict[str, list[int]]]:
+    found: dict[str, dict[str, list[int]]] = {}
+    for r in recs:
+        if pick(r):
+            found.setdefault(r["strategy"], {}).setdefault(r["load"], []).append(r["concurrency"])
+    return found
+
+
+def _where(per_load: dict[str, list[int]], loads: list[str]) -> str:
+    return join_words([f"under {load} at concurrency {_levels(per_load[load])}" for load in loads if load in per_load])
+
+
+_WRONG_WORDS = {"foreign": "from another worker", "stale": "stale (its own earlier reply)", "other": "unattributable"}
+
+
+def _fault_findings(db: list[Record], loads: list[str], strategies: list[str]) -> list[str]:
+    """Wrong results, errors and hangs per strategy, and the strategies without any."""
+    out: list[str] = []
+    wrong = _by_strategy_load(db, lambda r: bool(r.get("wrong_results")))
+    for strategy in ordered(wrong, strategies):
+        mine = [r for r in db if r["strategy"] == strategy and r.get("wrong_results")]
+        total = sum(int(r["wrong_results"]) for r in mine)
+        detail = {k: sum(int((r.get("wrong_detail") or {}).get(k) or 0) for r in mine) for k in _WRONG_WORDS}
+        split = ", ".join(f"{n:,} {_WRONG_WORDS[k]}" for k, n in detail.items() if n)
+        out.append(f"{strategy} returned wrong results {_where(wrong[strategy], loads)} ({total:,} in all"
+                   + (f": {split}" if split else "") + ").")
+    errs = _by_strategy_load(db, lambda r: error_total(r) > 0)
+    for strategy in ordered(errs, strategies):
+        classes: dict[str, int] = {}
+        for r in db:
+            if r["strategy"] == strategy:
+                for k, v in (r.get("errors") or {}).items():
+                    classes[k] = classes.get(k, 0) + int(v)
+        top = sorted(classes.items(), key=lambda kv: -kv[1])[:3]
+        listed = ", ".join(f"{k}: {v:,}" for k, v in top)
+        out.append(f"{strategy} raised errors {_where(errs[strategy], loads)} ({listed}).")
+    hung = _by_strategy_load(db, lambda r: r.get("outcome") == "hung")
+    for strategy in ordered(hung, strategies):
+        out.append(f"{strategy} hung {_where(hung[strategy], loads)}.")
+    clean = [s for s in strategies if all(not is_bad(r) for r in db if r["strategy"] == s)]
+    if clean:
+        out.append(f"{join_words(clean)} returned only each worker's own rows, with no error, in every cell measured.")
+    return out
+
+
+def _idle_findings(db: list[Record], loads: list[str], strategies: list[str]) -> list[str]:
+    """Clean cells that finished no operation in the window, with the slow first connections that explain it."""
+    idle: dict[tuple[str, int], list[Record]] = {}
+    for r in db:
+        if r.get("outcome") == "ok" and r.get("ops_per_s") == 0:
+            idle.setdefault((r["load"], r["concurrency"]), []).append(r)
+    out: list[str] = []
+    for (load, c), recs in sorted(idle.items(), key=lambda kv: (loads.index(kv[0][0]), kv[0][1])):
+        names = ordered((r["strategy"] for r in recs), strategies)
+        text = (f"Under {load} at {c} workers, {join_words(names)} finished no operation inside the measured window "
+                f"and recorded no error")
+        slowest = max(((r.get("first_checkout_ms") or {}).get("max") or 0 for r in recs), default=0)
+        budget = max((float(r.get("warmup_s") or 0) + float(r.get("duration_s") or 0) for r in recs), default=0)
+        if slowest and budget and slowest / 1e3 > budget / 2:
+            text += (f"; first connections took up to {slowest / 1e3:.1f} s "
+                     f"against a warm-up plus window of {budget:.1f} s")
+        out.append(text + ".")
+    return out
+
+
+def _speed_findings(db: list[Record], loads: list[str]) -> list[str]:
+    """The fastest correct strategy per load (against the server's ceiling), and pooled-tuned against own-connection."""
+    out: list[str] = []
+    for load in loads:
+        rows = [r for r in db if r["load"] == load and not is_bad(r) and isinstance(r.get("ops_per_s"), (int, float))
+                and r["ops_per_s"] > 0]
+        if not rows:
+            continue
+        best = max(rows, key=lambda r: r["ops_per_s"])
+        text = (f"Under {load} the highest throughput of a correct strategy is {best['strategy']}'s "
+                f"{_fmt_rate(best['ops_per_s'])} ops/s at {best['concurrency']} workers")
+        ceiling = best.get("server_ceiling_ops_per_s")
+        if isinstance(ceiling, (int, float)) and ceiling > 0:
+            text += (f", {best['ops_per_s'] / ceiling:.0%} of the server's own ceiling there "
+                     f"(mysqlslap: {_fmt_rate(ceiling)} queries/s)")
+        out.append(text + ".")
+    by_key = {(r["strategy"], r["load"], r["concurrency"]): r for r in db}
+    for load in loads:
+        ratios = []
+        for (s, ld, c), r in sorted(by_key.items(), key=lambda kv: kv[0][2]):
+            ref = by_key.get(("own-connection", ld, c))
+            if (s == "pooled-tuned" and ld == load and ref and not is_bad(r) and not is_bad(ref) and r.get("ops_per_s")
+                    and ref.get("ops_per_s")):
+                ratios.append((c, r["ops_per_s"] / ref["ops_per_s"]))
+        if ratios:
+            detail = ", ".join(f"{ratio:.0%} at {c} worker{'s' if c != 1 else ''}" for c, ratio in ratios)
+            out.append(f"Under {load}, pooled-tuned reaches {detail} of own-connection's throughput.")
+    return out
+
+
+def db_findings(records: list[Record]) -> list[str]:
+    """Sentences about wrong results, errors, hangs, clean strategies and throughput, from db records."""
+    db = [r for r in of_kind(records, "db") if r.get("outcome") != "skipped"]
+    if not db:
+        return []
+    loads = loads_of(db)
+    strategies = strategies_of(db)
+    return [*_fault_findings(db, loads, strategies), *_idle_findings(db, loads, strategies),
+            *_speed_findings(db, loads)]
+
+
+# --- the request scenario
+
+
+def request_findings(records: list[Record]) -> list[str]:
+    """Sentences about the request scenario: which Local leaked request context, under which load."""
+    req = [r for r in of_kind(records, "request") if r.get("outcome") != "skipped"]
+    if not req:
+        return []
+    out: list[str] = []
+    loads = loads_of(req)
+    for impl in impls_of(req):
+        mine = [r for r in req if r["impl"] == impl]
+        leaked = [r for r in mine if r.get("local_violations")]
+        if leaked:
+            parts = []
+            for load in loads:
+                at = [r for r in leaked if r["load"] == load]
+                if at:
+                    total = sum(int(r["local_violations"]) for r in at)
+                    of = len([r for r in mine if r["load"] == load])
+                    parts.append(f"under {load} ({total:,} reads of another request's context, "
+                                 f"with {len(at)} of {of} strategies)")
+            out.append(f"With the request context on {impl}, requests saw another request's context "
+                       f"{join_words(parts)}.")
+    clean = [i for i in impls_of(req) if all(not r.get("local_violations") for r in req if r["impl"] == i)]
+    if clean:
+        out.append(f"With the request context on {join_words(clean)}, no request saw another's context "
+                   f"under {join_words(loads)}.")
+    return out
+
+
+def findings(records: list[Record]) -> list[str]:
+    """Every key finding, in report order: locals, database, request scenario."""
+    return [*locals_findings(records), *db_findings(records), *request_findings(records)]

@@ -1,0 +1,257 @@
+"""One schema per record kind: the fields each kind must carry, the ones it may carry, and the format history.
+
+A record is a flat JSON object whose ``kind`` names one of the :class:`typing.TypedDict` classes below
+(:data:`SCHEMAS`).  ``Required`` fields are present and not null in every record of that kind; the other
+fields are what the writers put there when they know it (a field may also be present and null).  A reader
+keeps records it does not fully understand: unknown extra fields are allowed, a missing required field is not.
+
+:func:`check_record` says why a record does not meet its kind's schema (None when it does).  Which kinds a
+reader accepts is its own choice: :data:`RUN_KINDS` are the kinds ``ctxbench run`` stores in a run
+directory, the ones charts and the report are drawn from.
+
+This module is evaluated without ``from __future__ import annotations`` on purpose: ``Required`` inside a
+string annotation is not seen by ``TypedDict`` on Python 3.11, and the required keys are read from the classes.
+"""
+
+from typing import Any, Literal, Required, TypedDict
+
+#: The version of the stored format, written into every results document, cell file and environment.
+SCHEMA_VERSION = 1
+#: What each schema version added, oldest first (a reader accepts :data:`SCHEMA_VERSION` only).
+SCHEMA_HISTORY: dict[int, str] = {
+    1: "results documents {schema, environment, records}; run directories with environment.json, run.json and "
+       "cells/<id>.json {schema, cell, records}; record kinds probe, micro, db, request, ceiling, db-overhead, fault",
+}
+
+
+class ProbeRecord(TypedDict, total=False):
+    """One isolation probe of one impl under one load (``ctxbench locals``)."""
+
+    kind: Required[Literal["probe"]]
+    impl: Required[str]
+    load: Required[str]
+    probe: Required[str]
+    outcome: Required[str]  # "ok", or "error" when the probe could not run
+    workers: int
+    violations: int | None  # None when the probe could not run, or is reported, not judged
+    checks: int  # an int when outcome is "ok"
+    details: dict[str, Any]  # a reported probe (inheritance): {"inherited": n}
+    duration_s: float
+    error: str
+    traceback: str
+
+
+class MicroRecord(TypedDict, total=False):
+    """The cost of one op on one impl, over fresh processes (the micro harness)."""
+
+    kind: Required[Literal["micro"]]
+    impl: Required[str]
+    op: Required[str]
+    ns_median: Required[float]
+    ns_spread: float
+    spread_kind: str  # "mad"
+    values: list[float]
+    processes: int
+    values_per_process: int
+    loops: int
+    harness_ns: float
+    ratio_to_threading_local: float | None  # None when the reference was not measured
+
+
+class DbRecord(TypedDict, total=False):
+    """One connection strategy under one load at one concurrency against a real server."""
+
+    kind: Required[Literal["db"]]
+    strategy: Required[str]
+    load: Required[str]
+    concurrency: Required[int]
+    outcome: Required[str]  # "ok", "errors", "hung" or "skipped"
+    reason: str  # why a cell was skipped, hung or crashed
+    duration_s: float | None
+    warmup_s: float
+    ops_requested: int | None
+    mix: dict[str, int]
+    settings: dict[str, Any]
+    server_url: str  # password hidden
+    target_source: str
+    connect_options: dict[str, Any]
+    ops: int | None
+    ops_total: int
+    measured_s: float
+    ops_per_s: float | None
+    latency_ms: dict[str, float | None]  # p50, p90, p99, max
+    latency_hist_ms: dict[str, list[float]]  # {"edges": [ms...], "counts": [n...]}
+    pool_wait_ms: dict[str, Any]
+    connect_ms: dict[str, Any]
+    first_checkout_ms: dict[str, float | None]
+    storage_growths: int
+    errors: dict[str, int]  # error class -> count
+    error_count: int
+    error_samples: dict[str, str]
+    error_codes: dict[str, int]
+    wrong_results: int | None
+    wrong_detail: dict[str, int]  # foreign, stale, other
+    connections_used: int | None
+    connection_id_samples: dict[str, int]
+    client_statements: int | None
+    server: dict[str, Any] | None  # counter deltas, threads connected
+    server_statements: int | None
+    statement_surplus: int | None
+    surplus_per_op: float | None
+    open_after_close: int | None
+    ready_barrier_timeouts: int
+    client_cpu_us_per_op: float | None
+    strategy_facts: dict[str, Any]
+    hang_after_s: float
+    hung_phase: str
+    unfinished_workers: int
+    teardown_problems: dict[str, str]
+    timeline: dict[str, Any]
+    leaked_connections: int | None
+    cell_wall_s: float
+    server_ceiling_ops_per_s: float | None
+    ceiling_query: str | None
+    ceiling_samples: list[float] | None
+    ratio_to_ceiling: float | None
+    load_facts: dict[str, Any]
+    repeat: int  # the gate's repeats
+    machine_load_1m: float | None
+
+
+class RequestRecord(TypedDict, total=False):
+    """The request scenario: a request context kept on a Local while a strategy serves the queries.
+
+    Carries every field of :class:`DbRecord` (the same workload harness) plus the ones below.
+    """
+
+    kind: Required[Literal["request"]]
+    impl: Required[str]
+    strategy: Required[str]
+    load: Required[str]
+    concurrency: Required[int]
+    outcome: Required[str]
+    local_violations: int | None  # requests that read another request's context
+
+
+class CeilingRecord(TypedDict, total=False):
+    """The server's own capacity at one concurrency (mysqlslap), stored by ``ctxbench run``.
+
+    Already copied into every db record, so no chart needs these.
+    """
+
+    kind: Required[Literal["ceiling"]]
+    concurrency: Required[int]
+    outcome: Required[str]  # "ok" or "skipped"
+    query: str
+    samples: list[float] | None
+    ops_per_s: float | None
+
+
+class DbOverheadRecord(TypedDict, total=False):
+    """``SELECT 1`` per op bare vs through the measuring harness (``ctxbench db --overhead``)."""
+
+    kind: Required[Literal["db-overhead"]]
+    load: Required[str]
+    ops_per_block: int
+    blocks: int
+    per_op_us_best: dict[str, float]
+    per_op_us_median: dict[str, float]
+    recording_overhead: float
+    harness_overhead: float
+    recording_overhead_best: float
+    harness_overhead_best: float
+    stub_per_op_ns: dict[str, float]
+    recording_cost_share: float
+    harness_cost_share: float
+    server_url: str
+
+
+class FaultRecord(TypedDict, total=False):
+    """One fault scenario on one strategy x load (``ctxbench faults``); scenario-specific fields may follow."""
+
+    kind: Required[Literal["fault"]]
+    scenario: Required[str]
+    strategy: Required[str]
+    load: Required[str]
+    concurrency: Required[int]
+    outcome: str | None
+    problem: str | None  # None when the strategy behaved as the scenario demands
+    errors: dict[str, int]
+    error_count: int
+    error_codes: dict[str, int]
+    error_samples: dict[str, str]
+    wrong_results: int | None
+    ops: int | None
+    ops_per_s: float | None
+    leaked_connections: int | None
+    cell_wall_s: float | None
+    attempts: int
+    cell: dict[str, Any]  # the whole db record of the cell
+
+
+#: Every record kind and its schema.
+SCHEMAS: dict[str, type] = {
+    "probe": ProbeRecord,
+    "micro": MicroRecord,
+    "db": DbRecord,
+    "request": RequestRecord,
+    "ceiling": CeilingRecord,
+    "db-overhead": DbOverheadRecord,
+    "fault": FaultRecord,
+}
+#: The kinds a run directory holds: what charts, the report and the gate read.
+RUN_KINDS: frozenset[str] = frozenset({"probe", "micro", "db", "request", "ceiling"})
+
+
+def required_fields(kind: str) -> tuple[str, ...]:
+    """The fields (beyond ``kind``) every record of ``kind`` carries, in declaration order."""
+    schema = SCHEMAS[kind]
+    required = schema.__required_keys__  # type: ignore[attr-defined]
+    return tuple(name for name in schema.__annotations__ if name in required and name != "kind")
+
+
+#: Required fields that hold a count (an int, never a bool) or a number, per kind.
+_INT_FIELDS: dict[str, tuple[str, ...]] = {"db": ("concurrency",), "request": ("concurrency",)}
+_NUMBER_FIELDS: dict[str, tuple[str, ...]] = {"micro": ("ns_median",)}
+
+
+def _wrong_type(kind: str, rec: dict[str, Any]) -> str | None:
+    """The first field of ``rec`` whose value its kind's schema rules out, as ``"<field> <value>"``."""
+    for name in _INT_FIELDS.get(kind, ()):
+        if not _is_count(rec[name]):
+            return f"{name} {rec[name]!r}"
+    for name in _NUMBER_FIELDS.get(kind, ()):
+        if not isinstance(rec[name], (int, float)):
+            return f"{name} {rec[name]!r}"
+    if kind == "probe" and rec["outcome"] == "ok":
+        return _probe_counts(rec)
+    return None
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _probe_counts(rec: dict[str, Any]) -> str | None:
+    """An ok probe carries its checks, and its violations -- or, reported not judged, ``details.inherited``."""
+    if not isinstance(rec.get("checks"), int):
+        return f"checks {rec.get('checks')!r}"
+    details = rec.get("details")
+    reported = rec.get("violations") is None and isinstance(details, dict) and _is_count(details.get("inherited"))
+    if not (_is_count(rec.get("violations")) or reported):
+        return f"violations {rec.get('violations')!r}"
+    return None
+
+
+def check_record(rec: Any, kinds: frozenset[str] | set[str] = RUN_KINDS) -> str | None:
+    """Why ``rec`` is not a valid record of one of ``kinds``, or None when it is."""
+    if not isinstance(rec, dict):
+        return f"not an object ({type(rec).__name__})"
+    kind = rec.get("kind")
+    if kind not in kinds or kind not in SCHEMAS:
+        return f"unknown kind {kind!r}"
+    missing = [name for name in required_fields(kind) if rec.get(name) is None]
+    if missing:
+        return f"{kind} record without {', '.join(repr(m) for m in missing)}"
+    wrong = _wrong_type(kind, rec)
+    return None if wrong is None else f"{kind} record with {wrong}"

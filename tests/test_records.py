@@ -1,0 +1,97 @@
+"""The record schemas: the fields each kind must carry, the reasons a record is refused, the format history."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.records.io import SCHEMA_VERSION, atomic_write_json, results_document
+from bench.records.read import load_records
+from bench.records.schema import RUN_KINDS, SCHEMA_HISTORY, SCHEMAS, check_record, required_fields
+
+#: What charts demanded of each kind before the schemas moved to bench.records.schema.
+CHARTED_BEFORE: dict[str, tuple[str, ...]] = {
+    "probe": ("impl", "load", "probe", "outcome"),
+    "micro": ("impl", "op", "ns_median"),
+    "db": ("strategy", "load", "concurrency", "outcome"),
+    "request": ("impl", "strategy", "load", "concurrency", "outcome"),
+    "ceiling": ("concurrency", "outcome"),
+}
+
+
+def _valid(kind: str) -> dict[str, Any]:
+    values: dict[str, Any] = {"concurrency": 4, "ns_median": 12.5, "outcome": "ok"}
+    return {"kind": kind, **{name: values.get(name, "x") for name in required_fields(kind)}, "checks": 10, "violations": 0}
+
+
+def test_required_fields_are_what_charts_demanded() -> None:
+    assert {kind: required_fields(kind) for kind in RUN_KINDS} == CHARTED_BEFORE
+
+
+def test_every_kind_the_code_writes_has_a_schema() -> None:
+    assert set(SCHEMAS) == {"probe", "micro", "db", "request", "ceiling", "db-overhead", "fault"}
+    assert RUN_KINDS <= set(SCHEMAS)
+    for kind, schema in SCHEMAS.items():
+        assert schema.__annotations__["kind"] is not None
+        assert "kind" in schema.__required_keys__, kind  # type: ignore[attr-defined]
+        assert check_record(_valid(kind), set(SCHEMAS)) is None, kind
+
+
+def test_the_format_history_ends_at_the_current_version() -> None:
+    assert sorted(SCHEMA_HISTORY) == list(range(1, SCHEMA_VERSION + 1))
+    assert all(text.strip() for text in SCHEMA_HISTORY.values())
+
+
+@pytest.mark.parametrize(("rec", "reason"), [
+    ([1, 2], "not an object (list)"),
+    ({"kind": "bogus"}, "unknown kind 'bogus'"),
+    ({"kind": "probe", "impl": "fast", "load": "threads"}, "probe record without 'probe', 'outcome'"),
+    ({"kind": "db", "strategy": "s", "load": "threads", "concurrency": None, "outcome": "ok"}, "db record without 'concurrency'"),
+    ({"kind": "db", "strategy": "s", "load": "threads", "concurrency": True, "outcome": "ok"}, "db record with concurrency True"),
+    ({"kind": "request", "impl": "i", "strategy": "s", "load": "threads", "concurrency": "4", "outcome": "ok"},
+     "request record with concurrency '4'"),
+    ({"kind": "micro", "impl": "fast", "op": "get", "ns_median": "12"}, "micro record with ns_median '12'"),
+    ({"kind": "probe", "impl": "fast", "load": "threads", "probe": "p", "outcome": "ok"}, "probe record with checks None"),
+])
+def test_a_record_is_refused_with_its_reason(rec: Any, reason: str) -> None:
+    assert check_record(rec) == reason
+
+
+def test_a_probe_that_could_not_run_needs_no_counts() -> None:
+    assert check_record({"kind": "probe", "impl": "fast", "load": "threads", "probe": "p", "outcome": "error"}) is None
+
+
+def test_a_reported_probe_carries_its_count_in_details() -> None:
+    probe = {"kind": "probe", "impl": "fast", "load": "threads", "probe": "inheritance", "outcome": "ok", "checks": 4}
+    assert check_record({**probe, "violations": None, "details": {"inherited": 4}}) is None
+    assert check_record({**probe, "violations": None, "details": {}}) == "probe record with violations None"
+    assert check_record({**probe, "violations": False}) == "probe record with violations False"
+
+
+def test_kinds_outside_a_run_are_refused_unless_asked_for() -> None:
+    fault = {"kind": "fault", "scenario": "kill", "strategy": "pooled", "load": "threads", "concurrency": 4}
+    assert check_record(fault) == "unknown kind 'fault'"
+    assert check_record(fault, set(SCHEMAS)) is None
+    assert check_record({**fault, "concurrency": None}, set(SCHEMAS)) == "fault record without 'concurrency'"
+
+
+def test_load_records_keeps_the_valid_and_names_the_rest(tmp_path: Path) -> None:
+    good = _valid("micro")
+    atomic_write_json(tmp_path / "run.json", {"cells": ["a", {"id": "b"}]})
+    atomic_write_json(tmp_path / "environment.json", {"commit": "c1"})
+    atomic_write_json(tmp_path / "cells" / "a.json", {"schema": SCHEMA_VERSION, "cell": "a", "records": [good, {"kind": "x"}]})
+    atomic_write_json(tmp_path / "extra.json", results_document({"commit": "c2", "cpu": "z"}, [good]))
+    (tmp_path / "broken.json").write_text(json.dumps(results_document({}, []))[:-3])
+    env, records, problems = load_records(tmp_path)
+    assert env == {"commit": "c1", "cpu": "z"}
+    assert records == [good, good]
+    cells = tmp_path / "cells"
+    assert problems[:2] == [
+        f"{cells / 'a.json'}: record 1: unknown kind 'x'; skipped",
+        f"{cells / 'b.json'}: missing (planned in run.json, the cell did not finish)",
+    ]
+    assert len(problems) == 3
+    assert problems[2].startswith(f"{tmp_path / 'broken.json'}: truncated JSON (") and problems[2].endswith("; skipped")
