@@ -24,7 +24,7 @@ import pymysql
 import pytest
 import yaml
 
-from bench.faults import scenarios as faults
+from bench import faults
 from bench.server import mysql
 from bench.records.environment import PROJECT_ROOT
 from bench.errors import UsageError

@@ -373,6 +373,18 @@ class _WorkerState:
         self.n = 0
 
 
+def stamp_capacity(span: float, concurrency: int) -> int:
+    """Latency stamps preallocated per worker for ``span`` seconds of a cell (each stamp ``STAMP_BYTES``).
+
+    4x the fair share: threads are not scheduled fairly; the rare overflow grows the array.
+    """
+    return int(span * _RATE_BOUND * 4 / concurrency) + 64
+
+
+#: Bytes of one latency stamp: t0, t1, t2 as doubles.
+STAMP_BYTES = 3 * 8
+
+
 class _Run:
     """Everything the workers of one cell share."""
 
@@ -397,12 +409,10 @@ class _Run:
         self.t_start: float | None = None
         self.t_ready: float | None = None
         self.cpu_go: float | None = None
-        span = warmup + (duration or 0.0)
         if self.ops_per_worker is not None:
-            capacity = self.ops_per_worker + int(warmup * _RATE_BOUND * 4 / concurrency) + 64
+            capacity = self.ops_per_worker + stamp_capacity(warmup, concurrency)
         else:
-            # 4x the fair share: threads are not scheduled fairly; the rare overflow grows the array.
-            capacity = int(span * _RATE_BOUND * 4 / concurrency) + 64
+            capacity = stamp_capacity(warmup + (duration or 0.0), concurrency)
         self.states = [_WorkerState(f"{nonce}.{i}.", capacity if record else 0) for i in range(concurrency)]
         self.t_go: float | None = None
         self.window = (0.0, 0.0)

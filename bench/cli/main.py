@@ -263,13 +263,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_faults(args: argparse.Namespace) -> int:
-    from bench.faults import scenarios as faults
+    from bench import faults
+    from bench.log import configure
     from bench.plan import matrix
     from bench.records.environment import fingerprint, load_average
     from bench.records.io import atomic_write_json, results_document
     from bench.present.tables import print_table
 
     _sigterm_as_interrupt()
+    configure(quiet=args.quiet)  # the scenarios' progress lines are log records
     defaults = faults.FaultPlan()
     plan = faults.validate(faults.FaultPlan(
         scenarios=tuple(matrix.split_names(args.scenario)) or defaults.scenarios,
@@ -293,8 +295,7 @@ def cmd_faults(args: argparse.Namespace) -> int:
         if args.json:
             atomic_write_json(args.json, results_document(environment, records))
 
-    say = (lambda _line: None) if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    faults.run_faults(plan, on_record=save, say=say, environment=environment)
+    faults.run_faults(plan, on_record=save, environment=environment)
     environment["load_average_end"] = load_average()
     save()
     header, rows = faults.fault_rows(records)
