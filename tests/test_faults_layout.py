@@ -101,3 +101,51 @@ def test_validate_names_the_bad_value(changes: dict[str, object], named: str) ->
     with pytest.raises(UsageError) as info:
         faults.validate(dataclasses.replace(faults.FaultPlan(), **changes))
     assert named in str(info.value).split(" must")[0], str(info.value)  # the value the message is about
+
+
+# --- the loops that tenacity runs
+
+
+def test_poll_returns_the_first_value_that_holds_or_the_last_one() -> None:
+    from bench.faults.running import poll
+
+    values = iter([5, 4, 3, 2, 1])
+    assert poll(lambda: next(values), until=lambda v: v <= 3, timeout=5.0, interval=0.0) == 3
+    assert poll(lambda: 7, until=lambda v: v <= 3, timeout=0.1, interval=0.02) == 7  # timed out: the last value
+
+
+def test_a_server_fault_cell_that_missed_the_recovery_runs_once_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rerun is logged (not printed through a callback) and counted in ``attempts``; the last result is kept."""
+    import logging
+
+    from bench.exec.db import Cell
+    from bench.faults import scenarios
+
+    class Collect(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.INFO)
+            self.records: list[logging.LogRecord] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.records.append(record)
+
+    cell = Cell("db", "pooled", "threads", 8)
+    results = iter([{"note": "recovery not observed"}, {"recovered": True}])
+    monkeypatch.setattr(scenarios, "_server_fault_cell", lambda *_args: next(results))
+    logger, caught = logging.getLogger(scenarios.__name__), Collect()
+    level = logger.level
+    logger.addHandler(caught)
+    logger.setLevel(logging.INFO)
+    try:
+        fault = scenarios._server_fault_with_rerun(None, scenarios.FaultPlan(), "kill", cell)  # type: ignore[arg-type]
+    finally:
+        logger.removeHandler(caught)
+        logger.setLevel(level)
+    assert fault == {"recovered": True, "attempts": 2}
+    assert [r.getMessage() for r in caught.records] == [
+        "kill: db pooled threads c=8", "kill: db pooled threads c=8 (attempt 2: recovery not observed the first time)"]
+
+    always = iter([{"note": "1"}, {"note": "2"}, {"note": "3"}])
+    monkeypatch.setattr(scenarios, "_server_fault_cell", lambda *_args: next(always))
+    assert scenarios._server_fault_with_rerun(None, scenarios.FaultPlan(), "kill", cell) == {  # type: ignore[arg-type]
+        "note": "2", "attempts": scenarios.SERVER_FAULT_ATTEMPTS}

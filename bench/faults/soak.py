@@ -57,6 +57,7 @@ class RssSampler:
         self._thread.start()
 
     def _run(self) -> None:
+        # A sampler until told to stop, not a wait for a condition: the Event's wait is the interval.
         import psutil
 
         while not self._stop.is_set():
