@@ -25,10 +25,10 @@ import pytest
 import yaml
 
 from bench import faults
-from bench.server import mysql
-from bench.records.environment import PROJECT_ROOT
 from bench.errors import UsageError
+from bench.records.environment import PROJECT_ROOT
 from bench.records.io import SCHEMA_VERSION, atomic_write_json
+from bench.server import mysql
 from tests import fault_helpers
 
 #: Distinctive, with characters a URL must percent-encode, so that its encoded form is searched for too.
