@@ -25,8 +25,8 @@ import pytest
 import yaml
 
 import bench.server as mysql
+from bench import faults
 from bench.errors import UsageError
-from bench.faults import scenarios as faults
 from bench.records.environment import PROJECT_ROOT
 from bench.records.io import SCHEMA_VERSION, atomic_write_json
 from bench.server.install import server_command

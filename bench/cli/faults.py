@@ -9,7 +9,7 @@ from pathlib import Path
 from bench.cli.args import check_writable, count, seconds
 from bench.cli.common import sigterm_as_interrupt
 from bench.errors import EXIT_ERROR, EXIT_OK
-from bench.faults import scenarios as faults
+from bench import faults
 from bench.plan.selection import split_names
 
 log = logging.getLogger(__name__)
@@ -74,8 +74,7 @@ def run(args: argparse.Namespace) -> int:
         document.records.append(rec)
         document.save()
 
-    say = (lambda _line: None) if args.quiet else log.info
-    faults.run_faults(plan, on_record=save, say=say, environment=document.environment)
+    faults.run_faults(plan, on_record=save, environment=document.environment)
     document.environment["load_average_end"] = load_average()
     document.save()
     records = document.records

@@ -1,1 +1,56 @@
+"""Faults: what each connection strategy does when the server fails under it -- measured, not assumed.
 
+``ctxbench faults`` starts a private server of its own and runs ordinary ``db`` cells against it,
+each in a fresh process, while it kills, restarts, fills or starves the server (one scenario per
+cell); every cell gives one ``kind: "fault"`` record.  This package's public names, by stage:
+
+* the plan -- :class:`FaultPlan`, :func:`validate`, the defaults (:mod:`bench.faults.plan`);
+* the run -- :func:`run_faults` (:mod:`bench.faults.scenarios`), on the server of
+  :func:`fault_server`, with the ``hang`` scenario's :func:`blocking_pool` (:mod:`bench.faults.fixtures`);
+* the judging -- :func:`recovery` (:mod:`bench.faults.recovery`), :func:`rss_summary` and
+  :func:`peak_bound_mib` (:mod:`bench.faults.soak`);
+* the output -- :func:`findings` and :func:`fault_rows` (:mod:`bench.faults.findings`).
+
+What the scenarios measured, and why they are built so, is in the README ("Faults").
+"""
+
+from bench.faults.findings import fault_rows, findings
+from bench.faults.fixtures import HANG_STRATEGY, BlockingPool, FaultServer, blocking_pool, fault_server
+from bench.faults.plan import (
+    DEFAULT_SCENARIOS,
+    FAULT_STRATEGIES,
+    SCENARIOS,
+    SOAK_CELLS,
+    SOAK_DURATION,
+    FaultPlan,
+    validate,
+)
+from bench.faults.recovery import recovery
+from bench.faults.running import kill_cells
+from bench.faults.scenarios import fault_record, run_faults
+from bench.faults.soak import SOAK_BASE_MIB, SOAK_RSS_GROWTH_MIB, peak_bound_mib, rss_summary
+
+__all__ = [
+    "DEFAULT_SCENARIOS",
+    "FAULT_STRATEGIES",
+    "HANG_STRATEGY",
+    "SCENARIOS",
+    "SOAK_BASE_MIB",
+    "SOAK_CELLS",
+    "SOAK_DURATION",
+    "SOAK_RSS_GROWTH_MIB",
+    "BlockingPool",
+    "FaultPlan",
+    "FaultServer",
+    "blocking_pool",
+    "fault_record",
+    "fault_rows",
+    "fault_server",
+    "findings",
+    "kill_cells",
+    "peak_bound_mib",
+    "recovery",
+    "rss_summary",
+    "run_faults",
+    "validate",
+]

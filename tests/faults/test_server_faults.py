@@ -153,7 +153,7 @@ def test_max_connections_a_hang_and_a_leak(tmp_path: Path) -> None:
     assert leak["leaked_connections"] >= 1 and leak["open_after_close"] >= 1, leak
     assert f"{LEAKY} threads c=40: the server still held" in watched.stderr
     assert "left" in watched.stderr and "connection(s) open" in watched.stderr
-    hang = by["hang", "bench.faults.scenarios:blocking_pool"]
+    hang = by["hang", "bench.faults.fixtures:blocking_pool"]
     assert hang["outcome"] == "hung" and hang["ended_by"] == "watchdog" and hang["hung_phase"] == "workers", hang
     assert hang["cell_processes_left"] == [] and hang["next_cell"]["outcome"] == "ok", hang
     assert hang["cell_wall_s"] < hang["hang_after_s"] + 10

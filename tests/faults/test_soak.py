@@ -2,7 +2,7 @@
 
 The private server allows 512 connections (the server on 127.0.0.1:3306 has
 MariaDB's default 151, too few for 256 pooled connections).  Bounds and why:
-``bench.faults.scenarios`` (SOAK_RSS_GROWTH_MIB, peak_bound_mib) and README "Faults".
+``bench.faults.soak`` (SOAK_RSS_GROWTH_MIB, peak_bound_mib) and README "Faults".
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.faults import scenarios as faults
+from bench import faults
 from tests import fault_helpers
 
 

@@ -20,7 +20,7 @@ are what other packages use.
 """
 
 from bench.cell.db.overhead import run_overhead_cell
-from bench.cell.db.state import RATE_BOUND, TIMELINE_BUCKET, stamp_capacity
+from bench.cell.db.state import RATE_BOUND, STAMP_BYTES, TIMELINE_BUCKET, stamp_capacity
 from bench.cell.db.target import Target, target_spec
 from bench.cell.db.task import DEFAULT_HANG_AFTER, DEFAULT_WARMUP, run_cell
 from bench.cell.db.workload import (
@@ -35,7 +35,22 @@ from bench.cell.db.workload import (
 )
 
 __all__ = [
-    "ANCHOR_MIX", "DEFAULT_HANG_AFTER", "DEFAULT_MIX", "DEFAULT_WARMUP", "OPERATIONS", "RATE_BOUND", "TIMELINE_BUCKET",
-    "Operation", "Target", "check_mix", "classify", "mix_cycle", "parse_mix", "run_cell", "run_overhead_cell",
-    "stamp_capacity", "target_spec",
+    "ANCHOR_MIX",
+    "DEFAULT_HANG_AFTER",
+    "DEFAULT_MIX",
+    "DEFAULT_WARMUP",
+    "OPERATIONS",
+    "RATE_BOUND",
+    "STAMP_BYTES",
+    "TIMELINE_BUCKET",
+    "Operation",
+    "Target",
+    "check_mix",
+    "classify",
+    "mix_cycle",
+    "parse_mix",
+    "run_cell",
+    "run_overhead_cell",
+    "stamp_capacity",
+    "target_spec",
 ]

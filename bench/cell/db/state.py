@@ -25,6 +25,8 @@ TIMELINE_BUCKET = 0.01
 READY_TIMEOUT = 3.0
 #: Upper bound on operations per second one Python process reaches (sizes the preallocated stamps).
 RATE_BOUND = 40_000.0
+#: Bytes of one latency stamp: t0, t1, t2 as doubles.
+STAMP_BYTES = 3 * 8
 
 
 def stamp_capacity(span: float, concurrency: int, ops_per_worker: int | None = None, warmup: float = 0.0) -> int:
@@ -48,7 +50,7 @@ class WorkerState:
 
     def __init__(self, prefix: str, capacity: int) -> None:
         self.prefix = prefix
-        self.buf = array("d", bytes(8 * 3 * capacity))  # t0, t1, t2 per successful op, zero-filled up front
+        self.buf = array("d", bytes(STAMP_BYTES * capacity))  # t0, t1, t2 per successful op, zero-filled up front
         self.stored = 0  # doubles used in buf
         self.growths = 0
         self.counts = array("q", bytes(8 * 5))  # ok (unused), foreign, stale, other, local violations

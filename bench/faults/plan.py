@@ -1,0 +1,100 @@
+"""What ``ctxbench faults`` runs: the scenarios, their defaults and timings, and the checked plan.
+
+:class:`FaultPlan` is what the command line builds; :func:`validate` returns it unchanged or
+raises a one-line :class:`~bench.errors.UsageError` naming the first bad value.  Every default of
+the fault scenarios is here; the soak's memory bounds are in :mod:`bench.faults.soak`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.errors import UsageError
+from bench.plan.selection import validate_db
+
+#: Scenarios in the order they run; ``soak`` only when asked for (two minutes by default).
+SCENARIOS: tuple[str, ...] = ("kill", "restart", "max-connections", "hang", "soak")
+DEFAULT_SCENARIOS: tuple[str, ...] = ("kill", "restart", "max-connections", "hang")
+#: Strategies the server faults run by default: every built-in one but the unprotected shared
+#: connection (``global``, wrong with or without a fault).  ``locked`` and ``own-connection``
+#: are the bare connections (one shared behind a lock; one per worker).
+FAULT_STRATEGIES: tuple[str, ...] = (
+    "pooled", "pooled-tuned", "persistent", "sqlalchemy-queuepool", "per-request", "own-connection", "locked",
+)
+FAULT_CONCURRENCY = 8
+#: Measured seconds of a kill/restart cell: about 1.5 s before the fault, ``down`` s of outage, the rest to
+#: recover in.
+FAULT_DURATION = 6.0
+FAULT_WARMUP = 0.5
+#: Seconds of right replies measured before the fault, and the least the window goes on after the server is back.
+LEAD = 1.0
+OBSERVE = 2.0
+#: A kill/restart cell whose window ended less than this long after the server was back did not see
+#: the recovery (the restart took longer than planned: a busy machine) and is run again, once.
+OBSERVED_AT_LEAST = 1.0
+SERVER_FAULT_ATTEMPTS = 2
+#: Seconds the server stays down after a kill or shutdown.
+DOWN = 1.0
+MAX_DOWN = 60.0
+#: A fault cell's watchdog: longer than any outage, so a strategy blocked on a dead server is not taken for hung.
+FAULT_HANG_AFTER = 15.0
+#: SELECTs beyond the connect phase's one per worker that must reach the server before the parent takes the
+#: workload to be flowing (a connection per operation runs only some tens per second: PyMySQL builds a TLS
+#: context for every connection).
+FLOWING_SELECTS = 20
+#: max_connections set for the ``max-connections`` scenario (restored afterwards); cells run at twice it.
+MAX_CONNECTIONS = 20
+MAXCONN_DURATION = 2.0
+MAXCONN_WARMUP = 0.3
+#: The ``hang`` scenario: its watchdog and concurrency (the strategy is :data:`bench.faults.fixtures.HANG_STRATEGY`).
+HANG_AFTER = 2.0
+HANG_CONCURRENCY = 4
+#: The soak: (strategy, load, concurrency) cells, each ``SOAK_DURATION`` seconds.
+SOAK_CELLS: tuple[tuple[str, str, int], ...] = (("pooled-tuned", "gevent", 256), ("pooled-tuned", "threads", 64))
+SOAK_DURATION = 60.0
+SOAK_WARMUP = 2.0
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """A selection for :func:`bench.faults.run_faults`; check it with :func:`validate`."""
+
+    scenarios: tuple[str, ...] = DEFAULT_SCENARIOS
+    strategies: tuple[str, ...] = FAULT_STRATEGIES
+    loads: tuple[str, ...] = ("threads",)
+    concurrency: int = FAULT_CONCURRENCY
+    duration: float = FAULT_DURATION
+    down: float = DOWN
+    max_connections: int = MAX_CONNECTIONS
+    hang_after: float = HANG_AFTER
+    soak_duration: float = SOAK_DURATION
+    soak_cells: tuple[tuple[str, str, int], ...] = SOAK_CELLS
+
+
+def shortest_duration(down: float) -> float:
+    """The least ``--duration`` a kill/restart cell with ``down`` seconds of outage can observe a recovery in."""
+    return LEAD + down + OBSERVE + 0.5
+
+
+def validate(plan: FaultPlan) -> FaultPlan:
+    """The plan, or a one-line UsageError naming its first bad value."""
+    if not plan.scenarios:
+        raise UsageError("no fault scenario selected")
+    for name in plan.scenarios:
+        if name not in SCENARIOS:
+            raise UsageError(f"unknown fault scenario {name!r} (known: {', '.join(SCENARIOS)})")
+    validate_db(strategies=list(plan.strategies), loads=list(plan.loads), concurrency=[plan.concurrency],
+                   duration=plan.duration, warmup=FAULT_WARMUP)
+    # The outage before the duration: a --down too long is the bad value, not the --duration it would need.
+    if not 0 < plan.down <= MAX_DOWN:
+        raise UsageError(f"--down must be more than 0 and at most {MAX_DOWN:g} seconds, got {plan.down!r}")
+    if plan.duration < shortest_duration(plan.down):
+        raise UsageError(f"--duration must be at least {shortest_duration(plan.down):g} s for --down {plan.down:g} "
+                         f"({LEAD:g} s before the fault, the outage, {OBSERVE:g} s after the server is back)")
+    if not 2 <= plan.max_connections <= 1000:
+        raise UsageError(f"--max-connections must be from 2 to 1000, got {plan.max_connections!r}")
+    if not plan.hang_after > 0:
+        raise UsageError(f"--hang-after must be a positive number of seconds, got {plan.hang_after!r}")
+    if not plan.soak_duration > 0:
+        raise UsageError(f"--soak-duration must be a positive number of seconds, got {plan.soak_duration!r}")
+    return plan
