@@ -2,9 +2,10 @@
 
 Modules log with ``logging.getLogger(__name__)``; nothing passes message callbacks around.
 :func:`configure` is called once, by the command line: on a terminal, rich's handler (colour,
-wrapped to the terminal's width); elsewhere plain lines on stderr (warnings and errors prefixed ``ctxbench: warning:``), so that
-CI logs and captured output stay greppable.  Results never go through logging: tables and
-summaries are printed on stdout by the command that made them.
+wrapped to the terminal's width); elsewhere plain lines on stderr (warnings and errors prefixed
+``ctxbench: warning:`` / ``ctxbench: error:``), so that CI logs and captured output stay
+greppable.  Results never go through logging: tables and summaries are printed on stdout by the
+command that made them.
 """
 
 from __future__ import annotations

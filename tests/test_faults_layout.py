@@ -1,76 +1,17 @@
-"""The faults package's shape: small modules, no private name borrowed from another stage, a plan checked by value.
+"""The faults package's contracts: the hang strategy's name, a plan checked by value, tenacity's loops.
+
+(Module and function sizes and private names across stages are checked for every package in test_layout.py.)
 
 Fast: nothing here starts a server or a cell.
 """
 
 from __future__ import annotations
 
-import ast
 import pkgutil
-from pathlib import Path
 
 import pytest
 
 from bench.errors import UsageError
-from bench.records.environment import PROJECT_ROOT
-
-FAULTS = PROJECT_ROOT / "bench" / "faults"
-MAX_MODULE_LINES = 400
-MAX_FUNCTION_LINES = 60
-MAX_LINE = 120
-
-
-def _modules() -> list[Path]:
-    return sorted(FAULTS.glob("*.py"))
-
-
-def _bench_modules_bound(tree: ast.AST) -> dict[str, str]:
-    """Local name -> module path, for every ``import``/``from ... import`` of a bench module outside bench.faults."""
-    bound: dict[str, str] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name.startswith("bench.") and alias.asname:
-                    bound[alias.asname] = alias.name
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("bench"):
-            for alias in node.names:
-                bound[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-    return {name: path for name, path in bound.items() if not path.startswith("bench.faults")}
-
-
-def _private(name: str) -> bool:
-    return name.startswith("_") and not name.startswith("__")
-
-
-def test_faults_use_no_private_name_of_another_stage() -> None:
-    """What faults need from the cell, the executor or the server is public there (it was ``dbwork._RATE_BOUND``)."""
-    borrowed = []
-    for path in _modules():
-        tree = ast.parse(path.read_text(), str(path))
-        bound = _bench_modules_bound(tree)
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("bench"):
-                borrowed += [f"{path.name}: from {node.module} import {a.name}" for a in node.names if _private(a.name)]
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in bound:
-                if _private(node.attr):
-                    borrowed.append(f"{path.name}:{node.lineno}: {bound[node.value.id]}.{node.attr}")
-    assert borrowed == []
-
-
-def test_faults_modules_and_functions_stay_small() -> None:
-    too_big = []
-    for path in _modules():
-        text = path.read_text()
-        lines = text.splitlines()
-        if len(lines) > MAX_MODULE_LINES:
-            too_big.append(f"{path.name}: {len(lines)} lines")
-        too_big += [f"{path.name}:{n}: {len(line)} chars" for n, line in enumerate(lines, 1) if len(line) > MAX_LINE]
-        for node in ast.walk(ast.parse(text)):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                length = (node.end_lineno or node.lineno) - node.lineno + 1
-                if length > MAX_FUNCTION_LINES:
-                    too_big.append(f"{path.name}: {node.name} {length} lines")
-    assert too_big == []
 
 
 def test_the_hang_strategy_is_the_path_of_blocking_pool() -> None:

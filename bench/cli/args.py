@@ -18,7 +18,15 @@ from typing import NoReturn
 
 from bench.errors import EXIT_ERROR, UsageError
 from bench.plan import matrix
-from bench.plan.selection import DbSelection, LocalsPlan, check_selection, select_impls, select_loads, select_probes, split_names
+from bench.plan.selection import (
+    DbSelection,
+    LocalsPlan,
+    check_selection,
+    select_impls,
+    select_loads,
+    select_probes,
+    split_names,
+)
 
 
 class Parser(argparse.ArgumentParser):
@@ -97,15 +105,17 @@ def check_writable(path: Path, *, directory: bool | None = None) -> Path:
 
 
 def add_locals_selection(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """``--impl``/``--load``/``--probe``/``--workers``: the locals selection, the same in every command that takes it."""
+    """``--impl``/``--load``/``--probe``/``--workers``: the locals selection, alike in every command taking it."""
     p.add_argument("--impl", action="append", metavar="NAME",
                    help="Local implementation: a registered name or package.module:Class "
                         "(repeatable, comma-separated; default: all)")
     p.add_argument("--load", action="append", metavar="NAME",
-                   help="threads, gevent, gevent-nothread, greenlet, asyncio (repeatable, comma-separated; default: all)")
+                   help="threads, gevent, gevent-nothread, greenlet, asyncio "
+                        "(repeatable, comma-separated; default: all)")
     p.add_argument("--probe", action="append", metavar="NAME",
                    help="isolation, child-write, inheritance, stale-reuse, leak (default: all)")
-    p.add_argument("--workers", type=count(1, 1024), default=None, metavar="N", help="workers per probe cell (default: 8)")
+    p.add_argument("--workers", type=count(1, 1024), default=None, metavar="N",
+                   help="workers per probe cell (default: 8)")
 
 
 MYSQL_URL_HELP = ("mysql://user:password@host:port/database (default: $CTXBENCH_MYSQL_URL, then 127.0.0.1:3306 as "
@@ -126,7 +136,8 @@ def add_db_selection(p: argparse.ArgumentParser, *, load_alias: bool = True) -> 
     p.add_argument("--warmup", type=seconds(0, 3600, allow_low=True), default=None, metavar="S",
                    help="warm-up seconds per cell, not measured (default: 0.5)")
     p.add_argument("--request-impl", action="append", metavar="NAME",
-                   help="Local impls for the request scenario (default: fast, contextvar, threading-local; 'none' to skip)")
+                   help="Local impls for the request scenario "
+                        "(default: fast, contextvar, threading-local; 'none' to skip)")
     p.add_argument("--request-strategy", action="append", metavar="NAME",
                    help="strategies for the request scenario (default: pooled-tuned, locked, per-request)")
     p.add_argument("--hang-after", type=seconds(0, 3600), default=None, metavar="S",

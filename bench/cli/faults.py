@@ -6,10 +6,10 @@ import argparse
 import logging
 from pathlib import Path
 
+from bench import faults
 from bench.cli.args import check_writable, count, seconds
 from bench.cli.common import sigterm_as_interrupt
 from bench.errors import EXIT_ERROR, EXIT_OK
-from bench import faults
 from bench.plan.selection import split_names
 
 log = logging.getLogger(__name__)
@@ -19,7 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("faults", help="kill, restart, fill and hang a private server under each strategy: "
                                       "errors, recovery, leaks, memory")
     p.add_argument("--scenario", action="append", metavar="NAME",
-                   help="kill, restart, max-connections, hang, soak (repeatable, comma-separated; default: all but soak)")
+                   help="kill, restart, max-connections, hang, soak "
+                        "(repeatable, comma-separated; default: all but soak)")
     p.add_argument("--strategy", action="append", metavar="NAME",
                    help="strategies for kill, restart and max-connections (default: every built-in but global)")
     p.add_argument("--db-load", "--load", dest="db_load", action="append", metavar="NAME",
@@ -80,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     records = document.records
     header, rows = faults.fault_rows(records)
     if rows:
-        print_table("Faults: errors by class, time to first error, recovery once the server is back, leaks", header, rows)
+        title = "Faults: errors by class, time to first error, recovery once the server is back, leaks"
+        print_table(title, header, rows)
     for line in faults.findings(records):
         log.warning("%s", line)
     if args.json:

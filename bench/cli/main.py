@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="ctxbench", description="Isolation and cost of context-locals and MySQL connection strategies.")
+    parser = Parser(prog="ctxbench",
+                    description="Isolation and cost of context-locals and MySQL connection strategies.")
     parser.add_argument("--version", action="version", version=f"ctxbench {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)

@@ -27,7 +27,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _records(source: Path, *, warn: bool) -> list[dict]:
-    """The readable records of ``source`` (``warn``: log each unreadable file); none is a UsageError, nothing written."""
+    """The readable records of ``source`` (``warn``: log each unreadable file); none is a UsageError."""
     _environment, records, problems = load_records(source)
     if not records:
         raise UsageError(f"{source}: no readable records" + (f" ({problems[0]})" if problems else ""))

@@ -1,4 +1,4 @@
-"""``ctxbench run``: the main job -- locals, database and request matrices into one run directory, then charts and report."""
+"""``ctxbench run``: the main job -- every matrix into one run directory, then charts and report."""
 
 from __future__ import annotations
 

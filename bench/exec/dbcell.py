@@ -74,7 +74,8 @@ def stub_record(cell: Cell, outcome: str, reason: str, **extra: Any) -> dict[str
 def base_cell_spec(target: Any, *, duration: float, warmup: float, hang_after: float = DEFAULT_HANG_AFTER,
                    connect_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What every cell's spec shares: the server's connection fields and the timing."""
-    spec = {**target_spec(target), "duration": float(duration), "warmup": float(warmup), "hang_after": float(hang_after)}
+    spec = {**target_spec(target), "duration": float(duration), "warmup": float(warmup),
+            "hang_after": float(hang_after)}
     if connect_options:
         spec["connect_options"] = dict(connect_options)
     return spec
@@ -84,7 +85,8 @@ def run_one(target: Any, cell: Cell, *, base_spec: Mapping[str, Any], limit: flo
             ceilings: Mapping[int, float | None], samples: Mapping[int, list[float] | None],
             mix: Mapping[str, int] | None = None) -> tuple[dict[str, Any], str | None]:
     """Run one cell in a fresh process; return its record (with the parent's additions) and an error line or None."""
-    spec = {**base_spec, "task": cell.kind, "strategy": cell.strategy, "load": cell.load, "concurrency": cell.concurrency}
+    spec = {**base_spec, "task": cell.kind, "strategy": cell.strategy, "load": cell.load,
+            "concurrency": cell.concurrency}
     if cell.kind == "request":
         spec["impl"] = cell.impl
     else:
@@ -94,7 +96,8 @@ def run_one(target: Any, cell: Cell, *, base_spec: Mapping[str, Any], limit: flo
     leaked = leak_check(target, before)
     error = None
     if result.timed_out:
-        rec = stub_record(cell, "hung", f"killed by the parent after {limit:.0f}s (the cell's own watchdog did not end it)")
+        reason = f"killed by the parent after {limit:.0f}s (the cell's own watchdog did not end it)"
+        rec = stub_record(cell, "hung", reason)
         error = f"{cell.label()}: {result.failure}"
     elif not result.records:
         reason = result.failure or "the cell wrote no record"
@@ -119,7 +122,8 @@ def run_one(target: Any, cell: Cell, *, base_spec: Mapping[str, Any], limit: flo
 def brief(rec: Mapping[str, Any]) -> str:
     """One line on a finished database cell, for the progress display."""
     errors = sum((rec.get("errors") or {}).values())
-    parts = [str(rec.get("outcome")), f"{rec.get('ops_per_s')} ops/s", f"errors {errors}", f"wrong {rec.get('wrong_results')}"]
+    parts = [str(rec.get("outcome")), f"{rec.get('ops_per_s')} ops/s", f"errors {errors}",
+             f"wrong {rec.get('wrong_results')}"]
     if rec.get("kind") == "request":
         parts.append(f"local violations {rec.get('local_violations')}")
     if rec.get("leaked_connections"):

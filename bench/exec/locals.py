@@ -18,7 +18,8 @@ class LocalsOutcome:
     load_facts: dict[str, Any] = field(default_factory=dict)
 
 
-def run_locals(plan: LocalsPlan, *, jobs: int = 2, quiet: bool = False, sink: MemorySink | None = None) -> LocalsOutcome:
+def run_locals(plan: LocalsPlan, *, jobs: int = 2, quiet: bool = False,
+               sink: MemorySink | None = None) -> LocalsOutcome:
     """Run the probe cells (and micro-benchmarks if planned) into ``sink`` (a fresh memory sink by default)."""
     sink = sink if sink is not None else MemorySink()
     pipeline = Pipeline(sink, title="locals", jobs=jobs, quiet=quiet)

@@ -158,7 +158,8 @@ class Pipeline:
                 self.error(f"mysqlslap ceiling at concurrency {c}: {exc}".splitlines()[0])
             self.ceilings[c] = values
             rec = dbcell.ceiling_record(c, values)
-            log.info("ceiling c=%s: %s queries/s (best of %s; mysqlslap, %s)", c, rec["ops_per_s"], values, rec["query"])
+            log.info("ceiling c=%s: %s queries/s (best of %s; mysqlslap, %s)",
+                     c, rec["ops_per_s"], values, rec["query"])
             self._finished(cell, [rec], f"{rec['ops_per_s']} queries/s" if values else "no mysqlslap")
 
     def _db(self, cells: list[Planned]) -> None:

@@ -47,7 +47,8 @@ class CellProgress:
             self._task = self._rich.add_task("", total=self.total, title=self.title)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         if self._rich is not None:
             self._rich.stop()
 

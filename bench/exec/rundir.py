@@ -71,7 +71,8 @@ class RunDir:
         except RecordError as exc:
             raise UsageError(str(exc)) from None
         if plan.get("schema") != SCHEMA_VERSION:
-            raise UsageError(f"{self.path / 'run.json'}: schema version {plan.get('schema')!r}, this ctxbench reads {SCHEMA_VERSION}")
+            raise UsageError(f"{self.path / 'run.json'}: schema version {plan.get('schema')!r}, "
+                             f"this ctxbench reads {SCHEMA_VERSION}")
         return plan
 
     def write_environment(self, environment: dict[str, Any]) -> None:

@@ -117,7 +117,8 @@ def plan_run(locals_plan: LocalsPlan | None, db: DbSelection | None, *, quick: b
 
 def plan_document(cells: list[Planned], options: dict[str, Any]) -> dict[str, Any]:
     """What run.json holds: the options and every planned cell (no secrets: the server is found at run time)."""
-    return {"options": options, "cells": [{"id": c.id, "kind": c.kind, "label": c.label, "spec": c.spec} for c in cells]}
+    planned = [{"id": c.id, "kind": c.kind, "label": c.label, "spec": c.spec} for c in cells]
+    return {"options": options, "cells": planned}
 
 
 def cells_from_document(doc: dict[str, Any]) -> list[Planned]:
