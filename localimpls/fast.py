@@ -82,7 +82,8 @@ class Local:
             except LookupError:
                 return class_attribute(self, name)
 
-        def __setattr__(self: Local, name: str, value: Any, _setters: dict[str, Callable[[Any], Any]] = setters) -> None:
+        def __setattr__(self: Local, name: str, value: Any,
+                        _setters: dict[str, Callable[[Any], Any]] = setters) -> None:
             # Bound ``var.set`` methods, stored ahead: a call instead of a
             # method lookup plus call (about 8 ns a write).
             try:

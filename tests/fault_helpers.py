@@ -69,12 +69,14 @@ class Watched:
                 seen = Seen(kid.pid, kid.create_time(), kid.name(), " ".join(kid.cmdline()))
             except psutil.Error:  # ended (or a zombie) between listing and reading
                 continue
-            self.seen[seen.pid, seen.created] = seen  # the latest look: a child seen between fork and exec still shows its parent's name
+            # the latest look: a child seen between fork and exec still shows its parent's name
+            self.seen[seen.pid, seen.created] = seen
             now.append(seen)
         return now
 
     def wait_for(self, condition: Callable[[list[Seen]], bool], timeout: float = 120.0) -> bool:
-        """Poll the descendants every 20 ms until ``condition(running)`` holds; False if the process ended or time ran out."""
+        """Poll the descendants every 20 ms until ``condition(running)`` holds; False if the process ended or time
+        ran out."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.proc.poll() is None:
             if condition(self.poll_children()):

@@ -91,8 +91,9 @@ class Leaky:
         self.handles: dict[int, _Kept] = {}
         self._connect = lambda: pymysql.connect(**self.kwargs)
         # The password goes over the helper's stdin, never its command line.
-        helper = subprocess.Popen([sys.executable, "-c", _HOLDER, LEAK_MARK], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.DEVNULL, text=True, start_new_session=True, env={**os.environ})
+        helper = subprocess.Popen([sys.executable, "-c", _HOLDER, LEAK_MARK], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
+                                  env={**os.environ})
         assert helper.stdin is not None and helper.stdout is not None
         helper.stdin.write(json.dumps(self.kwargs) + "\n")
         helper.stdin.flush()

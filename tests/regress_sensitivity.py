@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.regress_sensitivity", description=__doc__.split("\n\n")[0])
     parser.add_argument("--slowdowns", type=fractions, default=[0, 0.05, 0.10, 0.15, 0.20], metavar="F,F,...")
     parser.add_argument("--runs", type=runs, default=5, metavar="N", help="gate runs per slowdown (default: 5)")
-    parser.add_argument("--clean-runs", type=runs, default=15, metavar="N", help="gate runs with no slowdown (default: 15)")
+    parser.add_argument("--clean-runs", type=runs, default=15, metavar="N",
+                        help="gate runs with no slowdown (default: 15)")
     parser.add_argument("--markdown", type=Path, metavar="PATH", help="also write the table here")
     parser.add_argument("extra", nargs="*", help="flags for every gate run (after --)")
     args = parser.parse_args(argv)
@@ -95,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             proc = gate(["--baseline", str(baseline), "--json", str(report), *args.extra], slowdown)
             if proc.returncode == 2 or not report.exists():
                 errors += 1
-                print(f"slowdown {slowdown:g} run {i + 1}: error: {proc.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+                print(f"slowdown {slowdown:g} run {i + 1}: error: {proc.stderr.strip().splitlines()[-1:]}",
+                      file=sys.stderr)
                 continue
             verdicts = json.loads(report.read_text())["gate"]["speed"]
             regressions = [r["metric"] for r in verdicts if r["verdict"] == "regression"]
@@ -105,20 +107,24 @@ def main(argv: list[str] | None = None) -> int:
             hit = SLOW_METRIC in regressions and slowdown > 0
             flagged += hit
             others += bool(set(regressions) - ({SLOW_METRIC} if slowdown > 0 else set()))
-            print(f"slowdown {slowdown:g} run {i + 1}/{n}: exit {proc.returncode}, flagged {regressions or 'nothing'}", file=sys.stderr)
+            print(f"slowdown {slowdown:g} run {i + 1}/{n}: exit {proc.returncode}, flagged {regressions or 'nothing'}",
+                  file=sys.stderr)
         measured.sort()
         rows.append({"slowdown": slowdown, "runs": n, "flagged": flagged, "false_alarms": others, "errors": errors,
                      "measured_median": measured[len(measured) // 2] if measured else None})
 
-    header = "| built-in slowdown | gate runs | slowed metric flagged | runs with a false alarm | errors | slowdown the gate measured (median) |"
+    header = ("| built-in slowdown | gate runs | slowed metric flagged | runs with a false alarm | errors "
+              "| slowdown the gate measured (median) |")
     lines = [header, "|---|---|---|---|---|---|"]
     for row in rows:
         got = "n/a" if row["slowdown"] == 0 else f"{row['flagged']}/{row['runs']}"
         med = "n/a" if row["measured_median"] is None else f"{row['measured_median']:+.1%}"
-        lines.append(f"| {row['slowdown']:.0%} | {row['runs']} | {got} | {row['false_alarms']}/{row['runs']} | {row['errors']} | {med} |")
+        lines.append(f"| {row['slowdown']:.0%} | {row['runs']} | {got} | {row['false_alarms']}/{row['runs']} "
+                     f"| {row['errors']} | {med} |")
     table = "\n".join(lines)
     print(table)
-    print(f"\n{sum(r['runs'] for r in rows)} gate runs in {time.monotonic() - started:.0f} s; extra flags: {args.extra or 'none'}")
+    print(f"\n{sum(r['runs'] for r in rows)} gate runs in {time.monotonic() - started:.0f} s; "
+          f"extra flags: {args.extra or 'none'}")
     if args.markdown:
         args.markdown.write_text(table + "\n")
     return 0

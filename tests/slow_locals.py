@@ -54,7 +54,8 @@ def __getattribute__(self, name, _slow=slow, _inner_of=inner_of, _get=getattr):
 
 
 def _env_number(name: str, example: str, high: float) -> float:
-    """The number in environment variable ``name`` (unset or empty: 0); ValueError when it is not one from 0 to ``high``."""
+    """The number in environment variable ``name`` (unset or empty: 0); ValueError when it is not one from 0 to
+    ``high``."""
     text = os.environ.get(name, "").strip() or "0"
     try:
         value = float(text)
@@ -81,7 +82,8 @@ def _compile_getattribute(statements: int, slow: str) -> Callable[..., Any]:
     """``__getattribute__`` with ``statements`` extra statements on reads of ``slow`` (a plain delegation when 0)."""
     work = "\n".join(["        _v = name"] * statements) or "        pass"
     namespace: dict[str, Any] = {"slow": slow, "inner_of": _INNER.__get__}
-    exec(compile(_GETATTRIBUTE_TEMPLATE.format(work=work), f"<tests.slow_locals: {statements} extra>", "exec"), namespace)
+    exec(compile(_GETATTRIBUTE_TEMPLATE.format(work=work), f"<tests.slow_locals: {statements} extra>", "exec"),
+         namespace)
     function: Callable[..., Any] = namespace["__getattribute__"]
     return function
 
@@ -108,11 +110,13 @@ _INNER: Any = Tunable.__dict__["_inner"]
 
 
 def _timer_for(statements: int, slow: str) -> Callable[[], float]:
-    """A function timing one round of reads of ``slow`` through a ``__getattribute__`` with ``statements`` extra statements."""
+    """A function timing one round of reads of ``slow`` through a ``__getattribute__`` with ``statements`` extra
+    statements."""
     getattribute = _compile_getattribute(statements, slow)
     body = "\n".join([f"        l.{slow}"] * 10)
     namespace: dict[str, Any] = {}
-    exec(f"def loop(l, n, timer):\n    t0 = timer()\n    for _ in range(n):\n{body}\n    return timer() - t0\n", namespace)
+    exec(f"def loop(l, n, timer):\n    t0 = timer()\n    for _ in range(n):\n{body}\n    return timer() - t0\n",
+         namespace)
     loop = namespace["loop"]
 
     def one_round() -> float:

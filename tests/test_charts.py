@@ -44,8 +44,9 @@ def real_results_dir() -> Path:
 
     out = Path(tempfile.mkdtemp(prefix="ctxbench-test-charts-"))
     atexit.register(shutil.rmtree, out, True)
-    cmd = [sys.executable, "-m", "bench", "locals", "--impl", "threading-local,greenlet-keyed,fast", "--load", "threads,greenlet,asyncio",
-           "--workers", "4", "--no-micro", "--quiet", "--json", str(out / "locals.json")]
+    cmd = [sys.executable, "-m", "bench", "locals", "--impl", "threading-local,greenlet-keyed,fast",
+           "--load", "threads,greenlet,asyncio", "--workers", "4", "--no-micro", "--quiet",
+           "--json", str(out / "locals.json")]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
     assert (out / "locals.json").exists(), f"ctxbench locals wrote nothing: {done.stderr[-2000:]}"
     records, errors = run_micro(["fast"], ops=["get", "set", "push"], processes=1, values=2, warmups=0, min_time=0.002)
@@ -60,16 +61,21 @@ def real_locals_records() -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return environment, records
 
 
-def _db(strategy: str, load: str, concurrency: int, ops_per_s: float, *, errors: dict[str, int] | None = None, wrong: int = 0,
-        outcome: str | None = None, kind: str = "db", impl: str | None = None, local_violations: int = 0) -> dict[str, Any]:
-    """One hand-built db/request record with the fields bench.cell.db promises (values are made up, for drawing only)."""
+def _db(strategy: str, load: str, concurrency: int, ops_per_s: float, *, errors: dict[str, int] | None = None,
+        wrong: int = 0, outcome: str | None = None, kind: str = "db", impl: str | None = None,
+        local_violations: int = 0) -> dict[str, Any]:
+    """One hand-built db/request record with the fields bench.cell.db promises (values are made up, for drawing
+    only)."""
     errors = errors or {}
     p50 = 0.1 * concurrency ** 0.8 + 0.05
     rec: dict[str, Any] = {
-        "kind": kind, "strategy": strategy, "load": load, "concurrency": concurrency, "ops": int(ops_per_s), "ops_per_s": ops_per_s,
-        "latency_ms": {"p50": p50, "p90": p50 * 2, "p99": p50 * 5, "max": p50 * 20} if ops_per_s else {"p50": None, "p90": None, "p99": None, "max": None},
+        "kind": kind, "strategy": strategy, "load": load, "concurrency": concurrency, "ops": int(ops_per_s),
+        "ops_per_s": ops_per_s,
+        "latency_ms": ({"p50": p50, "p90": p50 * 2, "p99": p50 * 5, "max": p50 * 20} if ops_per_s
+                       else {"p50": None, "p90": None, "p99": None, "max": None}),
         "errors": errors, "wrong_results": wrong, "wrong_detail": {"foreign": wrong, "stale": 0, "other": 0},
-        "server_ceiling_ops_per_s": 12000.0 * concurrency ** 0.5, "outcome": outcome or ("errors" if errors or wrong or local_violations else "ok"),
+        "server_ceiling_ops_per_s": 12000.0 * concurrency ** 0.5,
+        "outcome": outcome or ("errors" if errors or wrong or local_violations else "ok"),
         "mix": {"select_token": 48, "pk_lookup": 1, "write_txn": 1}, "warmup_s": 0.3, "duration_s": 1.0,
         "server_url": "mysql://root@127.0.0.1:3306/test",
     }
@@ -80,15 +86,17 @@ def _db(strategy: str, load: str, concurrency: int, ops_per_s: float, *, errors:
 
 
 def db_records() -> list[dict[str, Any]]:
-    """A small database matrix and request scenario, by hand: global breaks at 4, locked hangs once, the rest are clean."""
+    """A small database matrix and request scenario, by hand: global breaks at 4, locked hangs once, the rest are
+    clean."""
     recs = []
     for load in ("threads", "gevent"):
         for c in (1, 4, 16):
-            recs.append(_db("global", load, c, 7000.0 if c == 1 else 0.0, errors={} if c == 1 else {"RuntimeError:reentrant": 900 * c},
-                            wrong=0 if c == 1 else 3 * c))
+            recs.append(_db("global", load, c, 7000.0 if c == 1 else 0.0,
+                            errors={} if c == 1 else {"RuntimeError:reentrant": 900 * c}, wrong=0 if c == 1 else 3 * c))
             recs.append(_db("pooled-tuned", load, c, 5000.0 + 1000 * c))
             recs.append(_db("own-connection", load, c, 6000.0 + 1200 * c))
-            recs.append(_db("locked", load, c, 0.0, outcome="hung") if (load, c) == ("gevent", 16) else _db("locked", load, c, 6500.0))
+            recs.append(_db("locked", load, c, 0.0, outcome="hung") if (load, c) == ("gevent", 16)
+                        else _db("locked", load, c, 6500.0))
     recs.append(_db("tests.mine:factory", "threads", 4, 3000.0))  # a user strategy: a fallback colour
     for load in ("threads", "gevent"):
         for impl in ("threading-local", "fast"):
@@ -157,7 +165,8 @@ def test_same_records_same_svg(tmp_path: Path) -> None:
 
 
 def test_run_directory_with_broken_cell_files(tmp_path: Path) -> None:
-    """A truncated, malformed, foreign-schema or half-valid cell file is named in problems; everything else is charted."""
+    """A truncated, malformed, foreign-schema or half-valid cell file is named in problems; everything else is
+    charted."""
     environment, records = real_locals_records()
     run = tmp_path / "run"
     (run / "cells").mkdir(parents=True)
@@ -165,15 +174,18 @@ def test_run_directory_with_broken_cell_files(tmp_path: Path) -> None:
     probes = [r for r in records if r["kind"] == "probe"]
     micro = [r for r in records if r["kind"] == "micro"]
     half = len(probes) // 2
-    atomic_write_json(run / "cells" / "01-probes.json", {"schema": SCHEMA_VERSION, "cell": "probes a", "records": probes[:half]})
+    atomic_write_json(run / "cells" / "01-probes.json",
+                      {"schema": SCHEMA_VERSION, "cell": "probes a", "records": probes[:half]})
     atomic_write_json(run / "cells" / "02-micro.json", {"schema": SCHEMA_VERSION, "cell": "micro", "records": micro})
     text = json.dumps({"schema": SCHEMA_VERSION, "cell": "probes b", "records": probes[half:]})
-    (run / "cells" / "03-truncated.json").write_text(text[: text.index("},", len(text) // 2) + 1])  # cut off between two records
+    # cut off between two records
+    (run / "cells" / "03-truncated.json").write_text(text[: text.index("},", len(text) // 2) + 1])
     (run / "cells" / "04-malformed.json").write_text('{"schema": 1, "cell": "x", "records": [}')
     (run / "cells" / "05-empty.json").write_text("")
     atomic_write_json(run / "cells" / "06-old.json", {"schema": 0, "cell": "old", "records": probes})
     bad_record = {"kind": "probe", "impl": "fast", "load": "threads"}  # no probe, no outcome
-    atomic_write_json(run / "cells" / "07-partial.json", {"schema": SCHEMA_VERSION, "cell": "db", "records": [db_records()[0], bad_record, "junk"]})
+    atomic_write_json(run / "cells" / "07-partial.json",
+                      {"schema": SCHEMA_VERSION, "cell": "db", "records": [db_records()[0], bad_record, "junk"]})
 
     planned = ["01-probes", "02-micro", "03-truncated", "04-malformed", "05-empty", "06-old", "07-partial", "08-killed"]
     atomic_write_json(run / "run.json", {"schema": SCHEMA_VERSION, "cells": planned})
@@ -227,7 +239,8 @@ def test_no_server_means_db_charts_skipped(tmp_path: Path) -> None:
     """Records of a database run without a server (every cell 'skipped') skip the DB charts with the reason."""
     from bench.exec.db import run_db
 
-    skipped, errors = run_db(None, strategies=["global", "pooled-tuned"], loads=["threads"], concurrency=[1, 4], impls_for_request=["fast"])
+    skipped, errors = run_db(None, strategies=["global", "pooled-tuned"], loads=["threads"], concurrency=[1, 4],
+                             impls_for_request=["fast"])
     assert not errors
     notes: list[str] = []
     assert charts.draw_all(skipped, tmp_path, notes=notes) == []
@@ -251,15 +264,18 @@ def test_bad_format_is_refused(tmp_path: Path) -> None:
 def test_palette_is_fixed_and_stable() -> None:
     impls = list(palette.IMPL_COLOURS)
     strategies = list(palette.STRATEGY_COLOURS)
-    assert impls == ["plain", "threading-local", "dict-by-ident", "greenlet-keyed", "contextvar", "fast", "werkzeug", "gevent-local"]
-    assert strategies == ["global", "locked", "pooled", "pooled-tuned", "persistent", "per-request", "sqlalchemy-queuepool", "own-connection"]
+    assert impls == ["plain", "threading-local", "dict-by-ident", "greenlet-keyed", "contextvar", "fast", "werkzeug",
+                     "gevent-local"]
+    assert strategies == ["global", "locked", "pooled", "pooled-tuned", "persistent", "per-request",
+                          "sqlalchemy-queuepool", "own-connection"]
     assert len({palette.impl_colour(n) for n in impls}) == len(impls)
     assert len({palette.strategy_colour(n) for n in strategies}) == len(strategies)
     user = "mypkg.locals:MyLocal"
     assert palette.impl_colour(user) == palette.impl_colour(user) in palette.FALLBACK
     # The same name gets the same colour in a fresh interpreter (no salted hash()).
     code = f"from bench.present import palette; print(palette.impl_colour({user!r}), palette.load_style('mine').marker)"
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": "123"}).stdout.split()
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={"PYTHONHASHSEED": "123"}).stdout.split()
     assert out == [palette.impl_colour(user), palette.load_style("mine").marker]
     assert palette.load_style("threads") != palette.load_style("gevent")
 
@@ -277,8 +293,9 @@ def test_charts_from_a_real_database_run(tmp_path: Path) -> None:
         pymysql.connect(**target.connect_kwargs(), connect_timeout=2).close()
     except pymysql.err.MySQLError as exc:
         pytest.skip(f"no MySQL server on 127.0.0.1:3306: {exc}")
-    records, errors = run_db(target, strategies=["global", "pooled-tuned"], loads=["threads"], concurrency=[1, 4], duration=0.3, warmup=0.1,
-                             ceiling=False, impls_for_request=["fast"], request_strategies=["pooled-tuned"], request_concurrency=4)
+    records, errors = run_db(target, strategies=["global", "pooled-tuned"], loads=["threads"], concurrency=[1, 4],
+                             duration=0.3, warmup=0.1, ceiling=False, impls_for_request=["fast"],
+                             request_strategies=["pooled-tuned"], request_concurrency=4)
     assert not errors, errors
     atomic_write_json(tmp_path / "db.json", results_document({}, records))
     _, loaded, problems = load_records(tmp_path / "db.json")

@@ -96,7 +96,8 @@ def requests(target: ServerTarget) -> dict[tuple[Any, ...], dict[str, Any]]:
 
 @pytest.mark.parametrize("load", LOADS)
 @pytest.mark.parametrize("strategy", SAFE)
-def test_safe_strategies_keep_replies_apart(matrix: dict[tuple[Any, ...], dict[str, Any]], strategy: str, load: str) -> None:
+def test_safe_strategies_keep_replies_apart(matrix: dict[tuple[Any, ...], dict[str, Any]], strategy: str,
+                                            load: str) -> None:
     rec = matrix[strategy, load, 4, None]
     assert rec["outcome"] == "ok", rec
     assert rec["errors"] == {} and rec["wrong_results"] == 0
@@ -111,11 +112,13 @@ def test_safe_strategies_keep_replies_apart(matrix: dict[tuple[Any, ...], dict[s
 
 @pytest.mark.parametrize("concurrency", [4, 16])
 @pytest.mark.parametrize("load", LOADS)
-def test_one_shared_connection_fails(matrix: dict[tuple[Any, ...], dict[str, Any]], load: str, concurrency: int) -> None:
+def test_one_shared_connection_fails(matrix: dict[tuple[Any, ...], dict[str, Any]], load: str,
+                                     concurrency: int) -> None:
     rec = matrix["global", load, concurrency, None]
     assert rec["outcome"] == "errors"
     assert sum(rec["errors"].values()) + rec["wrong_results"] > 0
-    assert rec["connections_used"] <= 1 or sum(rec["errors"].values()) > 0  # reconnects may add ids, never without errors
+    # reconnects may add ids, never without errors
+    assert rec["connections_used"] <= 1 or sum(rec["errors"].values()) > 0
 
 
 @pytest.mark.parametrize("load", LOADS)
@@ -126,7 +129,8 @@ def test_broken_pool_is_caught(matrix: dict[tuple[Any, ...], dict[str, Any]], lo
 
 
 def test_unreadable_connection_ids_are_counted(target: ServerTarget) -> None:
-    """A connection whose id cannot be read is counted in the record, not silently dropped (nor counted as a connection)."""
+    """A connection whose id cannot be read is counted in the record, not silently dropped (nor counted as a
+    connection)."""
     records, errors = run_db(target, strategies=["tests.broken_strategies:HidesThreadId"], loads=["threads"],
                              concurrency=[2], **SHORT)
     assert errors == []
@@ -149,7 +153,8 @@ def test_lock_type_is_the_loads(matrix: dict[tuple[Any, ...], dict[str, Any]]) -
 
 
 def test_server_sees_what_pools_add(matrix: dict[tuple[Any, ...], dict[str, Any]]) -> None:
-    """Reset on return shows as server-side ROLLBACKs the workload never sent (lower bounds: counters are server-wide)."""
+    """Reset on return shows as server-side ROLLBACKs the workload never sent (lower bounds: counters are
+    server-wide)."""
     for strategy in ("pooled", "sqlalchemy-queuepool"):
         rec = matrix[strategy, "threads", 4, None]
         deltas = rec["server"]["deltas"]
@@ -163,7 +168,8 @@ def test_records_have_every_field(matrix: dict[tuple[Any, ...], dict[str, Any]])
     rec = matrix["pooled-tuned", "threads", 4, None]
     for key in ("kind", "strategy", "load", "concurrency", "duration_s", "ops", "errors", "wrong_results", "ops_per_s",
                 "latency_ms", "pool_wait_ms", "connect_ms", "connections_used", "server", "client_statements",
-                "server_statements", "server_ceiling_ops_per_s", "ratio_to_ceiling", "outcome", "mix", "leaked_connections"):
+                "server_statements", "server_ceiling_ops_per_s", "ratio_to_ceiling", "outcome", "mix",
+                "leaked_connections"):
         assert key in rec, key
     assert rec["kind"] == "db" and rec["mix"] == dbwork.DEFAULT_MIX
     assert set(rec["latency_ms"]) == {"p50", "p90", "p99", "max"}
@@ -185,8 +191,8 @@ def test_request_context_on_fast_never_leaks(requests: dict[tuple[Any, ...], dic
 
 
 @pytest.mark.parametrize("load", LOADS)
-def test_request_context_on_threading_local_holds_where_it_is_per_worker(requests: dict[tuple[Any, ...], dict[str, Any]],
-                                                                         load: str) -> None:
+def test_request_context_on_threading_local_holds_where_it_is_per_worker(
+        requests: dict[tuple[Any, ...], dict[str, Any]], load: str) -> None:
     rec = requests["pooled-tuned", load, 4, "threading-local"]
     assert rec["local_violations"] == 0 and rec["wrong_results"] == 0
 
@@ -197,7 +203,8 @@ def test_gevent_local_in_a_threads_process(requests: dict[tuple[Any, ...], dict[
     assert rec["outcome"] == "ok" and rec["local_violations"] == 0, rec
 
 
-def test_request_context_leaks_between_greenlets_on_threading_local(requests: dict[tuple[Any, ...], dict[str, Any]]) -> None:
+def test_request_context_leaks_between_greenlets_on_threading_local(
+        requests: dict[tuple[Any, ...], dict[str, Any]]) -> None:
     """Under gevent-nothread threading.local is per OS thread: every greenlet shares one stack."""
     leaky = requests["per-request", "gevent-nothread", 4, "threading-local"]
     assert leaky["local_violations"] > 0
@@ -212,7 +219,8 @@ def test_request_context_leaks_between_greenlets_on_threading_local(requests: di
 def test_a_pool_that_blocks_forever_ends_as_hung(target: ServerTarget) -> None:
     """A real lock under gevent-nothread blocks the hub: the cell's watchdog thread ends it."""
     started = time.monotonic()
-    records, errors = run_db(target, strategies=["locked"], loads=["gevent-nothread"], concurrency=[4], hang_after=1.0, **SHORT)
+    records, errors = run_db(target, strategies=["locked"], loads=["gevent-nothread"], concurrency=[4], hang_after=1.0,
+                             **SHORT)
     assert errors == []  # the cell ended itself; the parent did not have to kill it
     (rec,) = records
     assert rec["outcome"] == "hung" and rec["unfinished_workers"] > 0
@@ -226,7 +234,8 @@ def test_password_never_recorded(target: ServerTarget) -> None:
     assert SECRET not in text
     (rec,) = records
     assert rec["outcome"] in ("errors", "skipped")
-    assert rec["server_url"].endswith(f"@{target.host}:{target.port}/{target.database}") and ":***@" in rec["server_url"]
+    assert (rec["server_url"].endswith(f"@{target.host}:{target.port}/{target.database}")
+            and ":***@" in rec["server_url"])
 
 
 def test_no_server_means_skipped() -> None:
@@ -264,7 +273,8 @@ def test_overhead_measurement_runs(target: ServerTarget) -> None:
     ],
 )
 def test_bad_input_is_one_line(kwargs: dict[str, Any], words: str) -> None:
-    args: dict[str, Any] = {"strategies": ["pooled"], "loads": ["threads"], "concurrency": [4], "duration": 1.0, "warmup": 0.1}
+    args: dict[str, Any] = {"strategies": ["pooled"], "loads": ["threads"], "concurrency": [4], "duration": 1.0,
+                            "warmup": 0.1}
     args.update(kwargs)
     with pytest.raises(UsageError) as info:
         validate(**args)

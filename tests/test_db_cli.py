@@ -17,7 +17,8 @@ SECRET = "Zq7-distinctive-Pa55word"
 
 def _cli(*args: str, timeout: float = 180) -> tuple[subprocess.CompletedProcess[str], float]:
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "bench", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run([sys.executable, "-m", "bench", *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=timeout)
     return proc, time.monotonic() - started
 
 

@@ -37,8 +37,8 @@ SECRET = "Sx9/ctxbench+Secret@pw"
 
 
 def _cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout,
-                          env=env)
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=env)
 
 
 def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
@@ -58,7 +58,8 @@ def _timeline(ok: dict[float, int], errors: dict[float, int], window: tuple[floa
     err_times = [t for t, n in errors.items() if n]
     return {"bucket_s": b, "window": list(window), "ok": sorted((round(t / b), n) for t, n in ok.items()),
             "errors": sorted((round(t / b), n) for t, n in errors.items()),
-            "first_error_at": min(err_times) if err_times else None, "last_error_at": max(err_times) if err_times else None}
+            "first_error_at": min(err_times) if err_times else None,
+            "last_error_at": max(err_times) if err_times else None}
 
 
 def test_recovery_of_a_strategy_that_comes_back() -> None:
@@ -94,13 +95,15 @@ def test_errors_before_the_fault_are_not_its_doing() -> None:
 
 def test_rss_summary_holds_growth_to_the_bound() -> None:
     mib = 1024 * 1024
-    ramp = [(100.0 + i / 2, (200 + min(i, 12) * 10) * mib + (i % 3) * mib) for i in range(130)]  # 6 s of ramp-up, then flat +-1 MiB
+    # 6 s of ramp-up, then flat +-1 MiB
+    ramp = [(100.0 + i / 2, (200 + min(i, 12) * 10) * mib + (i % 3) * mib) for i in range(130)]
     got = faults.rss_summary(ramp, (102.0, 162.0), peak_bound=400.0)
     assert got["within_bound"] is True and abs(got["growth_mib"]) <= 2 and got["settle_s"] == 6.0
     leaking = [(t, rss + int((t - 100.0) * mib)) for t, rss in ramp]  # 1 MiB per second
     bad = faults.rss_summary(leaking, (102.0, 162.0))
     assert bad["within_bound"] is False and bad["growth_mib"] > faults.SOAK_RSS_GROWTH_MIB
-    assert faults.rss_summary(ramp, (102.0, 162.0), peak_bound=300.0)["within_bound"] is False  # flat, but over the peak bound
+    # flat, but over the peak bound
+    assert faults.rss_summary(ramp, (102.0, 162.0), peak_bound=300.0)["within_bound"] is False
     # Connections still opening 8 s into the window (+8 MiB/s), then flat: counted from the end of the ramp.
     slow = [(100.0 + i / 2, (200 + min(i, 36) * 4) * mib) for i in range(130)]
     got = faults.rss_summary(slow, (102.0, 162.0))
@@ -120,7 +123,8 @@ def test_peak_bound_counts_the_preallocated_stamps() -> None:
 
 
 def test_findings_name_every_broken_promise() -> None:
-    base = {"kind": "fault", "strategy": "pooled", "load": "threads", "concurrency": 40, "problem": None, "error_count": 0, "wrong_results": 0}
+    base = {"kind": "fault", "strategy": "pooled", "load": "threads", "concurrency": 40, "problem": None,
+            "error_count": 0, "wrong_results": 0}
     lines = faults.findings([
         {**base, "scenario": "max-connections", "leaked_connections": 2, "crashed": False, "open_after_close": 0},
         {**base, "scenario": "max-connections", "leaked_connections": 0, "crashed": True, "open_after_close": 3},
@@ -137,7 +141,8 @@ def test_findings_name_every_broken_promise() -> None:
 
 
 def test_only_a_private_server_can_be_killed_or_restarted() -> None:
-    handle = mysql.ServerHandle(mysql.ServerTarget("127.0.0.1", 3306, "root", "", "test", "local-default"), "local default")
+    handle = mysql.ServerHandle(mysql.ServerTarget("127.0.0.1", 3306, "root", "", "test", "local-default"),
+                                "local default")
     for action in (handle.kill, handle.terminate, handle.restart):
         with pytest.raises(UsageError, match="did not start"):
             action()
@@ -174,7 +179,8 @@ def test_nonsense_is_one_line(args: list[str], words: str) -> None:
 def test_run_into_an_unwritable_directory_fails_before_measuring(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    line = _one_error_line(_cli("run", "--out", str(blocker / "sub"), "--no-db", "--no-micro", "--impl", "fast", "--load", "threads"))
+    line = _one_error_line(_cli("run", "--out", str(blocker / "sub"), "--no-db", "--no-micro", "--impl", "fast",
+                                "--load", "threads"))
     assert "cannot write results" in line and "file/sub" in line
     assert blocker.read_text() == "x"
 
@@ -193,9 +199,11 @@ def test_a_bad_server_url_stops_run_before_anything_is_measured(tmp_path: Path) 
                 "--mysql-url", f"mysql://root:{urllib.parse.quote(SECRET, safe='')}@127.0.0.1:1/test")
     assert "connection refused" in _one_error_line(proc)
     assert list(tmp_path.iterdir()) == []  # no run directory: nothing was started
-    assert SECRET not in proc.stdout + proc.stderr and urllib.parse.quote(SECRET, safe="") not in proc.stdout + proc.stderr
+    assert (SECRET not in proc.stdout + proc.stderr
+            and urllib.parse.quote(SECRET, safe="") not in proc.stdout + proc.stderr)
     env = {**os.environ, "CTXBENCH_MYSQL_URL": "postgres://x@127.0.0.1/test"}
-    assert "CTXBENCH_MYSQL_URL: unsupported scheme" in _one_error_line(_cli("run", "--out", str(tmp_path), "--no-locals", env=env))
+    assert "CTXBENCH_MYSQL_URL: unsupported scheme" in _one_error_line(
+        _cli("run", "--out", str(tmp_path), "--no-locals", env=env))
 
 
 def _hand_made_run(root: Path) -> Path:
@@ -205,8 +213,10 @@ def _hand_made_run(root: Path) -> Path:
     run = root / "run"
     records = db_records()
     atomic_write_json(run / "environment.json", {"schema": SCHEMA_VERSION, "python": {"version": "3.11"}})
-    atomic_write_json(run / "cells" / "a.json", {"schema": SCHEMA_VERSION, "cell": "a", "records": records[: len(records) // 2]})
-    atomic_write_json(run / "cells" / "b.json", {"schema": SCHEMA_VERSION, "cell": "b", "records": records[len(records) // 2 :]})
+    atomic_write_json(run / "cells" / "a.json",
+                      {"schema": SCHEMA_VERSION, "cell": "a", "records": records[: len(records) // 2]})
+    atomic_write_json(run / "cells" / "b.json",
+                      {"schema": SCHEMA_VERSION, "cell": "b", "records": records[len(records) // 2 :]})
     return run
 
 
@@ -244,7 +254,8 @@ def test_resume_of_a_run_whose_plan_is_corrupt_is_one_line(tmp_path: Path) -> No
 
 def _url(target: Any, user: str | None = None, password: str | None = None) -> str:
     quote = urllib.parse.quote
-    return (f"mysql://{quote(user or target.user, safe='')}:{quote(target.password if password is None else password, safe='')}"
+    return (f"mysql://{quote(user or target.user, safe='')}:"
+            f"{quote(target.password if password is None else password, safe='')}"
             f"@{target.host}:{target.port}/{target.database}")
 
 
@@ -252,9 +263,10 @@ def _url(target: Any, user: str | None = None, password: str | None = None) -> s
 def test_a_pool_that_blocks_forever_is_ended_as_hung_and_the_run_goes_on(mysql_server: Any, tmp_path: Path) -> None:
     env = {**os.environ, "CTXBENCH_MYSQL_URL": _url(mysql_server.target)}
     watched = fault_helpers.start(
-        ["run", "--out", str(tmp_path), "--no-locals", "--strategy", "tests.fault_strategies:blocks_forever,pooled-tuned",
-         "--db-load", "threads,gevent", "--concurrency", "2", "--duration", "0.3", "--warmup", "0.1", "--hang-after", "1",
-         "--request-impl", "none", "--quiet"], env=env)
+        ["run", "--out", str(tmp_path), "--no-locals",
+         "--strategy", "tests.fault_strategies:blocks_forever,pooled-tuned",
+         "--db-load", "threads,gevent", "--concurrency", "2", "--duration", "0.3", "--warmup", "0.1",
+         "--hang-after", "1", "--request-impl", "none", "--quiet"], env=env)
     assert watched.finish(timeout=240) == 0, watched.stderr
     cells = fault_helpers.read_cells(fault_helpers.only_run(tmp_path))
     for load in ("threads", "gevent"):
@@ -272,8 +284,8 @@ def test_a_pool_that_blocks_forever_is_ended_as_hung_and_the_run_goes_on(mysql_s
 
 def test_interrupt_while_drawing_charts_keeps_every_cell_and_resume_draws_them(tmp_path: Path) -> None:
     """Deterministic enough: the signal goes the moment ``run`` says it starts drawing, and drawing takes seconds."""
-    watched = fault_helpers.start(["run", "--out", str(tmp_path), "--no-db", "--no-micro", "--impl", "fast,contextvar", "--load", "threads",
-                                   "--quiet"])
+    watched = fault_helpers.start(["run", "--out", str(tmp_path), "--no-db", "--no-micro", "--impl", "fast,contextvar",
+                                   "--load", "threads", "--quiet"])
     assert watched.wait_for_line("drawing charts and writing the report"), watched.stderr
     watched.signal(signal.SIGINT, group=True)
     assert watched.finish(timeout=60) == 130, watched.stderr
@@ -314,8 +326,9 @@ def secret_account(mysql_server: Any) -> Any:
 def test_a_password_never_appears_in_any_output(secret_account: Any, tmp_path: Path) -> None:
     env = {**os.environ, "CTXBENCH_MYSQL_URL": _url(secret_account, "ctxbench_secret", SECRET), "COLUMNS": "200"}
     forms = {SECRET, urllib.parse.quote(SECRET, safe=""), urllib.parse.quote(SECRET)}
-    watched = fault_helpers.start(["run", "--quick", "--out", str(tmp_path / "results"), "--no-micro", "--impl", "fast", "--load", "threads",
-                                   "--strategy", "pooled-tuned,global", "--db-load", "threads"], env=env)
+    watched = fault_helpers.start(["run", "--quick", "--out", str(tmp_path / "results"), "--no-micro", "--impl", "fast",
+                                   "--load", "threads", "--strategy", "pooled-tuned,global", "--db-load", "threads"],
+                                  env=env)
     command_lines: list[str] = []
     while watched.proc.poll() is None:  # nor on a command line, where ps would show it
         command_lines += [s.cmdline for s in watched.poll_children()]
@@ -328,7 +341,8 @@ def test_a_password_never_appears_in_any_output(secret_account: Any, tmp_path: P
     assert all(r["outcome"] in ("ok", "errors") for r in db)
     files = [p for p in run.rglob("*") if p.is_file()]
     assert {p.suffix for p in files} >= {".json", ".svg", ".png", ".html", ".md"}
-    outputs = {"stdout": watched.stdout.encode(), "stderr": watched.stderr.encode(), "command lines": "\n".join(command_lines).encode()}
+    outputs = {"stdout": watched.stdout.encode(), "stderr": watched.stderr.encode(),
+               "command lines": "\n".join(command_lines).encode()}
     outputs |= {str(p): p.read_bytes() for p in files}
     for where, data in outputs.items():
         for form in forms:

@@ -110,7 +110,8 @@ def test_broken_locals_are_caught_on_every_run() -> None:
     [
         ("import gevent; from bench.cell.loads import Threads; Threads().verify()", "gevent is imported"),
         ("from bench.cell.loads import Gevent; Gevent().verify()", "threading patched=False"),
-        ("from gevent import monkey; monkey.patch_all(); from bench.cell.loads import GeventNoThread; GeventNoThread().verify()",
+        ("from gevent import monkey; monkey.patch_all(); "
+         "from bench.cell.loads import GeventNoThread; GeventNoThread().verify()",
          "threading patched=True"),
     ],
 )
@@ -121,7 +122,8 @@ def test_a_load_that_is_not_what_it_claims_fails_loudly(code: str, message: str)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=120)
 
 
 def test_cli_unknown_and_failing_impls_do_not_stop_the_others(tmp_path: Any) -> None:
@@ -145,7 +147,8 @@ def test_cli_unknown_and_failing_impls_do_not_stop_the_others(tmp_path: Any) -> 
     assert all(r["violations"] in (0, None) and r["kind"] == "probe" for r in fast)
 
 
-@pytest.mark.parametrize("args", [["--workers", "0"], ["--workers", "-1"], ["--workers", "1000000"], ["--probe", "nope"]])
+@pytest.mark.parametrize("args", [["--workers", "0"], ["--workers", "-1"], ["--workers", "1000000"],
+                                  ["--probe", "nope"]])
 def test_cli_nonsense_numbers_and_names(args: list[str]) -> None:
     proc = _cli("locals", "--no-micro", "--quiet", "--impl", "fast", "--load", "threads", *args)
     assert proc.returncode == 2
@@ -156,7 +159,8 @@ def test_cli_nonsense_numbers_and_names(args: list[str]) -> None:
 def test_cli_unwritable_json_path_fails_before_measuring(tmp_path: Any) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    proc = _cli("locals", "--no-micro", "--quiet", "--impl", "fast", "--load", "threads", "--json", str(blocker / "sub" / "x.json"))
+    proc = _cli("locals", "--no-micro", "--quiet", "--impl", "fast", "--load", "threads",
+                "--json", str(blocker / "sub" / "x.json"))
     assert proc.returncode == 2
     assert "cannot write results" in proc.stderr
 

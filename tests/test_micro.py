@@ -1,4 +1,5 @@
-"""Tests of bench.cell.micro and bench.exec.micro: real measurements in real worker processes, checked for shape and sanity only.
+"""Tests of bench.cell.micro and bench.exec.micro: real measurements in real worker processes, checked for shape
+and sanity only.
 
 The machine is shared and noisy, so nothing here asserts an absolute speed or
 a hard-coded result.  The one speed comparison is a ratio two orders of
@@ -139,7 +140,8 @@ def test_values_are_positive(run: tuple[list[dict[str, Any]], list[str], list[st
         assert all(v > 0 for v in r["values"]), r
 
 
-def test_reference_ratio_is_one_and_others_are_relative_to_it(run: tuple[list[dict[str, Any]], list[str], list[str]]) -> None:
+def test_reference_ratio_is_one_and_others_are_relative_to_it(
+        run: tuple[list[dict[str, Any]], list[str], list[str]]) -> None:
     records, _, _ = run
     found = by_key(records)
     for op in OPS:
@@ -150,15 +152,18 @@ def test_reference_ratio_is_one_and_others_are_relative_to_it(run: tuple[list[di
         assert fast["ratio_to_threading_local"] == pytest.approx(expected, rel=0.02)
 
 
-def test_getattr_design_is_slower_than_a_plain_attribute(run: tuple[list[dict[str, Any]], list[str], list[str]]) -> None:
+def test_getattr_design_is_slower_than_a_plain_attribute(
+        run: tuple[list[dict[str, Any]], list[str], list[str]]) -> None:
     records, _, _ = run
     found = by_key(records)
     # contextvar reads through __getattr__ (hundreds of ns on 3.11); plain is one specialised LOAD_ATTR.
     assert found["contextvar", "get"]["ns_median"] > found[SUBJECT_PLAIN, "get"]["ns_median"]
-    assert found["contextvar", "get"]["ratio_to_threading_local"] > found[SUBJECT_PLAIN, "get"]["ratio_to_threading_local"]
+    assert (found["contextvar", "get"]["ratio_to_threading_local"]
+            > found[SUBJECT_PLAIN, "get"]["ratio_to_threading_local"])
 
 
-def test_unknown_impl_gives_one_error_line_and_others_still_run(run: tuple[list[dict[str, Any]], list[str], list[str]]) -> None:
+def test_unknown_impl_gives_one_error_line_and_others_still_run(
+        run: tuple[list[dict[str, Any]], list[str], list[str]]) -> None:
     records, errors, _ = run
     unknown = [e for e in errors if "nosuch.module:X" in e]
     assert len(unknown) == 1
@@ -190,7 +195,8 @@ def test_a_crashing_subject_is_isolated(broken_path: Path) -> None:
     assert {(r["impl"], r["op"]) for r in records} == {(SUBJECT_PLAIN, "get"), (SUBJECT_REFERENCE, "get")}
 
 
-def test_a_hung_worker_leaves_no_process_behind(broken_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_hung_worker_leaves_no_process_behind(broken_path: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker that times out is killed with every process it started (checked by pid), and the subject is named."""
     import psutil
 
@@ -216,8 +222,8 @@ def test_a_hung_worker_leaves_no_process_behind(broken_path: Path, tmp_path: Pat
 
 
 def test_worker_in_process_returns_values_per_subject_and_op() -> None:
-    out = run_micro_worker({"task": "micro", "impls": ["plain", "fast"], "ops": ["get", "del"], "values": 2, "warmups": 0,
-                            "min_time": 0.001, "seed": 1})
+    out = run_micro_worker({"task": "micro", "impls": ["plain", "fast"], "ops": ["get", "del"], "values": 2,
+                            "warmups": 0, "min_time": 0.001, "seed": 1})
     assert out["errors"] == {}
     assert set(out["values"]) == {"plain", "fast"}
     for per_op in out["values"].values():

@@ -24,7 +24,8 @@ CHARTED_BEFORE: dict[str, tuple[str, ...]] = {
 
 def _valid(kind: str) -> dict[str, Any]:
     values: dict[str, Any] = {"concurrency": 4, "ns_median": 12.5, "outcome": "ok"}
-    return {"kind": kind, **{name: values.get(name, "x") for name in required_fields(kind)}, "checks": 10, "violations": 0}
+    return {"kind": kind, **{name: values.get(name, "x") for name in required_fields(kind)}, "checks": 10,
+            "violations": 0}
 
 
 def test_required_fields_are_what_charts_demanded() -> None:
@@ -49,12 +50,15 @@ def test_the_format_history_ends_at_the_current_version() -> None:
     ([1, 2], "not an object (list)"),
     ({"kind": "bogus"}, "unknown kind 'bogus'"),
     ({"kind": "probe", "impl": "fast", "load": "threads"}, "probe record without 'probe', 'outcome'"),
-    ({"kind": "db", "strategy": "s", "load": "threads", "concurrency": None, "outcome": "ok"}, "db record without 'concurrency'"),
-    ({"kind": "db", "strategy": "s", "load": "threads", "concurrency": True, "outcome": "ok"}, "db record with concurrency True"),
+    ({"kind": "db", "strategy": "s", "load": "threads", "concurrency": None, "outcome": "ok"},
+     "db record without 'concurrency'"),
+    ({"kind": "db", "strategy": "s", "load": "threads", "concurrency": True, "outcome": "ok"},
+     "db record with concurrency True"),
     ({"kind": "request", "impl": "i", "strategy": "s", "load": "threads", "concurrency": "4", "outcome": "ok"},
      "request record with concurrency '4'"),
     ({"kind": "micro", "impl": "fast", "op": "get", "ns_median": "12"}, "micro record with ns_median '12'"),
-    ({"kind": "probe", "impl": "fast", "load": "threads", "probe": "p", "outcome": "ok"}, "probe record with checks None"),
+    ({"kind": "probe", "impl": "fast", "load": "threads", "probe": "p", "outcome": "ok"},
+     "probe record with checks None"),
 ])
 def test_a_record_is_refused_with_its_reason(rec: Any, reason: str) -> None:
     assert check_record(rec) == reason
@@ -82,7 +86,8 @@ def test_load_records_keeps_the_valid_and_names_the_rest(tmp_path: Path) -> None
     good = _valid("micro")
     atomic_write_json(tmp_path / "run.json", {"cells": ["a", {"id": "b"}]})
     atomic_write_json(tmp_path / "environment.json", {"commit": "c1"})
-    atomic_write_json(tmp_path / "cells" / "a.json", {"schema": SCHEMA_VERSION, "cell": "a", "records": [good, {"kind": "x"}]})
+    atomic_write_json(tmp_path / "cells" / "a.json",
+                      {"schema": SCHEMA_VERSION, "cell": "a", "records": [good, {"kind": "x"}]})
     atomic_write_json(tmp_path / "extra.json", results_document({"commit": "c2", "cpu": "z"}, [good]))
     (tmp_path / "broken.json").write_text(json.dumps(results_document({}, []))[:-3])
     env, records, problems = load_records(tmp_path)

@@ -6,9 +6,10 @@ gate runs again in fresh processes with ``tests/slow_locals.py``'s
 bytecode on its ``get`` path, nothing else).  The selection is the small one
 a user would gate a Local of their own with: ``--impl
 fast,tests.slow_locals:Tunable --no-db --load threads`` (about 30 s a run on
-a 2-core box; the baseline takes three times the micro processes).  Correctness tests flip one verdict of a real baseline in each
-direction.  Bad input must end with one line and exit status 2, before
-anything is measured.  The decision rule itself is tested on fixed samples.
+a 2-core box; the baseline takes three times the micro processes).
+Correctness tests flip one verdict of a real baseline in each direction.  Bad
+input must end with one line and exit status 2, before anything is measured.
+The decision rule itself is tested on fixed samples.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ TUNABLE = "tests.slow_locals:Tunable"
 SELECTION = ["--impl", f"fast,{TUNABLE}", "--no-db", "--load", "threads", "--quiet"]
 SLOW_METRIC = f"micro/{TUNABLE}/get"
 #: Correctness-only selection: fast isolates, LeakyLocal leaks (tests/broken_locals.py).
-CORRECTNESS = ["--impl", "fast,tests.broken_locals:LeakyLocal", "--load", "threads", "--probe", "isolation,leak", "--no-db", "--no-micro", "--quiet"]
+CORRECTNESS = ["--impl", "fast,tests.broken_locals:LeakyLocal", "--load", "threads", "--probe", "isolation,leak",
+               "--no-db", "--no-micro", "--quiet"]
 GATE_TIMEOUT = 240
 
 
@@ -92,7 +94,8 @@ SLOWDOWN = 0.30
 
 def test_a_real_slowdown_fails_the_gate_on_exactly_that_metric(speed_baseline: Path, tmp_path: Path) -> None:
     report, summary = tmp_path / "gate.json", tmp_path / "summary.md"
-    proc = run_gate(*SELECTION, "--baseline", speed_baseline, "--json", report, "--markdown", summary, slowdown=SLOWDOWN)
+    proc = run_gate(*SELECTION, "--baseline", speed_baseline, "--json", report, "--markdown", summary,
+                    slowdown=SLOWDOWN)
     assert proc.returncode == EXIT_REGRESSION, proc.stdout + proc.stderr
     gate = gate_json(report)
     flagged = [r["metric"] for r in gate["speed"] if r["verdict"] == "regression"]
@@ -141,18 +144,20 @@ def test_unchanged_correctness_passes(correctness_baseline: Path) -> None:
     # The baseline says fast leaks under isolation; now the probe sees nothing: the probe lost its power.
     ("probe/fast/threads/isolation", 3, "lost its power"),
 ], ids=["new-leak", "probe-lost-its-power"])
-def test_a_changed_verdict_fails_the_gate(correctness_baseline: Path, tmp_path: Path, key: str, violations: int, says: str) -> None:
+def test_a_changed_verdict_fails_the_gate(correctness_baseline: Path, tmp_path: Path, key: str, violations: int,
+                                          says: str) -> None:
     """Either direction of a changed correctness verdict fails the gate, naming exactly that cell."""
     report = tmp_path / "gate.json"
-    proc = run_gate(*CORRECTNESS, "--baseline", _flipped(correctness_baseline, tmp_path, key, violations), "--json", report)
+    proc = run_gate(*CORRECTNESS, "--baseline", _flipped(correctness_baseline, tmp_path, key, violations),
+                    "--json", report)
     assert proc.returncode == EXIT_REGRESSION, proc.stdout + proc.stderr
     failed = [(r["name"], r["text"]) for r in gate_json(report)["correctness"] if r["verdict"] == "fail"]
     assert [name for name, _ in failed] == [key] and says in failed[0][1]
 
 
 def test_nothing_comparable_is_an_error(correctness_baseline: Path) -> None:
-    proc = run_gate("--impl", "contextvar", "--load", "asyncio", "--probe", "isolation", "--no-db", "--no-micro", "--quiet",
-                    "--baseline", correctness_baseline)
+    proc = run_gate("--impl", "contextvar", "--load", "asyncio", "--probe", "isolation", "--no-db", "--no-micro",
+                    "--quiet", "--baseline", correctness_baseline)
     assert proc.returncode == EXIT_ERROR
     assert "nothing comparable" in one_error_line(proc)
 
@@ -164,10 +169,13 @@ def test_nothing_comparable_is_an_error(correctness_baseline: Path) -> None:
     (None, "missing (make one with --update-baseline)"),
     ('{"format": "ctxbench-baseline", "schema": 1, "correctness": {', "truncated JSON"),
     ("[1, 2", "truncated JSON"),
-    ('{"format": "ctxbench-baseline", "schema": 1, "correctness": {}, "speed": {"micro/x/get": {"kind": "micro"}}}', "samples"),
+    ('{"format": "ctxbench-baseline", "schema": 1, "correctness": {}, "speed": {"micro/x/get": {"kind": "micro"}}}',
+     "samples"),
     ('{"schema": 1, "environment": {}, "records": []}', "looks like a results file"),
-    (json.dumps({"format": "ctxbench-baseline", "schema": SCHEMA_VERSION + 1, "correctness": {}, "speed": {}}), "schema version"),
-    (json.dumps({"format": "ctxbench-baseline", "schema": SCHEMA_VERSION, "correctness": {}, "speed": {}, "overrides": {"micro/*": {"max_slowdown": -1}}}),
+    (json.dumps({"format": "ctxbench-baseline", "schema": SCHEMA_VERSION + 1, "correctness": {}, "speed": {}}),
+     "schema version"),
+    (json.dumps({"format": "ctxbench-baseline", "schema": SCHEMA_VERSION, "correctness": {}, "speed": {},
+                 "overrides": {"micro/*": {"max_slowdown": -1}}}),
      "out of range"),
 ])
 def test_a_bad_baseline_is_one_line_and_exit_2(tmp_path: Path, content: str | None, expected: str) -> None:
@@ -229,17 +237,20 @@ BASE = [2.00, 2.02, 1.98, 2.01, 1.99]
     ("micro", [2.0, 2.01, 1.99, 2.02, 1.98], "ok", ""),
 ])
 def test_compare_speed(kind: str, now: list[float], verdict: str, reason: str) -> None:
-    result = decision.compare_speed(_metric(kind, BASE), _metric(kind, now), max_slowdown=0.10 if kind == "micro" else 0.20, alpha=0.05)
+    result = decision.compare_speed(_metric(kind, BASE), _metric(kind, now),
+                                    max_slowdown=0.10 if kind == "micro" else 0.20, alpha=0.05)
     assert (result.verdict, result.reason) == (verdict, reason), result
 
 
 def test_too_few_samples_cannot_decide() -> None:
-    result = decision.compare_speed(_metric("micro", [1.0, 1.01]), _metric("micro", [2.0, 2.1]), max_slowdown=0.1, alpha=0.05)
+    result = decision.compare_speed(_metric("micro", [1.0, 1.01]), _metric("micro", [2.0, 2.1]), max_slowdown=0.1,
+                                    alpha=0.05)
     assert result.verdict == "undecidable" and "best possible 0.167" in result.reason
 
 
 def test_thresholds_overrides_exact_name_then_pattern() -> None:
-    thresholds = decision.Thresholds({"micro": 0.1, "db": 0.2}, 0.05, {"db/*/gevent/*": {"max_slowdown": 0.4}, "micro/fast/get": {"alpha": 0.01}})
+    thresholds = decision.Thresholds({"micro": 0.1, "db": 0.2}, 0.05,
+                                     {"db/*/gevent/*": {"max_slowdown": 0.4}, "micro/fast/get": {"alpha": 0.01}})
     assert thresholds.for_metric("micro/fast/get", "micro") == (0.1, 0.01)
     assert thresholds.for_metric("db/pooled/gevent/c4", "db") == (0.4, 0.05)
     assert thresholds.for_metric("db/pooled/threads/c4", "db") == (0.2, 0.05)
@@ -273,17 +284,22 @@ def test_correctness_rules() -> None:
 
     assert decision.compare_correctness("d", db(0), db(2)).verdict == "fail"
     assert decision.compare_correctness("d", db(0), db(0, 1)).verdict == "fail"
-    assert decision.compare_correctness("d", db(9), db(0)).verdict == "ok"  # a race that did not show: reported, not judged
-    assert decision.compare_correctness("d", db(0, strategy="global"), db(5, strategy="global")).verdict == "ok"  # declared unsafe
-    assert decision.compare_correctness("d", db(0, strategy="my.mod:factory"), db(1, strategy="my.mod:factory")).verdict == "fail"
+    # a race that did not show: reported, not judged
+    assert decision.compare_correctness("d", db(9), db(0)).verdict == "ok"
+    # declared unsafe
+    assert decision.compare_correctness("d", db(0, strategy="global"), db(5, strategy="global")).verdict == "ok"
+    assert decision.compare_correctness("d", db(0, strategy="my.mod:factory"),
+                                        db(1, strategy="my.mod:factory")).verdict == "fail"
 
 
 def test_read_baseline_round_trip(tmp_path: Path) -> None:
     measurement = measure.Measurement(environment={"cpu": {"model": "x"}})
     measurement.speed["micro/fast/get"] = _metric("micro", BASE, "micro/fast/get")
-    measurement.correctness["probe/fast/threads/leak"] = {"kind": "probe", "impl": "fast", "load": "threads", "probe": "leak", "violations": 0, "checks": 24}
-    plan = gate_plan.GatePlan(impls=("fast",), loads=("threads",), probes=("leak",), workers=8, micro=True, micro_processes=5, micro_values=5,
-                            db=False, strategies=("locked",), db_loads=("threads",), concurrency=(4,), db_repeats=3, db_duration=0.5, db_warmup=0.25)
+    measurement.correctness["probe/fast/threads/leak"] = {"kind": "probe", "impl": "fast", "load": "threads",
+                                                          "probe": "leak", "violations": 0, "checks": 24}
+    plan = gate_plan.GatePlan(impls=("fast",), loads=("threads",), probes=("leak",), workers=8, micro=True,
+                              micro_processes=5, micro_values=5, db=False, strategies=("locked",),
+                              db_loads=("threads",), concurrency=(4,), db_repeats=3, db_duration=0.5, db_warmup=0.25)
     path = tmp_path / "b.json"
     path.write_text(json.dumps(gate_baseline.baseline_document(measurement, plan, {"micro/*": {"max_slowdown": 0.2}})))
     baseline = gate_baseline.read_baseline(path)
@@ -316,8 +332,10 @@ def test_a_change_that_does_not_come_back_is_flaky_not_a_failure() -> None:
     outcome = decision.GateOutcome(correctness=[
         decision.compare_correctness("probe/a/threads/leak", probe(0), probe(1)),  # comes and goes
         decision.compare_correctness("probe/b/threads/leak", probe(0), probe(5)),  # real: seen again
-        decision.compare_correctness("db/pooled/threads/c4", {"kind": "db", "strategy": "pooled", "wrong_results": 0, "errors": 0},
-                                    {"kind": "db", "strategy": "pooled", "wrong_results": 2, "errors": 0}),  # wrong results: never re-run
+        # wrong results: never re-run
+        decision.compare_correctness("db/pooled/threads/c4",
+                                     {"kind": "db", "strategy": "pooled", "wrong_results": 0, "errors": 0},
+                                     {"kind": "db", "strategy": "pooled", "wrong_results": 2, "errors": 0}),
     ])
     asked: list[list[str]] = []
 
@@ -335,22 +353,26 @@ def test_a_change_that_does_not_come_back_is_flaky_not_a_failure() -> None:
 def test_a_cell_unstable_in_the_baseline_is_reported_not_judged() -> None:
     correctness = {"probe/a/threads/leak": {"kind": "probe", "violations": 0, "checks": 24},
                    "probe/b/threads/leak": {"kind": "probe", "violations": 3, "checks": 24}}
-    gate_baseline.mark_stability(correctness, [{"probe/a/threads/leak": {"violations": 1}, "probe/b/threads/leak": {"violations": 2}}])
-    assert correctness["probe/a/threads/leak"]["stable"] is False and correctness["probe/a/threads/leak"]["runs"] == [0, 1]
+    gate_baseline.mark_stability(correctness, [{"probe/a/threads/leak": {"violations": 1},
+                                                "probe/b/threads/leak": {"violations": 2}}])
+    assert (correctness["probe/a/threads/leak"]["stable"] is False
+            and correctness["probe/a/threads/leak"]["runs"] == [0, 1])
     assert correctness["probe/b/threads/leak"]["stable"] is True
-    result = decision.compare_correctness("probe/a/threads/leak", correctness["probe/a/threads/leak"], {"kind": "probe", "violations": 0, "checks": 24})
+    result = decision.compare_correctness("probe/a/threads/leak", correctness["probe/a/threads/leak"],
+                                          {"kind": "probe", "violations": 0, "checks": 24})
     assert result.verdict == "flaky"
 
 
 def test_a_database_repeat_shared_with_another_client_gives_no_sample() -> None:
     def cell(strategy: str, ops_per_s: float, surplus: int, client: int = 10_000) -> dict[str, Any]:
-        return {"kind": "db", "strategy": strategy, "load": "threads", "concurrency": 4, "outcome": "ok", "ops_per_s": ops_per_s,
-                "statement_surplus": surplus, "client_statements": client}
+        return {"kind": "db", "strategy": strategy, "load": "threads", "concurrency": 4, "outcome": "ok",
+                "ops_per_s": ops_per_s, "statement_surplus": surplus, "client_statements": client}
 
     rounds = [
         [cell("locked", 10_000, 1), cell("pooled", 5_000, 10_003)],  # pooled pings once per op: its own surplus
         [cell("locked", 10_000, 1), cell("pooled", 5_100, 10_004)],
-        [cell("locked", 14_000, 9_000), cell("pooled", 5_000, 10_002)],  # someone else ran 9000 statements during locked
+        # someone else ran 9000 statements during locked
+        [cell("locked", 14_000, 9_000), cell("pooled", 5_000, 10_002)],
         [cell("locked", 10_000, 2), cell("pooled", 2_000, 25_000)],  # ... and 15000 during pooled
     ]
     assert disturbed.disturbed_cells(rounds) == {(2, "locked", "threads", 4), (3, "pooled", "threads", 4)}

@@ -1,4 +1,5 @@
-"""The report is one self-contained page that a real browser renders, its findings come from the records, no password leaks.
+"""The report is one self-contained page that a real browser renders, its findings come from the records, no password
+leaks.
 
 The page is opened in headless Chromium (Debian's ``chromium``, installed by
 the ``chromium`` fixture when missing): an inline script appended to a copy
@@ -24,15 +25,18 @@ from bench.present import charts, report
 from tests.test_charts import assert_png, db_records, real_locals_records
 
 SECRET = "Zq7-distinctive-report-Pw"
-BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--hide-scrollbars"]
+BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--hide-scrollbars"]
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Charts and both reports from real locals records, hand-built db records and an environment holding a secret URL."""
+    """Charts and both reports from real locals records, hand-built db records and an environment holding a secret
+    URL."""
     environment, records = real_locals_records()
-    environment = {**environment, "server": {"url": f"mysql://root:{SECRET}@127.0.0.1:3306/test", "password": SECRET, "version": "10.11-test"}}
+    environment = {**environment, "server": {"url": f"mysql://root:{SECRET}@127.0.0.1:3306/test", "password": SECRET,
+                                             "version": "10.11-test"}}
     records = records + db_records()
     out = tmp_path_factory.mktemp("report")
     notes: list[str] = []
@@ -80,7 +84,8 @@ def test_no_password_anywhere(built: dict[str, Any]) -> None:
 
 def test_sanitise() -> None:
     assert report.sanitise("see mysql://u:p%40ss@h:1/db and http://x.org/a@b") == "see mysql://u:***@h:1/db and http://x.org/a@b"
-    assert report.sanitise({"db": {"passwd": "x", "password": "", "url": "postgresql://a:b@c/d"}}) == {"db": {"passwd": "***", "password": "", "url": "postgresql://a:***@c/d"}}
+    assert report.sanitise({"db": {"passwd": "x", "password": "", "url": "postgresql://a:b@c/d"}}) == {
+        "db": {"passwd": "***", "password": "", "url": "postgresql://a:***@c/d"}}
     assert report.sanitise(["mysql://root@h/db"]) == ["mysql://root@h/db"]
 
 
@@ -91,12 +96,15 @@ def test_findings_come_from_the_records(built: dict[str, Any]) -> None:
     # The real probe run: threading.local is per OS thread, so it fails isolation under asyncio; fast never fails.
     assert probes[("threading-local", "asyncio", "isolation")]["violations"] > 0
     assert re.search(r"Under asyncio, [^.]*threading-local[^.;]* fail[s]? isolation", text), text
-    assert not any(r["violations"] for (impl, _, p), r in probes.items() if impl == "fast" and r["violations"] is not None)
+    assert not any(r["violations"] for (impl, _, p), r in probes.items()
+                   if impl == "fast" and r["violations"] is not None)
     assert "fast passes every judged probe under every load measured" in text
-    ratio = next(r["ratio_to_threading_local"] for r in built["records"] if r["kind"] == "micro" and r["impl"] == "fast" and r["op"] == "get")
+    ratio = next(r["ratio_to_threading_local"] for r in built["records"]
+                 if r["kind"] == "micro" and r["impl"] == "fast" and r["op"] == "get")
     assert f"fast read is {ratio:.1f}x threading.local" in text
     # The hand-built database records: global breaks at 4 and 16 under both loads, locked hangs once.
-    assert "global returned wrong results under threads at concurrency 4 and 16 and under gevent at concurrency 4 and 16" in text
+    assert ("global returned wrong results under threads at concurrency 4 and 16 "
+            "and under gevent at concurrency 4 and 16") in text
     assert "locked hung under gevent at concurrency 16." in text
     assert "pooled-tuned, own-connection and tests.mine:factory returned only each worker's own rows" in text
     assert "With the request context on threading-local, requests saw another request's context under gevent" in text
@@ -116,7 +124,8 @@ def test_tables_and_environment(built: dict[str, Any]) -> None:
         assert "Cost per operation: median ns" in text
         assert "Connection strategies: throughput, latency, errors, wrong results" in text
         assert "Request scenario" in text
-        assert "FAIL 15/20" in text  # threading-local under asyncio, 4 workers x 5 rounds, worded as bench.present.tables words it
+        # threading-local under asyncio, 4 workers x 5 rounds, worded as bench.present.tables words it
+        assert "FAIL 15/20" in text
         assert env["python"]["version"] in text
         assert str(env["cpu"]["model"]) in text
         assert "10.11-test" in text
@@ -181,7 +190,8 @@ def test_render_report_from_a_results_file(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    """Debian's headless Chromium, installed with apt-get when missing (skip, or fail under CTXBENCH_REQUIRE_BROWSER=1)."""
+    """Debian's headless Chromium, installed with apt-get when missing (skip, or fail under
+    CTXBENCH_REQUIRE_BROWSER=1)."""
     path = shutil.which("chromium")
     reason = ""
     if path is None and shutil.which("apt-get"):
@@ -213,7 +223,8 @@ _CHECK_SCRIPT = """
 window.addEventListener('load', function () {
   var lines = [];
   document.querySelectorAll('figure img').forEach(function (img) {
-    lines.push(img.parentNode.id + ' ' + img.complete + ' ' + img.naturalWidth + ' ' + img.naturalHeight + ' ' + img.getBoundingClientRect().width);
+    lines.push(img.parentNode.id + ' ' + img.complete + ' ' + img.naturalWidth + ' ' + img.naturalHeight + ' ' + \
+img.getBoundingClientRect().width);
   });
   var out = document.createElement('pre');
   out.id = 'render-check';
@@ -233,8 +244,10 @@ def _browser(chromium: str, tmp_path: Path, *args: str) -> subprocess.CompletedP
 @pytest.mark.timeout(1800)  # the first browser test may install chromium
 def test_every_chart_renders_in_chromium(built: dict[str, Any], chromium: str, tmp_path: Path) -> None:
     page = tmp_path / "check.html"
-    page.write_text(built["html"].read_text(encoding="utf-8").replace("</body>", _CHECK_SCRIPT + "</body>"), encoding="utf-8")
-    done = _browser(chromium, tmp_path, "--window-size=1000,1400", "--virtual-time-budget=10000", "--dump-dom", page.as_uri())
+    page.write_text(built["html"].read_text(encoding="utf-8").replace("</body>", _CHECK_SCRIPT + "</body>"),
+                    encoding="utf-8")
+    done = _browser(chromium, tmp_path, "--window-size=1000,1400", "--virtual-time-budget=10000", "--dump-dom",
+                    page.as_uri())
     match = re.search(r'<pre id="render-check">(.*?)</pre>', done.stdout, re.S)
     assert match, f"the check script did not run: rc={done.returncode} {done.stderr[-1500:]}"
     rows = [line.split() for line in match.group(1).strip().splitlines()]
@@ -249,7 +262,8 @@ def test_page_screenshot_is_not_blank(built: dict[str, Any], chromium: str, tmp_
     from PIL import Image
 
     shot = tmp_path / "page.png"
-    done = _browser(chromium, tmp_path, "--window-size=1000,3000", "--virtual-time-budget=10000", f"--screenshot={shot}", built["html"].as_uri())
+    done = _browser(chromium, tmp_path, "--window-size=1000,3000", "--virtual-time-budget=10000",
+                    f"--screenshot={shot}", built["html"].as_uri())
     assert shot.exists(), f"no screenshot: rc={done.returncode} {done.stderr[-1500:]}"
     with Image.open(shot) as image:
         rgb = image.convert("RGB")

@@ -15,7 +15,8 @@ LOCALS_ONLY = ["--no-db", "--no-micro", "--quiet", "--load", "threads,asyncio"]
 
 
 def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def _only_run(root: Path) -> Path:

@@ -33,7 +33,8 @@ def _server_folders(watched: fault_helpers.Watched) -> list[Path]:
 
 
 def _resume(root: Path, run: Path, kept: dict[str, str], total: int) -> fault_helpers.Watched:
-    resumed = fault_helpers.start(["run", "--out", str(root), "--resume", run.name, "--quiet"], env=fault_helpers.private_server_env())
+    resumed = fault_helpers.start(["run", "--out", str(root), "--resume", run.name, "--quiet"],
+                                  env=fault_helpers.private_server_env())
     assert resumed.finish(timeout=300) == 0, resumed.stderr
     assert f"{len(kept)} of {total} cells already finished, {total - len(kept)} to run" in resumed.stderr
     cells = fault_helpers.read_cells(run)
@@ -46,12 +47,15 @@ def _resume(root: Path, run: Path, kept: dict[str, str], total: int) -> fault_he
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize(("signum", "group"), [(signal.SIGINT, True), (signal.SIGTERM, False)], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize(("signum", "group"), [(signal.SIGINT, True), (signal.SIGTERM, False)],
+                         ids=["ctrl-c", "sigterm"])
 def test_interrupt_during_a_db_cell(tmp_path: Path, signum: int, group: bool) -> None:
-    watched = fault_helpers.start(["run", "--out", str(tmp_path), "--duration", "3", *DB_ONLY], env=fault_helpers.private_server_env())
+    watched = fault_helpers.start(["run", "--out", str(tmp_path), "--duration", "3", *DB_ONLY],
+                                  env=fault_helpers.private_server_env())
     assert watched.wait_for(lambda now: any(s.is_cell for s in now) and any(s.is_server for s in now)), watched.stderr
     time.sleep(0.5)  # inside the cell's measured window
-    watched.signal(signum, group=group)  # Ctrl-C reaches the whole process group; SIGTERM (kill, a supervisor) only the parent
+    # Ctrl-C reaches the whole process group; SIGTERM (kill, a supervisor) only the parent
+    watched.signal(signum, group=group)
     assert watched.finish(timeout=120) == 130, watched.stderr
     assert "Traceback" not in watched.stderr and "--resume" in watched.stderr
     assert [s for s in watched.seen.values() if s.is_cell] and _server_folders(watched)
@@ -66,8 +70,10 @@ def test_interrupt_during_a_db_cell(tmp_path: Path, signum: int, group: bool) ->
 
 @pytest.mark.timeout(600)
 def test_the_server_killed_during_a_run(tmp_path: Path) -> None:
-    """kill -9 the private server in the first database cell: that cell counts the errors, later cells are skipped, resume redoes them."""
-    watched = fault_helpers.start(["run", "--out", str(tmp_path), "--duration", "4", *DB_ONLY], env=fault_helpers.private_server_env())
+    """kill -9 the private server in the first database cell: that cell counts the errors, later cells are skipped,
+    resume redoes them."""
+    watched = fault_helpers.start(["run", "--out", str(tmp_path), "--duration", "4", *DB_ONLY],
+                                  env=fault_helpers.private_server_env())
     assert watched.wait_for(lambda now: any(s.is_cell for s in now) and any(s.is_server for s in now)), watched.stderr
     # Into the measured window: the cell process imports, connects and warms up (0.5 s) first, which took
     # more than a second on a slow day; the window then lasts 4 s.
@@ -97,10 +103,13 @@ def test_the_server_killed_during_a_run(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(300)
 def test_interrupt_during_a_fault_cell(tmp_path: Path) -> None:
-    """Ctrl-C in ``ctxbench faults``: the cell (run from a thread) and the private server go too; finished records stay."""
+    """Ctrl-C in ``ctxbench faults``: the cell (run from a thread) and the private server go too; finished records
+    stay."""
     out = tmp_path / "faults.json"
-    watched = fault_helpers.start(["faults", "--scenario", "max-connections,kill", "--strategy", "pooled-tuned", "--json", str(out)])
-    assert watched.wait_for_line("kill: db pooled-tuned"), watched.stderr  # the max-connections record is written by now
+    watched = fault_helpers.start(["faults", "--scenario", "max-connections,kill", "--strategy", "pooled-tuned",
+                                   "--json", str(out)])
+    # the max-connections record is written by now
+    assert watched.wait_for_line("kill: db pooled-tuned"), watched.stderr
     assert watched.wait_for(lambda now: any(s.is_cell for s in now)), watched.stderr
     time.sleep(0.5)
     watched.signal(signal.SIGINT, group=True)

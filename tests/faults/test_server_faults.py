@@ -38,7 +38,8 @@ def _faults(tmp_path: Path, *args: str, timeout: float) -> tuple[int, dict[str, 
 
 
 def _check_server_fault(rec: dict[str, Any]) -> None:
-    where = f"{rec['scenario']} {rec['strategy']} {rec['load']}: {json.dumps({k: v for k, v in rec.items() if k != 'cell'})}"
+    where = (f"{rec['scenario']} {rec['strategy']} {rec['load']}: "
+             f"{json.dumps({k: v for k, v in rec.items() if k != 'cell'})}")
     assert rec["kind"] == "fault" and rec["problem"] is None, where
     assert "fault_not_injected" not in rec, where
     assert rec["errors_before_fault"] == 0 and rec["wrong_results"] == 0, where
@@ -106,7 +107,8 @@ def test_a_killed_private_server_restarts_on_its_port_with_its_data_and_password
         with pytest.raises(pymysql.err.OperationalError) as denied:
             pymysql.connect(**{**target.connect_kwargs(), "password": ""})
         assert denied.value.args[0] == 1045
-        listening = {c.laddr for c in psutil.Process(handle.pid).net_connections("inet") if c.status == psutil.CONN_LISTEN}
+        listening = {c.laddr for c in psutil.Process(handle.pid).net_connections("inet")
+                     if c.status == psutil.CONN_LISTEN}
         assert listening and {addr.ip for addr in listening} == {"127.0.0.1"}
         handle.terminate()  # a clean shutdown, then the same restart
         assert not handle.running
@@ -131,7 +133,8 @@ def _end_leak_holders() -> None:
 def test_max_connections_a_hang_and_a_leak(tmp_path: Path) -> None:
     strategies = ",".join([*RECOVERS, *STAYS_DOWN, LEAKY])
     try:
-        code, doc, watched = _faults(tmp_path, "--scenario", "max-connections,hang", "--strategy", strategies, timeout=500)
+        code, doc, watched = _faults(tmp_path, "--scenario", "max-connections,hang", "--strategy", strategies,
+                                     timeout=500)
     finally:
         time.sleep(0.1)
         _end_leak_holders()
