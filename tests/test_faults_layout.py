@@ -48,7 +48,7 @@ def test_validate_names_the_bad_value(changes: dict[str, object], named: str) ->
 
 
 def test_poll_returns_the_first_value_that_holds_or_the_last_one() -> None:
-    from bench.faults.running import poll
+    from bench.poll import poll
 
     values = iter([5, 4, 3, 2, 1])
     assert poll(lambda: next(values), until=lambda v: v <= 3, timeout=5.0, interval=0.0) == 3

@@ -17,8 +17,8 @@ import pymysql
 import pytest
 
 import bench.server as server
+from bench.poll import poll_until
 from bench.server import private
-from bench.server.process import poll_until
 
 ROOT = Path(__file__).resolve().parents[1]
 

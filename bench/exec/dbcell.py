@@ -9,7 +9,6 @@ leaves a record saying so and an error line.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +17,7 @@ from bench.cell.db import DEFAULT_HANG_AFTER, DEFAULT_MIX, target_spec
 from bench.exec.spawn import run_cell
 from bench.plan.cells import Cell
 from bench.plan.matrix import CEILING_QUERIES, CEILING_QUERY, CEILING_REPEATS, LEAK_WAIT
+from bench.poll import poll
 
 
 def measure_ceiling(target: Any, concurrency: int, *, query: str = CEILING_QUERY, queries: int = CEILING_QUERIES,
@@ -50,14 +50,9 @@ def leak_check(target: Any, before: int | None, wait: float = LEAK_WAIT) -> int 
     """Connections the server still holds beyond ``before``, once it had ``wait`` seconds to drop them."""
     if before is None:
         return None
-    deadline = time.monotonic() + wait
-    while True:
-        now = threads_connected(target)
-        if now is None:
-            return None
-        if now <= before or time.monotonic() >= deadline:
-            return max(0, now - before)
-        time.sleep(0.1)
+    now = poll(lambda: threads_connected(target), until=lambda n: n is None or n <= before, timeout=wait,
+               interval=0.1)
+    return None if now is None else max(0, now - before)
 
 
 def stub_record(cell: Cell, outcome: str, reason: str, **extra: Any) -> dict[str, Any]:

@@ -10,29 +10,19 @@ behind).  :func:`poll` is the one poll-until-deadline loop the scenarios use.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import Future
-from typing import Any, TypeVar
-
-from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
+from typing import Any
 
 from bench.exec import dbcell
 from bench.faults.fixtures import FaultServer
 from bench.faults.plan import FLOWING_SELECTS
 from bench.plan.cells import Cell
 from bench.plan.matrix import LEAK_WAIT, db_cell_timeout
+from bench.poll import poll
 
-T = TypeVar("T")
 #: A cell's record (with the parent's additions) and its problem line, or None.
 CellOutcome = tuple[dict[str, Any], str | None]
-
-
-def poll(read: Callable[[], T], *, until: Callable[[T], bool], timeout: float, interval: float) -> T:
-    """``read()`` every ``interval`` seconds until ``until`` holds for its value or ``timeout`` ran out; the last."""
-    attempts = Retrying(stop=stop_after_delay(timeout), wait=wait_fixed(interval),
-                        retry=retry_if_result(lambda value: not until(value)),
-                        retry_error_callback=lambda state: state.outcome.result() if state.outcome else None)
-    return attempts(read)
 
 
 def cell_processes() -> list[Any]:

@@ -136,7 +136,7 @@ class EphemeralServer:
         """Launch the same command again (same port, same data directory) and wait until ``target`` logs in."""
         import time
 
-        from bench.server.process import poll_until
+        from bench.poll import poll_until
 
         if self.process is None:
             raise EphemeralStartError("the private server was never launched", [])
@@ -232,7 +232,7 @@ def _root_over_socket(server: EphemeralServer, deadline: float) -> Any:
     """A root connection without password over the server's socket, once it accepts one."""
     import pymysql
 
-    from bench.server.process import poll_until
+    from bench.poll import poll_until
 
     sock = server.tempdir / "mysqld.sock"
 

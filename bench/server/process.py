@@ -18,18 +18,15 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 from mirakuru import SimpleExecutor
 from mirakuru.base import cleanup_subprocesses
 from mirakuru.exceptions import ProcessFinishedWithError
-from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from bench.server.target import STOP_TIMEOUT
 
-T = TypeVar("T")
 _PR_SET_PDEATHSIG = 1
 
 # mirakuru's exit hook SIGKILLs every process whose marker *contains* this pid as a substring (pid 1234 matches
@@ -94,14 +91,4 @@ class ServerProcess(SimpleExecutor):
         except ProcessFinishedWithError:
             self._clear_process()
         return self
-
-
-def poll_until(attempt: Callable[[], T], *, deadline: float, retry_on: type[Exception], interval: float = 0.1) -> T:
-    """``attempt()`` until it returns, retrying on ``retry_on`` every ``interval`` s until ``deadline``.
-
-    Past the deadline the last ``retry_on`` exception propagates; any other exception propagates at once.
-    """
-    retrying = Retrying(stop=stop_after_delay(max(0.0, deadline - time.monotonic())), wait=wait_fixed(interval),
-                        retry=retry_if_exception_type(retry_on), reraise=True)
-    return retrying(attempt)
 
