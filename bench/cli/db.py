@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     records = document.records
     header, rows = db_rows(records)
     if rows:
-        print_table("Connection strategies: ops/s, latency, errors, wrong results", header, rows)
+        print_table("Connection strategies: silent wrong (another worker's reply as success), errors, ops/s, latency", header, rows)
     header, rows = request_rows(records)
     if rows:
         print_table("Request scenario: LocalStack on impl x strategy", header, rows)
