@@ -72,6 +72,8 @@ class StrategyInfo:
     expected_safe: bool
     #: The settings that matter, copied into every record.
     settings: Mapping[str, Any] = field(default_factory=dict)
+    #: Whether the default database matrix measures it (otherwise only when named).
+    in_default: bool = True
 
 
 #: The built-in strategies, in the order tables show them.
@@ -81,7 +83,8 @@ STRATEGIES: dict[str, StrategyInfo] = {
         StrategyInfo("global", "one connection shared by every worker, no protection, never reopened",
                      GlobalConnection, False, {"read_timeout_s": GLOBAL_READ_TIMEOUT, "reconnect": False}),
         StrategyInfo("global-reconnect", "the shared connection, reopened by ping(reconnect=True) after an error "
-                     "closed it", GlobalReconnect, False, {"read_timeout_s": GLOBAL_READ_TIMEOUT, "reconnect": True}),
+                     "closed it", GlobalReconnect, False, {"read_timeout_s": GLOBAL_READ_TIMEOUT, "reconnect": True},
+                     in_default=False),
         StrategyInfo("locked", "one connection behind threading.Lock (gevent's lock when patched)", LockedConnection,
                      True),
         StrategyInfo("pooled", "DBUtils PooledDB, library defaults (ping=1, reset=True)", pooled, True,
