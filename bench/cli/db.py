@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     records = document.records
     header, rows = db_rows(records)
     if rows:
-        title = "Connection strategies: silent wrong (another worker's reply as success), errors, ops/s, latency"
+        title = "Connection strategies: silent wrong (another operation's reply as success), errors, ops/s, latency"
         print_table(title, header, rows)
     header, rows = request_rows(records)
     if rows:

@@ -52,13 +52,13 @@ def error_total(rec: dict[str, Any]) -> int:
 
 
 def silent_wrong(rec: dict[str, Any]) -> int | None:
-    """Replies of another worker returned without any error (``wrong_detail.foreign`` in older records)."""
+    """Another operation's replies returned without any error (older records: ``wrong_detail`` foreign + stale)."""
     value = rec.get("silent_wrong")
     if isinstance(value, int):
         return value
     detail = rec.get("wrong_detail")
     if isinstance(detail, dict) and isinstance(detail.get("foreign"), int):
-        return int(detail["foreign"])
+        return int(detail["foreign"]) + int(detail.get("stale") or 0)
     return None
 
 

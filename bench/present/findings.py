@@ -271,19 +271,19 @@ def db_findings(records: list[Record]) -> list[str]:
 
 
 def _silent_sentence(label: str, recs: list[Record], loads: list[str]) -> str:
-    """One sentence: how often ``recs`` (cells with silent wrong results) returned another worker's reply."""
+    """One sentence: how often ``recs`` (cells with silent wrong results) returned another operation's reply."""
     total = sum(silent_wrong(r) or 0 for r in recs)
     errors = sum(error_total(r) for r in recs)
     where = _where(_by_strategy_load(recs, lambda r: True).get(recs[0]["strategy"], {}), loads)
     ops = sum(int(r.get("ops_total") or 0) for r in recs)
     share = f", {total / ops:.0%} of its operations there" if ops else ""
     compared = f"more often than it raised an error ({errors:,})" if total > errors else f"beside {errors:,} errors"
-    return (f"{label} returned another worker's reply as the worker's own, without any error, {total:,} times "
+    return (f"{label} returned another operation's reply (another worker's or another request's) as its own, without any error, {total:,} times "
             f"{where}{share}; {compared}.")
 
 
 def silent_findings(records: list[Record]) -> list[str]:
-    """Sentences about silent wrong results (another worker's reply returned as success), per strategy and kind."""
+    """Sentences about silent wrong results (another operation's reply returned as success), per strategy and kind."""
     out: list[str] = []
     for kind, label in (("db", "{s}"), ("request", "In the request scenario, {s}")):
         cells = [r for r in of_kind(records, kind) if r.get("outcome") != "skipped"]
@@ -294,7 +294,7 @@ def silent_findings(records: list[Record]) -> list[str]:
             out.append(_silent_sentence(label.format(s=strategy), mine, loads))
     measured = [r for r in of_kind(records, "db") + of_kind(records, "request") if r.get("outcome") != "skipped"]
     if measured and not out:
-        out.append("No strategy returned another worker's reply as success in any cell measured.")
+        out.append("No strategy returned another operation's reply as success in any cell measured.")
     return out
 
 

@@ -65,7 +65,7 @@ def micro_rows(records: list[dict[str, Any]], impl_order: Iterable[str] = ()) ->
     return ["impl (ns per op ± MAD, x threading.local)", *ops], rows
 
 
-#: ``silent wrong`` leads: another worker's reply returned as success is what a user cannot see.
+#: ``silent wrong`` leads: another operation's reply returned as success is what a user cannot see.
 DB_HEADER: tuple[str, ...] = (
     "strategy", "load", "workers", "silent wrong", "errors", "wrong results", "ops/s", "p50 ms", "p99 ms", "outcome",
     "of ceiling",

@@ -1,7 +1,7 @@
 """The errors chart: strategy (rows) x concurrency (columns) heatmaps per load.
 
-Silent wrong results (another worker's reply returned as success: what a user cannot see) on top,
-errors below them, the other wrong results (stale or unattributable) last.
+Silent wrong results (another operation's reply returned as success: what a user cannot see) on top,
+errors below them, the other wrong results (unattributable) last.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ Value = Callable[[dict[str, Any]], int | None]
 
 
 def _other_wrong(rec: dict[str, Any]) -> int | None:
-    """Wrong results that are not provably another worker's reply (stale or unattributable)."""
+    """Wrong results that cannot be attributed to another operation."""
     wrong, silent = rec.get("wrong_results"), silent_wrong(rec)
     if not isinstance(wrong, int):
         return None
@@ -32,9 +32,9 @@ def _other_wrong(rec: dict[str, Any]) -> int | None:
 
 #: The rows of panels: (title, the count drawn, whether the most frequent error class is written in).
 PANELS: tuple[tuple[str, Value, bool], ...] = (
-    ("SILENT WRONG: another worker's reply returned as success", silent_wrong, False),
+    ("SILENT WRONG: another operation's reply returned as success", silent_wrong, False),
     ("errors (most frequent class below)", error_total, True),
-    ("other wrong results (stale or unattributable)", _other_wrong, False),
+    ("other wrong results (unattributable)", _other_wrong, False),
 )
 
 
