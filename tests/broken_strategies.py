@@ -128,6 +128,17 @@ class _SwappingConnection(_NoThreadId):
         return _SwappingCursor(self._conn.cursor(), self._worker, self._last)
 
 
+class _OwnHandle:
+    """What one worker checks out through: always its own connection."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self._cm = _Fixed(conn)
+
+    def checkout(self) -> _Fixed:
+        return self._cm
+
+
 class SwapsReplies:
     """Each worker has its own connection (no race, no error), but the proxy swaps the echoed token for
     another worker's: every such reply is a silent wrong result, which the oracle must count as one."""
@@ -135,13 +146,13 @@ class SwapsReplies:
     def __init__(self, connect_kwargs: Mapping[str, Any], concurrency: int) -> None:
         self.kwargs = dict(connect_kwargs)
         self.last: dict[int, tuple[Any, ...]] = {}
-        self.handles: dict[int, _Fixed] = {}
+        self.handles: dict[int, _OwnHandle] = {}
 
-    def for_worker(self, index: int) -> _Fixed:
+    def for_worker(self, index: int) -> _OwnHandle:
         import pymysql
 
         if index not in self.handles:
-            self.handles[index] = _Fixed(_SwappingConnection(pymysql.connect(**self.kwargs), index, self.last))
+            self.handles[index] = _OwnHandle(_SwappingConnection(pymysql.connect(**self.kwargs), index, self.last))
         return self.handles[index]
 
     def checkout(self) -> _Fixed:

@@ -278,8 +278,8 @@ def _silent_sentence(label: str, recs: list[Record], loads: list[str]) -> str:
     ops = sum(int(r.get("ops_total") or 0) for r in recs)
     share = f", {total / ops:.0%} of its operations there" if ops else ""
     compared = f"more often than it raised an error ({errors:,})" if total > errors else f"beside {errors:,} errors"
-    return (f"{label} returned another operation's reply (another worker's or another request's) as its own, without any error, {total:,} times "
-            f"{where}{share}; {compared}.")
+    return (f"{label} returned another operation's reply (another worker's or another request's) as its own, "
+            f"without any error, {total:,} times {where}{share}; {compared}.")
 
 
 def silent_findings(records: list[Record]) -> list[str]:
