@@ -91,3 +91,92 @@ class HidesThreadId:
 
     def close(self) -> None:
         return None
+
+
+class _SwappingCursor:
+    """Runs ``SELECT %s`` with the token another worker sent last: a wrong row, returned without any error."""
+
+    def __init__(self, cursor: Any, worker: int, last: dict[int, tuple[Any, ...]]) -> None:
+        self._cursor = cursor
+        self._worker = worker
+        self._last = last
+
+    def execute(self, query: str, args: Any = None) -> Any:
+        if query == "SELECT %s" and isinstance(args, tuple):
+            self._last[self._worker] = args
+            others = [sent for worker, sent in self._last.items() if worker != self._worker]
+            args = others[-1] if others else args
+        return self._cursor.execute(query, args)
+
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    def close(self) -> None:
+        self._cursor.close()
+
+
+class _SwappingConnection(_NoThreadId):
+    """A worker's own connection whose ``SELECT %s`` answers with another worker's token."""
+
+    def __init__(self, conn: Any, worker: int, last: dict[int, tuple[Any, ...]]) -> None:
+        super().__init__(conn)
+        self._con = conn  # the PyMySQL connection, for the harness's connection ids
+        self._worker = worker
+        self._last = last
+
+    def cursor(self) -> Any:
+        return _SwappingCursor(self._conn.cursor(), self._worker, self._last)
+
+
+class _OwnHandle:
+    """What one worker checks out through: always its own connection."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self._cm = _Fixed(conn)
+
+    def checkout(self) -> _Fixed:
+        return self._cm
+
+
+class SwapsReplies:
+    """Each worker has its own connection (no race, no error), but the proxy swaps the echoed token for
+    another worker's: every such reply is a silent wrong result, which the oracle must count as one."""
+
+    def __init__(self, connect_kwargs: Mapping[str, Any], concurrency: int) -> None:
+        self.kwargs = dict(connect_kwargs)
+        self.last: dict[int, tuple[Any, ...]] = {}
+        self.handles: dict[int, _OwnHandle] = {}
+
+    def for_worker(self, index: int) -> _OwnHandle:
+        import pymysql
+
+        if index not in self.handles:
+            self.handles[index] = _OwnHandle(_SwappingConnection(pymysql.connect(**self.kwargs), index, self.last))
+        return self.handles[index]
+
+    def checkout(self) -> _Fixed:
+        raise RuntimeError("SwapsReplies: each worker checks out through for_worker(index)")
+
+    def close(self) -> None:
+        for handle in self.handles.values():
+            handle.conn._con.close()
+        self.handles.clear()
+
+
+class SmallPool:
+    """DBUtils ``PooledDB`` (blocking) with half as many connections as workers: correct under threads and
+    gevent, where a worker waits for a connection; under gevent-nothread its wait on a real OS lock blocks
+    the hub, and the cell must end ``hung``."""
+
+    def __init__(self, connect_kwargs: Mapping[str, Any], concurrency: int) -> None:
+        import pymysql
+        from dbutils.pooled_db import PooledDB
+
+        self.pool = PooledDB(pymysql, maxconnections=max(1, concurrency // 2), blocking=True, **connect_kwargs)
+
+    def checkout(self) -> Any:
+        return self.pool.connection()
+
+    def close(self) -> None:
+        self.pool.close()

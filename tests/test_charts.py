@@ -266,7 +266,7 @@ def test_palette_is_fixed_and_stable() -> None:
     strategies = list(palette.STRATEGY_COLOURS)
     assert impls == ["plain", "threading-local", "dict-by-ident", "greenlet-keyed", "contextvar", "fast", "werkzeug",
                      "gevent-local"]
-    assert strategies == ["global", "locked", "pooled", "pooled-tuned", "persistent", "per-request",
+    assert strategies == ["global", "global-reconnect", "locked", "pooled", "pooled-tuned", "persistent", "per-request",
                           "sqlalchemy-queuepool", "own-connection"]
     assert len({palette.impl_colour(n) for n in impls}) == len(impls)
     assert len({palette.strategy_colour(n) for n in strategies}) == len(strategies)

@@ -100,7 +100,7 @@ def test_safe_strategies_keep_replies_apart(matrix: dict[tuple[Any, ...], dict[s
                                             load: str) -> None:
     rec = matrix[strategy, load, 4, None]
     assert rec["outcome"] == "ok", rec
-    assert rec["errors"] == {} and rec["wrong_results"] == 0
+    assert rec["errors"] == {} and rec["wrong_results"] == 0 and rec["silent_wrong"] == 0
     assert rec["ops"] > 0 and rec["ops_per_s"] > 0
     assert rec["latency_ms"]["p50"] <= rec["latency_ms"]["p99"] <= rec["latency_ms"]["max"]
     assert rec["connection_id_samples"]["mismatched"] == 0

@@ -13,10 +13,11 @@ which lock type was used).  Declared, with what each is expected to do, in
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
-#: Socket read timeout of the deliberately unsafe ``global`` connection (seconds).  Two
+#: Socket read timeout of the deliberately unsafe ``global`` connections (seconds).  Two
 #: workers that interleave on one connection can leave one of them waiting for a reply the
 #: other consumed; the timeout turns that wait into an error instead of a hang.
 GLOBAL_READ_TIMEOUT = 2.0
@@ -80,7 +81,14 @@ def close_quietly(conn: Any) -> None:
 
 
 class GlobalConnection:
-    """One connection shared by every worker, unprotected: the known-bad baseline."""
+    """One connection shared by every worker, unprotected, used as an application uses it: the known-bad baseline.
+
+    Nothing is done behind the workers' backs: no ping, no reconnect.  When PyMySQL
+    closes the connection itself (a reply out of sequence, a read timeout), it stays
+    closed and every later operation fails, as in an application that opened it at
+    import; when PyMySQL's own close fails (a reentrant read under gevent), the socket
+    stays open with unread replies in it and later operations read them as their own.
+    """
 
     def __init__(self, connect_kwargs: Mapping[str, Any], concurrency: int) -> None:
         timeout = GLOBAL_READ_TIMEOUT
@@ -90,18 +98,24 @@ class GlobalConnection:
     def checkout(self) -> _Fixed:
         return self._cm
 
+    def close(self) -> None:
+        close_quietly(self.conn)
+
+
+class GlobalReconnect(GlobalConnection):
+    """The shared connection with the ``ping(reconnect=True)`` habit: reopened after an error closed it."""
+
     def recover(self) -> None:
         """Reconnect if an error closed the shared connection; never raise, never wait long."""
         conn = self.conn
         if conn.open:
             return
         try:
-            conn.ping(reconnect=True)  # bounded by the read timeout
+            with warnings.catch_warnings():  # PyMySQL deprecates reconnect=True; the habit is what is measured
+                warnings.simplefilter("ignore", DeprecationWarning)
+                conn.ping(reconnect=True)  # bounded by the read timeout
         except Exception:  # another worker is mid-flight on it: the next error will retry
             pass
-
-    def close(self) -> None:
-        close_quietly(self.conn)
 
 
 class LockedConnection:

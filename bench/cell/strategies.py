@@ -7,7 +7,8 @@ What is promised
     whatever the strategy holds.  A strategy may also offer
     ``for_worker(index)`` (the object whose ``checkout()`` a given worker
     calls; default: the strategy itself) and ``recover()`` (called after an
-    error, so a shared connection can reconnect) and ``raw(conn)`` (the
+    error, so a shared connection can reconnect: only a strategy that
+    declares this habit, as an application would, has it) and ``raw(conn)`` (the
     PyMySQL connection under its own proxy, to read the server's connection
     id without a round trip), and may set ``exclusive_checkout = True`` when
     one checkout excludes all others (one connection behind a lock): the
@@ -34,6 +35,7 @@ from bench.cell.connections import (
     GLOBAL_READ_TIMEOUT,
     DBUtilsPersistent,
     GlobalConnection,
+    GlobalReconnect,
     LockedConnection,
     OwnConnection,
     PerRequest,
@@ -70,14 +72,19 @@ class StrategyInfo:
     expected_safe: bool
     #: The settings that matter, copied into every record.
     settings: Mapping[str, Any] = field(default_factory=dict)
+    #: Whether the default database matrix measures it (otherwise only when named).
+    in_default: bool = True
 
 
 #: The built-in strategies, in the order tables show them.
 STRATEGIES: dict[str, StrategyInfo] = {
     info.name: info
     for info in (
-        StrategyInfo("global", "one connection shared by every worker, no protection", GlobalConnection, False,
-                     {"read_timeout_s": GLOBAL_READ_TIMEOUT}),
+        StrategyInfo("global", "one connection shared by every worker, no protection, never reopened",
+                     GlobalConnection, False, {"read_timeout_s": GLOBAL_READ_TIMEOUT, "reconnect": False}),
+        StrategyInfo("global-reconnect", "the shared connection, reopened by ping(reconnect=True) after an error "
+                     "closed it", GlobalReconnect, False, {"read_timeout_s": GLOBAL_READ_TIMEOUT, "reconnect": True},
+                     in_default=False),
         StrategyInfo("locked", "one connection behind threading.Lock (gevent's lock when patched)", LockedConnection,
                      True),
         StrategyInfo("pooled", "DBUtils PooledDB, library defaults (ping=1, reset=True)", pooled, True,

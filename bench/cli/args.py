@@ -125,10 +125,12 @@ MYSQL_URL_HELP = ("mysql://user:password@host:port/database (default: $CTXBENCH_
 def add_db_selection(p: argparse.ArgumentParser, *, load_alias: bool = True) -> None:
     """The database selection flags, the same in ``db`` and ``run``."""
     p.add_argument("--strategy", action="append", metavar="NAME",
-                   help="global, locked, pooled, pooled-tuned, persistent, per-request, sqlalchemy-queuepool, "
-                        "own-connection, or package.module:factory (default: all)")
+                   help="global, global-reconnect, locked, pooled, pooled-tuned, persistent, per-request, "
+                        "sqlalchemy-queuepool, own-connection, or package.module:factory "
+                        "(default: all but global-reconnect)")
     names = ("--db-load", "--load") if load_alias else ("--db-load",)
-    p.add_argument(*names, dest="db_load", action="append", metavar="NAME", help="threads, gevent (default: both)")
+    p.add_argument(*names, dest="db_load", action="append", metavar="NAME",
+                   help="threads, gevent, gevent-nothread (default: threads, gevent)")
     p.add_argument("--concurrency", type=counts(1, 10000), action="append", metavar="N[,N...]",
                    help="workers per cell (default: 1,4,16,64)")
     p.add_argument("--duration", type=seconds(0, 3600), default=None, metavar="S",

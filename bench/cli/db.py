@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     records = document.records
     header, rows = db_rows(records)
     if rows:
-        print_table("Connection strategies: ops/s, latency, errors, wrong results", header, rows)
+        title = "Connection strategies: silent wrong (another operation's reply as success), errors, ops/s, latency"
+        print_table(title, header, rows)
     header, rows = request_rows(records)
     if rows:
         print_table("Request scenario: LocalStack on impl x strategy", header, rows)

@@ -36,7 +36,7 @@ PROBE_CELL_TIMEOUT = 120.0
 
 #: The database matrix (``ctxbench db`` and the DB part of ``ctxbench run``).
 DB_DEFAULT: dict[str, Any] = {
-    "strategies": tuple(STRATEGIES),
+    "strategies": tuple(name for name, info in STRATEGIES.items() if info.in_default),
     "loads": ("threads", "gevent"),
     "concurrency": (1, 4, 16, 64),
     "duration": 2.0,  # measured seconds per cell, after the warm-up

@@ -51,6 +51,17 @@ def error_total(rec: dict[str, Any]) -> int:
     return int(sum(v for v in errors.values() if isinstance(v, (int, float))))
 
 
+def silent_wrong(rec: dict[str, Any]) -> int | None:
+    """Another operation's replies returned without any error (older records: ``wrong_detail`` foreign + stale)."""
+    value = rec.get("silent_wrong")
+    if isinstance(value, int):
+        return value
+    detail = rec.get("wrong_detail")
+    if isinstance(detail, dict) and isinstance(detail.get("foreign"), int):
+        return int(detail["foreign"]) + int(detail.get("stale") or 0)
+    return None
+
+
 def is_bad(rec: dict[str, Any]) -> bool:
     """Whether a db/request cell did not end clean: an outcome other than ok, any error or any wrong result."""
     return rec.get("outcome") != "ok" or bool(error_total(rec)) or bool(rec.get("wrong_results"))

@@ -20,6 +20,7 @@ from bench.present.common import (
     loads_of,
     of_kind,
     ordered,
+    silent_wrong,
     strategies_of,
 )
 
@@ -266,6 +267,37 @@ def db_findings(records: list[Record]) -> list[str]:
             *_speed_findings(db, loads)]
 
 
+# --- silent wrong results: the number a user must see first
+
+
+def _silent_sentence(label: str, recs: list[Record], loads: list[str]) -> str:
+    """One sentence: how often ``recs`` (cells with silent wrong results) returned another operation's reply."""
+    total = sum(silent_wrong(r) or 0 for r in recs)
+    errors = sum(error_total(r) for r in recs)
+    where = _where(_by_strategy_load(recs, lambda r: True).get(recs[0]["strategy"], {}), loads)
+    ops = sum(int(r.get("ops_total") or 0) for r in recs)
+    share = f", {total / ops:.0%} of its operations there" if ops else ""
+    compared = f"more often than it raised an error ({errors:,})" if total > errors else f"beside {errors:,} errors"
+    return (f"{label} returned another operation's reply (another worker's or another request's) as its own, "
+            f"without any error, {total:,} times {where}{share}; {compared}.")
+
+
+def silent_findings(records: list[Record]) -> list[str]:
+    """Sentences about silent wrong results (another operation's reply returned as success), per strategy and kind."""
+    out: list[str] = []
+    for kind, label in (("db", "{s}"), ("request", "In the request scenario, {s}")):
+        cells = [r for r in of_kind(records, kind) if r.get("outcome") != "skipped"]
+        silent = [r for r in cells if silent_wrong(r)]
+        loads = loads_of(cells)
+        for strategy in strategies_of(silent):
+            mine = [r for r in silent if r["strategy"] == strategy]
+            out.append(_silent_sentence(label.format(s=strategy), mine, loads))
+    measured = [r for r in of_kind(records, "db") + of_kind(records, "request") if r.get("outcome") != "skipped"]
+    if measured and not out:
+        out.append("No strategy returned another operation's reply as success in any cell measured.")
+    return out
+
+
 # --- the request scenario
 
 
@@ -298,5 +330,5 @@ def request_findings(records: list[Record]) -> list[str]:
 
 
 def findings(records: list[Record]) -> list[str]:
-    """Every key finding, in report order: locals, database, request scenario."""
-    return [*locals_findings(records), *db_findings(records), *request_findings(records)]
+    """Every key finding, in report order: silent wrong results first, then locals, database, request scenario."""
+    return [*silent_findings(records), *locals_findings(records), *db_findings(records), *request_findings(records)]

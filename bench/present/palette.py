@@ -56,6 +56,7 @@ IMPL_COLOURS: dict[str, str] = {
 #: Connection strategies.  The known-bad shared connections are warm, the reference (own-connection) black.
 STRATEGY_COLOURS: dict[str, str] = {
     "global": OKABE_ITO["vermillion"],
+    "global-reconnect": "#8E2C00",  # a darker vermillion: the same connection, reopened
     "locked": OKABE_ITO["orange"],
     "pooled": OKABE_ITO["sky"],
     "pooled-tuned": OKABE_ITO["blue"],

@@ -49,7 +49,7 @@ CHART_TITLES: dict[str, str] = {
     "cost_per_op": "Cost per operation",
     "throughput": "Throughput",
     "latency": "Latency",
-    "errors": "Errors and wrong results",
+    "errors": "Silent wrong results, errors and wrong results",
     "request": "Request scenario",
 }
 Table = tuple[str, list[str], list[list[str]]]
@@ -159,7 +159,7 @@ def _cell_class(text: str, column: str) -> str:
         return "fail" if text != "hung" else "err"
     if text.startswith("ok"):
         return "ok"
-    if column in ("local violations", "wrong results") and text not in ("0", "-"):
+    if column in ("silent wrong", "local violations", "wrong results") and text not in ("0", "-"):
         return "fail"
     if column == "errors" and text not in ("0", "-"):
         return "fail"

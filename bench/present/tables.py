@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from bench.cell.probes import JUDGED, PROBES
-from bench.present.common import error_total, impls_of, loads_of, of_kind, ordered, strategies_of
+from bench.present.common import error_total, impls_of, loads_of, of_kind, ordered, silent_wrong, strategies_of
 
 
 def probe_verdict(rec: dict[str, Any] | None) -> str:
@@ -65,11 +65,14 @@ def micro_rows(records: list[dict[str, Any]], impl_order: Iterable[str] = ()) ->
     return ["impl (ns per op ± MAD, x threading.local)", *ops], rows
 
 
+#: ``silent wrong`` leads: another operation's reply returned as success is what a user cannot see.
 DB_HEADER: tuple[str, ...] = (
-    "strategy", "load", "workers", "ops/s", "p50 ms", "p99 ms", "errors", "wrong results", "outcome", "of ceiling",
+    "strategy", "load", "workers", "silent wrong", "errors", "wrong results", "ops/s", "p50 ms", "p99 ms", "outcome",
+    "of ceiling",
 )
 REQUEST_HEADER: tuple[str, ...] = (
-    "impl", "strategy", "load", "workers", "local violations", "wrong results", "errors", "ops/s", "outcome",
+    "impl", "strategy", "load", "workers", "silent wrong", "local violations", "wrong results", "errors", "ops/s",
+    "outcome",
 )
 
 
@@ -99,12 +102,9 @@ def _db_row(r: dict[str, Any]) -> list[str]:
     share = "-"
     if isinstance(ceiling, (int, float)) and ceiling and isinstance(rate, (int, float)):
         share = f"{rate / ceiling:.0%}"
-    wrong = r.get("wrong_results")
-    detail = r.get("wrong_detail") or {}
-    foreign = f" ({detail.get('foreign', 0)} foreign)" if wrong and detail else ""
-    wrong_text = "-" if wrong is None else f"{wrong:,}{foreign}"
-    return [r["strategy"], r["load"], str(r["concurrency"]), _fmt_rate(rate), _fmt_ms(lat.get("p50")),
-            _fmt_ms(lat.get("p99")), _errors_text(r), wrong_text, str(r.get("outcome")), share]
+    return [r["strategy"], r["load"], str(r["concurrency"]), _count(silent_wrong(r)), _errors_text(r),
+            _count(r.get("wrong_results")), _fmt_rate(rate), _fmt_ms(lat.get("p50")), _fmt_ms(lat.get("p99")),
+            str(r.get("outcome")), share]
 
 
 def db_rows(records: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
@@ -126,7 +126,8 @@ def request_rows(records: list[dict[str, Any]]) -> tuple[list[str], list[list[st
     rank_i = {v: i for i, v in enumerate(impls_of(req))}
     rank_s = {v: i for i, v in enumerate(strategies_of(req))}
     rank_l = {v: i for i, v in enumerate(loads_of(req))}
-    rows = [[r["impl"], r["strategy"], r["load"], str(r["concurrency"]), _count(r.get("local_violations")),
+    rows = [[r["impl"], r["strategy"], r["load"], str(r["concurrency"]), _count(silent_wrong(r)),
+             _count(r.get("local_violations")),
              _count(r.get("wrong_results")), _errors_text(r), _fmt_rate(r.get("ops_per_s")), str(r.get("outcome"))]
             for r in sorted(req, key=lambda r: (rank_i[r["impl"]], rank_l[r["load"]], rank_s[r["strategy"]]))]
     return list(REQUEST_HEADER), rows

@@ -20,7 +20,10 @@ SCHEMA_VERSION = 1
 #: What each schema version added, oldest first (a reader accepts :data:`SCHEMA_VERSION` only).
 SCHEMA_HISTORY: dict[int, str] = {
     1: "results documents {schema, environment, records}; run directories with environment.json, run.json and "
-       "cells/<id>.json {schema, cell, records}; record kinds probe, micro, db, request, ceiling, db-overhead, fault",
+       "cells/<id>.json {schema, cell, records}; record kinds probe, micro, db, request, ceiling, db-overhead, fault. "
+       "Added within version 1 (optional; absent from older files, which readers still accept): db and request "
+       "records' silent_wrong (another operation's reply returned without any error); strategy global-reconnect "
+       "(what global did before: global no longer reconnects); gevent-nothread as a db and request load",
 }
 
 
@@ -91,6 +94,10 @@ class DbRecord(TypedDict, total=False):
     error_codes: dict[str, int]
     wrong_results: int | None
     wrong_detail: dict[str, int]  # foreign, stale, other
+    #: Replies provably answering another operation (another worker's, or another request of the same
+    #: worker), returned without any error (= wrong_detail foreign + stale; also in wrong_results).
+    #: Absent from records written before it existed.
+    silent_wrong: int | None
     connections_used: int | None
     connection_id_samples: dict[str, int]
     client_statements: int | None

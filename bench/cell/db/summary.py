@@ -74,6 +74,11 @@ def _summed(states: list[WorkerState], attr: str) -> dict[str, int]:
 def correctness(run: Run) -> dict[str, Any]:
     """Errors, wrong results, Local violations and the connections used, over every worker.
 
+    ``silent_wrong`` counts replies that provably answered another operation -- another
+    worker's, or an earlier one of this worker's (in the request scenario: another
+    request's) -- and came back without any error (``wrong_detail`` foreign + stale, also
+    inside ``wrong_results``; ``other`` replies cannot be attributed and are not in it).
+
     ``connection_id_errors`` (how often a connection's id could not be read) is
     present only when it happened: then ``connections_used`` counts only the ids
     that could be read.
@@ -97,6 +102,8 @@ def correctness(run: Run) -> dict[str, Any]:
         "error_count": sum(errors.values()),
         "error_samples": samples,
         "error_codes": _summed(states, "codes"),
+        # Another operation's reply returned as success: the failure a user cannot see.
+        "silent_wrong": foreign + stale,
         "wrong_results": foreign + stale + other,
         "wrong_detail": {"foreign": foreign, "stale": stale, "other": other},
         "local_violations": sum(st.counts[LOCAL] for st in states),

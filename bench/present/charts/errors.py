@@ -1,4 +1,8 @@
-"""The errors chart: strategy (rows) x concurrency (columns) heatmaps per load, errors on top, wrong results below."""
+"""The errors chart: strategy (rows) x concurrency (columns) heatmaps per load.
+
+Silent wrong results (another operation's reply returned as success: what a user cannot see) on top,
+errors below them, the other wrong results (unattributable) last.
+"""
 
 from __future__ import annotations
 
@@ -13,18 +17,29 @@ from matplotlib.patches import Patch
 
 from bench.present import palette
 from bench.present.charts.figure import figure, grid_axes, heat_text_colour, rect
-from bench.present.common import error_total, loads_of, of_kind, short_count, strategies_of
+from bench.present.common import error_total, loads_of, of_kind, short_count, silent_wrong, strategies_of
 
 Value = Callable[[dict[str, Any]], int | None]
-#: The two rows of panels: (title, the count drawn, whether the most frequent error class is written in).
+
+
+def _other_wrong(rec: dict[str, Any]) -> int | None:
+    """Wrong results that cannot be attributed to another operation."""
+    wrong, silent = rec.get("wrong_results"), silent_wrong(rec)
+    if not isinstance(wrong, int):
+        return None
+    return wrong - silent if isinstance(silent, int) else wrong
+
+
+#: The rows of panels: (title, the count drawn, whether the most frequent error class is written in).
 PANELS: tuple[tuple[str, Value, bool], ...] = (
+    ("SILENT WRONG: another operation's reply returned as success", silent_wrong, False),
     ("errors (most frequent class below)", error_total, True),
-    ("wrong results (not the worker's own reply)", lambda r: r.get("wrong_results"), False),
+    ("other wrong results (unattributable)", _other_wrong, False),
 )
 
 
 def draw_errors(records: list[dict[str, Any]]) -> Figure | None:
-    """Heatmaps, strategy (rows) x concurrency (columns), a column per load: errors on top, wrong results below."""
+    """Heatmaps, strategy (rows) x concurrency (columns), a column per load: one row of panels per :data:`PANELS`."""
     db = of_kind(records, "db")
     if not db:
         return None
@@ -32,9 +47,9 @@ def draw_errors(records: list[dict[str, Any]]) -> Figure | None:
     loads = loads_of(db)
     cells = {(r["strategy"], r["load"], r["concurrency"]): r for r in db}
     panel_h = 0.36 * len(strategies) + 1.0
-    fig = figure(2 * panel_h + 1.3)
-    axes = fig.subplots(2, len(loads), squeeze=False)
-    counts = [v for r in db for v in (error_total(r), r.get("wrong_results")) if isinstance(v, int) and v > 0]
+    fig = figure(len(PANELS) * panel_h + 1.3)
+    axes = fig.subplots(len(PANELS), len(loads), squeeze=False)
+    counts = [v for r in db for _, value, _ in PANELS for v in (value(r),) if isinstance(v, int) and v > 0]
     norm = LogNorm(vmin=1, vmax=max([*counts, 10]))
     # The pale start of OrRd is cut off: a count of 1 must not look like the white of a zero.
     cmap = ListedColormap(matplotlib.colormaps["OrRd"](np.linspace(0.22, 1.0, 256)))
@@ -53,7 +68,8 @@ def draw_errors(records: list[dict[str, Any]]) -> Figure | None:
             ax.set_title(f"{title}\nload: {load}", fontsize=9.5)
             ax.set_xlabel("concurrent workers")
     _legend(fig, cmap, norm)
-    fig.suptitle("Errors and wrong results by connection strategy (counts over the measured window)")
+    fig.suptitle("Silent wrong results, errors and other wrong results by connection strategy "
+                 "(counts over the measured window)")
     return fig
 
 
