@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from bench.cell.micro import OPS, SUBJECT_PLAIN, SUBJECT_REFERENCE, format_ns, rotated, run_micro_worker
+from bench.cell.micro import MINUS_SET, OPS, SUBJECT_PLAIN, SUBJECT_REFERENCE, format_ns, rotated, run_micro_worker
 from bench.errors import UsageError
 from bench.exec.micro import Collected as _Collected
 from bench.exec.micro import aggregate, run_micro
@@ -137,6 +137,10 @@ def test_values_are_positive(run: tuple[list[dict[str, Any]], list[str], list[st
         if r["impl"] == SUBJECT_PLAIN and r["op"] in ("get", "set"):
             continue
         assert r["ns_median"] > 0, r
+        # plain del/push/pop are the difference of two timings of a few ns each (the set timed in the
+        # same round is subtracted): on a loaded machine one value of theirs can fall below zero too.
+        if r["impl"] == SUBJECT_PLAIN and r["op"] in MINUS_SET:
+            continue
         assert all(v > 0 for v in r["values"]), r
 
 
