@@ -51,6 +51,7 @@ def _record(spec: Mapping[str, Any], info: ServerInfo | None, outcome: str, reas
         "warmup_s": spec.get("warmup"), "outcome": outcome, "requests": None, "ok": None, "wrong_local": None,
         "silent_wrong": None, "http_errors": {}, "client_errors": {}, "ops_per_s": None,
         "latency_ms": {"p50": None, "p90": None, "p99": None, "max": None}, "load_facts": {}, "server_pid": None,
+        "server_pids": [],
     }
     if reason is not None:
         rec["reason"] = reason
@@ -154,24 +155,29 @@ def _measure(target: Any, info: ServerInfo, spec: dict[str, Any], rec: dict[str,
            "concurrency": spec["concurrency"], "io_sleep": float(spec.get("io_sleep", 0.0))}
     app_path = _private_json(workdir / "app.json", app)
     port = int(spec.get("port") or free_port())
-    running = start(info, port=port, workers=spec["workers"], concurrency=spec["concurrency"], app_spec=app_path,
-                    workdir=workdir, password=target.password)
+    try:
+        running = start(info, port=port, workers=spec["workers"], concurrency=spec["concurrency"], app_spec=app_path,
+                        workdir=workdir, password=target.password)
+    except StackStartError as exc:
+        rec["server_pids"] = sorted(exc.pids)
+        raise
     rec["server_pid"] = running.pid
+    why: str | None = None
     try:
         rec["load_facts"] = prove(running, concurrency=spec["concurrency"], workers=spec["workers"])
         result, why = _drive(f"http://127.0.0.1:{port}", spec, workdir)
         if result is not None:
             _fill(rec, result)
             if not _still_answers(port):
-                rec["outcome"], why = "hung", f"hung: the server stopped answering ({ALIVE_TIMEOUT:.0f}s) under load"
-        rec["server_pids"] = sorted(running.group() | running.pids)
+                why = f"hung: the server stopped answering /_load within {ALIVE_TIMEOUT:.0f}s after the load"
     finally:
         stop(running)
+        rec["server_pids"] = sorted(running.pids)
     if why is None:
         return None
     rec["outcome"] = "hung" if why.startswith("hung") else "error"
     rec["reason"] = why.removeprefix("hung: ")
-    return why.removeprefix("hung: ")
+    return rec["reason"]
 
 
 def run_stack_cell(target: Any, spec: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:

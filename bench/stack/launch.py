@@ -45,7 +45,12 @@ PROOF_HOLD = 0.3
 
 
 class StackStartError(Exception):
-    """A server did not start, did not answer, or did not prove its load; ``str()`` is one line."""
+    """A server did not start, did not answer, or did not prove its load; ``str()`` is one line.
+
+    ``pids`` holds every pid the server's group had, once :func:`start` stopped it (all gone by then).
+    """
+
+    pids: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -134,8 +139,10 @@ def start(info: ServerInfo, *, port: int, workers: int, concurrency: int, app_sp
     running = Running(info, proc, port, log_path)
     try:
         _wait_ready(running, time.monotonic() + timeout, password)
-    except BaseException:
+    except BaseException as exc:
         stop(running)
+        if isinstance(exc, StackStartError):
+            exc.pids = frozenset(running.pids)
         raise
     return running
 
