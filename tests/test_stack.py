@@ -20,9 +20,9 @@ pytest.importorskip("locust")
 pytest.importorskip("gunicorn")
 pytest.importorskip("waitress")
 
-from bench.exec.stackcell import run_stack_cell  # noqa: E402
-from bench.stack import missing_extra  # noqa: E402
-from bench.stack.servers import SERVERS, ServerInfo, expected_facts  # noqa: E402
+from bench.exec.stackcell import run_stack_cell
+from bench.stack import missing_extra
+from bench.stack.servers import SERVERS, ServerInfo, expected_facts
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
