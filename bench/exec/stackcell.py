@@ -3,8 +3,9 @@
 Contract: :func:`run_stack_cell` returns ``(record, error line or None)`` and never raises on bad input or a failing
 server.  The record (``kind: "stack"``) says which server, workers, impl, strategy and concurrency, the in-process
 load that claims to predict it (``model_load``), and what the HTTP clients saw: ``requests``, ``ok``,
-``wrong_local``, ``silent_wrong``, ``http_errors``, ``client_errors``, ``ops_per_s``, ``latency_ms``, and the
-server's proof of its load (``load_facts``).  ``outcome``: ``ok`` when every request came back right; ``errors``
+``wrong_local``, ``silent_wrong``, ``http_errors`` (with ``app_errors``: the error classes HTTP 500s named),
+``client_errors``, ``ops_per_s``, ``latency_ms`` (the same counts before the window in ``warmup``), and the server's
+proof of its load (``load_facts``).  ``outcome``: ``ok`` when every request came back right; ``errors``
 when any came back wrong or failed; ``hung`` when the load did not end within its bound or the server stopped
 answering (a blocked hub); ``skipped`` with no MySQL-protocol server or without the ``stack`` extra; ``error`` when
 the spec is bad or the server did not start or prove its load (then the error line says why, in one line).
@@ -49,7 +50,8 @@ def _record(spec: Mapping[str, Any], info: ServerInfo | None, outcome: str, reas
         "strategy": spec.get("strategy"), "concurrency": spec.get("concurrency"),
         "model_load": info.model_load if info else None, "duration_s": spec.get("duration"),
         "warmup_s": spec.get("warmup"), "outcome": outcome, "requests": None, "ok": None, "wrong_local": None,
-        "silent_wrong": None, "http_errors": {}, "client_errors": {}, "ops_per_s": None,
+        "silent_wrong": None, "http_errors": {}, "app_errors": {}, "client_errors": {},
+        "ops_per_s": None,
         "latency_ms": {"p50": None, "p90": None, "p99": None, "max": None}, "load_facts": {}, "server_pid": None,
         "server_pids": [],
     }
@@ -136,8 +138,8 @@ def _still_answers(port: int) -> bool:
 
 
 def _fill(rec: dict[str, Any], result: Mapping[str, Any]) -> None:
-    keys = ("requests", "ok", "wrong_local", "silent_wrong", "http_errors", "client_errors", "ops_per_s", "latency_ms",
-            "request_timeout_s")
+    keys = ("requests", "ok", "wrong_local", "silent_wrong", "http_errors", "app_errors", "client_errors", "ops_per_s",
+            "latency_ms", "request_timeout_s", "warmup")
     rec.update({key: result[key] for key in keys if key in result})
     failed = (result["wrong_local"] + result["silent_wrong"] + sum(result["http_errors"].values())
               + sum(result["client_errors"].values()))

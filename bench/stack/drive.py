@@ -5,9 +5,11 @@
 wait between requests) are all started at once through ``Environment.create_local_runner()`` (no web UI, no
 master: nothing binds a port); each request carries a fresh unique token and its reply is checked against that
 token alone: ``wrong_local`` (HTTP 200 whose Local held another token), ``silent_wrong`` (HTTP 200 carrying another
-request's row), ``http_errors`` by status, ``client_errors`` by exception class (no reply within
-``request_timeout`` is one).  Only requests that ended inside the window (after ``warmup``, for ``duration``) are
-counted; ``ops_per_s`` and the latency percentiles are over those.  The run stops by itself at the window's end.
+request's row), ``http_errors`` by status (and ``app_errors``: the error class an HTTP 500 named),
+``client_errors`` by exception class (no reply within ``request_timeout`` is one).  Only requests that ended inside
+the window (after ``warmup``, for ``duration``) are counted; ``ops_per_s`` and the latency percentiles are over
+those.  ``warmup`` holds the same counts for the requests that ended before the window (where a shared connection
+often fails first).  The run stops by itself at the window's end.
 
 Locust patches with gevent when it is imported, so nothing else may share this process.
 """
@@ -28,22 +30,25 @@ SPAWN_RATE = 100
 
 
 class Tally:
-    """Every request's outcome, stamped: (start, end, kind, label); summarised over a window."""
+    """Every request's outcome, stamped: (start, end, kind, label, detail); summarised over a window."""
 
     def __init__(self) -> None:
-        self.rows: list[tuple[float, float, str, str]] = []
+        self.rows: list[tuple[float, float, str, str, str]] = []
 
-    def add(self, start: float, kind: str, label: str = "") -> None:
-        self.rows.append((start, time.perf_counter(), kind, label))
+    def add(self, start: float, kind: str, label: str = "", detail: str = "") -> None:
+        self.rows.append((start, time.perf_counter(), kind, label, detail))
 
     def summary(self, window: tuple[float, float]) -> dict[str, Any]:
         """Counts, ops/s and latency percentiles over the requests that ended inside ``window``."""
         begin, end = window
         inside = [row for row in self.rows if begin <= row[1] < end]
-        counts: dict[str, Any] = {"ok": 0, "wrong_local": 0, "silent_wrong": 0, "http_errors": {}, "client_errors": {}}
-        for _, _, kind, label in inside:
+        counts: dict[str, Any] = {"ok": 0, "wrong_local": 0, "silent_wrong": 0, "http_errors": {}, "client_errors": {},
+                                  "app_errors": {}}
+        for _, _, kind, label, detail in inside:
             if kind in ("http_errors", "client_errors"):
                 counts[kind][label] = counts[kind].get(label, 0) + 1
+                if detail:
+                    counts["app_errors"][detail] = counts["app_errors"].get(detail, 0) + 1
             else:
                 for part in kind.split("+"):
                     counts[part] += 1
@@ -66,18 +71,26 @@ def percentiles_ms(sorted_s: Sequence[float]) -> dict[str, float | None]:
     return {"p50": rank(0.5), "p90": rank(0.9), "p99": rank(0.99), "max": round(sorted_s[-1] * 1e3, 3)}
 
 
-def classify(token: str, status: int, body: bytes | None) -> tuple[str, str]:
+def classify(token: str, status: int, body: bytes | None) -> tuple[str, str, str]:
     """A reply's kind for the tally: ``ok``, ``wrong_local`` and/or ``silent_wrong`` (joined by ``+``), or an
-    ``http_errors`` status label."""
+    ``http_errors`` status label and the error class the app named (if any)."""
     if status != 200:
-        return "http_errors", str(status)
+        return "http_errors", str(status), _error_class(body)
     try:
         seen = json.loads(body or b"")
         local, row = seen["local"], seen["row"]
     except (ValueError, KeyError, TypeError):
-        return "http_errors", "200-unreadable"
+        return "http_errors", "200-unreadable", ""
     wrong = [name for name, value in (("wrong_local", local), ("silent_wrong", row)) if value != token]
-    return ("+".join(wrong) if wrong else "ok"), ""
+    return ("+".join(wrong) if wrong else "ok"), "", ""
+
+
+def _error_class(body: bytes | None) -> str:
+    try:
+        error = json.loads(body or b"").get("error")
+    except (ValueError, AttributeError):
+        return ""
+    return error if isinstance(error, str) else ""
 
 
 def _user_class(url: str, timeout: float, tally: Tally) -> type:
@@ -126,7 +139,10 @@ def run(spec: Mapping[str, Any]) -> dict[str, Any]:
     gevent.sleep(max(0.0, end - time.perf_counter()))
     runner.quit()
     runner.greenlet.join(timeout=timeout + 1)
-    return {**tally.summary((begin, end)), "users": users, "request_timeout_s": timeout}
+    during_warmup = {key: value for key, value in tally.summary((started, begin)).items()
+                     if key in ("requests", "ok", "wrong_local", "silent_wrong", "http_errors", "app_errors",
+                                "client_errors")}
+    return {**tally.summary((begin, end)), "warmup": during_warmup, "users": users, "request_timeout_s": timeout}
 
 
 def main(argv: list[str]) -> int:
