@@ -191,3 +191,34 @@ def test_missing_extra_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> No
                                 {"server": "waitress", "impl": "fast", "strategy": "global", "concurrency": 2,
                                  "duration": 1})
     assert rec["outcome"] == "skipped" and rec["reason"] == message and error is None
+
+
+_STARTS_AND_DIES = """
+import json, os, signal, sys, tempfile
+from pathlib import Path
+from bench.stack.launch import free_port, start
+from bench.stack.servers import SERVERS
+workdir = Path(tempfile.mkdtemp())
+app = workdir / "app.json"
+app.write_text(json.dumps({"impl": "fast", "strategy": "per-request", "connect": {"port": 1}, "concurrency": 2}))
+running = start(SERVERS[sys.argv[1]], port=free_port(), workers=2, concurrency=2, app_spec=app, workdir=workdir)
+print(json.dumps(sorted(running.group())), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_servers_die_with_a_parent_killed_by_sigkill() -> None:
+    """A server in its own session still ends when the process that started it is SIGKILLed (no stop ran)."""
+    import json
+    import subprocess
+    import sys
+
+    from bench.poll import poll
+
+    out = subprocess.run([sys.executable, "-c", _STARTS_AND_DIES, "gunicorn-gthread"], capture_output=True,
+                         text=True, timeout=60).stdout
+    pids = json.loads(out.splitlines()[0])
+    assert len(pids) == 3  # the master and two workers
+    left = poll(lambda: [pid for pid in pids if not _gone(pid)], until=lambda alive: not alive, timeout=15,
+                interval=0.2)
+    assert left == []

@@ -31,7 +31,7 @@ from bench.cell.strategies import StrategyError, check_name
 from bench.records.environment import PROJECT_ROOT
 from bench.server.target import scrub
 from bench.stack import STACK_IMPLS_EXTRA, missing_extra
-from bench.stack.launch import StackStartError, free_port, get_json, prove, start, stop
+from bench.stack.launch import StackStartError, free_port, get_json, parent_death_signal, prove, start, stop
 from bench.stack.servers import ServerInfo, get_server
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,8 @@ def _drive(url: str, spec: Mapping[str, Any], workdir: Path) -> tuple[dict[str, 
                                                        if p)}
     proc = subprocess.Popen([sys.executable, "-m", "bench.stack.drive", str(spec_path), str(out_path)],
                             cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=parent_death_signal())
     try:
         _, stderr = proc.communicate(timeout=limit)
     except BaseException as exc:

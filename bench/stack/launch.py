@@ -20,8 +20,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,23 @@ class Running:
             now = set()
         self.pids |= now
         return now
+
+
+def parent_death_signal() -> Callable[[], None] | None:
+    """A ``preexec_fn`` making Linux send SIGTERM to the child when its parent dies (even by SIGKILL), or None.
+
+    The kernel sends it when the *thread* that forked exits, so it is given only from the main thread.
+    """
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    set_pdeathsig, sigterm = 1, int(signal.SIGTERM)
+    return lambda: prctl(set_pdeathsig, sigterm)
 
 
 def free_port() -> int:
@@ -135,7 +153,8 @@ def start(info: ServerInfo, *, port: int, workers: int, concurrency: int, app_sp
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen([sys.executable, *info.argv(port, workers, concurrency)], cwd=PROJECT_ROOT,
                                 env=_env(app_spec), stdin=subprocess.DEVNULL, stdout=log_file,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=parent_death_signal())
     running = Running(info, proc, port, log_path)
     try:
         _wait_ready(running, time.monotonic() + timeout, password)
