@@ -1,0 +1,211 @@
+"""One stack cell: a real server runs the real app, proves its load, takes HTTP load over loopback, and is stopped.
+
+Contract: :func:`run_stack_cell` returns ``(record, error line or None)`` and never raises on bad input or a failing
+server.  The record (``kind: "stack"``) says which server, workers, impl, strategy and concurrency, the in-process
+load that claims to predict it (``model_load``), and what the HTTP clients saw: ``requests``, ``ok``,
+``wrong_local``, ``silent_wrong``, ``http_errors`` (with ``app_errors``: the error classes HTTP 500s named),
+``client_errors``, ``ops_per_s``, ``latency_ms`` (the same counts before the window in ``warmup``), and the server's
+proof of its load (``load_facts``).  ``outcome``: ``ok`` when every request came back right; ``errors``
+when any came back wrong or failed; ``hung`` when the load did not end within its bound or the server stopped
+answering (a blocked hub); ``skipped`` with no MySQL-protocol server or without the ``stack`` extra; ``error`` when
+the spec is bad or the server did not start or prove its load (then the error line says why, in one line).
+Every process a cell starts is stopped by pid before it returns; the password is written only to a private file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import localimpls
+from bench.cell.strategies import StrategyError, check_name
+from bench.records.environment import PROJECT_ROOT
+from bench.server.target import scrub
+from bench.stack import STACK_IMPLS_EXTRA, missing_extra
+from bench.stack.launch import StackStartError, free_port, get_json, parent_death_signal, prove, start, stop
+from bench.stack.servers import ServerInfo, get_server
+
+log = logging.getLogger(__name__)
+
+#: Seconds the drive process may take beyond warmup + duration + one request timeout (its start, Locust's import).
+DRIVE_SLACK = 20.0
+#: Seconds a request may wait for its reply unless the spec says otherwise.
+REQUEST_TIMEOUT = 5.0
+#: Seconds the server has to answer ``/_load`` after the load; no answer means it is stuck (``hung``).
+ALIVE_TIMEOUT = 3.0
+
+
+def _record(spec: Mapping[str, Any], info: ServerInfo | None, outcome: str, reason: str | None) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "kind": "stack", "server": spec.get("server"), "workers": spec.get("workers", 1), "impl": spec.get("impl"),
+        "strategy": spec.get("strategy"), "concurrency": spec.get("concurrency"),
+        "model_load": info.model_load if info else None, "duration_s": spec.get("duration"),
+        "warmup_s": spec.get("warmup"), "outcome": outcome, "requests": None, "ok": None, "wrong_local": None,
+        "silent_wrong": None, "http_errors": {}, "app_errors": {}, "client_errors": {},
+        "ops_per_s": None,
+        "latency_ms": {"p50": None, "p90": None, "p99": None, "max": None}, "load_facts": {}, "server_pid": None,
+        "server_pids": [],
+    }
+    if reason is not None:
+        rec["reason"] = reason
+    return rec
+
+
+def check_spec(spec: Mapping[str, Any]) -> tuple[ServerInfo, dict[str, Any]]:
+    """The server and the spec with defaults filled in; ValueError with one line naming what is wrong."""
+    info = get_server(str(spec.get("server")))
+    full = {"workers": 1, "warmup": 0.5, "request_timeout": REQUEST_TIMEOUT, **spec}
+    for key in ("workers", "concurrency"):
+        if not isinstance(full.get(key), int) or isinstance(full[key], bool) or full[key] < 1:
+            raise ValueError(f"{key} must be a whole number >= 1, not {full.get(key)!r}")
+    for key in ("duration", "warmup", "request_timeout"):
+        if not isinstance(full.get(key), int | float) or full[key] < 0 or (key != "warmup" and full[key] == 0):
+            raise ValueError(f"{key} must be a number of seconds > 0, not {full.get(key)!r}")
+    if full["workers"] > 1 and not info.multi_process:
+        raise ValueError(f"server {info.name} runs one process: workers must be 1, not {full['workers']}")
+    impl = str(full.get("impl"))
+    if impl not in STACK_IMPLS_EXTRA:
+        try:
+            localimpls.target_of(impl)
+        except localimpls.ImplError as exc:
+            raise ValueError(str(exc)) from None
+    try:
+        check_name(str(full.get("strategy")))
+    except StrategyError as exc:
+        raise ValueError(str(exc)) from None
+    return info, full
+
+
+def label(spec: Mapping[str, Any]) -> str:
+    """How the cell is named in an error line."""
+    return (f"stack {spec.get('server')} x{spec.get('workers', 1)} {spec.get('impl')} {spec.get('strategy')} "
+            f"c={spec.get('concurrency')}")
+
+
+def _private_json(path: Path, data: Mapping[str, Any]) -> Path:
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _drive(url: str, spec: Mapping[str, Any], workdir: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """Run the HTTP load in its own process: its result, or None and why (``"hung: ..."`` when it was killed)."""
+    drive_spec = {"url": url, **{k: spec[k] for k in ("concurrency", "duration", "warmup", "request_timeout")}}
+    spec_path = _private_json(workdir / "drive.json", drive_spec)
+    out_path = workdir / "drive-out.json"
+    limit = float(spec["warmup"]) + float(spec["duration"]) + float(spec["request_timeout"]) + DRIVE_SLACK
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH", ""))
+                                                       if p)}
+    proc = subprocess.Popen([sys.executable, "-m", "bench.stack.drive", str(spec_path), str(out_path)],
+                            cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=parent_death_signal())
+    try:
+        _, stderr = proc.communicate(timeout=limit)
+    except BaseException as exc:
+        _kill_group(proc)
+        if isinstance(exc, subprocess.TimeoutExpired):
+            return None, f"hung: the HTTP load did not end within {limit:.0f}s and was killed"
+        raise
+    if proc.returncode != 0 or not out_path.exists():
+        lines = [line for line in (stderr or "").splitlines() if line.strip()]
+        return None, f"the HTTP load exited with status {proc.returncode}: {lines[-1] if lines else 'no message'}"
+    return json.loads(out_path.read_text()), None
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.communicate()
+
+
+def _still_answers(port: int) -> bool:
+    try:
+        status, _ = get_json(port, "/_load", timeout=ALIVE_TIMEOUT)
+    except OSError:
+        return False
+    return status == 200
+
+
+def _fill(rec: dict[str, Any], result: Mapping[str, Any]) -> None:
+    keys = ("requests", "ok", "wrong_local", "silent_wrong", "http_errors", "app_errors", "client_errors", "ops_per_s",
+            "latency_ms", "request_timeout_s", "warmup")
+    rec.update({key: result[key] for key in keys if key in result})
+    failed = (result["wrong_local"] + result["silent_wrong"] + sum(result["http_errors"].values())
+              + sum(result["client_errors"].values()))
+    if failed:
+        rec["outcome"] = "errors"
+        rec["reason"] = f"{failed} of {result['requests']} requests came back wrong or failed"
+    elif not result["requests"]:
+        rec["outcome"] = "errors"
+        rec["reason"] = "no request ended inside the window"
+
+
+def _measure(target: Any, info: ServerInfo, spec: dict[str, Any], rec: dict[str, Any], workdir: Path) -> str | None:
+    """Start, prove, load, stop; fill ``rec``; the error line or None."""
+    app = {"impl": spec["impl"], "strategy": spec["strategy"], "connect": target.connect_kwargs(),
+           "concurrency": spec["concurrency"], "io_sleep": float(spec.get("io_sleep", 0.0))}
+    app_path = _private_json(workdir / "app.json", app)
+    port = int(spec.get("port") or free_port())
+    try:
+        running = start(info, port=port, workers=spec["workers"], concurrency=spec["concurrency"], app_spec=app_path,
+                        workdir=workdir, password=target.password)
+    except StackStartError as exc:
+        rec["server_pids"] = sorted(exc.pids)
+        raise
+    rec["server_pid"] = running.pid
+    why: str | None = None
+    try:
+        rec["load_facts"] = prove(running, concurrency=spec["concurrency"], workers=spec["workers"])
+        result, why = _drive(f"http://127.0.0.1:{port}", spec, workdir)
+        if result is not None:
+            _fill(rec, result)
+            if not _still_answers(port):
+                why = f"hung: the server stopped answering /_load within {ALIVE_TIMEOUT:.0f}s after the load"
+    finally:
+        stop(running)
+        rec["server_pids"] = sorted(running.pids)
+    if why is None:
+        return None
+    rec["outcome"] = "hung" if why.startswith("hung") else "error"
+    rec["reason"] = why.removeprefix("hung: ")
+    return rec["reason"]
+
+
+def run_stack_cell(target: Any, spec: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """Run one stack cell; its record and an error line (or None).  Never raises on bad input or a bad server."""
+    try:
+        info, full = check_spec(spec)
+    except ValueError as exc:
+        return _record(spec, None, "error", str(exc)), f"{label(spec)}: {exc}"
+    if target is None:
+        return _record(full, info, "skipped", "no MySQL-protocol server"), None
+    missing = missing_extra()
+    if missing:
+        return _record(full, info, "skipped", missing), None
+    rec = _record(full, info, "ok", None)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="ctxbench-stack-") as tmp:
+        try:
+            error = _measure(target, info, full, rec, Path(tmp))
+        except StackStartError as exc:
+            rec["outcome"], rec["reason"] = "error", str(exc)
+            error = str(exc)
+    rec["cell_wall_s"] = round(time.perf_counter() - started, 3)
+    if error is not None:
+        error = scrub(f"{label(full)}: {error}", target.password)
+        rec["reason"] = scrub(rec["reason"], target.password)
+    if rec["outcome"] != "ok":
+        log.debug("%s: %s", label(full), rec.get("reason"))
+    return rec, error

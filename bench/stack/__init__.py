@@ -1,0 +1,36 @@
+"""The real stack: a real Flask app under real WSGI servers, driven over loopback HTTP by Locust.
+
+Contract: :data:`bench.stack.servers.SERVERS` declares each server with the in-process load it corresponds to;
+:mod:`bench.stack.app` is the WSGI app a server runs (one Local and one connection strategy per server process);
+:mod:`bench.stack.launch` starts a server as its own process group on a free 127.0.0.1 port, makes it prove its
+load, and stops it by pid; :mod:`bench.stack.drive` is the HTTP load (``python -m bench.stack.drive``, its own
+process: Locust patches with gevent at import).  :mod:`bench.exec.stackcell` puts them together into one cell.
+
+Nothing here imports Flask, gunicorn, Locust or waitress at module level: they are an optional extra, and
+:func:`missing_extra` says in one line how to get them when they are absent.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+#: Impl names the stack accepts besides every ``localimpls`` name and ``package.module:Class``.
+STACK_IMPLS_EXTRA: tuple[str, ...] = ("flask-g",)
+
+#: Environment variable naming the app's private settings file (JSON, mode 0600): the server's password travels
+#: there, never on a command line.
+ENV_APP_SPEC = "CTXBENCH_STACK_APP"
+
+#: The import names of the optional extra ``ctxbench[stack]``.
+EXTRA_MODULES: tuple[str, ...] = ("flask", "gunicorn", "locust", "waitress")
+
+
+def missing_extra() -> str | None:
+    """None when Flask, gunicorn, Locust and waitress can be imported, else one line saying how to get them."""
+    missing = [name for name in EXTRA_MODULES if importlib.util.find_spec(name) is None]
+    if not missing:
+        return None
+    return f"the real stack needs {', '.join(missing)}: pip install 'ctxbench[stack]'"
+
+
+__all__ = ["ENV_APP_SPEC", "EXTRA_MODULES", "STACK_IMPLS_EXTRA", "missing_extra"]

@@ -1,0 +1,290 @@
+"""Starting a real server, making it prove its load, and stopping it by pid.
+
+Contract: :func:`start` runs a server of :data:`bench.stack.servers.SERVERS` as its own process group
+(``start_new_session``) on 127.0.0.1, with the app's settings in a private file (never on its command line), and
+returns once the server answers -- from a process of that group -- or raises :class:`StackStartError` with one line
+(a port taken, a server that exits, one that does not answer in time).  :func:`prove` sends overlapping requests to
+``/_load`` and raises :class:`StackStartError` unless every answer shows the server's declared load (gevent's
+patches, greenlets or OS threads, this server's software).  :func:`stop` ends the group (SIGTERM, then SIGKILL) and
+waits until every pid it had is gone; it never raises.  Only ``http.client`` talks to the server from here: no proxy
+set in the environment can step in.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench.poll import poll_until
+from bench.records.environment import PROJECT_ROOT
+from bench.server.target import scrub
+from bench.stack import ENV_APP_SPEC
+from bench.stack.servers import GRACEFUL_TIMEOUT, ServerInfo, expected_facts
+
+log = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+#: Seconds a server may take from its start to its first answer.
+START_TIMEOUT = 30.0
+#: Seconds each proof request holds the server, so that the requests overlap.
+PROOF_HOLD = 0.3
+
+
+class StackStartError(Exception):
+    """A server did not start, did not answer, or did not prove its load; ``str()`` is one line.
+
+    ``pids`` holds every pid the server's group had, once :func:`start` stopped it (all gone by then).
+    """
+
+    pids: frozenset[int] = frozenset()
+
+
+@dataclass
+class Running:
+    """A started server: its process (the group leader), port and log, and every pid its group had."""
+
+    info: ServerInfo
+    proc: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+    pids: set[int] = field(default_factory=set)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def group(self) -> set[int]:
+        """The server's pids now (the leader and its descendants), remembered for :func:`stop`."""
+        try:
+            leader = psutil.Process(self.pid)
+            now = {self.pid, *(child.pid for child in leader.children(recursive=True))}
+        except psutil.NoSuchProcess:
+            now = set()
+        self.pids |= now
+        return now
+
+
+def parent_death_signal() -> Callable[[], None] | None:
+    """A ``preexec_fn`` making Linux send SIGTERM to the child when its parent dies (even by SIGKILL), or None.
+
+    The kernel sends it when the *thread* that forked exits, so it is given only from the main thread.
+    """
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    set_pdeathsig, sigterm = 1, int(signal.SIGTERM)
+    return lambda: prctl(set_pdeathsig, sigterm)
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 nothing listens on now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_taken(port: int) -> bool:
+    """Whether 127.0.0.1:``port`` cannot be bound (another process has it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return True
+    return False
+
+
+def get_json(port: int, path: str, timeout: float) -> tuple[int, Any]:
+    """``GET path`` on 127.0.0.1:``port``: the status and the decoded JSON body (None when not JSON)."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        body = resp.read()
+    finally:
+        conn.close()
+    try:
+        return resp.status, json.loads(body)
+    except ValueError:
+        return resp.status, None
+
+
+def last_line(path: Path, password: str = "") -> str:
+    """The last non-empty line of a log, with the password scrubbed ('no message' when there is none)."""
+    try:
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        lines = []
+    return scrub(lines[-1].strip(), password) if lines else "no message"
+
+
+def _env(app_spec: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
+    env[ENV_APP_SPEC] = str(app_spec)
+    return env
+
+
+def start(info: ServerInfo, *, port: int, workers: int, concurrency: int, app_spec: Path, workdir: Path,
+          password: str = "", timeout: float = START_TIMEOUT) -> Running:
+    """Start ``info`` on 127.0.0.1:``port`` and wait until it answers; StackStartError (nothing left) if not."""
+    if port_taken(port):
+        raise StackStartError(f"{info.name}: port {port} on {HOST} is taken")
+    log_path = workdir / f"{info.name}.log"
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen([sys.executable, *info.argv(port, workers, concurrency)], cwd=PROJECT_ROOT,
+                                env=_env(app_spec), stdin=subprocess.DEVNULL, stdout=log_file,
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=parent_death_signal())
+    running = Running(info, proc, port, log_path)
+    try:
+        _wait_ready(running, time.monotonic() + timeout, password)
+    except BaseException as exc:
+        stop(running)
+        if isinstance(exc, StackStartError):
+            exc.pids = frozenset(running.pids)
+        raise
+    return running
+
+
+class _NotYet(Exception):
+    pass
+
+
+def _wait_ready(running: Running, deadline: float, password: str) -> None:
+    name, port = running.info.name, running.port
+
+    def attempt() -> None:
+        running.group()
+        if running.proc.poll() is not None:
+            why = last_line(running.log_path, password)
+            raise StackStartError(f"{name} exited with status {running.proc.returncode}: {why}")
+        try:
+            status, body = get_json(port, "/_load", timeout=2.0)
+        except OSError as exc:
+            raise _NotYet(str(exc)) from None
+        if status != 200 or not isinstance(body, dict):
+            raise StackStartError(f"{name}: /_load answered {status} on port {port}: {last_line(running.log_path)}")
+        if body.get("pid") not in running.group():
+            raise StackStartError(f"{name}: port {port} is answered by pid {body.get('pid')}, not by this server")
+
+    try:
+        poll_until(attempt, deadline=deadline, retry_on=_NotYet, interval=0.1)
+    except _NotYet:
+        why = last_line(running.log_path, password)
+        raise StackStartError(f"{name} did not answer on {HOST}:{port} within {START_TIMEOUT:.0f}s: {why}") from None
+
+
+def prove(running: Running, *, concurrency: int, workers: int) -> dict[str, Any]:
+    """Overlapping ``/_load`` requests; the facts they showed, or StackStartError naming the first mismatch."""
+    n = max(2, min(concurrency * workers, max(4, workers + 1)))
+    try:
+        with ThreadPoolExecutor(n) as pool:
+            answers = list(pool.map(lambda _: get_json(running.port, f"/_load?hold={PROOF_HOLD}", 10.0), range(n)))
+    except OSError as exc:
+        raise StackStartError(f"{running.info.name}: the load proof got no answer: {type(exc).__name__}") from None
+    bodies = [body for status, body in answers if status == 200 and isinstance(body, dict)]
+    if len(bodies) != n:
+        raise StackStartError(f"{running.info.name}: the load proof got {len(bodies)} good answers of {n}")
+    facts = summarise_proof(bodies, running.group())
+    mismatch = check_proof(running.info, facts, overlap_possible=concurrency >= 2)
+    if mismatch:
+        raise StackStartError(f"{running.info.name} did not prove load {running.info.model_load}: {mismatch}")
+    return facts
+
+
+def summarise_proof(bodies: list[Mapping[str, Any]], group: set[int]) -> dict[str, Any]:
+    """What the answers of ``/_load`` showed, merged over the server's processes."""
+    threads: dict[int, set[int]] = {}
+    for body in bodies:
+        threads.setdefault(int(body["pid"]), set()).add(int(body["native_thread_id"]))
+
+    def one(key: str) -> Any:
+        values = {body.get(key) for body in bodies}
+        return values.pop() if len(values) == 1 else sorted(map(str, values))
+
+    return {"server_software": one("server_software"), "threading_patched": one("threading_patched"),
+            "socket_patched": one("socket_patched"), "greenlets": one("greenlet"),
+            "threading_local": one("threading_local"), "processes_answering": len(threads),
+            "pids_ours": all(pid in group for pid in threads),
+            "os_threads_per_process": max(len(ids) for ids in threads.values()),
+            "in_flight_peak": max(int(body.get("in_flight_peak", 0)) for body in bodies), "proof_requests": len(bodies)}
+
+
+def check_proof(info: ServerInfo, facts: Mapping[str, Any], *, overlap_possible: bool) -> str | None:
+    """The first way ``facts`` differ from what ``info`` must show, or None."""
+    if not facts["pids_ours"]:
+        return "answered by a process outside the server's group"
+    software = facts["server_software"]
+    if not isinstance(software, str) or not software.lower().startswith(info.software):
+        return f"SERVER_SOFTWARE is {software!r}, expected {info.software}"
+    for key, want in expected_facts(info.model_load).items():
+        if facts[key] != want:
+            return f"{key} is {facts[key]}, expected {want}"
+    if not overlap_possible:
+        return None
+    if facts["in_flight_peak"] < 2:
+        return "overlapping requests did not overlap in any process"
+    greenlets = expected_facts(info.model_load)["greenlets"]
+    if greenlets and facts["os_threads_per_process"] != 1:
+        return f"greenlets ran on {facts['os_threads_per_process']} OS threads in one process"
+    if not greenlets and facts["os_threads_per_process"] < 2:
+        return "overlapping requests ran on one OS thread"
+    return None
+
+
+def stop(running: Running, grace: float = GRACEFUL_TIMEOUT + 3.0) -> None:
+    """End the server's process group (SIGTERM, then SIGKILL after ``grace`` s) and wait until every pid is gone."""
+    running.group()
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(running.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for pid in list(running.pids):
+            if pid != running.pid:
+                _signal(pid, sig)
+        try:
+            running.proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        if not _alive(running.pids - {running.pid}, wait):
+            return
+    log.warning("%s: pids %s outlived SIGKILL", running.info.name, sorted(_alive(running.pids, 0.0)))
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _alive(pids: set[int], wait: float) -> set[int]:
+    procs = []
+    for pid in pids:
+        try:
+            procs.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            continue
+    _, alive = psutil.wait_procs(procs, timeout=wait)
+    return {proc.pid for proc in alive if proc.status() != psutil.STATUS_ZOMBIE}
