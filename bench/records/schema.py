@@ -20,7 +20,9 @@ SCHEMA_VERSION = 1
 #: What each schema version added, oldest first (a reader accepts :data:`SCHEMA_VERSION` only).
 SCHEMA_HISTORY: dict[int, str] = {
     1: "results documents {schema, environment, records}; run directories with environment.json, run.json and "
-       "cells/<id>.json {schema, cell, records}; record kinds probe, micro, db, request, ceiling, db-overhead, fault",
+       "cells/<id>.json {schema, cell, records}; record kinds probe, micro, db, request, ceiling, db-overhead, fault; "
+       # additions a reader of version 1 survives (it skips a kind it does not know) keep the version:
+       "then kind stack (a real WSGI server driven over loopback HTTP)",
 }
 
 
@@ -189,6 +191,35 @@ class FaultRecord(TypedDict, total=False):
     cell: dict[str, Any]  # the whole db record of the cell
 
 
+class StackRecord(TypedDict, total=False):
+    """One cell of the real stack: a WSGI app under a real server, driven over loopback HTTP (``ctxbench stack``).
+
+    Every response is checked against its request's token: ``wrong_local`` counts replies whose Local held
+    another request's token, ``silent_wrong`` replies answered 200 with another request's row (no error seen
+    anywhere), ``http_errors`` non-2xx statuses and ``client_errors`` requests with no reply (timeouts, resets).
+    """
+
+    kind: Required[Literal["stack"]]
+    server: Required[str]  # a name of bench.stack.servers.SERVERS
+    workers: Required[int]  # server worker processes
+    impl: Required[str]  # the Local the handler keeps the request token in (or "flask-g")
+    strategy: Required[str]
+    concurrency: Required[int]  # concurrent HTTP clients
+    outcome: Required[str]  # "ok", "errors", "hung", "skipped" or "error"
+    model_load: str  # the in-process load that claims to predict this server
+    duration_s: float | None
+    reason: str  # why a cell was skipped, hung or failed
+    requests: int  # requests sent in the measured window
+    ok: int  # answered 200 with the request's own token and row
+    wrong_local: int
+    silent_wrong: int
+    http_errors: dict[str, int]  # status -> count
+    client_errors: dict[str, int]  # error class -> count
+    ops_per_s: float | None  # correct replies per second
+    latency_ms: dict[str, float | None]  # p50, p90, p99, max
+    load_facts: dict[str, Any]  # what the server proved about its load (patched or not, threads or greenlets)
+
+
 #: Every record kind and its schema.
 SCHEMAS: dict[str, type] = {
     "probe": ProbeRecord,
@@ -198,9 +229,10 @@ SCHEMAS: dict[str, type] = {
     "ceiling": CeilingRecord,
     "db-overhead": DbOverheadRecord,
     "fault": FaultRecord,
+    "stack": StackRecord,
 }
 #: The kinds a run directory holds: what charts, the report and the gate read.
-RUN_KINDS: frozenset[str] = frozenset({"probe", "micro", "db", "request", "ceiling"})
+RUN_KINDS: frozenset[str] = frozenset({"probe", "micro", "db", "request", "ceiling", "stack"})
 
 
 def required_fields(kind: str) -> tuple[str, ...]:
@@ -211,7 +243,8 @@ def required_fields(kind: str) -> tuple[str, ...]:
 
 
 #: Required fields that hold a count (an int, never a bool) or a number, per kind.
-_INT_FIELDS: dict[str, tuple[str, ...]] = {"db": ("concurrency",), "request": ("concurrency",)}
+_INT_FIELDS: dict[str, tuple[str, ...]] = {"db": ("concurrency",), "request": ("concurrency",),
+                                           "stack": ("concurrency", "workers")}
 _NUMBER_FIELDS: dict[str, tuple[str, ...]] = {"micro": ("ns_median",)}
 
 
