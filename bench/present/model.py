@@ -9,7 +9,7 @@ What is promised
       Flask keeps ``g`` in a ContextVar-backed context);
     - the strategy verdict (``safe``, ``unsafe`` or ``hung``): the stack is unsafe when any reply was another
       request's row or an error (HTTP or client); the model is the db record of the same strategy under the model
-      load at the concurrency nearest the stack's, unsafe when it has wrong results or errors;
+      load at the concurrency nearest the stack's (by ratio), unsafe when it has wrong results or errors;
     - the failure mode, when both are unsafe: ``silent wrong`` when replies of another worker returned without an
       error outnumber the errors, else ``errors`` (the db record's ``silent_wrong``; records written before that
       field fall back to ``wrong_results``).
@@ -24,6 +24,7 @@ Why
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -132,11 +133,14 @@ def probe_for(probes: Sequence[Record], impl: str, load: str) -> Record | None:
 
 
 def db_for(db: Sequence[Record], strategy: str, load: str, concurrency: int) -> Record | None:
-    """The db record of ``strategy`` under ``load`` at the concurrency nearest ``concurrency`` (the higher on a tie)."""
+    """The db record of ``strategy`` under ``load`` at the concurrency nearest ``concurrency``.
+
+    Nearest by ratio (the matrix's levels grow by factors: 1, 4, 16, 64), the higher level on a tie.
+    """
     mine = [r for r in db if r["strategy"] == strategy and r["load"] == load and r.get("outcome") != "skipped"]
     if not mine:
         return None
-    return min(mine, key=lambda r: (abs(r["concurrency"] - concurrency), -r["concurrency"]))
+    return min(mine, key=lambda r: (abs(math.log(r["concurrency"] / concurrency)), -r["concurrency"]))
 
 
 def _local(rec: Record, probes: Sequence[Record]) -> Comparison | None:
