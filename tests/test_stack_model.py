@@ -123,7 +123,8 @@ def test_hung_server_is_predicted_by_a_hung_cell() -> None:
 def test_flask_g_is_predicted_by_werkzeug_then_contextvar() -> None:
     stack = stack_rec("gunicorn-gevent", "gevent", "flask-g", "pooled-tuned")
     with_contextvar = pair_all([stack, probe_rec("contextvar", "gevent", 0)])[0]
-    assert with_contextvar.local is not None and with_contextvar.local.model_cell.startswith("probe contextvar x gevent")
+    assert with_contextvar.local is not None
+    assert with_contextvar.local.model_cell.startswith("probe contextvar x gevent")
     both = pair_all([stack, probe_rec("contextvar", "gevent", 0), probe_rec("werkzeug", "gevent", 3)])[0]
     assert both.local is not None and both.local.model_cell.startswith("probe werkzeug x gevent")
     assert both.verdict == "disagree"

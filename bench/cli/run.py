@@ -36,7 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_db_selection(p, load_alias=False)
     p.add_argument("--no-locals", action="store_true", help="skip the locals matrix")
     p.add_argument("--no-micro", action="store_true", help="skip the micro-benchmarks")
-    p.add_argument("--no-db", action="store_true", help="skip the database and request matrices")
+    p.add_argument("--no-db", action="store_true",
+                   help="skip the database and request matrices (and the real stack, whose app needs the server)")
     p.add_argument("--no-stack", action="store_true",
                    help="skip the real stack (Flask under real WSGI servers over HTTP; smaller with --quick)")
     p.add_argument("--jobs", type=count(1, 64), default=2, metavar="N", help="probe cells run at once (default: 2)")
@@ -49,7 +50,7 @@ def _new_run(args: argparse.Namespace) -> tuple[RunDir, list[Planned]]:
     check_writable(args.out)
     plan = None if args.no_locals else locals_plan(args, quick=args.quick)
     db = None if args.no_db else db_selection(args, quick=args.quick)
-    stack = None if args.no_stack else stack_selection(quick=args.quick)
+    stack = None if args.no_stack or args.no_db else stack_selection(quick=args.quick)
     cells = plan_run(plan, db, quick=args.quick, stack=stack)
     if not cells:
         raise UsageError("nothing to run: every part was switched off")
