@@ -153,3 +153,19 @@ def test_stack_command_bad_input_is_one_line(argv: list[str], message: str, caps
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("ctxbench: error:")]
     assert len(lines) == 1 and message in lines[0], err
+
+
+@pytest.mark.parametrize(("flags", "stack_cells"), [
+    (["--quick"], 4), ([], 20), (["--quick", "--no-stack"], 0), (["--quick", "--no-db"], 0),
+])
+def test_run_includes_the_stack_unless_told_not_to(flags: list[str], stack_cells: int, tmp_path: Any,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import bench.cli.run as run_command
+    from bench.cli.main import build_parser
+
+    monkeypatch.setattr(run_command, "check_url_early", lambda url: None)  # nothing here connects to a server
+    args = build_parser().parse_args(["run", "--out", str(tmp_path), "--no-micro", *flags])
+    _run_dir, cells = run_command._new_run(args)
+    assert sum(1 for c in cells if c.kind == "stack") == stack_cells
+    if stack_cells:
+        assert {c.kind for c in cells[-stack_cells:]} == {"stack"}  # the stack runs last
