@@ -30,6 +30,7 @@ from bench.records.read import load_records
 ROOT = Path(__file__).resolve().parent.parent
 DB_CHARTS = ("throughput", "latency", "errors", "request")
 LOCALS_CHARTS = ("isolation", "cost_per_op")
+STACK_CHARTS = ("stack",)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -107,6 +108,24 @@ def db_records() -> list[dict[str, Any]]:
     return recs
 
 
+def stack_records() -> list[dict[str, Any]]:
+    """A small real-stack matrix, by hand: the shared connection fails silently under gevent, loudly under threads;
+    threading.local leaks under the server that does not patch threads; one cell hung."""
+    from tests.test_stack_model import stack_rec
+
+    recs = []
+    for server, load in (("gunicorn-gthread", "threads"), ("gevent-pywsgi", "gevent"),
+                         ("gevent-pywsgi-nothread", "gevent-nothread")):
+        for impl in ("threading-local", "fast"):
+            local = 600 if (impl, load) == ("threading-local", "gevent-nothread") else 0
+            silent, http = (900, {"500": 20}) if load != "threads" else (80, {"500": 400})
+            recs.append(stack_rec(server, load, impl, "global", silent=silent, http=http, local=local))
+            hung = load == "gevent-nothread" and impl == "fast"
+            recs.append(stack_rec(server, load, impl, "pooled-tuned", local=local, outcome="hung" if hung else "ok",
+                                  requests=0 if hung else 1000))
+    return recs
+
+
 # --- checks of what a file is
 
 
@@ -147,7 +166,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_every_chart_from_records_only(tmp_path: Path, no_network: None) -> None:
     _, records = real_locals_records()
     notes: list[str] = []
-    written = charts.draw_all(records + db_records(), tmp_path, notes=notes)
+    written = charts.draw_all(records + db_records() + stack_records(), tmp_path, notes=notes)
     expected = {tmp_path / f"{name}.{fmt}" for name in charts.CHARTS for fmt in ("png", "svg")}
     assert set(written) == expected
     assert notes == []
@@ -232,7 +251,7 @@ def test_missing_db_records_skip_db_charts(tmp_path: Path, caplog: pytest.LogCap
         assert any(n.startswith(f"{name}: skipped: no ") for n in notes), notes
         assert not (tmp_path / f"{name}.png").exists()
     assert "throughput: skipped" in caplog.text
-    assert set(charts.skip_reasons(records)) == set(DB_CHARTS)
+    assert set(charts.skip_reasons(records)) == set(DB_CHARTS) | set(STACK_CHARTS)
 
 
 def test_no_server_means_db_charts_skipped(tmp_path: Path) -> None:

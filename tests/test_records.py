@@ -19,11 +19,13 @@ CHARTED_BEFORE: dict[str, tuple[str, ...]] = {
     "db": ("strategy", "load", "concurrency", "outcome"),
     "request": ("impl", "strategy", "load", "concurrency", "outcome"),
     "ceiling": ("concurrency", "outcome"),
+    # added with the real stack (issue 11)
+    "stack": ("server", "workers", "impl", "strategy", "concurrency", "outcome"),
 }
 
 
 def _valid(kind: str) -> dict[str, Any]:
-    values: dict[str, Any] = {"concurrency": 4, "ns_median": 12.5, "outcome": "ok"}
+    values: dict[str, Any] = {"concurrency": 4, "workers": 1, "ns_median": 12.5, "outcome": "ok"}
     return {"kind": kind, **{name: values.get(name, "x") for name in required_fields(kind)}, "checks": 10,
             "violations": 0}
 
@@ -33,7 +35,7 @@ def test_required_fields_are_what_charts_demanded() -> None:
 
 
 def test_every_kind_the_code_writes_has_a_schema() -> None:
-    assert set(SCHEMAS) == {"probe", "micro", "db", "request", "ceiling", "db-overhead", "fault"}
+    assert set(SCHEMAS) == {"probe", "micro", "db", "request", "ceiling", "db-overhead", "fault", "stack"}
     assert RUN_KINDS <= set(SCHEMAS)
     for kind, schema in SCHEMAS.items():
         assert schema.__annotations__["kind"] is not None

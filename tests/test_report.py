@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from bench.present import charts, report
-from tests.test_charts import assert_png, db_records, real_locals_records
+from tests.test_charts import assert_png, db_records, real_locals_records, stack_records
 
 SECRET = "Zq7-distinctive-report-Pw"
 BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -37,7 +37,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     environment, records = real_locals_records()
     environment = {**environment, "server": {"url": f"mysql://root:{SECRET}@127.0.0.1:3306/test", "password": SECRET,
                                              "version": "10.11-test"}}
-    records = records + db_records()
+    records = records + db_records() + stack_records()
     out = tmp_path_factory.mktemp("report")
     notes: list[str] = []
     charts.draw_all(records, out / "charts", notes=notes)

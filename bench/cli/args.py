@@ -14,14 +14,16 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from bench.errors import EXIT_ERROR, UsageError
 from bench.plan import matrix
 from bench.plan.selection import (
     DbSelection,
     LocalsPlan,
+    StackSelection,
     check_selection,
+    check_stack,
     select_impls,
     select_loads,
     select_probes,
@@ -184,4 +186,44 @@ def db_selection(args: argparse.Namespace, *, quick: bool = False) -> DbSelectio
         request_impls=request_impls,
         request_strategies=split_names(args.request_strategy) or list(defaults["request_strategies"]),
         hang_after=args.hang_after or defaults["hang_after"],
+    ))
+
+
+def add_stack_selection(p: argparse.ArgumentParser) -> None:
+    """The real-stack selection flags of ``ctxbench stack``."""
+    p.add_argument("--server", action="append", metavar="NAME",
+                   help="gunicorn-gthread, gunicorn-gevent, gevent-pywsgi, gevent-pywsgi-nothread, waitress "
+                        "(repeatable, comma-separated; default: all)")
+    p.add_argument("--impl", action="append", metavar="NAME",
+                   help="Local the app keeps the request token in: a registered name, package.module:Class or "
+                        "flask-g (default: threading-local, fast)")
+    p.add_argument("--strategy", action="append", metavar="NAME",
+                   help="connection strategy the app queries through, or package.module:factory "
+                        "(default: global, pooled-tuned)")
+    p.add_argument("--concurrency", type=counts(1, 1024), action="append", metavar="N[,N...]",
+                   help="concurrent HTTP clients per cell (default: 16)")
+    p.add_argument("--duration", type=seconds(0, 3600), default=None, metavar="S",
+                   help="measured seconds per cell, after the warm-up (default: 1.5)")
+    p.add_argument("--warmup", type=seconds(0, 3600, allow_low=True), default=None, metavar="S",
+                   help="warm-up seconds per cell, not measured (default: 0.5)")
+    p.add_argument("--workers", type=count(1, matrix.MAX_STACK_WORKERS), default=None, metavar="N",
+                   help="server worker processes (default: 1, as the in-process model has)")
+    p.add_argument("--mysql-url", metavar="URL", help=MYSQL_URL_HELP)
+
+
+def stack_selection(args: argparse.Namespace | None = None, *, quick: bool = False) -> StackSelection:
+    """The real-stack flags of ``args`` (defaults for what is not given, or for everything without ``args``)."""
+    defaults = matrix.STACK_QUICK if quick else matrix.STACK_DEFAULT
+
+    def given(name: str) -> Any:
+        return getattr(args, name, None) if args is not None else None
+
+    return check_stack(StackSelection(
+        servers=split_names(given("server")) or list(defaults["servers"]),
+        impls=split_names(given("impl")) or list(defaults["impls"]),
+        strategies=split_names(given("strategy")) or list(defaults["strategies"]),
+        concurrency=list(dict.fromkeys(flatten(given("concurrency")))) or list(defaults["concurrency"]),
+        duration=given("duration") if given("duration") is not None else defaults["duration"],
+        warmup=given("warmup") if given("warmup") is not None else defaults["warmup"],
+        workers=given("workers") or defaults["workers"],
     ))

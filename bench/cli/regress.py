@@ -89,6 +89,9 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
                           "(default: $CTXBENCH_MYSQL_URL, then 127.0.0.1:3306, then a private server)")
     sel.add_argument("--no-db", action="store_true", help="skip the database half")
     sel.add_argument("--no-micro", action="store_true", help="skip the micro-benchmarks (correctness only, plus db)")
+    sel.add_argument("--stack", action="store_true",
+                     help="also run the quick real-stack matrix and the in-process cells that predict it: a new "
+                          "disagreement between the model and the stack fails the gate (needs ctxbench[stack])")
 
 
 def _add_decision(p: argparse.ArgumentParser) -> None:
@@ -177,6 +180,7 @@ def plan_from_args(args: argparse.Namespace) -> GatePlan:
         micro=not args.no_micro, micro_processes=args.micro_processes, micro_values=args.micro_values,
         db=not args.no_db, strategies=tuple(strategies), db_loads=tuple(db_loads), concurrency=tuple(concurrency),
         db_repeats=args.db_repeats, db_duration=args.db_duration, db_warmup=args.db_warmup, mysql_url=args.mysql_url,
+        stack=bool(args.stack) and not args.no_db,
     )
 
 

@@ -7,7 +7,15 @@ import logging
 import sys
 from pathlib import Path
 
-from bench.cli.args import add_db_selection, add_locals_selection, check_writable, count, db_selection, locals_plan
+from bench.cli.args import (
+    add_db_selection,
+    add_locals_selection,
+    check_writable,
+    count,
+    db_selection,
+    locals_plan,
+    stack_selection,
+)
 from bench.cli.common import check_url_early, sigterm_as_interrupt
 from bench.errors import EXIT_ERROR, EXIT_OK, UsageError
 from bench.exec.rundir import RunDir
@@ -17,7 +25,8 @@ log = logging.getLogger(__name__)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="the main job: locals, database and request matrices, then charts and report")
+    p = sub.add_parser("run", help="the main job: locals, database and request matrices, the real stack, "
+                                   "then charts and report")
     p.add_argument("--quick", action="store_true", help="the small matrix CI uses (about a minute)")
     p.add_argument("--out", type=Path, default=Path("results"), metavar="DIR",
                    help="results root; the run goes in DIR/<run-id>/ (default: results)")
@@ -27,7 +36,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_db_selection(p, load_alias=False)
     p.add_argument("--no-locals", action="store_true", help="skip the locals matrix")
     p.add_argument("--no-micro", action="store_true", help="skip the micro-benchmarks")
-    p.add_argument("--no-db", action="store_true", help="skip the database and request matrices")
+    p.add_argument("--no-db", action="store_true",
+                   help="skip the database and request matrices (and the real stack, whose app needs the server)")
+    p.add_argument("--no-stack", action="store_true",
+                   help="skip the real stack (Flask under real WSGI servers over HTTP; smaller with --quick)")
     p.add_argument("--jobs", type=count(1, 64), default=2, metavar="N", help="probe cells run at once (default: 2)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=run)
@@ -38,10 +50,11 @@ def _new_run(args: argparse.Namespace) -> tuple[RunDir, list[Planned]]:
     check_writable(args.out)
     plan = None if args.no_locals else locals_plan(args, quick=args.quick)
     db = None if args.no_db else db_selection(args, quick=args.quick)
-    cells = plan_run(plan, db, quick=args.quick)
+    stack = None if args.no_stack or args.no_db else stack_selection(quick=args.quick)
+    cells = plan_run(plan, db, quick=args.quick, stack=stack)
     if not cells:
         raise UsageError("nothing to run: every part was switched off")
-    if db is not None:
+    if db is not None or stack is not None:
         check_url_early(args.mysql_url)
     run_dir = RunDir.create(args.out)
     run_dir.write_plan(plan_document(cells, {"quick": args.quick, "argv": sys.argv[1:]}))

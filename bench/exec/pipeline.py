@@ -6,7 +6,8 @@ plan order and gives each cell's records to a :class:`Sink` the moment the cell 
 directory (one file per cell, resumable) or a :class:`MemorySink` (records in memory, optionally
 rewritten to one JSON document after every cell).  Probe cells time nothing, so ``jobs`` of them run
 at once; everything that measures runs alone.  Database cells need a server target; without one
-they are recorded ``skipped`` through the same sink.
+they are recorded ``skipped`` through the same sink.  So do real-stack cells, which are also recorded
+``skipped`` (and the reason logged once) when the ``stack`` extra is not installed.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from bench.records.scrub import scrub
 log = logging.getLogger(__name__)
 
 #: Kinds of cell that need a server.
-DB_KINDS = ("ceiling", "db", "request")
+DB_KINDS = ("ceiling", "db", "request", "stack")
 
 
 class Sink(Protocol):
@@ -84,6 +85,7 @@ class Pipeline:
         """Run ``cells`` in plan order (probe cells ``jobs`` at a time); return the error lines."""
         runners: dict[str, Callable[[list[Planned]], None]] = {
             "probes": self._probes, "micro": self._micro, "ceiling": self._ceiling, "db": self._db, "request": self._db,
+            "stack": self._stack,
         }
         with ExitStack() as stack, CellProgress(len(cells), self.title, quiet=self.quiet) as self._bar:
             for kind, runner in runners.items():
@@ -180,3 +182,41 @@ class Pipeline:
             if problem:
                 self.error(problem)
             self._finished(cell, [rec], dbcell.brief(rec))
+
+    def _stack(self, cells: list[Planned]) -> None:
+        from bench.exec.stackcell import run_stack_cell
+        from bench.stack import missing_extra
+
+        assert self._bar is not None
+        missing = missing_extra()
+        if missing:
+            log.warning("real-stack cells are recorded as skipped: %s", missing)
+        reason = missing or ("no MySQL-protocol server" if self.target is None else None)
+        for cell in cells:
+            if reason:
+                self._finished(cell, [stack_stub(cell.spec, "skipped", reason)], "skipped")
+                continue
+            self._bar.running(cell.label)
+            rec, problem = run_stack_cell(self.target, dict(cell.spec))
+            if problem:
+                self.error(problem)
+            self._finished(cell, [rec], stack_brief(rec))
+
+
+def stack_stub(spec: dict[str, Any], outcome: str, reason: str) -> dict[str, Any]:
+    """The record of a real-stack cell that did not run (``skipped``): its coordinates, the reason, no counts."""
+    from bench.stack.servers import SERVERS
+
+    info = SERVERS.get(spec["server"])
+    return {"kind": "stack", "server": spec["server"], "workers": spec["workers"], "impl": spec["impl"],
+            "strategy": spec["strategy"], "concurrency": spec["concurrency"],
+            "model_load": info.model_load if info else None, "duration_s": None, "outcome": outcome,
+            "reason": reason, "ops_per_s": None}
+
+
+def stack_brief(rec: dict[str, Any]) -> str:
+    """One line on a finished real-stack cell, for the progress display."""
+    http = sum((rec.get("http_errors") or {}).values())
+    client = sum((rec.get("client_errors") or {}).values())
+    return (f"{rec.get('outcome')}, {rec.get('ops_per_s')} req/s, wrong local {rec.get('wrong_local')}, "
+            f"silent wrong {rec.get('silent_wrong')}, http errors {http}, client errors {client}")

@@ -66,8 +66,9 @@ def check_overrides(path: Path, raw: Any) -> Overrides:
 
 def _check_correctness(path: Path, correctness: dict[str, Any]) -> None:
     for name, entry in correctness.items():
-        ok = isinstance(entry, dict) and entry.get("kind") in ("probe", "db")
-        field = "violations" if ok and entry.get("kind") == "probe" else "wrong_results"
+        ok = isinstance(entry, dict) and entry.get("kind") in ("probe", "db", "model")
+        field = {"probe": "violations", "model": "disagreements"}.get(entry.get("kind"), "wrong_results") if ok \
+            else "wrong_results"
         count = entry.get(field) if ok else None
         if not ok or isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise RecordError(f"{path}: malformed correctness entry {name!r}")

@@ -8,7 +8,9 @@ seen again) or ``unconfirmed`` (no fresh sample to judge it by); only a ``regres
 
 Correctness (:func:`compare_correctness`), exact: a probe cell that changed between isolates
 and leaks, either way, is ``fail``; a database cell clean in the baseline that now has a wrong
-result or an error is ``fail``; a strategy declared unsafe, and a probe cell whose verdict
+result or an error is ``fail``; a real-stack cell on which the in-process model now disagrees in an
+aspect (Local verdict, strategy verdict, failure mode) where the baseline agreed is ``fail``; a strategy
+declared unsafe, and a probe cell whose verdict
 differed between the baseline's own runs (``flaky``), are reported and never judged.
 """
 
@@ -144,6 +146,9 @@ def entry_text(entry: Mapping[str, Any]) -> str:
     """``3/40`` for a probe cell; ``0 wrong, 2 errors (Class 2)`` for a database cell."""
     if entry["kind"] == "probe":
         return f"{entry['violations']}/{entry.get('checks')}"
+    if entry["kind"] == "model":
+        aspects = "; ".join(f"{k}: {v}" for k, v in (entry.get("aspects") or {}).items())
+        return f"{entry['disagreements']} disagreement(s)" + (f" ({aspects})" if aspects else "")
     classes = ", ".join(f"{k} {v}" for k, v in (entry.get("error_classes") or {}).items())
     text = f"{entry.get('wrong_results', 0)} wrong, {entry.get('errors', 0)} errors"
     return text + (f" ({classes})" if classes else "")
@@ -155,6 +160,8 @@ def _db_bad(entry: Mapping[str, Any]) -> int:
 
 def leaks(entry: Mapping[str, Any]) -> bool:
     """Whether a correctness entry shows a problem: probe violations, or a database wrong result or error."""
+    if entry["kind"] == "model":
+        return bool(entry["disagreements"])
     return bool(entry["violations"]) if entry["kind"] == "probe" else _db_bad(entry) > 0
 
 
@@ -188,6 +195,17 @@ def _compare_db(base: Mapping[str, Any], now: Mapping[str, Any]) -> tuple[str, s
     return "ok", f"{now_text} (baseline {base_text})"
 
 
+def _compare_model(base: Mapping[str, Any], now: Mapping[str, Any]) -> tuple[str, str]:
+    new = [a for a in now.get("disagree_on") or [] if a not in (base.get("disagree_on") or [])]
+    now_text, base_text = entry_text(now), entry_text(base)
+    if new:
+        return "fail", (f"the model no longer predicts the real stack on {', '.join(new)}: {now_text} "
+                        f"(baseline {base_text})")
+    if base.get("disagreements") and not now.get("disagreements"):
+        return "ok", f"the model predicts the real stack now (baseline {base_text})"
+    return "ok", f"{now_text} (baseline {base_text})"
+
+
 def compare_correctness(name: str, base: Mapping[str, Any], now: Mapping[str, Any]) -> CorrectnessResult:
     """Exact: a change between 'isolates' and 'leaks' either way fails (probes); clean -> not clean fails (db).
 
@@ -195,7 +213,8 @@ def compare_correctness(name: str, base: Mapping[str, Any], now: Mapping[str, An
     shows in a short window is luck.  A probe cell whose verdict changed between the baseline's own
     runs is ``flaky``: reported, never judged.
     """
-    verdict, text = _compare_probe(base, now) if base["kind"] == "probe" else _compare_db(base, now)
+    compare_kind = {"probe": _compare_probe, "model": _compare_model}.get(base["kind"], _compare_db)
+    verdict, text = compare_kind(base, now)
     return CorrectnessResult(name, base["kind"], verdict, text, dict(base), dict(now))
 
 
@@ -206,6 +225,8 @@ def in_selection(entry: Mapping[str, Any], plan: GatePlan, measurement: Measurem
         return entry.get("impl") in plan.impls and entry.get("load") in plan.loads and entry.get("probe") in plan.probes
     if kind == "micro":
         return plan.micro and entry.get("subject") in plan.impls
+    if kind == "model":
+        return plan.stack and measurement.db_ran
     if kind == "db":
         subject = entry.get("strategy", entry.get("subject"))
         return (measurement.db_ran and subject in plan.strategies and entry.get("load") in plan.db_loads

@@ -19,7 +19,7 @@ from typing import Any
 
 from bench.cell.micro import rotated
 from bench.errors import UsageError
-from bench.gate.metrics import Metric, db_entries, db_metrics, micro_metrics, probe_entries
+from bench.gate.metrics import Metric, db_entries, db_metrics, micro_metrics, model_entries, probe_entries
 from bench.gate.plan import DB_REFERENCE, ENV_REQUIRE_DB, JOBS, GatePlan
 from bench.plan.selection import LocalsPlan
 
@@ -146,9 +146,41 @@ def measure(plan: GatePlan, target: Any, *, db_skipped: str | None = None, quiet
             out.records += records
         out.correctness.update(db_entries(rounds))
         out.speed.update(db_metrics(rounds, out.notes))
+    if plan.stack and target is not None:
+        out.errors += [e for e in run_stack_check(target, out.records, quiet=quiet) if e not in out.errors]
+        out.correctness.update(model_entries(out.records))
     out.environment["load_average_end"] = load_average()
     out.seconds = time.monotonic() - started
     return out
+
+
+def run_stack_check(target: Any, records: list[dict[str, Any]], *, quiet: bool = True) -> list[str]:
+    """The quick real-stack matrix and the in-process db cells that predict it, appended to ``records``.
+
+    The gate's own db rounds hold only the strategies expected safe at its concurrency, so the stack's
+    predictors are run here once each (the matrix's ``--quick`` timing).  Returns error lines.  Without the
+    ``stack`` extra every stack cell is recorded skipped (said once) and no model entry is formed.
+    """
+    from bench.cell.loads import DB_LOADS
+    from bench.exec.pipeline import MemorySink, Pipeline
+    from bench.plan.cells import Planned, cell_id, model_companions, plan_stack
+    from bench.plan.matrix import DB_QUICK, STACK_QUICK
+    from bench.plan.selection import DbSelection, StackSelection
+    from bench.stack.servers import SERVERS
+
+    stack = StackSelection(**{k: list(v) if isinstance(v, tuple) else v for k, v in STACK_QUICK.items()})
+    none = DbSelection(strategies=[], loads=[], concurrency=[], duration=DB_QUICK["duration"],
+                       warmup=DB_QUICK["warmup"], request_impls=[], request_strategies=[])
+    loads = {name: info.model_load for name, info in SERVERS.items()}
+    timing = {"duration": none.duration, "warmup": none.warmup, "hang_after": none.hang_after}
+    cells = [Planned(cell_id("db", c.strategy, c.load, f"c{c.concurrency}"), "db", c.label(),
+                     {"kind": "db", "strategy": c.strategy, "load": c.load, "concurrency": c.concurrency,
+                      "impl": None, **timing})
+             for c in model_companions(none, stack, loads, DB_LOADS)]
+    sink = MemorySink()
+    errors = Pipeline(sink, title="stack check", quiet=quiet, target=target).run(cells + plan_stack(stack))
+    records += sink.records
+    return errors
 
 
 def remeasure(plan: GatePlan, target: Any, wanted: Sequence[Metric]) -> Fresh:

@@ -4,7 +4,8 @@ Metric names: ``micro/IMPL/OP`` (ns per op over ``threading.local``'s in the sam
 process, one sample per process) and ``db/STRATEGY/LOAD/cN`` (ops/s over ``locked``'s at
 the same load and concurrency, one sample per repeat).  Correctness keys:
 ``probe/IMPL/LOAD/PROBE`` (violations and checks of a judged probe) and the database
-metric names (wrong results and errors summed over the repeats).  Functions here are
+metric names (wrong results and errors summed over the repeats), and ``model/SERVER/IMPL/STRATEGY/cN``
+(which aspects of a real-stack cell the in-process model did not predict).  Functions here are
 pure; a metric that cannot be formed adds a line saying why to the ``notes`` list given.
 """
 
@@ -206,4 +207,23 @@ def db_entries(rounds: Sequence[Sequence[Mapping[str, Any]]]) -> dict[str, dict[
             for label, n in (rec.get("errors") or {}).items():
                 entry["errors"] += int(n)
                 entry["error_classes"][label] = entry["error_classes"].get(label, 0) + int(n)
+    return out
+
+
+def model_entries(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Correctness entries of the model check: per real-stack cell with an in-process prediction, the aspects
+    (local, strategy, failure mode) on which the model disagrees with the stack, and both sides of each."""
+    from bench.present.model import pair_all
+
+    out: dict[str, dict[str, Any]] = {}
+    for p in pair_all([dict(r) for r in records]):
+        if p.verdict == "unpredicted":
+            continue
+        s = p.stack
+        out[p.key()] = {
+            "kind": "model", "server": s["server"], "impl": s["impl"], "strategy": s["strategy"],
+            "concurrency": s["concurrency"], "disagreements": sum(1 for c in p.comparisons if not c.agrees),
+            "disagree_on": [c.aspect for c in p.comparisons if not c.agrees],
+            "aspects": {c.aspect: f"stack {c.stack} / model {c.model}" for c in p.comparisons},
+        }
     return out

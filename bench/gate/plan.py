@@ -60,6 +60,8 @@ class GatePlan(LocalsPlan):
     db_duration: float
     db_warmup: float
     mysql_url: str | None = None
+    #: Also run the quick real-stack matrix and the in-process cells that predict it (``--stack``).
+    stack: bool = False
 
     def settings(self) -> dict[str, Any]:
         """The sizes, as stored with a baseline."""
@@ -70,7 +72,7 @@ class GatePlan(LocalsPlan):
         """What was selected, as stored with a baseline and in ``--json``."""
         return {"impls": list(self.impls), "loads": list(self.loads), "probes": list(self.probes), "micro": self.micro,
                 "db": self.db, "strategies": list(self.strategies), "db_loads": list(self.db_loads),
-                "concurrency": list(self.concurrency)}
+                "concurrency": list(self.concurrency), "stack": self.stack}
 
     def for_baseline(self) -> GatePlan:
         """The same selection with a baseline's larger sample counts."""

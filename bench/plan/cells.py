@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.plan.matrix import MICRO_MIN_TIME, MICRO_QUICK_MIN_TIME, REQUEST_CONCURRENCY
-from bench.plan.selection import DbSelection, LocalsPlan
+from bench.plan.selection import DbSelection, LocalsPlan, StackSelection
 
 #: Kinds of planned cell, in the order a run takes them.
-KINDS = ("probes", "micro", "ceiling", "db", "request")
+KINDS = ("probes", "micro", "ceiling", "db", "request", "stack")
 
 _CELL_ID = re.compile(r"[^A-Za-z0-9_.=+-]+")
 
@@ -109,10 +109,68 @@ def plan_db(db: DbSelection, *, ceiling: bool = True, request_concurrency: int =
     return planned
 
 
-def plan_run(locals_plan: LocalsPlan | None, db: DbSelection | None, *, quick: bool) -> list[Planned]:
-    """Every cell of ``ctxbench run``, in the order they run."""
+def stack_label(spec: dict[str, Any]) -> str:
+    """``stack gunicorn-gthread threading-local x global c=16`` (workers named when more than one)."""
+    workers = f" w={spec['workers']}" if spec["workers"] != 1 else ""
+    return f"stack {spec['server']} {spec['impl']} x {spec['strategy']} c={spec['concurrency']}{workers}"
+
+
+def plan_stack(stack: StackSelection) -> list[Planned]:
+    """One cell per server x impl x strategy x concurrency, servers outermost (each cell starts its own server)."""
+    planned = []
+    for server in stack.servers:
+        for impl in stack.impls:
+            for strategy in stack.strategies:
+                for c in stack.concurrency:
+                    spec = {"server": server, "workers": stack.workers, "impl": impl, "strategy": strategy,
+                            "concurrency": c, "duration": stack.duration, "warmup": stack.warmup}
+                    cid = cell_id("stack", server, impl, strategy, f"c{c}", f"w{stack.workers}")
+                    planned.append(Planned(cid, "stack", stack_label(spec), spec))
+    return planned
+
+
+def model_companions(db: DbSelection, stack: StackSelection, model_loads: dict[str, str],
+                     db_loads: Sequence[str]) -> list[Cell]:
+    """The database cells the stack's cells are checked against that ``db``'s matrix does not hold.
+
+    Each stack cell is predicted by the db cell of its strategy under its server's model load at the nearest
+    concurrency; where ``db`` has no cell of that strategy x load, one at the stack's concurrency is added (loads
+    the database matrix cannot run, ``db_loads`` says which can, are left to the report to call unpredicted).
+    """
+    have = {(s, ld) for s in db.strategies for ld in db.loads}
+    extra: list[Cell] = []
+    for server in stack.servers:
+        load = model_loads.get(server)
+        if load is None or load not in db_loads:
+            continue
+        for strategy in stack.strategies:
+            for c in stack.concurrency:
+                cell = Cell("db", strategy, load, c)
+                if (strategy, load) not in have and cell not in extra:
+                    extra.append(cell)
+    return extra
+
+
+def plan_run(locals_plan: LocalsPlan | None, db: DbSelection | None, *, quick: bool,
+             stack: StackSelection | None = None) -> list[Planned]:
+    """Every cell of ``ctxbench run``, in the order they run: locals, database (with the stack's companions), stack."""
     cells = plan_locals(locals_plan, quick=quick) if locals_plan is not None else []
-    return cells + (plan_db(db) if db is not None else [])
+    if db is not None:
+        cells += plan_db(db)
+    if db is not None and stack is not None:
+        from bench.cell.loads import DB_LOADS
+        from bench.stack.servers import SERVERS
+
+        loads = {name: info.model_load for name, info in SERVERS.items()}
+        timing = {"duration": db.duration, "warmup": db.warmup, "hang_after": db.hang_after}
+        ids = {c.id for c in cells}
+        for cell in model_companions(db, stack, loads, DB_LOADS):
+            cid = cell_id(cell.kind, cell.impl, cell.strategy, cell.load, f"c{cell.concurrency}")
+            if cid not in ids:
+                spec = {"kind": "db", "strategy": cell.strategy, "load": cell.load, "concurrency": cell.concurrency,
+                        "impl": None, **timing}
+                cells.append(Planned(cid, "db", cell.label() + " (predicts the stack)", spec))
+    return cells + (plan_stack(stack) if stack is not None else [])
 
 
 def plan_document(cells: list[Planned], options: dict[str, Any]) -> dict[str, Any]:

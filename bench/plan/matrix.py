@@ -69,6 +69,33 @@ CEILING_REPEATS = 3
 LEAK_WAIT = 2.0
 
 
+# --- the real stack
+
+#: The stack matrix (``ctxbench stack`` and the stack part of ``ctxbench run``): every server x a thread-only
+#: Local and a context-safe one x the shared connection and a good pool.  20 cells of about 5 s each
+#: (server start, warm-up, window, stop): the issue's bound for the stack part of a run is 3 minutes.
+STACK_DEFAULT: dict[str, Any] = {
+    "servers": ("gunicorn-gthread", "gunicorn-gevent", "gevent-pywsgi", "gevent-pywsgi-nothread", "waitress"),
+    "impls": ("threading-local", "fast"),
+    "strategies": ("global", "pooled-tuned"),
+    "concurrency": (16,),  # concurrent HTTP clients
+    "duration": 1.5,  # measured seconds per cell, after the warm-up
+    "warmup": 0.5,
+    "workers": 1,  # server worker processes: one process, as the in-process model has
+}
+#: ``--quick``: one thread server and the one that leaks a thread-only Local, 4 short cells (bound: 40 s).
+STACK_QUICK: dict[str, Any] = {
+    **STACK_DEFAULT,
+    "servers": ("gunicorn-gthread", "gevent-pywsgi-nothread"),
+    "impls": ("threading-local",),
+    "concurrency": (8,),
+    "duration": 1.0,
+    "warmup": 0.3,
+}
+#: Largest number of server worker processes a stack cell accepts.
+MAX_STACK_WORKERS = 64
+
+
 def db_cell_timeout(duration: float, warmup: float, hang_after: float) -> float:
     """The parent's limit for one database cell: start-up, setup and teardown around the cell's own watchdog."""
     return warmup + duration + hang_after + 30.0

@@ -22,9 +22,11 @@ from bench.plan.matrix import (
     LOCAL_LOADS,
     LOCAL_PROBES,
     MAX_CONCURRENCY,
+    MAX_STACK_WORKERS,
     MICRO_PROCESSES,
     MICRO_VALUES,
     REQUEST_CONCURRENCY,
+    STACK_DEFAULT,
 )
 
 
@@ -54,6 +56,19 @@ class DbSelection:
     request_strategies: list[str]
     #: Seconds without progress after which a cell ends itself as ``hung``.
     hang_after: float = DB_DEFAULT["hang_after"]
+
+
+@dataclass(frozen=True)
+class StackSelection:
+    """A validated selection for the real stack: server x impl x strategy x concurrency."""
+
+    servers: list[str]
+    impls: list[str]
+    strategies: list[str]
+    concurrency: list[int]
+    duration: float = STACK_DEFAULT["duration"]
+    warmup: float = STACK_DEFAULT["warmup"]
+    workers: int = STACK_DEFAULT["workers"]
 
 
 def split_names(values: Iterable[str] | None) -> list[str]:
@@ -156,4 +171,36 @@ def check_selection(selection: DbSelection) -> DbSelection:
               "warmup": selection.warmup}
     validate_db(strategies=selection.strategies, impls_for_request=selection.request_impls, **common)
     validate_db(strategies=selection.request_strategies, **common)
+    return selection
+
+
+def _check_stack_impls(impls: Sequence[str]) -> None:
+    from bench.stack import STACK_IMPLS_EXTRA
+
+    if not impls:
+        raise UsageError("no impl selected")
+    for impl in impls:
+        if impl in STACK_IMPLS_EXTRA:
+            continue
+        try:
+            localimpls.target_of(impl)
+        except localimpls.ImplError as exc:
+            raise UsageError(f"{exc} (or, in the real app only: {', '.join(STACK_IMPLS_EXTRA)})") from None
+
+
+def check_stack(selection: StackSelection) -> StackSelection:
+    """``selection`` itself once every name and number in it is valid; a one-line UsageError for the first bad one."""
+    from bench.stack.servers import SERVERS
+
+    if not selection.servers:
+        raise UsageError("no server selected")
+    for name in selection.servers:
+        if name not in SERVERS:
+            raise UsageError(f"unknown server {name!r} (known: {', '.join(SERVERS)})")
+    _check_stack_impls(selection.impls)
+    _check_strategies(selection.strategies)
+    _check_timing(selection.concurrency, selection.duration, selection.warmup)
+    workers = selection.workers
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_STACK_WORKERS:
+        raise UsageError(f"workers must be a whole number from 1 to {MAX_STACK_WORKERS}, got {workers!r}")
     return selection

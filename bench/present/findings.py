@@ -329,6 +329,38 @@ def request_findings(records: list[Record]) -> list[str]:
     return out
 
 
+# --- the real stack
+
+
+def stack_findings(records: list[Record]) -> list[str]:
+    """Sentences about the real stack: silent wrong replies first, then Locals that leaked, per server."""
+    stack = [r for r in of_kind(records, "stack") if r.get("outcome") not in ("skipped", "error")]
+    out: list[str] = []
+    for r in stack:
+        requests = r.get("requests") or 0
+        silent = int(r.get("silent_wrong") or 0)
+        if silent and requests:
+            errors = sum(int(v) for v in (r.get("http_errors") or {}).values())
+            out.append(f"Under {r['server']} with {r['strategy']}, {silent / requests:.0%} of requests "
+                       f"({silent:,} of {requests:,}) were answered 200 with another request's row; "
+                       f"{errors:,} got an HTTP error.")
+    leaks: dict[str, list[str]] = {}
+    for r in stack:
+        if r.get("wrong_local"):
+            leaks.setdefault(r["impl"], []).append(r["server"])
+    for impl, servers in leaks.items():
+        out.append(f"With the request token on {impl}, replies carried another request's token under "
+                   f"{join_words(list(dict.fromkeys(servers)))}.")
+    hung = [f"{r['server']} ({r['impl']} x {r['strategy']})" for r in stack if r.get("outcome") == "hung"]
+    if hung:
+        out.append(f"The real server hung under {join_words(hung)}.")
+    return out
+
+
 def findings(records: list[Record]) -> list[str]:
-    """Every key finding, in report order: silent wrong results first, then locals, database, request scenario."""
-    return [*silent_findings(records), *locals_findings(records), *db_findings(records), *request_findings(records)]
+    """Every key finding, in report order: silent wrong results first, then locals, database, request scenario,
+    the real stack and the model check."""
+    from bench.present.model import model_findings
+
+    return [*silent_findings(records), *locals_findings(records), *db_findings(records), *request_findings(records),
+            *stack_findings(records), *model_findings(records)]

@@ -33,7 +33,8 @@ from typing import Any
 from bench.present import charts
 from bench.present.common import LOAD_ORDER, impls_of, of_kind
 from bench.present.findings import findings
-from bench.present.tables import db_rows, markdown_table, md_cell, micro_rows, probe_rows, request_rows
+from bench.present.model import model_rows
+from bench.present.tables import db_rows, markdown_table, md_cell, micro_rows, probe_rows, request_rows, stack_rows
 from bench.records.io import atomic_write_text
 from bench.records.read import Sources, load_records
 
@@ -51,6 +52,7 @@ CHART_TITLES: dict[str, str] = {
     "latency": "Latency",
     "errors": "Silent wrong results, errors and wrong results",
     "request": "Request scenario",
+    "stack": "The real stack",
 }
 Table = tuple[str, list[str], list[list[str]]]
 
@@ -100,6 +102,10 @@ def environment_rows(environment: dict[str, Any]) -> list[tuple[str, str]]:
 def sections(records: list[dict[str, Any]]) -> list[Table]:
     """(title, header, rows) of every table the records allow."""
     tables = [
+        ("The real stack: a Flask app under real WSGI servers over HTTP (silent wrong = another request's row "
+         "answered 200)", stack_rows(records)),
+        ("Does the model predict the real stack? Each stack cell beside the in-process cells that claim to predict it",
+         model_rows(records)),
         ("Isolation probes: violations / checks (inheritance is reported, not judged)",
          probe_rows(records, impls_of(of_kind(records, "probe")), LOAD_ORDER)),
         ("Cost per operation: median ns ± MAD (ratio to threading.local)",
@@ -132,7 +138,8 @@ def chart_files(charts_dir: Path) -> dict[str, Path]:
 
 def _title(records: list[dict[str, Any]]) -> str:
     kinds = {r.get("kind") for r in records}
-    pairs = (("context-locals", {"probe", "micro"}), ("MySQL connection strategies", {"db", "request"}))
+    pairs = (("context-locals", {"probe", "micro"}), ("MySQL connection strategies", {"db", "request"}),
+             ("the real stack", {"stack"}))
     halves = [words for words, of in pairs if kinds & of]
     return "ctxbench report" + (": " + " and ".join(halves) if halves else "")
 
@@ -159,9 +166,11 @@ def _cell_class(text: str, column: str) -> str:
         return "fail" if text != "hung" else "err"
     if text.startswith("ok"):
         return "ok"
-    if column in ("silent wrong", "local violations", "wrong results") and text not in ("0", "-"):
+    if column == "verdict" and text == "disagree":
         return "fail"
-    if column == "errors" and text not in ("0", "-"):
+    if column in ("local violations", "wrong results", "silent wrong", "wrong Local") and text not in ("0", "-"):
+        return "fail"
+    if column in ("errors", "HTTP errors", "client errors") and text not in ("0", "-"):
         return "fail"
     return ""
 

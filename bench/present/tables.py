@@ -133,6 +133,42 @@ def request_rows(records: list[dict[str, Any]]) -> tuple[list[str], list[list[st
     return list(REQUEST_HEADER), rows
 
 
+STACK_HEADER: tuple[str, ...] = (
+    "server", "impl", "strategy", "clients", "silent wrong", "wrong Local", "HTTP errors", "client errors",
+    "requests", "ok req/s", "p50 ms", "p99 ms", "outcome",
+)
+
+
+def _classes_text(counts: dict[str, Any] | None) -> str:
+    """``-`` (not counted), ``0``, or ``12 (500 10, 502 2)``: a total and its top classes."""
+    if counts is None:
+        return "-"
+    counts = {k: int(v) for k, v in (counts or {}).items() if isinstance(v, (int, float)) and v}
+    if not counts:
+        return "0"
+    top = sorted(counts.items(), key=lambda kv: -kv[1])
+    return f"{sum(counts.values()):,} (" + ", ".join(f"{k} {v:,}" for k, v in top[:3]) + (
+        ", ..." if len(top) > 3 else "") + ")"
+
+
+def stack_rows(records: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: one row per real-stack cell, silent wrong replies first (the number a user must see)."""
+    stack = of_kind(records, "stack")
+    servers = list(dict.fromkeys(r["server"] for r in stack))
+    rank_i = {v: i for i, v in enumerate(impls_of(stack))}
+    rank_s = {v: i for i, v in enumerate(strategies_of(stack))}
+    rows = []
+    for r in sorted(stack, key=lambda r: (servers.index(r["server"]), rank_i[r["impl"]], rank_s[r["strategy"]],
+                                          r["concurrency"])):
+        lat = r.get("latency_ms") or {}
+        clients = str(r["concurrency"]) + (f" (w={r['workers']})" if r.get("workers", 1) != 1 else "")
+        rows.append([r["server"], r["impl"], r["strategy"], clients, _count(r.get("silent_wrong")),
+                     _count(r.get("wrong_local")), _classes_text(r.get("http_errors")),
+                     _classes_text(r.get("client_errors")), _count(r.get("requests")), _fmt_rate(r.get("ops_per_s")),
+                     _fmt_ms(lat.get("p50")), _fmt_ms(lat.get("p99")), str(r.get("outcome"))])
+    return list(STACK_HEADER), rows
+
+
 def md_cell(text: str) -> str:
     """A table cell or list item for Markdown: a ``|`` escaped, line breaks flattened."""
     return text.replace("|", "\\|").replace("\n", " ")

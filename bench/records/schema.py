@@ -23,7 +23,8 @@ SCHEMA_HISTORY: dict[int, str] = {
        "cells/<id>.json {schema, cell, records}; record kinds probe, micro, db, request, ceiling, db-overhead, fault. "
        "Added within version 1 (optional; absent from older files, which readers still accept): db and request "
        "records' silent_wrong (another operation's reply returned without any error); strategy global-reconnect "
-       "(what global did before: global no longer reconnects); gevent-nothread as a db and request load",
+       "(what global did before: global no longer reconnects); gevent-nothread as a db and request load; "
+       "kind stack (a real WSGI server driven over loopback HTTP)",
 }
 
 
@@ -196,6 +197,35 @@ class FaultRecord(TypedDict, total=False):
     cell: dict[str, Any]  # the whole db record of the cell
 
 
+class StackRecord(TypedDict, total=False):
+    """One cell of the real stack: a WSGI app under a real server, driven over loopback HTTP (``ctxbench stack``).
+
+    Every response is checked against its request's token: ``wrong_local`` counts replies whose Local held
+    another request's token, ``silent_wrong`` replies answered 200 with another request's row (no error seen
+    anywhere), ``http_errors`` non-2xx statuses and ``client_errors`` requests with no reply (timeouts, resets).
+    """
+
+    kind: Required[Literal["stack"]]
+    server: Required[str]  # a name of bench.stack.servers.SERVERS
+    workers: Required[int]  # server worker processes
+    impl: Required[str]  # the Local the handler keeps the request token in (or "flask-g")
+    strategy: Required[str]
+    concurrency: Required[int]  # concurrent HTTP clients
+    outcome: Required[str]  # "ok", "errors", "hung", "skipped" or "error"
+    model_load: str  # the in-process load that claims to predict this server
+    duration_s: float | None
+    reason: str  # why a cell was skipped, hung or failed
+    requests: int  # requests sent in the measured window
+    ok: int  # answered 200 with the request's own token and row
+    wrong_local: int
+    silent_wrong: int
+    http_errors: dict[str, int]  # status -> count
+    client_errors: dict[str, int]  # error class -> count
+    ops_per_s: float | None  # correct replies per second
+    latency_ms: dict[str, float | None]  # p50, p90, p99, max
+    load_facts: dict[str, Any]  # what the server proved about its load (patched or not, threads or greenlets)
+
+
 #: Every record kind and its schema.
 SCHEMAS: dict[str, type] = {
     "probe": ProbeRecord,
@@ -205,9 +235,10 @@ SCHEMAS: dict[str, type] = {
     "ceiling": CeilingRecord,
     "db-overhead": DbOverheadRecord,
     "fault": FaultRecord,
+    "stack": StackRecord,
 }
 #: The kinds a run directory holds: what charts, the report and the gate read.
-RUN_KINDS: frozenset[str] = frozenset({"probe", "micro", "db", "request", "ceiling"})
+RUN_KINDS: frozenset[str] = frozenset({"probe", "micro", "db", "request", "ceiling", "stack"})
 
 
 def required_fields(kind: str) -> tuple[str, ...]:
@@ -218,7 +249,8 @@ def required_fields(kind: str) -> tuple[str, ...]:
 
 
 #: Required fields that hold a count (an int, never a bool) or a number, per kind.
-_INT_FIELDS: dict[str, tuple[str, ...]] = {"db": ("concurrency",), "request": ("concurrency",)}
+_INT_FIELDS: dict[str, tuple[str, ...]] = {"db": ("concurrency",), "request": ("concurrency",),
+                                           "stack": ("concurrency", "workers")}
 _NUMBER_FIELDS: dict[str, tuple[str, ...]] = {"micro": ("ns_median",)}
 
 

@@ -2,7 +2,7 @@
 
 What is promised
     :func:`draw_all` draws every chart whose records are present and returns the files it wrote, with
-    stable names (``isolation``, ``cost_per_op``, ``throughput``, ``latency``, ``errors``, ``request``;
+    stable names (``isolation``, ``cost_per_op``, ``throughput``, ``latency``, ``errors``, ``request``, ``stack``;
     ``.png`` and ``.svg``).  A chart whose records are absent is not drawn: the reason is logged, appended
     to ``notes`` when a list is passed, and available beforehand from :func:`skip_reasons`, so a report can
     say why it is missing.  Records are read by :func:`bench.records.read.load_records`.
@@ -32,6 +32,7 @@ from bench.present.charts.figure import FORMATS, PNG_DPI, STYLE, save
 from bench.present.charts.isolation import draw_isolation
 from bench.present.charts.latency import draw_latency
 from bench.present.charts.request import draw_request
+from bench.present.charts.stack import draw_stack
 from bench.present.charts.throughput import draw_throughput
 from bench.present.common import of_kind
 from bench.records.read import keep_valid
@@ -49,11 +50,12 @@ CHARTS: dict[str, str] = {
     "latency": "latency p50 and p99 vs concurrency per strategy and load, and the latency CDF at one concurrency",
     "errors": "errors and wrong results per strategy x load x concurrency, counts written in",
     "request": "request scenario: impl x strategy per load, local violations / wrong results / ops/s",
+    "stack": "the real stack: server x impl / strategy, silent wrong / wrong Local / errors / req/s",
 }
 #: Which record kind each chart is drawn from.
 CHART_KIND: dict[str, str] = {
     "isolation": "probe", "cost_per_op": "micro", "throughput": "db", "latency": "db", "errors": "db",
-    "request": "request",
+    "request": "request", "stack": "stack",
 }
 DRAWERS: dict[str, Callable[[list[dict[str, Any]]], Figure | None]] = {
     "isolation": draw_isolation,
@@ -62,6 +64,7 @@ DRAWERS: dict[str, Callable[[list[dict[str, Any]]], Figure | None]] = {
     "latency": draw_latency,
     "errors": draw_errors,
     "request": draw_request,
+    "stack": draw_stack,
 }
 #: Why a chart of each kind has nothing to draw when no record of that kind is there.
 NO_RECORDS: dict[str, str] = {
@@ -69,6 +72,7 @@ NO_RECORDS: dict[str, str] = {
     "micro": "no micro records (the run used --no-micro)",
     "db": "no db records (no database run, or no server)",
     "request": "no request-scenario records",
+    "stack": "no real-stack records (run `ctxbench stack`, or the run used --no-stack)",
 }
 
 
@@ -79,7 +83,7 @@ def skip_reasons(records: list[dict[str, Any]]) -> dict[str, str]:
         recs = of_kind(records, kind)
         if not recs:
             reasons[name] = NO_RECORDS[kind]
-        elif kind in ("db", "request") and all(r.get("outcome") == "skipped" for r in recs):
+        elif kind in ("db", "request", "stack") and all(r.get("outcome") == "skipped" for r in recs):
             reasons[name] = f"every {kind} cell was skipped ({recs[0].get('reason') or 'no server'})"
         elif name == "latency" and not any((r.get("latency_ms") or {}).get("p50") for r in recs):
             reasons[name] = "no db record carries a latency"
@@ -102,7 +106,7 @@ def draw_all(records: list[dict[str, Any]], out_dir: Path, *, formats: Sequence[
     said: list[str] = []
     valid = keep_valid("records", records, said)
     reasons = skip_reasons(valid)
-    drawable = [r for r in valid if not (r["kind"] in ("db", "request") and r.get("outcome") == "skipped")]
+    drawable = [r for r in valid if not (r["kind"] in ("db", "request", "stack") and r.get("outcome") == "skipped")]
     written: list[Path] = []
     with matplotlib.rc_context(STYLE):  # type: ignore[arg-type]  # matplotlib types the keys as one Literal
         for name, draw in DRAWERS.items():

@@ -1,0 +1,51 @@
+"""``ctxbench stack``: a real Flask app under real WSGI servers, driven over loopback HTTP, every reply checked."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bench.cli.args import add_stack_selection, check_writable, stack_selection
+from bench.errors import EXIT_ERROR, EXIT_OK
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("stack", help="the real stack: a Flask app under real WSGI servers, driven over HTTP")
+    add_stack_selection(p)
+    p.add_argument("--json", type=Path, metavar="PATH",
+                   help="write {environment, records} here (rewritten as each cell ends)")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the stack cells of the selection; print the table; exit 2 on an error or when every cell was skipped."""
+    # Imported when the command runs: --help and bad input answer at once.
+    from contextlib import nullcontext
+
+    from bench.exec.pipeline import MemorySink, Pipeline
+    from bench.exec.session import open_server
+    from bench.plan.cells import plan_stack
+    from bench.present.tables import print_table, stack_rows
+    from bench.records.environment import fingerprint, load_average
+    from bench.stack import missing_extra
+
+    selection = stack_selection(args)
+    if args.json:
+        check_writable(args.json)
+    document = MemorySink(path=args.json, environment=fingerprint())
+    # Without the extra no cell can run: no server is looked for (each cell is recorded skipped, saying why).
+    server = nullcontext(None) if missing_extra() else open_server(args.mysql_url, document.environment,
+                                                                   quiet=args.quiet)
+    with server as target:
+        pipeline = Pipeline(document, title="stack", quiet=args.quiet, target=target)
+        errors = pipeline.run(plan_stack(selection))
+    document.environment["load_average_end"] = load_average()
+    document.save()
+    header, rows = stack_rows(document.records)
+    if rows:
+        print_table("The real stack: replies checked against each request's token", header, rows)
+    if args.json:
+        print(f"records written to {args.json}")
+    skipped = bool(document.records) and all(r.get("outcome") == "skipped" for r in document.records)
+    return EXIT_ERROR if errors or skipped else EXIT_OK

@@ -1,0 +1,171 @@
+"""The real stack as part of the matrix: selection, planned cells, the pipeline's handling, the command's bad input.
+
+Nothing here starts a server: the pipeline's stack runner is exercised with the extra reported missing, with no
+database server, and with the cell runner replaced by one that returns a hand-built record.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+import bench.exec.stackcell
+import bench.stack
+from bench.cli.args import stack_selection
+from bench.cli.main import main
+from bench.exec.pipeline import MemorySink, Pipeline
+from bench.plan import matrix
+from bench.plan.cells import model_companions, plan_run, plan_stack
+from bench.plan.selection import DbSelection, StackSelection, check_stack
+from bench.records.schema import check_record
+from bench.stack.servers import SERVERS
+from tests.test_stack_model import stack_rec
+
+
+def _selection(**kw: Any) -> StackSelection:
+    base: dict[str, Any] = {"servers": ["waitress"], "impls": ["fast"], "strategies": ["global"], "concurrency": [4],
+                            "duration": 0.5, "warmup": 0.1, "workers": 1}
+    return StackSelection(**{**base, **kw})
+
+
+def test_default_and_quick_matrices_fit_their_time_bounds() -> None:
+    """About 5 s a cell (server start and stop included): 3 minutes for the default, 40 s for --quick."""
+    full, quick = plan_stack(stack_selection()), plan_stack(stack_selection(quick=True))
+    assert len(full) == 20 and len(quick) == 4
+    assert set(matrix.STACK_DEFAULT["servers"]) == set(SERVERS)
+    per_cell = 3.0 + matrix.STACK_DEFAULT["duration"] + matrix.STACK_DEFAULT["warmup"]
+    assert len(full) * per_cell <= 180
+    assert len(quick) * (3.0 + matrix.STACK_QUICK["duration"] + matrix.STACK_QUICK["warmup"]) <= 40
+
+
+def test_stack_cells_have_stable_unique_ids() -> None:
+    cells = plan_stack(_selection(servers=["waitress", "gevent-pywsgi"], impls=["fast", "flask-g"],
+                                  strategies=["global", "tests.broken_strategies:factory"], concurrency=[4, 16]))
+    ids = [c.id for c in cells]
+    assert len(set(ids)) == len(ids) == 16
+    assert ids[0] == "stack--waitress--fast--global--c4--w1"
+    assert "stack--gevent-pywsgi--flask-g--tests.broken_strategies_factory--c16--w1" in ids
+    assert [c.id for c in plan_stack(_selection())] == [c.id for c in plan_stack(_selection())]
+    assert cells[0].label == "stack waitress fast x global c=4"
+    assert cells[0].spec == {"server": "waitress", "workers": 1, "impl": "fast", "strategy": "global",
+                             "concurrency": 4, "duration": 0.5, "warmup": 0.1}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"servers": ["nginx"]}, "unknown server 'nginx' (known: gunicorn-gthread"),
+    ({"servers": []}, "no server selected"),
+    ({"impls": ["nope"]}, "unknown impl 'nope'"),
+    ({"strategies": ["nope"]}, "unknown strategy 'nope'"),
+    ({"concurrency": [0]}, "concurrency must be a whole number"),
+    ({"duration": 0}, "duration must be a positive number"),
+    ({"workers": 0}, "workers must be a whole number from 1 to 64, got 0"),
+])
+def test_bad_stack_selection_is_one_line(change: dict[str, Any], message: str) -> None:
+    from bench.errors import UsageError
+
+    with pytest.raises(UsageError) as caught:
+        check_stack(_selection(**change))
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_flask_g_is_an_impl_of_the_stack_only() -> None:
+    assert check_stack(_selection(impls=["flask-g", "contextvar"])).impls == ["flask-g", "contextvar"]
+
+
+def test_companion_db_cells_predict_every_stack_cell() -> None:
+    db = DbSelection(strategies=["pooled-tuned"], loads=["threads"], concurrency=[4], duration=0.5, warmup=0.1,
+                     request_impls=[], request_strategies=["pooled-tuned"])
+    stack = _selection(servers=["gunicorn-gthread", "gevent-pywsgi"], strategies=["global", "pooled-tuned"],
+                       concurrency=[16])
+    loads = {name: info.model_load for name, info in SERVERS.items()}
+    extra = model_companions(db, stack, loads, ("threads", "gevent"))
+    assert [(c.strategy, c.load, c.concurrency) for c in extra] == [
+        ("global", "threads", 16), ("global", "gevent", 16), ("pooled-tuned", "gevent", 16)]
+    assert model_companions(db, stack, loads, ("threads",)) == extra[:1]  # a load the db matrix cannot run: none
+    cells = plan_run(None, db, quick=True, stack=stack)
+    kinds = [c.kind for c in cells]
+    assert kinds[-4:] == ["stack"] * 4 and "db--global--gevent--c16" in {c.id for c in cells}
+    assert len({c.id for c in cells}) == len(cells)
+    assert [c.kind for c in plan_run(None, db, quick=True)] == ["ceiling", "db"]
+
+
+@dataclass
+class _Target:
+    password: str = "Zq7-stack-secret"
+
+
+def test_missing_extra_records_every_cell_skipped_and_says_so_once(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    line = "the real stack needs locust: pip install 'ctxbench[stack]'"
+    monkeypatch.setattr(bench.stack, "missing_extra", lambda: line)
+    sink = MemorySink()
+    with caplog.at_level(logging.WARNING):
+        errors = Pipeline(sink, quiet=True, target=_Target()).run(plan_stack(_selection(impls=["fast", "flask-g"])))
+    assert errors == []
+    assert [r["outcome"] for r in sink.records] == ["skipped", "skipped"]
+    assert all(r["reason"] == line and check_record(r) is None for r in sink.records)
+    assert caplog.text.count("pip install 'ctxbench[stack]'") == 1
+
+
+def test_no_server_records_stack_cells_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bench.stack, "missing_extra", lambda: None)
+    sink = MemorySink()
+    Pipeline(sink, quiet=True).run(plan_stack(_selection()))
+    assert [(r["outcome"], r["reason"]) for r in sink.records] == [("skipped", "no MySQL-protocol server")]
+
+
+def test_stack_cells_run_through_the_cell_runner_and_secrets_are_scrubbed(monkeypatch: pytest.MonkeyPatch) -> None:
+    target = _Target()
+    seen: list[dict[str, Any]] = []
+
+    def runner(got: Any, spec: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        assert got is target
+        seen.append(spec)
+        rec = stack_rec(spec["server"], "threads", spec["impl"], spec["strategy"], silent=3)
+        rec["reason"] = f"mysql://root:{target.password}@127.0.0.1/x"
+        return rec, f"stack cell failed near mysql://root:{target.password}@127.0.0.1/x"
+
+    monkeypatch.setattr(bench.stack, "missing_extra", lambda: None)
+    monkeypatch.setattr(bench.exec.stackcell, "run_stack_cell", runner)
+    sink = MemorySink()
+    errors = Pipeline(sink, quiet=True, target=target).run(plan_stack(_selection(strategies=["global", "locked"])))
+    assert [s["strategy"] for s in seen] == ["global", "locked"]
+    assert [r["silent_wrong"] for r in sink.records] == [3, 3]
+    assert len(errors) == 1 and target.password not in errors[0]
+    assert all(target.password not in r["reason"] for r in sink.records)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["stack", "--server", "nginx"], "unknown server 'nginx'"),
+    (["stack", "--workers", "0"], "--workers"),
+    (["stack", "--concurrency", "x"], "--concurrency"),
+    (["stack", "--impl", "nope"], "unknown impl 'nope'"),
+])
+def test_stack_command_bad_input_is_one_line(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        status = main(argv)
+    except SystemExit as exc:  # argparse's own refusals
+        status = int(exc.code or 0)
+    assert status == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("ctxbench: error:")]
+    assert len(lines) == 1 and message in lines[0], err
+
+
+@pytest.mark.parametrize(("flags", "stack_cells"), [
+    (["--quick"], 4), ([], 20), (["--quick", "--no-stack"], 0), (["--quick", "--no-db"], 0),
+])
+def test_run_includes_the_stack_unless_told_not_to(flags: list[str], stack_cells: int, tmp_path: Any,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import bench.cli.run as run_command
+    from bench.cli.main import build_parser
+
+    monkeypatch.setattr(run_command, "check_url_early", lambda url: None)  # nothing here connects to a server
+    args = build_parser().parse_args(["run", "--out", str(tmp_path), "--no-micro", *flags])
+    _run_dir, cells = run_command._new_run(args)
+    assert sum(1 for c in cells if c.kind == "stack") == stack_cells
+    if stack_cells:
+        assert {c.kind for c in cells[-stack_cells:]} == {"stack"}  # the stack runs last
