@@ -168,3 +168,35 @@ def test_report_and_chart_carry_the_stack_and_the_model_check(tmp_path: Path) ->
     assert any("95% of requests (950 of 1,000) were answered 200 with another request's row" in f
                for f in findings(records))
     assert "1 agree, 1 disagree" in md
+
+
+def request_rec(impl: str, strategy: str, load: str, concurrency: int, *, silent: int = 0,
+                errors: int = 0) -> dict[str, Any]:
+    return {"kind": "request", "impl": impl, "strategy": strategy, "load": load, "concurrency": concurrency,
+            "outcome": "ok", "ops_per_s": 4000.0, "wrong_results": silent, "silent_wrong": silent,
+            "local_violations": 0, "errors": {"RuntimeError": errors} if errors else {}}
+
+
+def test_the_request_scenario_predicts_before_the_db_mix() -> None:
+    """The app's handler is the request scenario's twin: its failure mode is the one compared when both exist.
+
+    Under gevent a shared connection behind plain SELECTs returns other requests' rows (silent), while the db mix,
+    which also writes, closes it and fails loudly: paired with the db record alone the check must disagree.
+    """
+    stack = stack_rec("gevent-pywsgi", "gevent", "fast", "global", silent=900, http={"500": 20})
+    loud_db = db_rec("global", "gevent", 16, wrong=5, silent=0, errors=90_000)
+    alone = pair_all([stack, probe_rec("fast", "gevent", 0), loud_db])
+    assert [p.verdict for p in alone] == ["disagree"]
+    assert alone[0].mode is not None and alone[0].mode.model == "errors"
+    twin = request_rec("fast", "global", "gevent", 16, silent=15_000, errors=130)
+    both = pair_all([stack, probe_rec("fast", "gevent", 0), loud_db, twin])
+    assert [p.verdict for p in both] == ["agree"]
+    assert both[0].mode is not None and both[0].mode.model_cell.startswith("request fast x global x gevent")
+
+
+def test_flask_g_is_predicted_through_its_stand_in() -> None:
+    stack = stack_rec("gunicorn-gevent", "gevent", "flask-g", "global", silent=500)
+    twin = request_rec("contextvar", "global", "gevent", 16, silent=800, errors=3)
+    (paired,) = pair_all([stack, probe_rec("contextvar", "gevent", 0), twin])
+    assert paired.verdict == "agree" and paired.strategy is not None
+    assert paired.strategy.model_cell.startswith("request contextvar x global")

@@ -75,21 +75,29 @@ def test_flask_g_is_an_impl_of_the_stack_only() -> None:
     assert check_stack(_selection(impls=["flask-g", "contextvar"])).impls == ["flask-g", "contextvar"]
 
 
-def test_companion_db_cells_predict_every_stack_cell() -> None:
+def test_companion_request_cells_predict_every_stack_cell() -> None:
     db = DbSelection(strategies=["pooled-tuned"], loads=["threads"], concurrency=[4], duration=0.5, warmup=0.1,
-                     request_impls=[], request_strategies=["pooled-tuned"])
-    stack = _selection(servers=["gunicorn-gthread", "gevent-pywsgi"], strategies=["global", "pooled-tuned"],
-                       concurrency=[16])
+                     request_impls=["fast"], request_strategies=["pooled-tuned"])
+    stack = _selection(servers=["gunicorn-gthread", "gevent-pywsgi"], impls=["fast"],
+                       strategies=["global", "pooled-tuned"], concurrency=[16])
     loads = {name: info.model_load for name, info in SERVERS.items()}
     extra = model_companions(db, stack, loads, ("threads", "gevent"))
-    assert [(c.strategy, c.load, c.concurrency) for c in extra] == [
-        ("global", "threads", 16), ("global", "gevent", 16), ("pooled-tuned", "gevent", 16)]
+    assert [(c.kind, c.impl, c.strategy, c.load, c.concurrency) for c in extra] == [
+        ("request", "fast", "global", "threads", 16), ("request", "fast", "global", "gevent", 16),
+        ("request", "fast", "pooled-tuned", "gevent", 16)]
     assert model_companions(db, stack, loads, ("threads",)) == extra[:1]  # a load the db matrix cannot run: none
     cells = plan_run(None, db, quick=True, stack=stack)
     kinds = [c.kind for c in cells]
-    assert kinds[-4:] == ["stack"] * 4 and "db--global--gevent--c16" in {c.id for c in cells}
+    assert kinds[-4:] == ["stack"] * 4 and "request--fast--global--gevent--c16" in {c.id for c in cells}
     assert len({c.id for c in cells}) == len(cells)
-    assert [c.kind for c in plan_run(None, db, quick=True)] == ["ceiling", "db"]
+    assert [c.kind for c in plan_run(None, db, quick=True)] == ["ceiling", "ceiling", "db", "request"]
+
+
+def test_flask_g_is_predicted_by_a_contextvar_backed_local() -> None:
+    from bench.plan.cells import model_predictor
+
+    assert model_predictor("flask-g") in ("werkzeug", "contextvar")
+    assert model_predictor("threading-local") == "threading-local"
 
 
 @dataclass

@@ -129,25 +129,40 @@ def plan_stack(stack: StackSelection) -> list[Planned]:
     return planned
 
 
+def model_predictor(impl: str) -> str:
+    """The in-process impl whose request-scenario cell predicts a stack cell of ``impl`` (itself, or a stand-in)."""
+    import localimpls
+    from bench.stack import PREDICTORS
+
+    names = PREDICTORS.get(impl)
+    if names is None:
+        return impl
+    available = set(localimpls.default_impls())
+    return next((name for name in names if name in available), names[-1])
+
+
 def model_companions(db: DbSelection, stack: StackSelection, model_loads: dict[str, str],
                      db_loads: Sequence[str]) -> list[Cell]:
-    """The database cells the stack's cells are checked against that ``db``'s matrix does not hold.
+    """The request-scenario cells the stack's cells are checked against that ``db``'s matrix does not hold.
 
-    Each stack cell is predicted by the db cell of its strategy under its server's model load at the nearest
-    concurrency; where ``db`` has no cell of that strategy x load, one at the stack's concurrency is added (loads
-    the database matrix cannot run, ``db_loads`` says which can, are left to the report to call unpredicted).
+    Each stack cell is predicted by the request-scenario cell (a request context on the Local, ``SELECT %s``
+    through the strategy: the in-process twin of the app's handler) of its impl x strategy under its server's
+    model load; where ``db`` has none, one at the stack's concurrency is added (loads the database matrix cannot
+    run -- ``db_loads`` says which can -- are left to the report to call unpredicted).
     """
-    have = {(s, ld) for s in db.strategies for ld in db.loads}
+    have = {(i, s, ld) for i in db.request_impls for s in db.request_strategies for ld in db.loads}
     extra: list[Cell] = []
     for server in stack.servers:
         load = model_loads.get(server)
         if load is None or load not in db_loads:
             continue
-        for strategy in stack.strategies:
-            for c in stack.concurrency:
-                cell = Cell("db", strategy, load, c)
-                if (strategy, load) not in have and cell not in extra:
-                    extra.append(cell)
+        for impl in stack.impls:
+            twin = model_predictor(impl)
+            for strategy in stack.strategies:
+                for c in stack.concurrency:
+                    cell = Cell("request", strategy, load, c, twin)
+                    if (twin, strategy, load) not in have and cell not in extra:
+                        extra.append(cell)
     return extra
 
 
@@ -167,9 +182,9 @@ def plan_run(locals_plan: LocalsPlan | None, db: DbSelection | None, *, quick: b
         for cell in model_companions(db, stack, loads, DB_LOADS):
             cid = cell_id(cell.kind, cell.impl, cell.strategy, cell.load, f"c{cell.concurrency}")
             if cid not in ids:
-                spec = {"kind": "db", "strategy": cell.strategy, "load": cell.load, "concurrency": cell.concurrency,
-                        "impl": None, **timing}
-                cells.append(Planned(cid, "db", cell.label() + " (predicts the stack)", spec))
+                spec = {"kind": cell.kind, "strategy": cell.strategy, "load": cell.load,
+                        "concurrency": cell.concurrency, "impl": cell.impl, **timing}
+                cells.append(Planned(cid, cell.kind, cell.label() + " (predicts the stack)", spec))
     return cells + (plan_stack(stack) if stack is not None else [])
 
 

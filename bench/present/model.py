@@ -8,10 +8,13 @@ What is promised
       (``flask.g`` -- ``flask-g`` -- is predicted by werkzeug's Local when that was probed, else by ``contextvar``:
       Flask keeps ``g`` in a ContextVar-backed context);
     - the strategy verdict (``safe``, ``unsafe`` or ``hung``): the stack is unsafe when any reply was another
-      request's row or an error (HTTP or client); the model is the db record of the same strategy under the model
-      load at the concurrency nearest the stack's (by ratio), unsafe when it has wrong results or errors;
+      request's row or an error (HTTP or client); the model is the request-scenario record of the same impl and
+      strategy under the model load at the concurrency nearest the stack's (by ratio) -- the in-process twin of
+      the app's handler: a request context on the Local, ``SELECT %s`` with its token -- or, where the run has no
+      such record, the db record of the strategy (whose mix also writes, which makes a shared connection fail
+      loudly sooner); unsafe when it has wrong results or errors;
     - the failure mode, when both are unsafe: ``silent wrong`` when replies of another worker returned without an
-      error outnumber the errors, else ``errors`` (the db record's ``silent_wrong``; records written before that
+      error outnumber the errors, else ``errors`` (the record's ``silent_wrong``; records written before that
       field fall back to ``wrong_results``).
 
     A comparison whose in-process record is absent is ``None`` (unpredicted), never a guess.  A cell agrees when
@@ -30,11 +33,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.present.common import error_total, of_kind
+from bench.stack import PREDICTORS
 
 Record = dict[str, Any]
 
-#: Impls only the real app has, and the in-process impls that predict them, best first.
-PREDICTORS: dict[str, tuple[str, ...]] = {"flask-g": ("werkzeug", "contextvar")}
 #: The probe whose verdict predicts a stack cell's Local verdict.
 LOCAL_PROBE = "isolation"
 SILENT, ERRORS = "silent wrong", "errors"
@@ -111,7 +113,7 @@ def stack_strategy(rec: Record) -> tuple[str, str | None]:
 
 
 def model_strategy(rec: Record) -> tuple[str, str | None]:
-    """(``safe`` / ``unsafe`` / ``hung``, failure mode or None) of an in-process db record."""
+    """(``safe`` / ``unsafe`` / ``hung``, failure mode or None) of an in-process db or request record."""
     if rec.get("outcome") == "hung":
         return "hung", None
     silent = rec.get("silent_wrong")
@@ -153,29 +155,44 @@ def _local(rec: Record, probes: Sequence[Record]) -> Comparison | None:
                                                f"{probe.get('violations')}/{probe.get('checks')}")
 
 
-def _strategy(rec: Record, db: Sequence[Record]) -> tuple[Comparison | None, Comparison | None]:
-    model_rec = db_for(db, rec["strategy"], rec.get("model_load") or "", rec["concurrency"])
+def request_for(requests: Sequence[Record], impl: str, strategy: str, load: str, concurrency: int) -> Record | None:
+    """The request-scenario record of ``impl`` (or its predictor) x ``strategy`` under ``load``, nearest concurrency."""
+    for name in PREDICTORS.get(impl, (impl,)):
+        mine = [r for r in requests if r.get("impl") == name]
+        found = db_for(mine, strategy, load, concurrency)
+        if found is not None:
+            return found
+    return None
+
+
+def _strategy(rec: Record, db: Sequence[Record],
+              requests: Sequence[Record] = ()) -> tuple[Comparison | None, Comparison | None]:
+    load = rec.get("model_load") or ""
+    model_rec = request_for(requests, rec["impl"], rec["strategy"], load, rec["concurrency"])
+    if model_rec is None:
+        model_rec = db_for(db, rec["strategy"], load, rec["concurrency"])
     if model_rec is None:
         return None, None
     (stack, stack_mode), (model, model_mode) = stack_strategy(rec), model_strategy(model_rec)
-    where = f"db {model_rec['strategy']} x {model_rec['load']} c={model_rec['concurrency']}"
+    impl = f"{model_rec['impl']} x " if model_rec["kind"] == "request" else ""
+    where = f"{model_rec['kind']} {impl}{model_rec['strategy']} x {model_rec['load']} c={model_rec['concurrency']}"
     strategy = Comparison("strategy", stack, model, where)
     if stack_mode is None or model_mode is None:
         return strategy, None
     return strategy, Comparison("failure mode", stack_mode, model_mode, where)
 
 
-def pair(rec: Record, probes: Sequence[Record], db: Sequence[Record]) -> Pairing:
-    """One stack record beside its in-process cells (``probes``: probe records; ``db``: db records)."""
-    strategy, mode = _strategy(rec, db)
+def pair(rec: Record, probes: Sequence[Record], db: Sequence[Record], requests: Sequence[Record] = ()) -> Pairing:
+    """One stack record beside its in-process cells (probe, request-scenario and db records)."""
+    strategy, mode = _strategy(rec, db, requests)
     return Pairing(rec, _local(rec, probes), strategy, mode)
 
 
 def pair_all(records: Iterable[Record]) -> list[Pairing]:
     """Every stack cell that ran, paired; in record order."""
     records = list(records)
-    probes, db = of_kind(records, "probe"), of_kind(records, "db")
-    return [pair(r, probes, db) for r in of_kind(records, "stack") if ran(r)]
+    probes, db, requests = of_kind(records, "probe"), of_kind(records, "db"), of_kind(records, "request")
+    return [pair(r, probes, db, requests) for r in of_kind(records, "stack") if ran(r)]
 
 
 def disagreements(pairings: Iterable[Pairing]) -> list[Pairing]:

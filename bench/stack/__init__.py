@@ -17,6 +17,10 @@ import importlib.util
 #: Impl names the stack accepts besides every ``localimpls`` name and ``package.module:Class``.
 STACK_IMPLS_EXTRA: tuple[str, ...] = ("flask-g",)
 
+#: Impls only the real app has, and the in-process impls that predict them, best first (Flask keeps ``g`` in a
+#: ContextVar-backed context: werkzeug's Local where it is installed, else ``contextvar``).
+PREDICTORS: dict[str, tuple[str, ...]] = {"flask-g": ("werkzeug", "contextvar")}
+
 #: Environment variable naming the app's private settings file (JSON, mode 0600): the server's password travels
 #: there, never on a command line.
 ENV_APP_SPEC = "CTXBENCH_STACK_APP"
@@ -33,4 +37,4 @@ def missing_extra() -> str | None:
     return f"the real stack needs {', '.join(missing)}: pip install 'ctxbench[stack]'"
 
 
-__all__ = ["ENV_APP_SPEC", "EXTRA_MODULES", "STACK_IMPLS_EXTRA", "missing_extra"]
+__all__ = ["ENV_APP_SPEC", "EXTRA_MODULES", "PREDICTORS", "STACK_IMPLS_EXTRA", "missing_extra"]
