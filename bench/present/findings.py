@@ -341,7 +341,7 @@ def stack_findings(records: list[Record]) -> list[str]:
         silent = int(r.get("silent_wrong") or 0)
         if silent and requests:
             errors = sum(int(v) for v in (r.get("http_errors") or {}).values())
-            out.append(f"Under {r['server']} with {r['strategy']}, {silent / requests:.0%} of requests "
+            out.append(f"Under {r['server']} with {r['impl']} x {r['strategy']}, {silent / requests:.0%} of requests "
                        f"({silent:,} of {requests:,}) were answered 200 with another request's row; "
                        f"{errors:,} got an HTTP error.")
     leaks: dict[str, list[str]] = {}
