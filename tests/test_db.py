@@ -324,3 +324,16 @@ def test_error_labels() -> None:
     except struct.error as exc:
         assert dbwork.classify(exc) == "struct.error"
     assert dbwork.classify(IndexError()) == "IndexError"
+
+
+def test_every_safe_strategy_leaves_no_connection_open_after_close(
+        matrix: dict[tuple[Any, ...], dict[str, Any]]) -> None:
+    """Closing the strategy (and ending its workers) gives every connection back to the server.
+
+    A per-thread pool (``persistent``) closes a worker's connection when the thread's local is released: a
+    reference the measuring harness kept past the worker's end held it open.
+    """
+    for strategy in SAFE:
+        for load in LOADS:
+            rec = matrix[strategy, load, 4, None]
+            assert rec["open_after_close"] == 0, (strategy, load, rec["open_after_close"])

@@ -29,9 +29,10 @@ from typing import Any
 import localimpls
 from bench.cell.strategies import StrategyError, check_name
 from bench.records.environment import PROJECT_ROOT
+from bench.server.process import parent_death_signal
 from bench.server.target import scrub
 from bench.stack import STACK_IMPLS_EXTRA, missing_extra
-from bench.stack.launch import StackStartError, free_port, get_json, parent_death_signal, prove, start, stop
+from bench.stack.launch import StackStartError, free_port, get_json, prove, start, stop
 from bench.stack.servers import ServerInfo, get_server
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,7 @@ _PR_SET_PDEATHSIG = 1
 atexit.unregister(cleanup_subprocesses)
 
 
-def _parent_death_signal() -> Callable[[], None] | None:
+def parent_death_signal() -> Callable[[], None] | None:
     """A function making Linux send SIGTERM to the (forked) child when its parent dies, or None.
 
     The kernel sends it when the *thread* that forked exits, so it is only used from the main thread, which lives
@@ -62,7 +62,7 @@ class ServerProcess(SimpleExecutor):
     def __init__(self, command: list[str], out: IO[bytes]) -> None:
         super().__init__(command, timeout=STOP_TIMEOUT, stdin=subprocess.DEVNULL, stdout=out,
                          stderr=subprocess.STDOUT)
-        self._pdeathsig = _parent_death_signal()  # decided in the starting thread, before any fork
+        self._pdeathsig = parent_death_signal()  # decided in the starting thread, before any fork
 
     @property
     def _popen_kwargs(self) -> dict[str, Any]:

@@ -20,9 +20,8 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ import psutil
 
 from bench.poll import poll_until
 from bench.records.environment import PROJECT_ROOT
+from bench.server.process import parent_death_signal
 from bench.server.target import scrub
 from bench.stack import ENV_APP_SPEC
 from bench.stack.servers import GRACEFUL_TIMEOUT, ServerInfo, expected_facts
@@ -77,23 +77,6 @@ class Running:
             now = set()
         self.pids |= now
         return now
-
-
-def parent_death_signal() -> Callable[[], None] | None:
-    """A ``preexec_fn`` making Linux send SIGTERM to the child when its parent dies (even by SIGKILL), or None.
-
-    The kernel sends it when the *thread* that forked exits, so it is given only from the main thread.
-    """
-    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
-        return None
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    set_pdeathsig, sigterm = 1, int(signal.SIGTERM)
-    return lambda: prctl(set_pdeathsig, sigterm)
 
 
 def free_port() -> int:

@@ -86,6 +86,9 @@ def drive(run: Run, i: int, make_step: StepFactory) -> None:
         progress[i] = n
     st.stored = j
     st.n = n
+    # Let go of the connection seen last: a strategy that keeps one connection per thread (PersistentDB)
+    # closes it when the thread's local is released, which a reference held here would prevent.
+    st.last_conn = None
     run.finished[i] = 1
 
 
