@@ -103,19 +103,36 @@ class GlobalConnection:
 
 
 class GlobalReconnect(GlobalConnection):
-    """The shared connection with the ``ping(reconnect=True)`` habit: reopened after an error closed it."""
+    """The shared connection with the ``ping(reconnect=True)`` habit: reopened after an error closed it.
+
+    ``facts()`` says how often it was reopened (a new server thread id after the ping),
+    counted here rather than from the workers' successful replies: under gevent the
+    reopened connection may serve none before the next error closes it.
+    """
+
+    def __init__(self, connect_kwargs: Mapping[str, Any], concurrency: int) -> None:
+        super().__init__(connect_kwargs, concurrency)
+        self.attempts = 0
+        self.reopened = 0
 
     def recover(self) -> None:
         """Reconnect if an error closed the shared connection; never raise, never wait long."""
         conn = self.conn
         if conn.open:
             return
+        before = conn.thread_id()
+        self.attempts += 1
         try:
             with warnings.catch_warnings():  # PyMySQL deprecates reconnect=True; the habit is what is measured
                 warnings.simplefilter("ignore", DeprecationWarning)
                 conn.ping(reconnect=True)  # bounded by the read timeout
         except Exception:  # another worker is mid-flight on it: the next error will retry
             pass
+        if conn.thread_id() != before:  # the handshake of a new connection ran, whatever happened after it
+            self.reopened += 1
+
+    def facts(self) -> dict[str, Any]:
+        return {"reconnect_attempts": self.attempts, "reopened": self.reopened}
 
 
 class LockedConnection:

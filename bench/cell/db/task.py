@@ -213,6 +213,8 @@ def run_cell(spec: dict[str, Any], load: Load, out_path: str) -> dict[str, Any]:
     run = _new_run(spec, kind, strategy, mix, load, impl_factory)
     watchdog = Watchdog(run, hang_after, _hung_record(run, rec, hang_after, strategy_facts, target.password), out_path)
     seen = _work(run, load, strategy, counters, watchdog)
+    if callable(getattr(strategy, "facts", None)):  # again after the run: some facts count what happened in it
+        strategy_facts = strategy.facts()
     result = _result(run, seen, build_ms)
     bad = result["error_count"] or result["wrong_results"] or result["local_violations"]
     problems = seen["problems"]
