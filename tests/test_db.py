@@ -25,6 +25,7 @@ from bench.exec.db import measure_overhead, ratio_to_own, run_db
 from bench.plan.cells import Cell
 from bench.plan.cells import db_cells as plan
 from bench.plan.selection import validate_db as validate
+from bench.records import latency
 from bench.server import ServerTarget
 
 pytestmark = pytest.mark.db
@@ -172,7 +173,10 @@ def test_records_have_every_field(matrix: dict[tuple[Any, ...], dict[str, Any]])
                 "leaked_connections"):
         assert key in rec, key
     assert rec["kind"] == "db" and rec["mix"] == dbwork.DEFAULT_MIX
-    assert set(rec["latency_ms"]) == {"p50", "p90", "p99", "max"}
+    assert set(rec["latency_ms"]) == {"p50", "p90", "p99", "p99.9", "max", "mean"}
+    # The percentiles are read from the record's own histogram, which holds every timed operation.
+    assert rec["latency_hist"]["count"] == rec["ops"]
+    assert latency.field_summary_ms(rec["latency_hist"])["p99"] == rec["latency_ms"]["p99"]
     assert isinstance(rec["leaked_connections"], int) and rec["leaked_connections"] >= 0
     assert rec["storage_growths"] == 0  # the preallocated stamps sufficed
 

@@ -3,7 +3,9 @@
 Latency is done - before checkout (what a request sees), pool wait is in hand -
 before checkout, both over operations that finished inside the window with the
 right reply.  In ops mode the window starts at the warm-up's end and lasts
-until the last operation.
+until the last operation.  Latency percentiles are read from the cell's HDR
+histogram (``latency_hist``, :mod:`bench.records.latency`), which the record
+carries so that cells of several processes can be merged exactly.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from bench.cell.db.state import TIMELINE_BUCKET, Run, WorkerState
 from bench.cell.db.workload import FOREIGN, LOCAL, OTHER, STALE
+from bench.records import latency as hdr
 
 
 def _percentiles_ms(values: Any) -> dict[str, float | None]:
@@ -45,6 +48,7 @@ def summarise_timing(run: Run) -> dict[str, Any]:
         inside = stamps[stamps[:, 0] >= start]
         span = float(inside[:, 2].max() - inside[:, 0].min()) if len(inside) else 0.0
     latency = inside[:, 2] - inside[:, 0]
+    hist = hdr.from_seconds(latency)
     wait = inside[:, 1] - inside[:, 0]
     firsts = np.array([st.first_checkout for st in run.states if st.first_checkout is not None])
     wait_summary: dict[str, Any] = {k: v for k, v in _percentiles_ms(wait).items() if k in ("p50", "p99", "max")}
@@ -54,7 +58,8 @@ def summarise_timing(run: Run) -> dict[str, Any]:
         "ops": len(inside),
         "measured_s": round(span, 4),
         "ops_per_s": round(len(inside) / span, 1) if span > 0 else None,
-        "latency_ms": _percentiles_ms(latency),
+        "latency_ms": {k: v for k, v in hdr.summary_ms(hist).items() if k != "count"},
+        hdr.FIELD: hdr.encode(hist),
         "pool_wait_ms": wait_summary,
         "first_checkout_ms": {"p50": round(float(np.median(firsts)) * 1e3, 3) if firsts.size else None,
                               "max": round(float(firsts.max()) * 1e3, 3) if firsts.size else None},

@@ -45,7 +45,8 @@ def _base_record(spec: Mapping[str, Any], target: Target, kind: str, mix: Mappin
         "ops_requested": spec.get("ops"), "mix": dict(mix), "settings": settings_of(spec["strategy"]),
         "server_url": target.redacted_url(), "target_source": target.source, "connect_options": dict(target.options),
         # Filled below, by the watchdog, or (ceiling) by the parent; present in every record.
-        "outcome": None, "ops": None, "ops_per_s": None, "latency_ms": None, "pool_wait_ms": None, "connect_ms": None,
+        "outcome": None, "ops": None, "ops_per_s": None, "latency_ms": None, "latency_hist": None, "pool_wait_ms": None,
+        "connect_ms": None,
         "errors": {}, "wrong_results": 0, "connections_used": None, "server": None, "client_statements": None,
         "server_ceiling_ops_per_s": None, "ratio_to_ceiling": None,
     })
