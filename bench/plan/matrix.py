@@ -96,6 +96,28 @@ STACK_QUICK: dict[str, Any] = {
 MAX_STACK_WORKERS = 64
 
 
+# --- several machines: ``ctxbench locust`` (Locust master and workers)
+
+#: Defaults of ``ctxbench locust``: the run, the master's address, and the bounds on waiting.
+LOCUST_DEFAULT: dict[str, Any] = {
+    "scenario": "db",
+    "strategy": "pooled-tuned",
+    "users": 16,  # Locust users in total (each one db worker, a greenlet), spread over the worker processes
+    "processes": 2,  # worker processes of the one-machine form
+    "duration": 2.0,  # measured seconds, after the warm-up
+    "warmup": 0.5,
+    "bind_host": "127.0.0.1",  # the master listens here only unless told otherwise
+    "port": 5557,  # Locust's own default master port
+    "report_grace": 10.0,  # seconds the master waits for the workers' reports after the window's end
+    "connect_timeout": 30.0,  # seconds a worker (or the master, for its workers) waits to connect
+    "stop_timeout": 5.0,  # Locust --stop-timeout: seconds users get to finish when the run stops
+    "server": "gevent-pywsgi",  # the app server the one-machine stack scenario starts
+    "impl": "fast",  # the Local that app keeps the request token in
+}
+#: Seconds a Locust run may take beyond warm-up + window + report grace (start-up, spawning, shut-down).
+LOCUST_SLACK = 30.0
+
+
 def db_cell_timeout(duration: float, warmup: float, hang_after: float) -> float:
     """The parent's limit for one database cell: start-up, setup and teardown around the cell's own watchdog."""
     return warmup + duration + hang_after + 30.0

@@ -92,7 +92,7 @@ def drive(run: Run, i: int, make_step: StepFactory) -> None:
     run.finished[i] = 1
 
 
-def _dispatch(op: int, conn: Any, prefix: str, i: int, n: int) -> tuple[Any, Any]:
+def run_op(op: int, conn: Any, prefix: str, i: int, n: int) -> tuple[Any, Any]:
     """Run operation code ``op`` as worker ``i``'s ``n``-th; (expected reply, reply)."""
     # Most frequent first: no per-op table of closures.
     if op == SELECT_TOKEN:
@@ -129,7 +129,7 @@ def db_step(run: Run, i: int, checkout: Callable[[], Any], recover: Callable[[],
         try:
             with checkout() as conn:
                 t1 = clock()
-                expected, reply = _dispatch(op, conn, prefix, i, n)
+                expected, reply = run_op(op, conn, prefix, i, n)
                 st.see(conn, raw)
             t2 = clock()
         except Exception as exc:  # counted by class; the worker carries on
