@@ -227,3 +227,34 @@ def stack_selection(args: argparse.Namespace | None = None, *, quick: bool = Fal
         warmup=given("warmup") if given("warmup") is not None else defaults["warmup"],
         workers=given("workers") or defaults["workers"],
     ))
+
+
+def add_locust_run(p: argparse.ArgumentParser) -> None:
+    """The run flags of ``ctxbench locust`` and ``ctxbench locust master`` (defaults: ``matrix.LOCUST_DEFAULT``)."""
+    d = matrix.LOCUST_DEFAULT
+    p.add_argument("--scenario", choices=("db", "stack"), default=d["scenario"],
+                   help="db: each Locust user is one db worker (a greenlet) running the mix through the strategy; "
+                        "stack: each user is an HTTP client of the real stack's app (default: db)")
+    p.add_argument("--strategy", default=d["strategy"], metavar="NAME",
+                   help=f"connection strategy, or package.module:factory (default: {d['strategy']})")
+    p.add_argument("--users", type=count(1, 100_000), default=d["users"], metavar="U",
+                   help=f"Locust users in total, spread over the workers (default: {d['users']})")
+    p.add_argument("--duration", type=seconds(0, 3600), default=d["duration"], metavar="S",
+                   help=f"measured seconds, after the warm-up (default: {d['duration']:g})")
+    p.add_argument("--warmup", type=seconds(0, 3600, allow_low=True), default=d["warmup"], metavar="S",
+                   help=f"seconds after every user started before the window (default: {d['warmup']:g})")
+    p.add_argument("--report-grace", type=seconds(0, 600), default=d["report_grace"], metavar="S",
+                   help="seconds the master waits for the workers' reports after the window "
+                        f"(default: {d['report_grace']:g})")
+    p.add_argument("--connect-timeout", type=seconds(0, 3600), default=d["connect_timeout"], metavar="S",
+                   help=f"seconds to wait for the workers to connect (default: {d['connect_timeout']:g})")
+    p.add_argument("--host", metavar="URL", help="stack scenario: the running ctxbench app to load (http://...)")
+    p.add_argument("--app-server", default=d["server"], metavar="NAME",
+                   help=f"stack scenario without --host: the server the app is started under (default: {d['server']})")
+    p.add_argument("--app-impl", default=d["impl"], metavar="NAME",
+                   help=f"stack scenario: the Local the app keeps the token in (default: {d['impl']})")
+    p.add_argument("--bind-host", default=d["bind_host"], metavar="ADDR",
+                   help=f"address the master listens on for workers (default: {d['bind_host']})")
+    p.add_argument("--out", type=Path, default=Path("results"), metavar="DIR",
+                   help="the run directory is made under DIR (default: results)")
+    p.add_argument("--mysql-url", metavar="URL", help=MYSQL_URL_HELP)
