@@ -24,7 +24,10 @@ SCHEMA_HISTORY: dict[int, str] = {
        "Added within version 1 (optional; absent from older files, which readers still accept): db and request "
        "records' silent_wrong (another operation's reply returned without any error); strategy global-reconnect "
        "(what global did before: global no longer reconnects); gevent-nothread as a db and request load; "
-       "kind stack (a real WSGI server driven over loopback HTTP)",
+       "kind stack (a real WSGI server driven over loopback HTTP); "
+       "load locust in db and stack records (ctxbench locust: Locust master/workers, one record merged from the "
+       "workers' reports): users, processes, expected_processes, locust_workers, missing_workers, partial, requests, "
+       "ok, warmup_requests, worker_server_urls, worker_problems",
 }
 
 
@@ -124,6 +127,17 @@ class DbRecord(TypedDict, total=False):
     load_facts: dict[str, Any]
     repeat: int  # the gate's repeats
     machine_load_1m: float | None
+    #: ``load: "locust"`` (``ctxbench locust``): one record merged from the Locust workers' reports.
+    users: int  # Locust users in total
+    processes: int  # Locust worker processes that reported
+    expected_processes: int  # worker processes that took part
+    locust_workers: list[dict[str, Any]]  # per worker: id, index, host, pid, users, requests, ok, errors, wrong...
+    missing_workers: list[str]  # workers that took part and sent no report (died, or too late)
+    partial: bool  # True when any worker is missing: the totals cover only the others
+    requests: int  # operations that ended inside the window (right, failed or wrong)
+    warmup_requests: int  # operations that ended before it
+    worker_server_urls: list[str]  # the server each worker used, redacted
+    worker_problems: list[str]  # one line per worker that could not run the workload
 
 
 class RequestRecord(TypedDict, total=False):
@@ -224,6 +238,16 @@ class StackRecord(TypedDict, total=False):
     ops_per_s: float | None  # correct replies per second
     latency_ms: dict[str, float | None]  # p50, p90, p99, max
     load_facts: dict[str, Any]  # what the server proved about its load (patched or not, threads or greenlets)
+    load: str  # "locust" when Locust workers drove it (``ctxbench locust --scenario stack``); the fields below too
+    users: int  # Locust users in total
+    processes: int  # Locust worker processes that reported
+    expected_processes: int  # worker processes that took part
+    locust_workers: list[dict[str, Any]]  # per worker: id, index, host, pid, users, requests, ok, errors, wrong...
+    missing_workers: list[str]  # workers that took part and sent no report (died, or too late)
+    partial: bool  # True when any worker is missing: the totals cover only the others
+    warmup_requests: int  # operations that ended before it
+    worker_server_urls: list[str]  # the server each worker used, redacted
+    worker_problems: list[str]  # one line per worker that could not run the workload
 
 
 #: Every record kind and its schema.
