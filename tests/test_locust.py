@@ -195,3 +195,29 @@ def test_no_password_in_output_records_or_locust_files(url: str, password: str, 
     bad = _cli("locust", "--processes", "2", "--mysql-url", wrong, "--out", str(tmp_path / "bad"))
     assert bad.returncode == 2 and "not-the-password-x9" not in bad.stdout + bad.stderr
     assert "Access denied" in bad.stderr or "denied" in bad.stderr.lower()
+
+
+def test_stack_scenario_counts_another_requests_row_as_its_own_failure(url: str, tmp_path: Path,
+                                                                        no_strays: None) -> None:
+    # gevent-pywsgi with one shared connection: replies carry another request's row (README, The real stack).
+    proc = _cli("locust", "--processes", "2", "--users", "6", "--duration", "1.5", "--warmup", "0.5",
+                "--scenario", "stack", "--strategy", "global", "--app-server", "gevent-pywsgi", "--mysql-url", url,
+                "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run_dir = _run_dir(tmp_path)
+    rec = _record(run_dir)
+    assert rec["kind"] == "stack" and rec["load"] == "locust" and rec["server"] == "gevent-pywsgi"
+    measured = [e for e in _locust_stats(run_dir) if e["method"] == "GET"]
+    assert sum(e["num_requests"] for e in measured) == rec["requests"] > 0
+    swapped = sum(e["num_failures"] for e in measured if e["name"] == SILENT_WRONG_NAME)
+    assert swapped == rec["silent_wrong"] > 0
+
+
+def test_a_master_without_a_server_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    env = {**_env(), "CTXBENCH_MYSQL_SKIP_LOCAL": "1"}
+    proc = subprocess.run([sys.executable, "-m", "bench", "locust", "master", "--expect-workers", "1", "--out",
+                           str(tmp_path)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("ctxbench: error: no MySQL-protocol server"), proc.stderr
+    assert not list(tmp_path.iterdir())

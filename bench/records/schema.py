@@ -27,7 +27,7 @@ SCHEMA_HISTORY: dict[int, str] = {
        "kind stack (a real WSGI server driven over loopback HTTP); "
        "load locust in db and stack records (ctxbench locust: Locust master/workers, one record merged from the "
        "workers' reports): users, processes, expected_processes, locust_workers, missing_workers, partial, requests, "
-       "ok, warmup_requests, worker_server_urls, worker_problems",
+       "ok, warmup_requests, worker_server_urls, worker_problems (and stack records' server_counters)",
 }
 
 
@@ -239,6 +239,7 @@ class StackRecord(TypedDict, total=False):
     latency_ms: dict[str, float | None]  # p50, p90, p99, max
     load_facts: dict[str, Any]  # what the server proved about its load (patched or not, threads or greenlets)
     load: str  # "locust" when Locust workers drove it (``ctxbench locust --scenario stack``); the fields below too
+    server_counters: dict[str, Any] | None  # the MySQL server's counter deltas, when the master could read them
     users: int  # Locust users in total
     processes: int  # Locust worker processes that reported
     expected_processes: int  # worker processes that took part

@@ -95,11 +95,12 @@ def merge_record(plan: Plan, scenario: str, reports: Sequence[Mapping[str, Any]]
         **fields, "load": "locust", "users": users, "duration_s": plan.duration, "warmup_s": plan.warmup,
         **_totals(reports, plan.duration),
         "processes": len(reports), "expected_processes": len(set(expected) | reported),
-        "locust_workers": [{key: r.get(key) for key in WORKER_FIELDS} for r in reports],
+        "locust_workers": [{**{key: r.get(key) for key in WORKER_FIELDS}, "ops": r.get("ok")} for r in reports],
         "missing_workers": missing, "partial": bool(missing),
         "server_url": server_url or (urls[0] if len(urls) == 1 else None), "worker_server_urls": urls,
-        "server": dict(server) if server is not None else None,
     }
+    # A db record's ``server`` is the MySQL server's counters; a stack record's ``server`` names the app's server.
+    rec["server" if scenario == "db" else "server_counters"] = dict(server) if server is not None else None
     if scenario == "db":
         rec["ops"] = rec["ok"]
     rec["outcome"], reason = _outcome(rec, problems)
