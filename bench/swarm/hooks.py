@@ -19,6 +19,9 @@ from bench.swarm import master, options, worker
 
 log = logging.getLogger(__name__)
 
+#: The environment, for events whose listeners are not given it (``spawning_complete``).
+_ENVIRONMENT: dict[str, Any] = {}
+
 
 def _is_master(environment: Any) -> bool:
     return not isinstance(environment.runner, WorkerRunner)
@@ -73,10 +76,6 @@ def _on_spawning_complete(user_count: int, **_: Any) -> None:
         gevent.spawn(worker.finish_window, environment, lambda: _scenario(environment))
     if _is_master(environment) and master.MASTER.plan is not None and master.MASTER.written is None:
         gevent.spawn(master.finish_run, environment)
-
-
-#: The environment, for events whose listeners are not given it (``spawning_complete``).
-_ENVIRONMENT: dict[str, Any] = {}
 
 
 @events.init.add_listener

@@ -31,6 +31,10 @@ class MasterSide:
     """The reports of one run and where its record goes."""
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """No plan, no reports."""
         self.plan: Plan | None = None
         self.scenario = "db"
         self.reports: dict[str, dict[str, Any]] = {}
@@ -41,7 +45,7 @@ class MasterSide:
 
     def begin(self, environment: Any) -> None:
         """A new test: the plan (PlanError if bad), the scenario, the counters before."""
-        self.__init__()  # type: ignore[misc]
+        self.reset()
         setattr(environment.parsed_options, NONCE_OPTION, getattr(environment.parsed_options, NONCE_OPTION, None)
                 or new_nonce())
         self.plan = read_plan(environment.parsed_options)

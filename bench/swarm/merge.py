@@ -56,11 +56,19 @@ def _db_fields(reports: Sequence[Mapping[str, Any]], plan: Plan, users: int) -> 
     }
 
 
+def _model_load(server: str) -> str | None:
+    """The in-process load that claims to predict ``server`` (None for an app on a server ctxbench does not know)."""
+    from bench.stack.servers import SERVERS
+
+    info = SERVERS.get(server)
+    return info.model_load if info else None
+
+
 def _stack_fields(reports: Sequence[Mapping[str, Any]], plan: Plan, users: int) -> dict[str, Any]:
     wrong = _summed(reports, "wrong")
     return {
         "kind": "stack", "server": plan.server, "workers": 1, "impl": plan.impl, "strategy": plan.strategy,
-        "concurrency": users, "model_load": None, "wrong_local": wrong.get("wrong_local", 0),
+        "concurrency": users, "model_load": _model_load(plan.server), "wrong_local": wrong.get("wrong_local", 0),
         "silent_wrong": wrong.get("silent_wrong", 0), "http_errors": _summed(reports, "http_errors"),
         "app_errors": _summed(reports, "app_errors"), "client_errors": _summed(reports, "errors"),
     }

@@ -27,8 +27,6 @@ log = logging.getLogger(__name__)
 
 #: Seconds a worker may outlive the master's end before it is ended.
 WORKER_EXIT_BOUND = 15.0
-#: Seconds between starting the master and its workers (the master binds its port first).
-MASTER_HEAD_START = 0.5
 
 
 def read_record(run_dir: Path) -> dict[str, Any] | None:

@@ -36,6 +36,11 @@ class WorkerSide:
     """Everything the users of one worker process share."""
 
     def __init__(self) -> None:
+        self._lock: Any = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Nothing planned, nothing counted, no strategy (the caller closed it)."""
         self.plan: Plan | None = None
         self.window = Window()
         self.tally = Tally()
@@ -45,12 +50,11 @@ class WorkerSide:
         self.users = 0
         self.in_flight = 0
         self.sent = False
-        self._lock: Any = None
 
     def begin(self, environment: Any) -> None:
         """A new test: the master's plan, empty counts."""
         self.close()
-        self.__init__()  # type: ignore[misc]
+        self.reset()
         try:
             self.plan = read_plan(environment.parsed_options)
         except PlanError as exc:
