@@ -91,6 +91,12 @@ def _finish(rec: dict[str, Any] | None, run_dir: Any) -> int:
     return EXIT_OK if rec.get("outcome") in ("ok", "errors") else EXIT_REGRESSION
 
 
+def _warn_exposed(bind_host: str) -> None:
+    """Say so when the master listens beyond this machine: Locust's port has no authentication."""
+    if bind_host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("the Locust master listens on %s: anyone who reaches that port can join as a worker", bind_host)
+
+
 def _server(args: argparse.Namespace, stack: Any, *, allow_private: bool) -> Any:
     """The server target (None for a stack run against --host), or a UsageError."""
     import bench.server as mysql
@@ -113,6 +119,7 @@ def run_local(args: argparse.Namespace) -> int:
     from bench.swarm.session import run_local as session
 
     _check(args, args.processes)
+    _warn_exposed(args.bind_host)
     check_writable(args.out, directory=True)
     with ExitStack() as stack:
         target = _server(args, stack, allow_private=True)
@@ -130,6 +137,7 @@ def run_master(args: argparse.Namespace) -> int:
     from bench.swarm.session import run_master as session
 
     _check(args, args.expect_workers)
+    _warn_exposed(args.bind_host)
     if args.scenario == "stack" and args.host is None:
         raise UsageError("the stack scenario of 'ctxbench locust master' needs --host URL of a running app")
     check_writable(args.out, directory=True)
