@@ -221,3 +221,12 @@ def test_a_master_without_a_server_is_one_line_and_exit_2(tmp_path: Path) -> Non
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("ctxbench: error: no MySQL-protocol server"), proc.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_a_strategy_that_cannot_be_built_is_named_in_the_record(url: str, tmp_path: Path, no_strays: None) -> None:
+    proc = _local(url, tmp_path, "--strategy", "tests.broken_strategies:not_a_strategy")
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    rec = _record(_run_dir(tmp_path))
+    assert rec["outcome"] == "error" and rec["requests"] == 0
+    assert "lacks checkout()/close()" in rec["reason"]
+    assert len(rec["worker_problems"]) == 2

@@ -25,6 +25,8 @@ from bench.stack.drive import classify as classify_reply
 from bench.swarm.tally import SILENT_WRONG_NAME, WRONG_KINDS, WRONG_LOCAL_NAME, WRONG_NAME, request_type
 from bench.swarm.worker import SIDE
 
+#: Operation names by code, as Locust shows them.
+OP_NAMES: dict[int, str] = {code: name for name, code in OP_CODES.items()}
 #: Seconds an idle user sleeps between looks at whether there is work (after the window, or without a strategy).
 IDLE = 0.1
 
@@ -42,13 +44,17 @@ class DbUser(User):
     def on_start(self) -> None:
         self.uid = SIDE.next_user(self.environment)
         strategy = SIDE.strategy_for(self.environment)
-        self.handle = worker_handle(strategy, self.uid) if strategy is not None else None
+        self.handle: Any = None
+        if strategy is not None:
+            try:
+                self.handle = worker_handle(strategy, self.uid)
+            except Exception as exc:  # a strategy that cannot serve this user: the report says why, the user idles
+                SIDE.fail(f"worker_handle: {type(exc).__name__}: {exc}")
         self.recover = getattr(strategy, "recover", None)
         plan = SIDE.plan
         self.nonce = plan.nonce if plan else "none"
         self.prefix = f"{self.nonce}.{self.uid}."
         self.cycle = tuple(OP_CODES[name] for name in mix_cycle(plan.mix)) if plan else (0,)
-        self.names = {code: name for name, code in OP_CODES.items()}
         self.n = 0
 
     @task
@@ -64,7 +70,7 @@ class DbUser(User):
             with self.handle.checkout() as conn:
                 expected, reply = run_op(op, conn, self.prefix, self.uid, n)
         except Exception as exc:  # counted by class, reported as Locust's failure; the user carries on
-            self._done(t0, self.names[op], exc, kind=classify(exc))
+            self._done(t0, OP_NAMES[op], exc, label=classify(exc))
             if self.recover is not None:
                 self.recover()
             gevent.sleep(0)
@@ -72,14 +78,15 @@ class DbUser(User):
         finally:
             SIDE.in_flight -= 1
         if reply == expected:
-            self._done(t0, self.names[op], None)
+            self._done(t0, OP_NAMES[op], None)
             return
         got = reply[0] if isinstance(reply, tuple) and reply else reply
         verdict = judge(got, self.nonce, self.uid)
         name = WRONG_NAME if verdict == OTHER else SILENT_WRONG_NAME
-        self._done(t0, name, WrongResult(f"{self.names[op]}: {WRONG_KINDS[verdict]} reply"), wrong=WRONG_KINDS[verdict])
+        self._done(t0, name, WrongResult(f"{OP_NAMES[op]}: {WRONG_KINDS[verdict]} reply"), wrong=WRONG_KINDS[verdict])
 
-    def _done(self, t0: float, name: str, exc: BaseException | None, kind: str = "", wrong: str = "") -> None:
+    def _done(self, t0: float, name: str, exc: BaseException | None, label: str = "", wrong: str = "") -> None:
+        """Report one operation to Locust under its phase's request type; tally it when it ended in the window."""
         t_end = time.perf_counter()
         phase = SIDE.window.phase(t_end)
         self.environment.events.request.fire(request_type=request_type("mysql", phase), name=name,
@@ -90,7 +97,7 @@ class DbUser(User):
         if wrong:
             SIDE.tally.wrong_reply(wrong)
         elif exc is not None:
-            SIDE.tally.error(kind)
+            SIDE.tally.error(label)
         else:
             SIDE.tally.right(t_end - t0)
 

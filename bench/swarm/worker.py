@@ -46,6 +46,7 @@ class WorkerSide:
         self.tally = Tally()
         self.strategy: Any = None
         self.server_url: str | None = None
+        self.password = ""
         self.error: str | None = None
         self.users = 0
         self.in_flight = 0
@@ -82,14 +83,12 @@ class WorkerSide:
         from bench.cell.db.workload import ensure_schema
         from bench.cell.strategies import build_strategy
         from bench.server import ServerUnavailable, find_server
-        from bench.server.target import scrub
 
         assert self.plan is not None
-        password = ""
         try:
             found = find_server(None, allow_ephemeral=False)
             target = Target.from_spec(target_spec(found.target))
-            password = target.password
+            self.password = target.password
             self.server_url = target.redacted_url()
             import pymysql
 
@@ -100,10 +99,16 @@ class WorkerSide:
                 admin.close()
             self.strategy = build_strategy(self.plan.strategy, target.connect_kwargs(), concurrency)
         except ServerUnavailable as exc:
-            self.error = exc.reason
+            self.fail(exc.reason)
         except Exception as exc:  # the strategy or the server failed: one line for the record
-            self.error = scrub(f"{type(exc).__name__}: {exc}", password)[:300]
-        if self.error:
+            self.fail(f"{type(exc).__name__}: {exc}")
+
+    def fail(self, line: str) -> None:
+        """Note the first problem that stops this process's workload (one line, no password)."""
+        from bench.server.target import scrub
+
+        if self.error is None:
+            self.error = scrub(line, self.password)[:300]
             log.error("ctxbench: %s", self.error)
 
     def close(self) -> None:
