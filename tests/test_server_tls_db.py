@@ -24,7 +24,8 @@ import pymysql
 import pytest
 
 import bench.server as mysql
-from bench.exec.db import run_db
+from bench.errors import UsageError
+from bench.exec.db import measure_overhead, run_db
 from bench.server import ServerHandle, ServerTarget, TlsSettings
 from tests import tls_certs
 
@@ -144,14 +145,17 @@ def test_a_certificate_that_does_not_verify_is_one_line(tls_server: TlsServer, c
 
 
 def test_db_cells_speak_tls_on_every_connection(tls_server: TlsServer) -> None:
-    """Cells, their counters, the parent's leak check and mysqlslap: every connection TLS, none refused."""
+    """Db, request and overhead cells, their counters, the parent's leak check and mysqlslap: all TLS, none refused."""
     target = tls_server.target()
     names = ("Connections", "Ssl_accepts", "Aborted_connects")
     before = tls_server.status(*names)
     records, errors = run_db(target, strategies=["pooled-tuned", "per-request"], loads=["threads"], concurrency=[2],
-                             duration=0.5, warmup=0.2, ceiling=True)
+                             duration=0.5, warmup=0.2, ceiling=True, impls_for_request=["fast"],
+                             request_strategies=["pooled-tuned"])
+    overhead = measure_overhead(target, ops=100, repeats=3)
     after = tls_server.status(*names)
-    assert errors == []
+    assert errors == [] and sorted(rec["kind"] for rec in records) == ["db", "db", "request"]
+    assert overhead["server_url"] == target.redacted_url()
     for rec in records:
         assert rec["outcome"] == "ok" and rec["ops"] > 0 and rec["errors"] == {}, rec.get("reason")
         assert rec["leaked_connections"] == 0  # the parent read Threads_connected over TLS, with the certificate
@@ -200,3 +204,15 @@ def test_the_stack_app_connects_with_the_settings(tls_server: TlsServer) -> None
     assert SECRET not in json.dumps(rec)
     left = {proc.pid for proc in psutil.Process().children(recursive=True)} - children
     assert {pid for pid in left if not _gone(pid)} == set()
+
+
+def test_a_server_without_tls_is_named_when_the_url_asks_for_it(mysql_server: ServerHandle) -> None:
+    if mysql.server_info(mysql_server.target)["tls_available"]:
+        pytest.skip("the session's server offers TLS")
+    target = dataclasses.replace(mysql_server.target, tls=TlsSettings(requested=True))
+    with pytest.raises(UsageError) as info:
+        mysql.check_target(target)
+    assert f"{target.host}:{target.port} does not offer TLS, but the URL asks for it (ssl=true)" in str(info.value)
+    records, _ = run_db(target, strategies=["own-connection"], loads=["threads"], concurrency=[1], duration=0.3,
+                        warmup=0.1, ceiling=False)
+    assert [rec["outcome"] for rec in records] == ["errors"]  # a server answered: not "skipped"
