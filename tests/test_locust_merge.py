@@ -76,3 +76,25 @@ def test_window_phases_by_end_time() -> None:
     assert not window.over(12.4) and window.over(12.5)
     assert request_type("mysql", "window") == "mysql"
     assert request_type("mysql", "warm-up") != "mysql" != request_type("mysql", "after")
+
+
+def test_the_url_handed_to_locust_processes_parses_back_to_the_same_target() -> None:
+    from bench.server import parse_url
+    from bench.swarm.launch import full_url
+
+    for url in ("mysql://root:p%40ss%2Fw@127.0.0.1:3306/test", "mysql://u@db.example:3307/d?ssl=true"):
+        target = parse_url(url)
+        assert parse_url(full_url(target)) == target
+
+
+def test_no_password_on_a_locust_command_line(tmp_path: Any) -> None:
+    from bench.server import parse_url
+    from bench.swarm.launch import RunSpec, child_env, master_argv, worker_argv
+
+    spec = RunSpec(scenario="db", strategy="pooled-tuned", users=4, workers=2, duration=1.0, warmup=0.5,
+                   report_grace=1.0, connect_timeout=5.0, stop_timeout=5.0, bind_host="127.0.0.1", port=5557,
+                   run_dir=tmp_path)
+    argv = " ".join(master_argv(spec) + worker_argv("127.0.0.1", 5557))
+    assert "--headless" in argv and "--master-bind-host 127.0.0.1" in argv and " -t " in argv
+    env = child_env(parse_url("mysql://root:s3cret-x@127.0.0.1:3306/test"))
+    assert "s3cret-x" not in argv and "s3cret-x" in env["CTXBENCH_MYSQL_URL"]

@@ -24,7 +24,8 @@ SCHEMA_HISTORY: dict[int, str] = {
        "Added within version 1 (optional; absent from older files, which readers still accept): db and request "
        "records' silent_wrong (another operation's reply returned without any error); strategy global-reconnect "
        "(what global did before: global no longer reconnects); gevent-nothread as a db and request load; "
-       "kind stack (a real WSGI server driven over loopback HTTP); "
+       "kind stack (a real WSGI server driven over loopback HTTP); the environment's server facts tls_version, "
+       "tls_mode, tls_verified, tls_settings and tls_summary, and the URL's TLS query in server_url; "
        "load locust in db and stack records (ctxbench locust: Locust master/workers, one record merged from the "
        "workers' reports): users, processes, expected_processes, locust_workers, missing_workers, partial, requests, "
        "ok, warmup_requests, worker_server_urls, worker_problems (and stack records' server_counters)",

@@ -95,11 +95,13 @@ def worker_argv(master_host: str, master_port: int) -> list[str]:
 
 
 def full_url(target: ServerTarget) -> str:
-    """``mysql://user:password@host:port/database`` of ``target`` (for a child's environment only)."""
+    """``mysql://user:password@host:port/database?ssl...`` of ``target`` (for a child's environment only)."""
     quote = urllib.parse.quote
     secret = f":{quote(target.password, safe='')}" if target.password else ""
     host = f"[{target.host}]" if ":" in target.host else target.host
-    return f"mysql://{quote(target.user, safe='')}{secret}@{host}:{target.port}/{quote(target.database, safe='')}"
+    query = target.tls.query()
+    return (f"mysql://{quote(target.user, safe='')}{secret}@{host}:{target.port}/{quote(target.database, safe='')}"
+            + (f"?{query}" if query else ""))
 
 
 def child_env(target: ServerTarget | None) -> dict[str, str]:
