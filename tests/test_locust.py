@@ -90,6 +90,7 @@ def test_two_workers_merge_into_one_record_that_locust_agrees_with(url: str, tmp
     rec = _record(run_dir)
     workers = rec["locust_workers"]
     assert rec["kind"] == "db" and rec["load"] == "locust" and rec["processes"] == 2 and not rec["partial"]
+    assert rec["concurrency"] == 3 and rec["total_concurrency"] == rec["users"] == 6
     assert len({w["pid"] for w in workers}) == 2 and sum(w["users"] for w in workers) == rec["users"] == 6
     for key in ("requests", "ok"):
         assert rec[key] == sum(w[key] for w in workers) > 0
@@ -155,7 +156,7 @@ def test_a_worker_killed_mid_run_gives_a_partial_record(url: str, tmp_path: Path
                     proc.kill()
                     proc.wait()
     rec = _record(_run_dir(tmp_path / "out"))
-    assert rec["partial"] is True and rec["processes"] == 1 and rec["expected_processes"] == 2
+    assert rec["partial"] is True and rec["reported_processes"] == 1 and rec["processes"] == 2
     assert len(rec["missing_workers"]) == 1
     assert rec["missing_workers"][0] not in {w["id"] for w in rec["locust_workers"]}
     assert rec["ok"] > 0

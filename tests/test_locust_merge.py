@@ -43,7 +43,8 @@ def test_totals_are_the_sums_of_the_reports() -> None:
     assert rec[latency.FIELD]["count"] == a[latency.FIELD]["count"] + b[latency.FIELD]["count"] == 12
     assert rec["ops_per_s"] == 6.0  # 12 right replies over the 2 s window
     assert [w["id"] for w in rec["locust_workers"]] == ["a", "b"]
-    assert rec["users"] == 6 and rec["processes"] == 2 and not rec["partial"] and rec["missing_workers"] == []
+    assert rec["users"] == rec["total_concurrency"] == 6 and rec["concurrency"] == 3
+    assert rec["processes"] == rec["reported_processes"] == 2 and not rec["partial"] and rec["missing_workers"] == []
     assert rec["warmup_requests"] == 2
     assert rec["outcome"] == "errors"
 
@@ -52,7 +53,7 @@ def test_a_worker_without_a_report_makes_the_record_partial() -> None:
     a = _report("a", 0, [0.001] * 5, {}, {})
     rec = merge_record(PLAN, "db", [a], ["a", "dead"])
     assert rec["partial"] is True and rec["missing_workers"] == ["dead"]
-    assert rec["processes"] == 1 and rec["expected_processes"] == 2
+    assert rec["reported_processes"] == 1 and rec["processes"] == 2
     assert "dead" in rec["reason"]
     complete = merge_record(PLAN, "db", [a], ["a"])
     assert complete["partial"] is False and complete["outcome"] == "ok"

@@ -27,8 +27,9 @@ SCHEMA_HISTORY: dict[int, str] = {
        "kind stack (a real WSGI server driven over loopback HTTP); the environment's server facts tls_version, "
        "tls_mode, tls_verified, tls_settings and tls_summary, and the URL's TLS query in server_url; "
        "load locust in db and stack records (ctxbench locust: Locust master/workers, one record merged from the "
-       "workers' reports): users, processes, expected_processes, locust_workers, missing_workers, partial, requests, "
-       "ok, warmup_requests, worker_server_urls, worker_problems (and stack records' server_counters)",
+       "workers' reports): users, total_concurrency, processes, reported_processes, locust_workers, "
+       "missing_workers, partial, requests, ok, warmup_requests, worker_server_urls, worker_problems (and stack "
+       "records' server_counters)",
 }
 
 
@@ -129,9 +130,10 @@ class DbRecord(TypedDict, total=False):
     repeat: int  # the gate's repeats
     machine_load_1m: float | None
     #: ``load: "locust"`` (``ctxbench locust``): one record merged from the Locust workers' reports.
-    users: int  # Locust users in total
-    processes: int  # Locust worker processes that reported
-    expected_processes: int  # worker processes that took part
+    users: int  # Locust users in total (= total_concurrency; concurrency is one process's share, the largest)
+    total_concurrency: int
+    processes: int  # Locust worker processes that took part
+    reported_processes: int  # those that sent their report
     locust_workers: list[dict[str, Any]]  # per worker: id, index, host, pid, users, requests, ok, errors, wrong...
     missing_workers: list[str]  # workers that took part and sent no report (died, or too late)
     partial: bool  # True when any worker is missing: the totals cover only the others
@@ -241,9 +243,10 @@ class StackRecord(TypedDict, total=False):
     load_facts: dict[str, Any]  # what the server proved about its load (patched or not, threads or greenlets)
     load: str  # "locust" when Locust workers drove it (``ctxbench locust --scenario stack``); the fields below too
     server_counters: dict[str, Any] | None  # the MySQL server's counter deltas, when the master could read them
-    users: int  # Locust users in total
-    processes: int  # Locust worker processes that reported
-    expected_processes: int  # worker processes that took part
+    users: int  # Locust users in total (= total_concurrency; concurrency is one process's share, the largest)
+    total_concurrency: int
+    processes: int  # Locust worker processes that took part
+    reported_processes: int  # those that sent their report
     locust_workers: list[dict[str, Any]]  # per worker: id, index, host, pid, users, requests, ok, errors, wrong...
     missing_workers: list[str]  # workers that took part and sent no report (died, or too late)
     partial: bool  # True when any worker is missing: the totals cover only the others

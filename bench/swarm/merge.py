@@ -2,9 +2,11 @@
 
 Contract: :func:`merge_record` sums every count of the reports (requests, right replies, errors by label, wrong
 replies by verdict, HTTP statuses) and adds their histograms (:func:`bench.records.latency.merge`); ``ops_per_s`` is
-the right replies per second of the window.  ``locust_workers`` keeps each report's own counts, ``processes`` says
-how many reported and ``expected_processes`` how many took part; a worker that took part but never reported is named
-in ``missing_workers`` and makes the record ``partial``.  Nothing here talks to Locust or a server.
+the right replies per second of the window.  ``locust_workers`` keeps each report's own counts; ``processes`` says how
+many worker processes took part and ``reported_processes`` how many reported; ``concurrency`` is the users of one
+process (the largest share when the split is uneven) and ``total_concurrency`` = ``users`` all of them, as in the
+records of a db cell of several processes.  A worker that took part but never reported is named in
+``missing_workers`` and makes the record ``partial``.  Nothing here talks to Locust or a server.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def _db_fields(reports: Sequence[Mapping[str, Any]], plan: Plan, users: int) -> 
     foreign, stale, other = (wrong.get(k, 0) for k in ("foreign", "stale", "other"))
     return {
         "kind": "db", "strategy": plan.strategy, "mix": dict(plan.mix), "settings": settings_of(plan.strategy),
-        "concurrency": users, "errors": errors, "error_count": sum(errors.values()),
+        "errors": errors, "error_count": sum(errors.values()),
         "wrong_results": foreign + stale + other, "wrong_detail": {"foreign": foreign, "stale": stale, "other": other},
         "silent_wrong": foreign + stale, "local_violations": 0,
     }
@@ -68,7 +70,7 @@ def _stack_fields(reports: Sequence[Mapping[str, Any]], plan: Plan, users: int) 
     wrong = _summed(reports, "wrong")
     return {
         "kind": "stack", "server": plan.server, "workers": 1, "impl": plan.impl, "strategy": plan.strategy,
-        "concurrency": users, "model_load": _model_load(plan.server), "wrong_local": wrong.get("wrong_local", 0),
+        "model_load": _model_load(plan.server), "wrong_local": wrong.get("wrong_local", 0),
         "silent_wrong": wrong.get("silent_wrong", 0), "http_errors": _summed(reports, "http_errors"),
         "app_errors": _summed(reports, "app_errors"), "client_errors": _summed(reports, "errors"),
     }
@@ -96,13 +98,15 @@ def merge_record(plan: Plan, scenario: str, reports: Sequence[Mapping[str, Any]]
     reported = {str(r.get("id")) for r in reports}
     missing = sorted(set(expected) - reported)
     users = sum(int(r.get("users", 0)) for r in reports)
+    shares = [int(r.get("users", 0)) for r in reports] or [0]
     fields = _db_fields(reports, plan, users) if scenario == "db" else _stack_fields(reports, plan, users)
     problems = [f"worker {r.get('index')}: {r['error']}" for r in reports if r.get("error")]
     urls = sorted({str(r["server_url"]) for r in reports if r.get("server_url")})
     rec: dict[str, Any] = {
         **fields, "load": "locust", "users": users, "duration_s": plan.duration, "warmup_s": plan.warmup,
         **_totals(reports, plan.duration),
-        "processes": len(reports), "expected_processes": len(set(expected) | reported),
+        "concurrency": max(shares), "total_concurrency": users,
+        "processes": len(set(expected) | reported), "reported_processes": len(reports),
         "locust_workers": [{**{key: r.get(key) for key in WORKER_FIELDS}, "ops": r.get("ok")} for r in reports],
         "missing_workers": missing, "partial": bool(missing),
         "server_url": server_url or (urls[0] if len(urls) == 1 else None), "worker_server_urls": urls,
@@ -113,7 +117,7 @@ def merge_record(plan: Plan, scenario: str, reports: Sequence[Mapping[str, Any]]
         rec["ops"] = rec["ok"]
     rec["outcome"], reason = _outcome(rec, problems)
     if missing:
-        reason = f"{len(missing)} of {rec['expected_processes']} workers sent no report: " + ", ".join(missing)
+        reason = f"{len(missing)} of {rec['processes']} workers sent no report: " + ", ".join(missing)
     if reason:
         rec["reason"] = reason
     if problems:
