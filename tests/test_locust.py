@@ -231,3 +231,24 @@ def test_a_strategy_that_cannot_be_built_is_named_in_the_record(url: str, tmp_pa
     assert rec["outcome"] == "error" and rec["requests"] == 0
     assert "lacks checkout()/close()" in rec["reason"]
     assert len(rec["worker_problems"]) == 2
+
+
+def test_sigterm_mid_run_keeps_what_was_measured(url: str, tmp_path: Path, no_strays: None) -> None:
+    log_path = tmp_path / "out.log"
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen([sys.executable, "-m", "bench", "locust", "--processes", "2", "--users", "4",
+                                 "--duration", "20", "--warmup", "0.5", "--mysql-url", url, "--out",
+                                 str(tmp_path / "out")], cwd=PROJECT_ROOT, env=_env(), stdout=log_file,
+                                stderr=subprocess.STDOUT)
+        try:
+            _wait_for(log_path, "All users spawned", 90)
+            time.sleep(2.0)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 130
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    rec = _record(_run_dir(tmp_path / "out"))
+    assert rec["truncated"] is True and 0 < rec["measured_s"] < 20
+    assert rec["reported_processes"] == 2 and not rec["partial"] and rec["ok"] > 0

@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from bench.cli.args import MYSQL_URL_HELP, add_locust_run, check_writable, count, seconds
+from bench.cli.common import sigterm_as_interrupt
 from bench.errors import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, UsageError
 from bench.plan import matrix
 
@@ -120,6 +121,7 @@ def run_local(args: argparse.Namespace) -> int:
 
     _check(args, args.processes)
     _warn_exposed(args.bind_host)
+    sigterm_as_interrupt()
     check_writable(args.out, directory=True)
     with ExitStack() as stack:
         target = _server(args, stack, allow_private=True)
@@ -138,6 +140,7 @@ def run_master(args: argparse.Namespace) -> int:
 
     _check(args, args.expect_workers)
     _warn_exposed(args.bind_host)
+    sigterm_as_interrupt()
     if args.scenario == "stack" and args.host is None:
         raise UsageError("the stack scenario of 'ctxbench locust master' needs --host URL of a running app")
     check_writable(args.out, directory=True)
@@ -155,6 +158,7 @@ def run_worker(args: argparse.Namespace) -> int:
     from bench.swarm.session import run_worker as session
 
     check_url_early(args.mysql_url)
+    sigterm_as_interrupt()
     target = mysql.parse_url(args.mysql_url) if args.mysql_url else None
     try:
         return session(args.master_host, args.master_port, target, connect_timeout=args.connect_timeout,

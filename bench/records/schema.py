@@ -28,8 +28,8 @@ SCHEMA_HISTORY: dict[int, str] = {
        "tls_mode, tls_verified, tls_settings and tls_summary, and the URL's TLS query in server_url; "
        "load locust in db and stack records (ctxbench locust: Locust master/workers, one record merged from the "
        "workers' reports): users, total_concurrency, processes, reported_processes, locust_workers, "
-       "missing_workers, partial, requests, ok, warmup_requests, worker_server_urls, worker_problems (and stack "
-       "records' server_counters)",
+       "missing_workers, partial, truncated, requests, ok, warmup_requests, worker_server_urls, worker_problems "
+       "(and stack records' server_counters, measured_s)",
 }
 
 
@@ -137,6 +137,7 @@ class DbRecord(TypedDict, total=False):
     locust_workers: list[dict[str, Any]]  # per worker: id, index, host, pid, users, requests, ok, errors, wrong...
     missing_workers: list[str]  # workers that took part and sent no report (died, or too late)
     partial: bool  # True when any worker is missing: the totals cover only the others
+    truncated: bool  # True when the run was stopped before the window's end (the reports cover measured_s)
     requests: int  # operations that ended inside the window (right, failed or wrong)
     warmup_requests: int  # operations that ended before it
     worker_server_urls: list[str]  # the server each worker used, redacted
@@ -243,6 +244,7 @@ class StackRecord(TypedDict, total=False):
     load_facts: dict[str, Any]  # what the server proved about its load (patched or not, threads or greenlets)
     load: str  # "locust" when Locust workers drove it (``ctxbench locust --scenario stack``); the fields below too
     server_counters: dict[str, Any] | None  # the MySQL server's counter deltas, when the master could read them
+    measured_s: float  # seconds of the window the workers' reports cover
     users: int  # Locust users in total (= total_concurrency; concurrency is one process's share, the largest)
     total_concurrency: int
     processes: int  # Locust worker processes that took part
@@ -250,6 +252,7 @@ class StackRecord(TypedDict, total=False):
     locust_workers: list[dict[str, Any]]  # per worker: id, index, host, pid, users, requests, ok, errors, wrong...
     missing_workers: list[str]  # workers that took part and sent no report (died, or too late)
     partial: bool  # True when any worker is missing: the totals cover only the others
+    truncated: bool  # True when the run was stopped before the window's end (the reports cover measured_s)
     warmup_requests: int  # operations that ended before it
     worker_server_urls: list[str]  # the server each worker used, redacted
     worker_problems: list[str]  # one line per worker that could not run the workload

@@ -1,10 +1,11 @@
 """Locust's events wired to the master and worker sides; importing this module (the locustfile does) registers them.
 
-Contract: ``init_command_line_parser`` adds ctxbench's options; ``init`` registers the report message on the
-master (or a local runner); ``test_start`` begins a run on each side (a bad plan ends the master with exit code 2
-and one line); ``spawning_complete`` starts the worker's window and the master's bounded wait for reports;
-``test_stop`` closes the worker's strategy; ``quitting`` writes the master's record if the run ended before it was
-written.  Registration happens once per process, however often the locustfile is imported.
+Contract: ``init_command_line_parser`` adds ctxbench's options; ``init`` registers the report message on the master
+(or a local runner); ``test_start`` begins a run on each side (a bad plan ends the master with exit code 2 and one
+line); ``spawning_complete`` starts the worker's window and the master's bounded wait for reports; ``test_stop``
+sends the worker's report if the run stopped before the window's end, and closes its strategy; ``quitting`` writes
+the master's record if the run ended before it was written. Registration happens once per process, however often the
+locustfile is imported.
 """
 
 from __future__ import annotations
@@ -86,7 +87,10 @@ def _keep_environment(environment: Any, **_: Any) -> None:
 @events.test_stop.add_listener
 def _on_test_stop(environment: Any, **_: Any) -> None:
     if _is_worker(environment):
-        worker.SIDE.close()
+        try:  # stopped before the window's end: what was measured so far still reaches the master
+            worker.send_report(environment, _scenario(environment))
+        finally:
+            worker.SIDE.close()
 
 
 @events.quitting.add_listener

@@ -2,11 +2,12 @@
 
 Contract: :func:`merge_record` sums every count of the reports (requests, right replies, errors by label, wrong
 replies by verdict, HTTP statuses) and adds their histograms (:func:`bench.records.latency.merge`); ``ops_per_s`` is
-the right replies per second of the window.  ``locust_workers`` keeps each report's own counts; ``processes`` says how
-many worker processes took part and ``reported_processes`` how many reported; ``concurrency`` is the users of one
-process (the largest share when the split is uneven) and ``total_concurrency`` = ``users`` all of them, as in the
-records of a db cell of several processes.  A worker that took part but never reported is named in
-``missing_workers`` and makes the record ``partial``.  Nothing here talks to Locust or a server.
+the right replies per second of the window (each worker's over the part of the window it covered -- all of it unless
+the run stopped early, then ``truncated`` -- added up). ``locust_workers`` keeps each report's own counts;
+``processes`` says how many worker processes took part and ``reported_processes`` how many reported; ``concurrency``
+is the users of one process (the largest share when the split is uneven) and ``total_concurrency`` = ``users`` all
+of them, as in the records of a db cell of several processes. A worker that took part but never reported is named in
+``missing_workers`` and makes the record ``partial``. Nothing here talks to Locust or a server.
 """
 
 from __future__ import annotations
@@ -31,15 +32,27 @@ def _summed(reports: Sequence[Mapping[str, Any]], key: str) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
+def _rate(reports: Sequence[Mapping[str, Any]], duration: float) -> float | None:
+    """Right replies per second: each worker's over the part of the window it covered, added up."""
+    rate = 0.0
+    for r in reports:
+        span = float(r.get("measured_s", duration))
+        if span > 0:
+            rate += int(r.get("ok", 0)) / span
+    return round(rate, 1) if any(float(r.get("measured_s", duration)) > 0 for r in reports) else None
+
+
 def _totals(reports: Sequence[Mapping[str, Any]], duration: float) -> dict[str, Any]:
     """What every kind of record shares: counts, histogram, throughput."""
     hist = latency.merge([r[latency.FIELD] for r in reports if r.get(latency.FIELD)])
-    ok = sum(int(r.get("ok", 0)) for r in reports)
+    spans = [float(r.get("measured_s", duration)) for r in reports]
     return {
         "requests": sum(int(r.get("requests", 0)) for r in reports),
-        "ok": ok,
-        "measured_s": duration,
-        "ops_per_s": round(ok / duration, 1) if duration > 0 else None,
+        "ok": sum(int(r.get("ok", 0)) for r in reports),
+        "measured_s": round(max(spans), 4) if spans else 0.0,
+        # The run stopped before the window's end (a signal): the counts cover only part of it.
+        "truncated": any(span < duration - 1e-3 for span in spans),
+        "ops_per_s": _rate(reports, duration),
         latency.FIELD: hist,
         "latency_ms": {k: v for k, v in latency.field_summary_ms(hist).items() if k != "count"},
         "warmup_requests": sum(int(r.get("warmup_requests", 0)) for r in reports),

@@ -46,6 +46,13 @@ class Window:
             return "warm-up"
         return "window" if t_end < self.end else "after"
 
+    def covered(self, now: float | None = None) -> float:
+        """Seconds of the window that have passed (all of it once it is over; 0 before it began)."""
+        t = time.perf_counter() if now is None else now
+        if self.begin == float("inf") or t <= self.begin:
+            return 0.0
+        return min(t, self.end) - self.begin
+
     def over(self, now: float | None = None) -> bool:
         """Whether the window has ended."""
         return (time.perf_counter() if now is None else now) >= self.end

@@ -2,12 +2,14 @@
 
 Contract: on ``test_start`` a worker process reads the master's plan (:func:`bench.swarm.options.read_plan`) and
 starts a fresh :class:`~bench.swarm.tally.Tally`; the first db user builds the process's one strategy, sized to the
-users this process runs (as each gunicorn worker has its own pool).  When the master says every user is running
-(``spawning_complete``) the window starts: ``warmup`` seconds later, for ``duration`` seconds.  At its end users
-stop starting operations, the operations in flight get :data:`DRAIN_BOUND` seconds, then the worker sends Locust's
-statistics and its report (message :data:`REPORT_MESSAGE`: the tally, the histogram, who it is) to the master.
-The strategy is closed when the test stops.  A problem that stops the workload (no server, a strategy that cannot
-be built) is sent in the report's ``error`` as one line, never the password.
+users this process runs (as each gunicorn worker has its own pool). When the master says every user is running
+(``spawning_complete``) the window starts: ``warmup`` seconds later, for ``duration`` seconds. At its end users stop
+starting operations, the operations in flight get :data:`DRAIN_BOUND` seconds, then the worker sends Locust's
+statistics and its report (message :data:`REPORT_MESSAGE`: the tally, the histogram, who it is) to the master. When
+the test stops first (the master quits on a signal), the report of the window so far is sent then, its
+``measured_s`` saying how much of the window it covers. The strategy is closed when the test stops. A problem that
+stops the workload (no server, a strategy that cannot be built) is sent in the report's ``error`` as one line, never
+the password.
 """
 
 from __future__ import annotations
@@ -126,6 +128,7 @@ class WorkerSide:
         return {"id": str(getattr(runner, "client_id", "local")), "index": int(getattr(runner, "worker_index", 0)),
                 "host": socket.gethostname(), "pid": os.getpid(), "users": self.users, "scenario": scenario,
                 "server_url": self.server_url, "error": self.error, "in_flight_at_report": self.in_flight,
+                "measured_s": round(self.window.covered(), 6),
                 **self.tally.report()}
 
 
@@ -146,5 +149,12 @@ def finish_window(environment: Any, scenario: Callable[[], str]) -> None:
         data: dict[str, Any] = {}
         environment.events.report_to_master.fire(client_id=runner.client_id, data=data)
         runner.send_message("stats", data)
+    send_report(environment, scenario())
+
+
+def send_report(environment: Any, scenario: str) -> None:
+    """Send this worker's report to the master, once: at the window's end, or earlier when the run stops first."""
+    if SIDE.sent or SIDE.plan is None:
+        return
     SIDE.sent = True
-    runner.send_message(REPORT_MESSAGE, SIDE.report(environment, scenario()))
+    environment.runner.send_message(REPORT_MESSAGE, SIDE.report(environment, scenario))
