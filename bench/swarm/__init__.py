@@ -6,7 +6,8 @@ worker process keeps the oracle's counts and an HDR histogram of its window and 
 end with Locust's custom messages; the master merges them into one record (``load: "locust"``) in a run directory
 that ``ctxbench report`` reads like any other.  Modules: ``options`` (the plan as Locust options), ``tally`` (the
 window and the counts), ``users``, ``worker`` and ``master`` (each side), ``merge`` (the record), ``hooks`` (Locust's
-events), ``launch`` (starting and ending Locust processes by pid, for ``ctxbench locust``).
+events), ``launch`` (Locust's command lines; starting and ending its processes by pid), ``session`` (the three forms of
+``ctxbench locust``), ``summary`` (the table it prints).
 
 Nothing imports Locust at this package's import: Locust patches with gevent when imported, so only the processes
 that run the locustfile import :mod:`bench.swarm.users` and :mod:`bench.swarm.hooks`.

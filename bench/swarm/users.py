@@ -42,6 +42,7 @@ class DbUser(User):
     wait_time = constant(0)
 
     def on_start(self) -> None:
+        """A run-wide id, this process's strategy (built by the first user) and this user's handle on it."""
         self.uid = SIDE.next_user(self.environment)
         strategy = SIDE.strategy_for(self.environment)
         self.handle: Any = None
@@ -59,6 +60,7 @@ class DbUser(User):
 
     @task
     def operate(self) -> None:
+        """The mix's next operation, its reply judged; idle once the window is over or without a strategy."""
         if self.handle is None or SIDE.window.over():
             gevent.sleep(IDLE)
             return
@@ -111,12 +113,14 @@ class StackUser(FastHttpUser):
     connection_timeout = 5.0
 
     def on_start(self) -> None:
+        """A run-wide id and this user's token prefix."""
         self.uid = SIDE.next_user(self.environment)
         self.prefix = f"{SIDE.plan.nonce if SIDE.plan else 'none'}-{self.uid}-{os.urandom(2).hex()}"
         self.n = 0
 
     @task
     def query(self) -> None:
+        """``GET /q?t=TOKEN``, the reply judged; idle once the window is over."""
         if SIDE.window.over():
             gevent.sleep(IDLE)
             return
@@ -131,6 +135,7 @@ class StackUser(FastHttpUser):
             SIDE.in_flight -= 1
 
     def _judge(self, resp: Any, token: str, t0: float) -> None:
+        """Name the reply's outcome for Locust (phase, failure, name of its own) and tally it when in the window."""
         t_end = time.perf_counter()
         phase = SIDE.window.phase(t_end)
         resp.request_meta["request_type"] = request_type("GET", phase)
