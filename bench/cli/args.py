@@ -238,6 +238,9 @@ def add_locust_run(p: argparse.ArgumentParser) -> None:
                         "stack: each user is an HTTP client of the real stack's app (default: db)")
     p.add_argument("--strategy", default=d["strategy"], metavar="NAME",
                    help=f"connection strategy, or package.module:factory (default: {d['strategy']})")
+    p.add_argument("--mix", default=None, metavar="OP:W,...",
+                   help="db scenario: operations and weights "
+                        "(default: select_token:48,pk_lookup:1,write_txn:1)")
     p.add_argument("--users", type=count(1, 100_000), default=d["users"], metavar="U",
                    help=f"Locust users in total, spread over the workers (default: {d['users']})")
     p.add_argument("--duration", type=seconds(0, 3600), default=d["duration"], metavar="S",

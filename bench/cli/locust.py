@@ -43,8 +43,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"the master's port (default: {d['port']})")
     w.add_argument("--connect-timeout", type=seconds(0, 3600), default=d["connect_timeout"], metavar="S",
                    help=f"seconds to wait for the master to answer (default: {d['connect_timeout']:g})")
-    w.add_argument("--timeout", type=seconds(0, 86_400), default=3600.0, metavar="S",
-                   help="seconds after which the worker is ended whatever the master does (default: 3600)")
+    w.add_argument("--timeout", type=seconds(0, 86_400), default=d["worker_timeout"], metavar="S",
+                   help="seconds after which the worker is ended whatever the master does "
+                        f"(default: {d['worker_timeout']:g})")
     w.add_argument("--mysql-url", metavar="URL", help=MYSQL_URL_HELP + "; never a private server")
     w.set_defaults(func=run_worker)
 
@@ -59,6 +60,13 @@ def _check(args: argparse.Namespace, workers: int) -> None:
         raise UsageError(str(exc)) from None
     if args.users < workers:
         raise UsageError(f"--users {args.users} is fewer than the {workers} workers: each worker needs a user")
+    if args.mix is not None:
+        from bench.cell.db.workload import parse_mix
+
+        try:
+            parse_mix(args.mix)
+        except ValueError as exc:
+            raise UsageError(f"--mix: {exc}") from None
     if args.host is not None and not args.host.startswith(("http://", "https://")):
         raise UsageError("--host must be an http:// or https:// URL")
     from bench.stack import missing_extra
@@ -75,7 +83,8 @@ def _spec(args: argparse.Namespace, workers: int, port: int, run_dir: Any) -> An
     return RunSpec(scenario=args.scenario, strategy=args.strategy, users=args.users, workers=workers,
                    duration=args.duration, warmup=args.warmup, report_grace=args.report_grace,
                    connect_timeout=args.connect_timeout, stop_timeout=d["stop_timeout"], bind_host=args.bind_host,
-                   port=port, run_dir=run_dir, host=args.host, impl=args.app_impl, server=args.app_server)
+                   port=port, run_dir=run_dir, host=args.host, impl=args.app_impl, server=args.app_server,
+                   mix=args.mix)
 
 
 def _finish(rec: dict[str, Any] | None, run_dir: Any) -> int:

@@ -110,6 +110,7 @@ LOCUST_DEFAULT: dict[str, Any] = {
     "port": 5557,  # Locust's own default master port
     "report_grace": 10.0,  # seconds the master waits for the workers' reports after the window's end
     "connect_timeout": 30.0,  # seconds a worker (or the master, for its workers) waits to connect
+    "worker_timeout": 3600.0,  # seconds after which ``ctxbench locust worker`` ends its worker whatever happens
     "stop_timeout": 5.0,  # Locust --stop-timeout: seconds users get to finish when the run stops
     "server": "gevent-pywsgi",  # the app server the one-machine stack scenario starts
     "impl": "fast",  # the Local that app keeps the request token in

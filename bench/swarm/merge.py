@@ -24,6 +24,13 @@ WORKER_FIELDS = ("id", "index", "host", "pid", "users", "requests", "ok", "error
                  "warmup_requests", "after_requests", "in_flight_at_report", "server_url", "error")
 
 
+def _worker_entry(report: Mapping[str, Any]) -> dict[str, Any]:
+    """One worker's own counts in the record, with its latency percentiles (from its histogram)."""
+    field = report.get(latency.FIELD)
+    lat = {k: v for k, v in latency.field_summary_ms(field).items() if k != "count"} if field else None
+    return {**{key: report.get(key) for key in WORKER_FIELDS}, "ops": report.get("ok"), "latency_ms": lat}
+
+
 def _summed(reports: Sequence[Mapping[str, Any]], key: str) -> dict[str, int]:
     out: dict[str, int] = {}
     for report in reports:
@@ -120,7 +127,7 @@ def merge_record(plan: Plan, scenario: str, reports: Sequence[Mapping[str, Any]]
         **_totals(reports, plan.duration),
         "concurrency": max(shares), "total_concurrency": users,
         "processes": len(set(expected) | reported), "reported_processes": len(reports),
-        "locust_workers": [{**{key: r.get(key) for key in WORKER_FIELDS}, "ops": r.get("ok")} for r in reports],
+        "locust_workers": [_worker_entry(r) for r in reports],
         "missing_workers": missing, "partial": bool(missing),
         "server_url": server_url or (urls[0] if len(urls) == 1 else None), "worker_server_urls": urls,
     }

@@ -23,9 +23,10 @@ def summary_rows(rec: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         wrong = w.get("wrong") or {}
         silent = sum(v for k, v in wrong.items() if k in ("foreign", "stale", "silent_wrong"))
         errors = sum((w.get("errors") or {}).values()) + sum((w.get("http_errors") or {}).values())
+        wl = w.get("latency_ms") or {}
         rows.append([str(w.get("index")), str(w.get("host")), str(w.get("pid")), str(w.get("users")), str(silent),
                      str(sum(wrong.values())), str(errors), str(w.get("ok")), f"{(w.get('ok') or 0) / duration:,.0f}",
-                     ""])
+                     f"{wl.get('p50')} / {wl.get('p99')}" if wl else ""])
     for wid in rec.get("missing_workers") or []:
         rows.append([f"{wid} (no report)", "", "", "", "", "", "", "", "", ""])
     lat = rec.get("latency_ms") or {}
