@@ -26,7 +26,7 @@ from bench.exec.group import GroupRun, run_group
 from bench.exec.spawn import CellResult
 from bench.plan.cells import Cell
 from bench.plan.matrix import PROCESS_READY_WAIT, THREADS_POLL_INTERVAL
-from bench.records.merge import merge_processes
+from bench.records.merge import merge_processes, process_reason
 from bench.server.procinfo import process_cpu_s
 
 
@@ -116,7 +116,7 @@ def _process_record(i: int, pid: int, result: CellResult, group: GroupRun, limit
         return {**result.records[0], "process_index": i, "pid": pid}
     if i in group.timed_out:
         outcome, reason = "hung", f"killed by the parent after {limit:.0f}s (its own watchdog did not end it)"
-    elif group.failure and result.failure and "status -9" in result.failure:
+    elif i in group.killed:
         outcome, reason = "skipped", "ended by the parent with its group"
     else:
         outcome, reason = "errors", result.failure or "wrote no record"
@@ -162,10 +162,9 @@ def _merged(cell: Cell, group: GroupRun, limit: float) -> tuple[dict[str, Any], 
             rec.setdefault(key, value)
     rec["start_sync"]["ready_s"] = group.ready_s
     if group.failure:
-        failed = [c for c in children if c.get("outcome") in ("hung", "errors") or c.get("reason")]
+        failed = [c for c in children if c.get("outcome") in ("hung", "errors")]
         worst = "hung" if any(c.get("outcome") == "hung" for c in failed) or "not ready" in group.failure else "errors"
-        detail = "; ".join(f"process {c['process_index']}: {c['reason']}" for c in failed
-                           if c.get("reason") and c.get("outcome") != "skipped")
+        detail = "; ".join(f"process {c['process_index']}: {process_reason(c)}" for c in failed)
         rec["outcome"], rec["reason"] = worst, group.failure + (f" ({detail})" if detail else "")
     elif group.timed_out:
         rec["outcome"] = "hung"

@@ -43,6 +43,8 @@ class GroupRun:
     ready_s: float | None = None
     #: Indexes of the processes killed at the time limit.
     timed_out: list[int] = field(default_factory=list)
+    #: Indexes of the processes killed because the group did not start (another one failed).
+    killed: list[int] = field(default_factory=list)
 
 
 def _ready_index(line: bytes, key: str, launched: list[Launched]) -> int | None:
@@ -118,11 +120,15 @@ def _wait_all(launched: list[Launched], deadline: float) -> list[int]:
     return late
 
 
-def _kill_all(launched: list[Launched]) -> None:
-    for child in launched:
+def _kill_all(launched: list[Launched]) -> list[int]:
+    """Kill every process still running (by pid, with its children); their indexes."""
+    killed = []
+    for i, child in enumerate(launched):
         if child.proc.poll() is None:
-            kill_tree(child.pid)
+            kill_tree(child.pid)  # psutil reaps it: Popen's returncode is no longer the truth, the index is kept
+            killed.append(i)
         child.proc.wait()
+    return killed
 
 
 def _start(ready: dict[int, socket.socket], lead: float) -> float:
@@ -167,7 +173,7 @@ def run_group(spec: dict[str, Any], processes: int, *, timeout: float, ready_tim
             else:
                 for conn in ready.values():
                     conn.close()
-                _kill_all(launched)
+                run.killed = _kill_all(launched)
         except BaseException:
             _kill_all(launched)
             raise

@@ -56,9 +56,14 @@ def _outcome(records: Sequence[Mapping[str, Any]]) -> tuple[str, str | None]:
     """The worst outcome, and the reasons of the processes that had one (``process i (pid N): ...``)."""
     ranks = [OUTCOME_ORDER.index(r.get("outcome")) if r.get("outcome") in OUTCOME_ORDER else 1 for r in records]
     worst = OUTCOME_ORDER[max(ranks)]
-    reasons = [f"process {_index(r)} (pid {r.get('pid')}) {r.get('outcome')}: {r['reason']}"
-               for r in records if r.get("reason")]
+    reasons = [f"process {_index(r)} (pid {r.get('pid')}) {r.get('outcome')}: {process_reason(r)}"
+               for r in records if r.get("reason") or r.get("outcome") == "hung"]
     return worst, "; ".join(reasons) or None
+
+
+def process_reason(rec: Mapping[str, Any]) -> str:
+    """A process's own reason, or for a hung one without any, the phase it hung in."""
+    return str(rec.get("reason") or f"no progress for {rec.get('hang_after_s')}s in phase {rec.get('hung_phase')}")
 
 
 def _latency(records: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
@@ -137,6 +142,6 @@ def merge_processes(records: Sequence[Mapping[str, Any]], processes: int) -> dic
     rec["outcome"], reason = _outcome(ordered)
     if reason:
         rec["reason"] = reason
-    rec["per_process"] = [{"index": _index(r), "pid": r.get("pid"), **{k: r.get(k) for k in PER_PROCESS}}
-                          for r in ordered]
+    rec["per_process"] = [{"index": _index(r), "pid": r.get("pid"), **{k: r.get(k) for k in PER_PROCESS},
+                           "latency_count": (r.get(latency.FIELD) or {}).get("count")} for r in ordered]
     return rec
