@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import bench.exec.stackcell
 import bench.stack
 from bench.cli.main import build_parser, main
 from bench.exec.pipeline import MemorySink, Pipeline
@@ -103,8 +104,6 @@ class _Target:
 
 
 def test_run_records_a_one_process_server_asked_for_two_as_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
-    import bench.exec.stackcell
-
     ran: list[str] = []
 
     def runner(target: Any, spec: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
