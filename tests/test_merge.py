@@ -77,3 +77,32 @@ def test_different_windows_are_flagged() -> None:
 def test_nothing_to_merge_is_an_error() -> None:
     with pytest.raises(ValueError, match="no process records"):
         merge_processes([], processes=2)
+
+
+def test_scaling_rows_give_efficiency_against_one_process() -> None:
+    from bench.present.tables import scaling_rows, workers_text
+
+    one = {"kind": "db", "strategy": "pooled-tuned", "load": "threads", "concurrency": 8, "ops_per_s": 1000.0,
+           "client_cpu_s": 1.0, "server_cpu_s": 0.5, "outcome": "ok"}
+    two = {**one, "processes": 2, "ops_per_s": 1500.0, "client_cpu_s": 2.0}
+    four = {**one, "processes": 4, "ops_per_s": 4000.0, "server_cpu_s": None}
+    alone = {**one, "strategy": "locked"}  # measured at one P only: no scaling row
+    header, rows = scaling_rows([four, alone, one, two])
+    assert header[:6] == ["cell", "load", "workers per process", "processes", "ops/s", "efficiency"]
+    assert [(r[3], r[5], r[6], r[7]) for r in rows] == [("1", "100%", "1.00", "0.50"), ("2", "75%", "2.00", "0.50"),
+                                                      ("4", "100%", "1.00", "-")]
+    assert workers_text(two) == "2x8" and workers_text(one) == "8"
+
+
+def test_scaling_script_refuses_bad_input_in_one_line() -> None:
+    import subprocess
+    import sys
+
+    from bench.records.environment import PROJECT_ROOT
+
+    proc = subprocess.run([sys.executable, "benchmarks/scaling.py", "--processes", "0"], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "0 is out of range" in proc.stderr.strip().splitlines()[-1]
+    help_text = subprocess.run([sys.executable, "benchmarks/scaling.py", "--help"], cwd=PROJECT_ROOT,
+                               capture_output=True, text=True, timeout=60).stdout
+    assert "--processes" in help_text and "efficiency" in help_text
