@@ -24,7 +24,10 @@ SCHEMA_HISTORY: dict[int, str] = {
        "Added within version 1 (optional; absent from older files, which readers still accept): db and request "
        "records' silent_wrong (another operation's reply returned without any error); strategy global-reconnect "
        "(what global did before: global no longer reconnects); gevent-nothread as a db and request load; "
-       "kind stack (a real WSGI server driven over loopback HTTP)",
+       "kind stack (a real WSGI server driven over loopback HTTP); db and request records' client_cpu_s, "
+       "server_cpu_s and server_pid (CPU from the start to the workers' end), and for a cell of several load "
+       "processes (--processes) processes, total_concurrency, per_process, window, windows_equal and start_sync "
+       "(the processes' records merged; the server's counters read once by the parent)",
 }
 
 
@@ -124,6 +127,26 @@ class DbRecord(TypedDict, total=False):
     load_facts: dict[str, Any]
     repeat: int  # the gate's repeats
     machine_load_1m: float | None
+    #: CPU seconds from the start (warm-up included) to the workers' end: the client process(es)' together,
+    #: and the server's when it runs on this machine and its process was found (None otherwise).
+    client_cpu_s: float | None
+    server_cpu_s: float | None
+    server_pid: int | None
+    #: A cell of several load processes (``--processes``; absent for one): ``concurrency`` is per process.
+    processes: int
+    total_concurrency: int  # processes x concurrency: what the server sees at once (the ceiling's concurrency)
+    #: One entry per process: index, pid, ops, ops_per_s, error_count, silent_wrong, wrong_results,
+    #: local_violations, client_statements, client_cpu_s, latency_ms, latency_count, outcome, window.
+    per_process: list[dict[str, Any]]
+    window: list[float]  # the measured window, perf_counter seconds (CLOCK_MONOTONIC), the same in every process
+    windows_equal: bool  # every process reported that same window
+    start_sync: dict[str, Any]  # ok (every process had the common start), waited_s_max, ready_s
+    #: Written by one process of several, for the merge only (not in a merged record): its index and pid,
+    #: its start and the server ids of its connections.
+    process_index: int
+    pid: int
+    t_go: float
+    connection_ids: list[int]
 
 
 class RequestRecord(TypedDict, total=False):
