@@ -106,3 +106,15 @@ def test_scaling_script_refuses_bad_input_in_one_line() -> None:
     help_text = subprocess.run([sys.executable, "benchmarks/scaling.py", "--help"], cwd=PROJECT_ROOT,
                                capture_output=True, text=True, timeout=60).stdout
     assert "--processes" in help_text and "efficiency" in help_text
+
+
+def test_charts_and_findings_read_one_record_per_cell() -> None:
+    """A cell also run as two processes is compared across P in the scaling table; elsewhere its one-process
+    record stands for it, and a cell run only as two processes still appears."""
+    from bench.present.common import one_per_cell
+
+    one = {"kind": "db", "strategy": "pooled", "load": "threads", "concurrency": 4}
+    two = {**one, "processes": 2}
+    only_two = {**two, "strategy": "locked"}
+    stack = {"kind": "stack", "server": "waitress"}
+    assert one_per_cell([two, one, only_two, stack]) == [one, only_two, stack]
