@@ -231,3 +231,18 @@ def slow_to_build_in_second_process(connect_kwargs: Mapping[str, Any], concurren
     if _second_process():
         time.sleep(3600)
     return build_strategy("pooled-tuned", dict(connect_kwargs), concurrency)
+
+
+class HangsLaterInSecondProcess(HangsInSecondProcess):
+    """Like :class:`HangsInSecondProcess`, but process 1 hangs only after its connect phase (one checkout per
+    worker): it hangs inside the common measured window, after every process started."""
+
+    def __init__(self, connect_kwargs: Mapping[str, Any], concurrency: int) -> None:
+        super().__init__(connect_kwargs, concurrency)
+        self.left = concurrency  # the connect phase's checkouts
+
+    def checkout(self) -> Any:
+        if self.hang and self.left > 0:
+            self.left -= 1
+            return self.inner.checkout()
+        return super().checkout()

@@ -132,6 +132,19 @@ def test_a_process_that_fails_ends_the_cell_with_a_record_naming_it(target: Serv
     assert _gone(pids)
 
 
+def test_a_process_hanging_in_the_window_is_named_and_the_others_still_count(target: ServerTarget) -> None:
+    cell = Cell("db", "tests.broken_strategies:HangsLaterInSecondProcess", "threads", 2, None, 2)
+    base = dbcell.base_cell_spec(target, duration=0.5, warmup=0.1, hang_after=1.0)
+    rec, problem = dbgroup.run_many(target, cell, base_spec=base, limit=db_cell_timeout(0.5, 0.1, 1.0, 2),
+                                    ceilings={}, samples={})
+    assert problem is None  # its own watchdog ended it: the cell's result, as for one process
+    pids = [p["pid"] for p in rec["per_process"]]
+    assert rec["outcome"] == "hung" and rec["start_sync"]["ok"] is True
+    assert f"process 1 (pid {pids[1]}) hung: no progress for 1.0s in phase workers" in rec["reason"], rec["reason"]
+    assert rec["per_process"][0]["outcome"] == "ok" and rec["per_process"][0]["ops"] > 0
+    assert _gone(pids)
+
+
 def test_a_process_never_ready_ends_the_cell_within_the_bound(target: ServerTarget) -> None:
     rec = _run_many(target, "tests.broken_strategies:slow_to_build_in_second_process", ready_timeout=3.0,
                     hang_after=5.0)

@@ -168,7 +168,10 @@ def _merged(cell: Cell, group: GroupRun, limit: float) -> tuple[dict[str, Any], 
         rec["outcome"], rec["reason"] = worst, group.failure + (f" ({detail})" if detail else "")
     elif group.timed_out:
         rec["outcome"] = "hung"
-    problem = f"{cell.label()}: {rec['reason']}" if rec["outcome"] in ("hung",) or group.failure else None
+    # As for one process: the parent killing a process, or one crashing, is an error line; a process its own
+    # watchdog ended ``hung`` is the cell's result, said in its record.
+    crashed = any(c.get("errors", {}).get("process-crashed") for c in children)
+    problem = f"{cell.label()}: {rec.get('reason')}" if group.failure or group.timed_out or crashed else None
     return rec, problem
 
 

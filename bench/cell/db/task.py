@@ -176,13 +176,14 @@ def _result(run: Run, seen: dict[str, Any], build_ms: float) -> dict[str, Any]:
     }
 
 
-def _group_fields(run: Run, spec: Mapping[str, Any]) -> dict[str, Any]:
+def _group_fields(run: Run) -> dict[str, Any]:
     """What one of several processes reports for the merge: who it is, its window, its connections' ids."""
+    if run.shared_start is None:
+        return {}
     ids: set[int] = set()
     for st in run.states:
-        ids |= st.ids
-    assert run.shared_start is not None
-    return {"process_index": int(spec["group"]["index"]), "pid": os.getpid(), "t_go": run.t_go,
+        ids |= set(st.ids)
+    return {"process_index": run.shared_start.index, "pid": os.getpid(), "t_go": run.t_go,
             "window": list(run.window), "start_sync": run.shared_start.facts(), "connection_ids": sorted(ids)}
 
 
@@ -194,7 +195,8 @@ def _hung_record(run: Run, rec: dict[str, Any], hang_after: float, strategy_fact
         unfinished = sum(1 for flag in run.finished if not flag)
         partial = {key: value for key, value in correctness(run).items() if key != "client_statements"}
         fields = {"outcome": "hung", "hung_phase": run.phase, "hang_after_s": hang_after,
-                  "unfinished_workers": unfinished, "ops": None, "server": None, "strategy_facts": strategy_facts}
+                  "unfinished_workers": unfinished, "ops": None, "server": None, "strategy_facts": strategy_facts,
+                  **_group_fields(run)}
         return scrub({**rec, **partial, **fields}, password)
 
     return hung
@@ -249,7 +251,7 @@ def run_cell(spec: dict[str, Any], load: Load, out_path: str) -> dict[str, Any]:
     problems = seen["problems"]
     return finish({
         **result,
-        **(_group_fields(run, spec) if grouped else _server_fields(before, seen, self_cost, result)),
+        **(_group_fields(run) if grouped else _server_fields(before, seen, self_cost, result)),
         "strategy_facts": strategy_facts,
         "hang_after_s": hang_after,
         **({"teardown_problems": problems} if problems else {}),
