@@ -58,7 +58,7 @@ def test_one_record_whose_totals_are_the_sums_of_its_processes(merged: dict[str,
     assert rec["ops_per_s"] == pytest.approx(sum(p["ops_per_s"] for p in per))
     # The histogram is the merge of the processes': it holds every timed operation of both.
     assert rec["latency_hist"]["count"] == sum(p["latency_count"] for p in per) == rec["ops"]
-    assert rec["client_cpu_s"] == pytest.approx(sum(p["client_cpu_s"] for p in per))
+    assert rec["client_cpu_s"] == pytest.approx(sum(p["cpu_s"] for p in per))
     # Each process has its own pool of POOL connections: distinct server ids over both.
     assert rec["connections_used"] == 2 * POOL
 

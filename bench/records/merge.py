@@ -29,7 +29,7 @@ SUMMED = ("ops", "ops_total", "ops_per_s", "error_count", "wrong_results", "sile
 BY_LABEL = ("errors", "error_codes", "wrong_detail", "connection_id_samples")
 #: What each entry of ``per_process`` holds.
 PER_PROCESS = ("ops", "ops_per_s", "error_count", "silent_wrong", "wrong_results", "local_violations",
-               "client_statements", "client_cpu_s", "latency_ms", "outcome", "window")
+               "client_statements", "latency_ms", "outcome", "window")
 
 
 def _index(rec: Mapping[str, Any]) -> int:
@@ -113,6 +113,12 @@ def _timing(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _per_process(rec: Mapping[str, Any]) -> dict[str, Any]:
+    """One process's own figures, as ``per_process`` lists them."""
+    return {"index": _index(rec), "pid": rec.get("pid"), **{k: rec.get(k) for k in PER_PROCESS},
+            "cpu_s": rec.get("client_cpu_s"), "latency_count": (rec.get(latency.FIELD) or {}).get("count")}
+
+
 def merge_processes(records: Sequence[Mapping[str, Any]], processes: int) -> dict[str, Any]:
     """The record of a cell of ``processes`` processes from each one's record (one per process, any order).
 
@@ -142,6 +148,5 @@ def merge_processes(records: Sequence[Mapping[str, Any]], processes: int) -> dic
     rec["outcome"], reason = _outcome(ordered)
     if reason:
         rec["reason"] = reason
-    rec["per_process"] = [{"index": _index(r), "pid": r.get("pid"), **{k: r.get(k) for k in PER_PROCESS},
-                           "latency_count": (r.get(latency.FIELD) or {}).get("count")} for r in ordered]
+    rec["per_process"] = [_per_process(r) for r in ordered]
     return rec

@@ -136,7 +136,7 @@ class DbRecord(TypedDict, total=False):
     processes: int
     total_concurrency: int  # processes x concurrency: what the server sees at once (the ceiling's concurrency)
     #: One entry per process: index, pid, ops, ops_per_s, error_count, silent_wrong, wrong_results,
-    #: local_violations, client_statements, client_cpu_s, latency_ms, latency_count, outcome, window.
+    #: local_violations, client_statements, cpu_s (its client CPU), latency_ms, latency_count, outcome, window.
     per_process: list[dict[str, Any]]
     window: list[float]  # the measured window, perf_counter seconds (CLOCK_MONOTONIC), the same in every process
     windows_equal: bool  # every process reported that same window
