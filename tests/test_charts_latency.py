@@ -74,3 +74,19 @@ def test_the_stored_reference_run_still_draws() -> None:
     assert all(not cdf_points(r)[2] and cdf_points(r)[0] for r in db)
     fig = draw_latency(records)
     assert fig is not None and "recorded p50" in fig.get_suptitle()
+
+
+def test_tables_show_p999_beside_p99() -> None:
+    from bench.present.tables import db_rows, stack_rows
+    from tests.test_stack_model import stack_rec
+
+    rec = _with_hist("pooled-tuned", 16, 2e-3)
+    header, rows = db_rows([rec])
+    assert header.index("p99.9 ms") == header.index("p99 ms") + 1
+    assert float(rows[0][header.index("p99.9 ms")]) == pytest.approx(rec["latency_ms"]["p99.9"], rel=1e-2)
+    stack = stack_rec("gunicorn-gthread", "threads", "fast", "pooled-tuned")
+    stack["latency_ms"] = {**stack["latency_ms"], "p99.9": 7.25}
+    header, rows = stack_rows([stack])
+    assert header.index("p99.9 ms") == header.index("p99 ms") + 1 and rows[0][header.index("p99.9 ms")] == "7.25"
+    del stack["latency_ms"]["p99.9"]  # a record written before p99.9
+    assert stack_rows([stack])[1][0][header.index("p99.9 ms")] == "-"
