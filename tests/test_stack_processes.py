@@ -118,3 +118,27 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+@pytest.mark.db
+@pytest.mark.slow
+def test_a_server_running_fewer_processes_than_declared_is_refused(monkeypatch: pytest.MonkeyPatch,
+                                                                   mysql_server: Any) -> None:
+    """The wait for every worker can fail: gunicorn started with one worker while the cell declares two."""
+    pytest.importorskip("gunicorn")
+    from bench.exec.stackcell import run_stack_cell
+    from bench.stack import launch
+    from bench.stack.servers import SERVERS, ServerInfo
+
+    real = SERVERS["gunicorn-gthread"]
+    one = ServerInfo("gunicorn-one-worker", "gunicorn gthread, always one worker", real.model_load,
+                     lambda port, workers, concurrency: real.argv(port, 1, concurrency), real.software,
+                     multi_process=True)
+    monkeypatch.setitem(SERVERS, one.name, one)
+    monkeypatch.setattr(launch, "WORKERS_TIMEOUT", 2.0)
+    rec, error = run_stack_cell(mysql_server.target, {"server": one.name, "workers": 2, "impl": "fast",
+                                                      "strategy": "pooled-tuned", "concurrency": 4,
+                                                      "duration": 1.0, "warmup": 0.2})
+    assert rec["outcome"] == "error" and rec["requests"] is None and rec["per_process"] == []
+    assert error is not None and "1 of its 2 worker processes answered" in error and "\n" not in error
+    assert rec["server_pids"] and not [pid for pid in rec["server_pids"] if _alive(pid)]
