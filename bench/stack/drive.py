@@ -46,10 +46,6 @@ class Row(NamedTuple):
     pid: int | None  # None: no reply, or a reply without the pid header
 
 
-#: The counts of a summary (also all that ``warmup`` keeps).
-COUNT_KEYS = ("requests", "ok", "wrong_local", "silent_wrong", "http_errors", "app_errors", "client_errors")
-
-
 def counts(rows: Sequence[Row]) -> dict[str, Any]:
     """``requests``, ``ok``, ``wrong_local``, ``silent_wrong`` and the error classes of ``rows``."""
     out: dict[str, Any] = {"requests": len(rows), "ok": 0, "wrong_local": 0, "silent_wrong": 0, "http_errors": {},
