@@ -137,9 +137,12 @@ def test_values_are_positive(run: tuple[list[dict[str, Any]], list[str], list[st
         if r["impl"] == SUBJECT_PLAIN and r["op"] in ("get", "set"):
             continue
         assert r["ns_median"] > 0, r
-        # plain del/push/pop are the difference of two timings of a few ns each (the set timed in the
-        # same round is subtracted): on a loaded machine one value of theirs can fall below zero too.
-        if r["impl"] == SUBJECT_PLAIN and r["op"] in MINUS_SET:
+        # del/push/pop are the difference of two timings (the set timed in the same round is subtracted):
+        # a preemption during one round's set can push that one value below zero on a loaded machine, so
+        # only most of them must be positive (a sign error in the subtraction would make most negative).
+        if r["op"] in MINUS_SET:
+            if r["impl"] != SUBJECT_PLAIN:
+                assert sum(v > 0 for v in r["values"]) >= 0.75 * len(r["values"]), r
             continue
         assert all(v > 0 for v in r["values"]), r
 

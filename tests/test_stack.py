@@ -13,6 +13,7 @@ from typing import Any
 import psutil
 import pytest
 
+from bench.records import latency
 from bench.server import ServerTarget
 
 pytest.importorskip("flask")
@@ -83,6 +84,10 @@ def test_each_server_proves_its_load_and_serves_right(cells: dict[Any, Any], tar
     assert rec["outcome"] == "ok", rec
     assert rec["requests"] > 0 and rec["ok"] == rec["requests"]
     assert rec["latency_ms"]["p50"] is not None and rec["ops_per_s"] > 0
+    # One server process answered (workers=1): its pid is the server's own or its one worker's, its share is all.
+    (share,) = rec["per_process"]
+    assert share["pid"] in rec["server_pids"] and share["requests"] == rec["requests"]
+    assert share[latency.FIELD] == rec[latency.FIELD] and rec[latency.FIELD]["count"] == rec["requests"]
 
 
 def test_threading_local_leaks_between_greenlets_on_one_unpatched_thread(cells: dict[Any, Any], target: Any) -> None:

@@ -129,7 +129,8 @@ def add_processes(p: argparse.ArgumentParser, *aliases: str, dest: str = "proces
 
 
 MYSQL_URL_HELP = ("mysql://user:password@host:port/database (default: $CTXBENCH_MYSQL_URL, then 127.0.0.1:3306 as "
-                  "root, then a private server)")
+                  "root, then a private server); TLS: ?ssl_ca=PATH[&ssl_verify_identity=true], ssl_cert, ssl_key, "
+                  "ssl_verify_cert, or ssl=true (encrypted but unverified)")
 
 
 def add_db_selection(p: argparse.ArgumentParser, *, load_alias: bool = True) -> None:

@@ -29,7 +29,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"no MySQL server: {facts['reason']}")
         print(facts["help"])
         return EXIT_ERROR
-    tls = "on" if facts["tls"] else "off" + (" (available)" if facts["tls_available"] else "")
+    tls = facts["tls_summary"]
+    if not facts["tls"] and facts["tls_available"]:
+        tls += " (the server offers it: add ?ssl_ca=PATH or ?ssl=true to the URL)"
     rows = [
         ("path taken", facts["path_taken"]),
         ("url", facts["url"]),

@@ -86,7 +86,8 @@ class FaultServer:
         self.root = handle.target
         password = secrets.token_urlsafe(18)
         self.passwords = (self.root.password, password)
-        self.app = ServerTarget(self.root.host, self.root.port, APP_USER, password, self.root.database, "ephemeral")
+        self.app = ServerTarget(self.root.host, self.root.port, APP_USER, password, self.root.database, "ephemeral",
+                                self.root.tls)
         self._conn: Any = None
         self.execute(f"CREATE USER IF NOT EXISTS '{APP_USER}'@'127.0.0.1' IDENTIFIED BY %s", (password,))
         self.execute(f"ALTER USER '{APP_USER}'@'127.0.0.1' IDENTIFIED BY %s", (password,))

@@ -42,6 +42,7 @@ from bench.present.tables import (
     probe_rows,
     request_rows,
     scaling_rows,
+    stack_process_rows,
     stack_rows,
 )
 from bench.records.io import atomic_write_text
@@ -113,6 +114,7 @@ def sections(records: list[dict[str, Any]]) -> list[Table]:
     tables = [
         ("The real stack: a Flask app under real WSGI servers over HTTP (silent wrong = another request's row "
          "answered 200)", stack_rows(records)),
+        ("The real stack, per server process (cells with several workers)", stack_process_rows(records)),
         ("Does the model predict the real stack? Each stack cell beside the in-process cells that claim to predict it",
          model_rows(records)),
         ("Isolation probes: violations / checks (inheritance is reported, not judged)",

@@ -67,8 +67,8 @@ def micro_rows(records: list[dict[str, Any]], impl_order: Iterable[str] = ()) ->
 
 #: ``silent wrong`` leads: another operation's reply returned as success is what a user cannot see.
 DB_HEADER: tuple[str, ...] = (
-    "strategy", "load", "workers", "silent wrong", "errors", "wrong results", "ops/s", "p50 ms", "p99 ms", "outcome",
-    "of ceiling",
+    "strategy", "load", "workers", "silent wrong", "errors", "wrong results", "ops/s", "p50 ms", "p99 ms", "p99.9 ms",
+    "outcome", "of ceiling",
 )
 REQUEST_HEADER: tuple[str, ...] = (
     "impl", "strategy", "load", "workers", "silent wrong", "local violations", "wrong results", "errors", "ops/s",
@@ -104,7 +104,7 @@ def _db_row(r: dict[str, Any]) -> list[str]:
         share = f"{rate / ceiling:.0%}"
     return [r["strategy"], r["load"], workers_text(r), _count(silent_wrong(r)), _errors_text(r),
             _count(r.get("wrong_results")), _fmt_rate(rate), _fmt_ms(lat.get("p50")), _fmt_ms(lat.get("p99")),
-            str(r.get("outcome")), share]
+            _fmt_ms(lat.get("p99.9")), str(r.get("outcome")), share]
 
 
 def db_rows(records: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
@@ -179,7 +179,7 @@ def scaling_rows(records: list[dict[str, Any]]) -> tuple[list[str], list[list[st
 
 STACK_HEADER: tuple[str, ...] = (
     "server", "impl", "strategy", "clients", "silent wrong", "wrong Local", "HTTP errors", "client errors",
-    "requests", "ok req/s", "p50 ms", "p99 ms", "outcome",
+    "requests", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "outcome",
 )
 
 
@@ -209,8 +209,35 @@ def stack_rows(records: list[dict[str, Any]]) -> tuple[list[str], list[list[str]
         rows.append([r["server"], r["impl"], r["strategy"], clients, _count(r.get("silent_wrong")),
                      _count(r.get("wrong_local")), _classes_text(r.get("http_errors")),
                      _classes_text(r.get("client_errors")), _count(r.get("requests")), _fmt_rate(r.get("ops_per_s")),
-                     _fmt_ms(lat.get("p50")), _fmt_ms(lat.get("p99")), str(r.get("outcome"))])
+                     _fmt_ms(lat.get("p50")), _fmt_ms(lat.get("p99")), _fmt_ms(lat.get("p99.9")),
+                     str(r.get("outcome"))])
     return list(STACK_HEADER), rows
+
+
+STACK_PROCESS_HEADER: tuple[str, ...] = (
+    "server", "impl", "strategy", "clients", "pid", "requests", "share", "silent wrong", "wrong Local", "errors",
+    "req/s", "p50 ms", "p99 ms",
+)
+
+
+def stack_process_rows(records: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: one row per server process of every real-stack cell that ran more than one (``pid`` ``-``:
+    requests that got no reply, so named no process)."""
+    rows = []
+    for r in of_kind(records, "stack"):
+        shares = r.get("per_process") or []
+        if len([s for s in shares if s.get("pid") is not None]) < 2:
+            continue
+        total = r.get("requests") or 0
+        for share in shares:
+            lat = share.get("latency_ms") or {}
+            part = f"{share['requests'] / total:.0%}" if total else "-"
+            pid = "-" if share.get("pid") is None else str(share["pid"])
+            rows.append([r["server"], r["impl"], r["strategy"], str(r["concurrency"]), pid,
+                         _count(share.get("requests")), part, _count(share.get("silent_wrong")),
+                         _count(share.get("wrong_local")), _count(share.get("errors")),
+                         _fmt_rate(share.get("ops_per_s")), _fmt_ms(lat.get("p50")), _fmt_ms(lat.get("p99"))])
+    return list(STACK_PROCESS_HEADER), rows
 
 
 def md_cell(text: str) -> str:

@@ -15,6 +15,8 @@ string annotation is not seen by ``TypedDict`` on Python 3.11, and the required 
 
 from typing import Any, Literal, Required, TypedDict
 
+from bench.records.latency import HistogramField
+
 #: The version of the stored format, written into every results document, cell file and environment.
 SCHEMA_VERSION = 1
 #: What each schema version added, oldest first (a reader accepts :data:`SCHEMA_VERSION` only).
@@ -24,9 +26,15 @@ SCHEMA_HISTORY: dict[int, str] = {
        "Added within version 1 (optional; absent from older files, which readers still accept): db and request "
        "records' silent_wrong (another operation's reply returned without any error); strategy global-reconnect "
        "(what global did before: global no longer reconnects); gevent-nothread as a db and request load; "
-       "kind stack (a real WSGI server driven over loopback HTTP); db and request records' client_cpu_s, "
-       "server_cpu_s and server_pid (CPU from the start to the workers' end), and for a cell of several load "
-       "processes (--processes) processes, total_concurrency, per_process, window, windows_equal and start_sync "
+       "kind stack (a real WSGI server driven over loopback HTTP); latency_hist (an HDR histogram of the latencies, "
+       "bench.records.latency) on db, request, stack and fault records, with latency_ms read from it and p99.9 and "
+       "mean added to it; stack records' processes and per_process (each server process's share, by pid); "
+       "latency_hist_ms ({edges, counts}) never written and no longer declared; "
+       "the environment's server facts tls_version, "
+       "tls_mode, tls_verified, tls_settings and tls_summary, and the URL's TLS query in server_url; db and request "
+       "records' client_cpu_s, server_cpu_s and server_pid (CPU from the start to the workers' end), and for a "
+       "cell of several load processes (--processes) processes, total_concurrency, per_process, window, "
+       "windows_equal and start_sync "
        "(the processes' records merged; the server's counters read once by the parent)",
 }
 
@@ -86,8 +94,10 @@ class DbRecord(TypedDict, total=False):
     ops_total: int
     measured_s: float
     ops_per_s: float | None
-    latency_ms: dict[str, float | None]  # p50, p90, p99, max
-    latency_hist_ms: dict[str, list[float]]  # {"edges": [ms...], "counts": [n...]}
+    #: p50, p90, p99, p99.9, max, mean, read from latency_hist (older records: p50, p90, p99, max).
+    latency_ms: dict[str, float | None]
+    #: Every timed operation's latency, an HDR histogram (bench.records.latency); merged by adding.
+    latency_hist: HistogramField | None
     pool_wait_ms: dict[str, Any]
     connect_ms: dict[str, Any]
     first_checkout_ms: dict[str, float | None]
@@ -162,6 +172,8 @@ class RequestRecord(TypedDict, total=False):
     concurrency: Required[int]
     outcome: Required[str]
     local_violations: int | None  # requests that read another request's context
+    latency_ms: dict[str, float | None]  # as in DbRecord
+    latency_hist: HistogramField | None  # as in DbRecord
 
 
 class CeilingRecord(TypedDict, total=False):
@@ -217,6 +229,8 @@ class FaultRecord(TypedDict, total=False):
     leaked_connections: int | None
     cell_wall_s: float | None
     attempts: int
+    latency_ms: dict[str, float | None]  # the cell's, as in DbRecord
+    latency_hist: HistogramField | None  # the cell's histogram, as in DbRecord
     cell: dict[str, Any]  # the whole db record of the cell
 
 
@@ -244,8 +258,14 @@ class StackRecord(TypedDict, total=False):
     silent_wrong: int
     http_errors: dict[str, int]  # status -> count
     client_errors: dict[str, int]  # error class -> count
-    ops_per_s: float | None  # correct replies per second
-    latency_ms: dict[str, float | None]  # p50, p90, p99, max
+    ops_per_s: float | None  # requests ended in the window per second
+    latency_ms: dict[str, float | None]  # p50, p90, p99, p99.9, max, mean, read from latency_hist
+    latency_hist: HistogramField | None  # every request's latency in the window (HDR histogram, bench.records.latency)
+    processes: int  # server processes (= workers)
+    #: Each server process's share of the window, by the pid its replies named, sorted by pid (requests with no
+    #: reply last, pid None): {pid, requests, ok, silent_wrong, wrong_local, errors, ops_per_s, latency_ms,
+    #: latency_hist}.  The shares add up to the totals; their histograms merged are latency_hist.
+    per_process: list[dict[str, Any]]
     load_facts: dict[str, Any]  # what the server proved about its load (patched or not, threads or greenlets)
 
 

@@ -12,7 +12,8 @@ import :class:`ServerTarget` before or after its load has patched the process.
 
 Modules: ``target`` (ServerTarget, errors, defaults), ``url`` (parsing), ``connect`` (login check, failure
 description), ``discovery`` (find_server), ``handle`` (ServerHandle), ``private``/``install``/``process`` (the
-private server), ``facts`` (server_info, counters), ``programs``, ``slap`` (mysqlslap), ``doctor``.
+private server), ``facts`` (server_info, counters), ``programs``, ``slap`` (mysqlslap), ``doctor``, ``tls`` (the
+URL's TLS parameters, for every client).
 """
 
 from bench.server.connect import check_target
@@ -44,6 +45,7 @@ from bench.server.target import (
     ServerTarget,
     ServerUnavailable,
 )
+from bench.server.tls import TlsSettings, parse_tls
 from bench.server.url import parse_url
 
 __all__ = [
@@ -70,12 +72,14 @@ __all__ = [
     "ServerHandle",
     "ServerTarget",
     "ServerUnavailable",
+    "TlsSettings",
     "check_target",
     "doctor",
     "find_mysqlslap",
     "find_server",
     "find_server_binary",
     "mysqlslap_ceiling",
+    "parse_tls",
     "parse_url",
     "server_counters",
     "server_info",

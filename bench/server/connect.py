@@ -2,7 +2,8 @@
 
 Contract: :func:`check_target` either returns (the login and ``SELECT 1`` worked within the timeout) or raises a
 one-line :class:`~bench.errors.UsageError` naming the cause (unknown host, refused, timeout, access denied,
-unknown database, ...) and never the password.  PyMySQL is imported only when a connection is opened.
+unknown database, a TLS certificate not accepted, ...) and never the password.  PyMySQL is imported only when a
+connection is opened.
 """
 
 from __future__ import annotations
@@ -57,6 +58,24 @@ def run_with_deadline(fn: Callable[[], T], timeout: float) -> T:
     return future.result()
 
 
+def _tls_failure(cause: BaseException, code: int | None, target: ServerTarget) -> str | None:
+    """The one-line reason a TLS handshake failed, or None if the failure was not about TLS."""
+    import ssl
+
+    where = f"{target.host}:{target.port}"
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        what = str(cause.verify_message or cause.reason or "not verified").rstrip(".")
+        against = f"ssl_ca {target.tls.ca}" if target.tls.ca else "the system CAs"
+        return f"TLS certificate of {where} not accepted: {what} (checked against {against})"
+    if isinstance(cause, ssl.SSLError):
+        return f"TLS handshake with {where} failed: {cause.reason or cause}"
+    if code == 2026:  # CR_SSL_CONNECTION_ERROR: PyMySQL's "SSL is required but the server doesn't support it"
+        return f"{where} does not offer TLS, but the URL asks for it ({target.tls.query()})"
+    if code == 3159:  # ER_SECURE_TRANSPORT_REQUIRED (MySQL's require_secure_transport)
+        return f"{where} accepts only TLS connections: add ?ssl_ca=PATH (or ?ssl=true) to the URL"
+    return None
+
+
 def describe_failure(exc: BaseException, target: ServerTarget) -> str:
     """One line naming why logging in to ``target`` failed; no password."""
     import socket
@@ -76,7 +95,10 @@ def describe_failure(exc: BaseException, target: ServerTarget) -> str:
         1130: f"{where} does not let user {target.user!r} log in from this host",
         1040: f"too many connections on {where}",
     }
-    if isinstance(cause, socket.gaierror):
+    tls = _tls_failure(cause, code, target)
+    if tls is not None:
+        message = tls
+    elif isinstance(cause, socket.gaierror):
         message = f"unknown host {target.host!r}"
     elif isinstance(cause, ConnectionRefusedError):
         message = f"connection refused by {where}: is a server listening on that port?"

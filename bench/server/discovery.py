@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from bench.server.connect import check_target, describe_failure, open_connection
 from bench.server.handle import ServerHandle
@@ -82,13 +82,15 @@ def find_server(url: str | None = None, *, allow_ephemeral: bool = True, progres
     raise ServerUnavailable(f"no MySQL-protocol server: no {ENV_URL} or --mysql-url, " + "; ".join(tried))
 
 
-def start_private_server(*, progress: Progress | None = None, timeout: float = START_TIMEOUT) -> ServerHandle:
+def start_private_server(*, progress: Progress | None = None, timeout: float = START_TIMEOUT,
+                         server_args: Sequence[str] = ()) -> ServerHandle:
     """Always a fresh private server (step 3 alone), whatever URL or local server exists.
 
-    For what may only be done to a server ctxbench owns: killing and restarting it (``ctxbench faults``).
-    Raises :class:`ServerUnavailable` without a server binary.
+    For what may only be done to a server ctxbench owns: killing and restarting it (``ctxbench faults``), or
+    starting it with options of its own (``server_args``, e.g. TLS certificates; none may override where it
+    listens).  Raises :class:`ServerUnavailable` without a server binary.
     """
-    handle = start_ephemeral(timeout)
+    handle = start_ephemeral(timeout, server_args)
     if handle is None:
         raise ServerUnavailable("no mariadbd or mysqld on PATH or in /usr/sbin to start a private server")
     return handle

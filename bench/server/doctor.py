@@ -14,7 +14,8 @@ from bench.server.facts import server_info
 from bench.server.target import ServerUnavailable
 
 #: The facts of :func:`~bench.server.facts.server_info` that doctor reports, in its order.
-_FACTS = ("version", "flavor", "max_connections", "thread_handling", "auth_plugin", "tls", "tls_available")
+_FACTS = ("version", "flavor", "max_connections", "thread_handling", "auth_plugin", "tls", "tls_version", "tls_cipher",
+          "tls_mode", "tls_verified", "tls_settings", "tls_summary", "tls_available")
 
 
 def doctor(url: str | None = None, *, progress: Progress | None = None) -> dict[str, Any]:

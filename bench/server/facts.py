@@ -11,6 +11,7 @@ from typing import Any
 
 from bench.server.connect import open_connection
 from bench.server.target import URL_TIMEOUT, ServerTarget
+from bench.server.tls import describe
 
 #: The ``SHOW GLOBAL STATUS`` counters :func:`server_counters` reads.
 COUNTERS = (
@@ -68,8 +69,11 @@ def _tls_available(have_ssl: str | None, cert_expiry: str | None) -> bool | None
 def server_info(target: ServerTarget) -> dict[str, Any]:
     """Facts about the server, for the environment record and ``ctxbench doctor``; never the password.
 
-    ``tls`` says whether the benchmark's connections are encrypted (PyMySQL connects without TLS unless told);
-    ``tls_available`` whether the server could encrypt (None if it does not say).
+    ``tls`` says whether a connection made with the target's settings is encrypted, as the server saw it
+    (``tls_version``, ``tls_cipher`` from SHOW SESSION STATUS); ``tls_mode`` and ``tls_verified`` what the settings
+    asked for (:data:`bench.server.tls.MODES`; whether the server's certificate was verified), ``tls_settings`` the
+    settings themselves (file paths, no secret), ``tls_summary`` one line for people; ``tls_available`` whether the
+    server could encrypt (None if it does not say).
     """
     conn = open_connection(target, timeout=URL_TIMEOUT)
     try:
@@ -79,6 +83,7 @@ def server_info(target: ServerTarget) -> dict[str, Any]:
             comment = _variable(cur, "version_comment") or ""
             max_connections = _variable(cur, "max_connections")
             cipher = _status(cur, "Ssl_cipher")
+            tls_version = _status(cur, "Ssl_version")
             return {
                 "source": target.source,
                 "url": target.redacted_url(),
@@ -89,7 +94,12 @@ def server_info(target: ServerTarget) -> dict[str, Any]:
                 "account": account,
                 "auth_plugin": _auth_plugin(cur, account),
                 "tls": bool(cipher),
+                "tls_version": tls_version or None,
                 "tls_cipher": cipher or None,
+                "tls_mode": target.tls.mode,
+                "tls_verified": bool(cipher) and target.tls.verify_cert,
+                "tls_settings": target.tls.as_dict(),
+                "tls_summary": describe(target.tls, tls_version, cipher),
                 "tls_available": _tls_available(_variable(cur, "have_ssl"),
                                                 _status(cur, "Ssl_server_not_after", "GLOBAL")),
             }

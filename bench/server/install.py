@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.errors import UsageError
 from bench.server.programs import SBIN_DIRS, find_program
 from bench.server.target import DEFAULT_DATABASE, DEFAULT_HOST, EphemeralStartError, scrub
 
@@ -76,8 +78,20 @@ def initialize(binary: str, flavor: str, tempdir: Path, deadline: float) -> None
         raise EphemeralStartError(f"{Path(command[0]).name} failed with exit status {result.returncode}", tail(log))
 
 
-def server_command(binary: str, flavor: str, version: str, tempdir: Path, port: int) -> list[str]:
-    """The server's command line: no option files, 127.0.0.1 only, everything inside ``tempdir``."""
+#: Options :func:`server_command` sets itself, which ``extra`` may not override.
+FIXED_OPTIONS = ("--no-defaults", "--datadir", "--socket", "--pid-file", "--log-error", "--tmpdir", "--port",
+                 "--bind-address", "--skip-name-resolve", "--max-connections", "--user")
+
+
+def server_command(binary: str, flavor: str, version: str, tempdir: Path, port: int,
+                   extra: Sequence[str] = ()) -> list[str]:
+    """The server's command line: no option files, 127.0.0.1 only, everything inside ``tempdir``.
+
+    ``extra`` options (e.g. ``--ssl-ca=...``) come last; one that would override a fixed option is a UsageError.
+    """
+    for option in extra:
+        if option.partition("=")[0].replace("_", "-") in FIXED_OPTIONS:
+            raise UsageError(f"private server option {option.partition('=')[0]} is set by ctxbench itself")
     command = [
         binary,
         "--no-defaults",  # must come first
@@ -95,7 +109,7 @@ def server_command(binary: str, flavor: str, version: str, tempdir: Path, port: 
     major = int(version.split(".")[0]) if version.split(".")[0].isdigit() else 0
     if flavor == "mysql" and major >= 8:
         command += ["--mysqlx=OFF", "--skip-log-bin"]  # X Protocol would listen on every interface
-    return command
+    return command + list(extra)
 
 
 def _drop_unusable_account(cur: Any, user: str, host: str) -> None:

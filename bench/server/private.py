@@ -17,6 +17,7 @@ import atexit
 import logging
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -271,11 +272,12 @@ def _set_up(server: EphemeralServer, port: int, deadline: float) -> ServerTarget
     return target
 
 
-def _launch(binary: str, flavor: str, version: str, server: EphemeralServer, deadline: float) -> ServerTarget:
+def _launch(binary: str, flavor: str, version: str, server: EphemeralServer, deadline: float,
+            server_args: Sequence[str]) -> ServerTarget:
     """Start the server on a free port (three tries: a port can be taken between pick and bind), set it up."""
     for _ in range(3):
         port = _free_port()
-        server.launch(install.server_command(binary, flavor, version, server.tempdir, port))
+        server.launch(install.server_command(binary, flavor, version, server.tempdir, port, server_args))
         try:
             return _set_up(server, port, deadline)
         except EphemeralStartError as exc:
@@ -284,8 +286,11 @@ def _launch(binary: str, flavor: str, version: str, server: EphemeralServer, dea
     raise EphemeralStartError("could not find a free port for the private server", install.tail(server.errlog))
 
 
-def start_ephemeral(timeout: float) -> ServerHandle | None:
-    """Start a private server (see the module docstring); None if there is no server binary."""
+def start_ephemeral(timeout: float, server_args: Sequence[str] = ()) -> ServerHandle | None:
+    """Start a private server (see the module docstring); None if there is no server binary.
+
+    ``server_args`` are extra server options (e.g. ``--ssl-ca=...``, ``--ssl-cert=...``, ``--ssl-key=...``).
+    """
     import tempfile
     import time
 
@@ -302,7 +307,7 @@ def start_ephemeral(timeout: float) -> ServerHandle | None:
         (server.tempdir / "owner.pid").write_text(str(os.getpid()))
         log.info("starting a private %s %s in %s", Path(binary).name, version, server.tempdir)
         install.initialize(binary, flavor, server.tempdir, deadline)
-        target = _launch(binary, flavor, version, server, deadline)
+        target = _launch(binary, flavor, version, server, deadline, server_args)
     except BaseException:
         server.stop()
         raise

@@ -2,11 +2,14 @@
 
 Contract: :func:`mysqlslap_ceiling` returns queries/s, None when no ``mysqlslap``/``mariadb-slap`` is installed,
 or raises :class:`~bench.server.target.MysqlslapError` (one line, no password) when it fails.  The password goes
-through ``MYSQL_PWD``, never the command line; the schema is never dropped (``--no-drop``).
+through ``MYSQL_PWD``, never the command line; the schema is never dropped (``--no-drop``).  The client connects
+with the target's TLS settings (:meth:`~bench.server.tls.TlsSettings.slap_args`: MySQL's ``--ssl-mode`` or MariaDB's
+``--ssl``/``--ssl-verify-server-cert``, whichever the installed client's ``--help`` lists).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -28,7 +31,21 @@ def _validate(concurrency: int, queries: int, query: str) -> None:
         raise UsageError("mysqlslap query must not be empty")
 
 
+@functools.cache
+def mysql_style(tool: str) -> bool:
+    """Whether ``tool`` takes MySQL's ``--ssl-mode`` (else MariaDB's ``--ssl`` options), from its ``--help``."""
+    import subprocess
+
+    try:
+        result = subprocess.run([tool, "--no-defaults", "--help"], capture_output=True, text=True, timeout=15,
+                                check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "--ssl-mode" in result.stdout
+
+
 def _command(tool: str, target: ServerTarget, concurrency: int, queries: int, query: str) -> list[str]:
+    tls = target.tls.slap_args(mysql_style(tool)) if target.tls.mode != "driver-default" else []
     return [
         tool,
         "--no-defaults",  # must come first: no option file may add a password or a socket
@@ -42,6 +59,7 @@ def _command(tool: str, target: ServerTarget, concurrency: int, queries: int, qu
         f"--number-of-queries={queries}",
         f"--query={query}",
         "--iterations=1",
+        *tls,
     ]
 
 

@@ -10,6 +10,8 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.server.tls import TlsSettings
+
 #: Environment variable holding the URL of the server to use (discovery step 1).
 ENV_URL = "CTXBENCH_MYSQL_URL"
 #: Set to 1 to skip discovery step 2 (the server on 127.0.0.1:3306), e.g. to test the ephemeral path.
@@ -60,23 +62,27 @@ class ServerTarget:
     #: How it was found: "url" (--mysql-url), "env" (CTXBENCH_MYSQL_URL),
     #: "local-default" (127.0.0.1:3306 root, empty password) or "ephemeral".
     source: str
+    #: TLS for every connection to this server (the URL's ``ssl*`` parameters); the default asks for nothing.
+    tls: TlsSettings = field(default_factory=TlsSettings)
 
     def connect_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``pymysql.connect``."""
+        """Keyword arguments for ``pymysql.connect``, TLS included (JSON-safe)."""
         return {
             "host": self.host,
             "port": self.port,
             "user": self.user,
             "password": self.password,
             "database": self.database,
+            **self.tls.connect_kwargs(),
         }
 
     def redacted_url(self) -> str:
-        """``mysql://user:***@host:port/database`` -- safe to print and store."""
+        """``mysql://user:***@host:port/database?ssl...`` -- safe to print and store; parses back to the target."""
         secret = ":***" if self.password else ""
         host = f"[{self.host}]" if ":" in self.host else self.host
         user, database = urllib.parse.quote(self.user, safe=""), urllib.parse.quote(self.database, safe="")
-        return f"mysql://{user}{secret}@{host}:{self.port}/{database}"
+        query = self.tls.query()
+        return f"mysql://{user}{secret}@{host}:{self.port}/{database}" + (f"?{query}" if query else "")
 
 
 class ServerUnavailable(Exception):

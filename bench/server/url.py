@@ -1,11 +1,13 @@
-"""Parsing ``mysql://user:password@host:port/database`` into a :class:`~bench.server.target.ServerTarget`.
+"""Parsing ``mysql://user:password@host:port/database?ssl...`` into a :class:`~bench.server.target.ServerTarget`.
 
 Contract: malformed input raises :class:`~bench.errors.UsageError` with one line that names the problem and the
 option or variable the URL came from, and echoes no part of the URL that could hold the password.
 
 SQLAlchemy's ``make_url`` is not used: it accepts what must be refused here with a reason (an unencoded ``/`` or
 ``?`` in the password, port 0, a host with a space), and its own errors (``int()`` of the port) can echo the
-password; the redacted form is :meth:`ServerTarget.redacted_url`, which keeps the record field as it was.
+password; the redacted form is :meth:`ServerTarget.redacted_url`, which keeps the record field as it was.  The
+query (TLS: ``ssl``, ``ssl_ca``, ``ssl_cert``, ``ssl_key``, ``ssl_verify_cert``, ``ssl_verify_identity``) is
+:func:`bench.server.tls.parse_tls`'s, read after the rest so that a password spilling into it is never echoed.
 """
 
 from __future__ import annotations
@@ -15,17 +17,18 @@ import urllib.parse
 
 from bench.errors import UsageError
 from bench.server.target import DEFAULT_DATABASE, DEFAULT_PORT, DEFAULT_USER, SCHEMES, URL_SHAPE, ServerTarget, origin
+from bench.server.tls import parse_tls
 
 _HOST_NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9._-]{0,252})")
 _SCHEME_SHOWN = re.compile(r"[a-z][a-z0-9+.\-]{0,30}")
 
 
 def parse_url(url: str, source: str = "url") -> ServerTarget:
-    """Parse ``mysql://user:password@host:port/database`` into a :class:`ServerTarget`.
+    """Parse ``mysql://user:password@host:port/database?ssl...`` into a :class:`ServerTarget`.
 
     Also accepts ``mysql+pymysql://`` and ``mariadb://``.  Defaults: user ``root``, empty password, port 3306,
-    database ``test``; user and password are percent-decoded.  A password with an unencoded ``/``, ``?``, ``#``
-    or ``@`` spills into other parts: the error then names that part, never its text.
+    database ``test``, no TLS asked for; user and password are percent-decoded.  A password with an unencoded
+    ``/``, ``?``, ``#`` or ``@`` spills into other parts: the error then names that part, never its text.
     """
     where = origin(source)
     if not isinstance(url, str) or not url.strip():
@@ -38,7 +41,8 @@ def parse_url(url: str, source: str = "url") -> ServerTarget:
     if scheme not in SCHEMES:
         shown = repr(scheme) if _SCHEME_SHOWN.fullmatch(scheme) else "in the URL"
         raise UsageError(f"{where}: unsupported scheme {shown}; use mysql://, mysql+pymysql:// or mariadb://")
-    if "?" in text or "#" in text:
+    text, _, query = text.partition("?")
+    if "#" in text or "@" in query or "#" in query:  # '@' after '?': a '?' in the password
         raise UsageError(f"{where}: unexpected '?' or '#' in the MySQL URL (percent-encode them in the password)")
     netloc, _, path = text[len(scheme) + 3 :].partition("/")
     userinfo, at, hostport = netloc.rpartition("@")
@@ -49,8 +53,9 @@ def parse_url(url: str, source: str = "url") -> ServerTarget:
     host, port = _parse_hostport(hostport, where)
     if any(ord(ch) < 32 for ch in user):
         raise UsageError(f"{where}: control character in the user name")
+    tls = parse_tls(query, where)
     return ServerTarget(host=host, port=port, user=user or DEFAULT_USER, password=password, database=database,
-                        source=source)
+                        source=source, tls=tls)
 
 
 def _parse_hostport(hostport: str, where: str) -> tuple[str, int]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.cell.db.workload import error_code
-from bench.server import ServerTarget
+from bench.server import ServerTarget, TlsSettings
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,8 @@ class Target(ServerTarget):
     def from_spec(cls, spec: Mapping[str, Any]) -> Target:
         """The target named by a cell spec's connection fields."""
         return cls(str(spec["host"]), int(spec["port"]), str(spec["user"]), str(spec.get("password") or ""),
-                   str(spec["database"]), str(spec.get("source") or "spec"), dict(spec.get("connect_options") or {}))
+                   str(spec["database"]), source=str(spec.get("source") or "spec"),
+                   tls=TlsSettings.from_dict(spec.get("tls")), options=dict(spec.get("connect_options") or {}))
 
     def connect_kwargs(self) -> dict[str, Any]:
         """``pymysql.connect`` keywords, with a connect timeout and the extra options."""
@@ -30,16 +31,23 @@ class Target(ServerTarget):
         return {**super().connect_kwargs(), "connect_timeout": 5, **self.options}
 
     def server_target(self) -> ServerTarget:
-        """The plain :class:`ServerTarget` (without the extra options)."""
-        return ServerTarget(self.host, self.port, self.user, self.password, self.database, self.source)
+        """The plain :class:`ServerTarget` (its TLS settings, without the extra options)."""
+        return ServerTarget(self.host, self.port, self.user, self.password, self.database, self.source, self.tls)
 
 
 def target_spec(target: ServerTarget) -> dict[str, Any]:
-    """The connection fields of a ``ServerTarget`` for a cell spec (the only place the password goes)."""
+    """The connection fields of a ``ServerTarget`` for a cell spec (the only place the password goes), TLS included."""
     return {"host": target.host, "port": target.port, "user": target.user, "password": target.password,
-            "database": target.database, "source": target.source}
+            "database": target.database, "source": target.source, "tls": target.tls.as_dict()}
 
 
 def is_unreachable(exc: BaseException) -> bool:
-    """Whether a connect error means "no server there" (the cell is skipped) rather than a failure."""
+    """Whether a connect error means "no server there" (the cell is skipped) rather than a failure.
+
+    A TLS handshake that failed (a certificate not verified, a server without TLS) found a server: a failure.
+    """
+    import ssl
+
+    if isinstance(getattr(exc, "original_exception", None), ssl.SSLError) or "SSL" in str(exc):
+        return False
     return error_code(exc) in (2002, 2003, 2006, 2013) and "Access denied" not in str(exc)
