@@ -18,6 +18,7 @@ from bench.exec import dbcell, dbgroup
 from bench.exec.db import run_db
 from bench.plan.cells import Cell
 from bench.plan.matrix import db_cell_timeout
+from bench.records.schema import check_record
 from bench.server import ServerTarget
 
 pytestmark = pytest.mark.db
@@ -116,6 +117,7 @@ def _run_many(target: ServerTarget, strategy: str, *, ready_timeout: float = 60.
     rec, problem = dbgroup.run_many(target, cell, base_spec=base, limit=db_cell_timeout(0.5, 0.1, hang_after, 2),
                                     ceilings={}, samples={}, ready_timeout=ready_timeout)
     assert problem is not None and rec["reason"] in problem
+    assert check_record(rec) is None and rec["total_concurrency"] == 4
     return rec
 
 

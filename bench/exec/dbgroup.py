@@ -156,10 +156,11 @@ def _merged(cell: Cell, group: GroupRun, limit: float) -> tuple[dict[str, Any], 
     children = [_process_record(i, pid, res, group, limit)
                 for i, (pid, res) in enumerate(zip(group.pids, group.results, strict=True))]
     rec = merge_processes(children, cell.processes)
-    rec.setdefault("kind", cell.kind)
-    for key, value in (("strategy", cell.strategy), ("load", cell.load), ("impl", cell.impl)):
-        if value is not None:
-            rec.setdefault(key, value)
+    # The cell's coordinates, also when no process left a record to take them from.
+    rec.update({"kind": cell.kind, "strategy": cell.strategy, "load": cell.load, "concurrency": cell.concurrency,
+                "total_concurrency": cell.total_concurrency})
+    if cell.impl is not None:
+        rec["impl"] = cell.impl
     rec["start_sync"]["ready_s"] = group.ready_s
     if group.failure:
         failed = [c for c in children if c.get("outcome") in ("hung", "errors")]
