@@ -246,3 +246,42 @@ class HangsLaterInSecondProcess(HangsInSecondProcess):
             self.left -= 1
             return self.inner.checkout()
         return super().checkout()
+
+
+class _PingingCheckout:
+    """A checkout that first sends ``SELECT 1`` on the connection, unseen by the workload's statement count."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.cm: Any = None
+
+    def __enter__(self) -> Any:
+        self.cm = self.inner.checkout()
+        conn = self.cm.__enter__()
+        cur = conn.cursor()
+        try:
+            cur.execute("SELECT 1")
+            cur.fetchone()
+        finally:
+            cur.close()
+        return conn
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self.cm.__exit__(*exc)
+
+
+class HiddenQueryInSecondProcess:
+    """``pooled-tuned``, but in process 1 of a cell every checkout sends a ``SELECT 1`` of its own: statements the
+    application never issued, which the server's count must show beside the processes' client statements."""
+
+    def __init__(self, connect_kwargs: Mapping[str, Any], concurrency: int) -> None:
+        from bench.cell.strategies import build_strategy
+
+        self.inner = build_strategy("pooled-tuned", dict(connect_kwargs), concurrency)
+        self.hidden = _second_process()
+
+    def checkout(self) -> Any:
+        return _PingingCheckout(self.inner) if self.hidden else self.inner.checkout()
+
+    def close(self) -> None:
+        self.inner.close()

@@ -88,6 +88,18 @@ def test_the_server_reconciles_with_every_process_and_saw_every_pool(merged: dic
     assert _gone([p["pid"] for p in rec["per_process"]])
 
 
+def test_statements_one_process_hides_show_in_the_reconciliation(target: ServerTarget) -> None:
+    """The check above catches a planted failure: process 1 sends a SELECT 1 per operation behind the workload."""
+    records, errors = run_db(target, strategies=["tests.broken_strategies:HiddenQueryInSecondProcess"],
+                             loads=["threads"], concurrency=[2], processes=[2], **SHORT)
+    assert errors == []
+    (rec,) = records
+    hidden_ops = rec["per_process"][1]["ops"]
+    assert rec["outcome"] == "ok" and hidden_ops > 0
+    assert rec["statement_surplus"] >= hidden_ops  # at least one hidden statement per operation of process 1
+    assert rec["surplus_per_op"] >= 0.05  # the bound the sound cells meet is broken
+
+
 def test_server_cpu_is_read_when_the_server_is_on_this_machine(merged: dict[str, dict[str, Any]],
                                                                target: ServerTarget) -> None:
     rec = merged["threads"]
