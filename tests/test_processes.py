@@ -168,6 +168,20 @@ def test_a_process_never_ready_ends_the_cell_within_the_bound(target: ServerTarg
     assert _gone(pids)
 
 
+def test_a_refused_login_is_one_record_without_the_password(target: ServerTarget) -> None:
+    import dataclasses
+    import json
+
+    secret = "Vb4-distinctive-procs-Pw"
+    wrong = dataclasses.replace(target, password=secret)
+    records, errors = run_db(wrong, strategies=["pooled-tuned"], loads=["threads"], concurrency=[2], processes=[2],
+                             **SHORT)
+    assert secret not in json.dumps([records, errors])
+    (rec,) = records
+    assert rec["outcome"] == "errors" and rec["processes"] == 2 and "Access denied" in rec["reason"]
+    assert len(errors) == 1 and "setup failed" in errors[0]
+
+
 def test_one_process_is_the_cell_as_before(target: ServerTarget) -> None:
     """P = 1 runs no rendezvous and reads the server itself; its record has no group fields."""
     records, errors = run_db(target, strategies=["pooled-tuned"], loads=["threads"], concurrency=[2], **SHORT)

@@ -186,10 +186,13 @@ def run_many(target: Any, cell: Cell, *, base_spec: Mapping[str, Any], limit: fl
     spec = dbcell.cell_spec(cell, base_spec, mix)
     where = Target.from_spec(spec)
     leak_before = dbcell.threads_connected(target)
+    counters: CounterReader | None = None
     try:
         counters, self_cost = _prepare(where)
         watch = WindowWatch(where, spec.get("server_pid"), float(spec["warmup"]) + float(spec["duration"]))
     except pymysql.err.MySQLError as exc:
+        if counters is not None:
+            counters.close()
         outcome = "skipped" if is_unreachable(exc) else "errors"
         reason = f"setup failed: {type(exc).__name__}: {exc}".splitlines()[0]
         return dbcell.stub_record(cell, outcome, reason), f"{cell.label()}: {reason}"
