@@ -207,7 +207,10 @@ workdir = Path(tempfile.mkdtemp())
 app = workdir / "app.json"
 app.write_text(json.dumps({"impl": "fast", "strategy": "per-request", "connect": {"port": 1}, "concurrency": 2}))
 running = start(SERVERS[sys.argv[1]], port=free_port(), workers=2, concurrency=2, app_spec=app, workdir=workdir)
-print(json.dumps(sorted(running.group())), flush=True)
+# The port answers once the first worker is up; on a loaded machine the second may still be forking.
+from bench.poll import poll
+group = poll(running.group, until=lambda pids: len(pids) >= 3, timeout=30, interval=0.1)
+print(json.dumps(sorted(group)), flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 """
 
