@@ -118,3 +118,13 @@ def test_charts_and_findings_read_one_record_per_cell() -> None:
     only_two = {**two, "strategy": "locked"}
     stack = {"kind": "stack", "server": "waitress"}
     assert one_per_cell([two, one, only_two, stack]) == [one, only_two, stack]
+
+
+def test_the_report_shows_the_scaling_table() -> None:
+    from bench.present.report import sections
+
+    one = {"kind": "db", "strategy": "pooled-tuned", "load": "threads", "concurrency": 8, "ops_per_s": 1000.0,
+           "outcome": "ok"}
+    titles = [title for title, _header, _rows in sections([one, {**one, "processes": 2, "ops_per_s": 1800.0}])]
+    assert any(title.startswith("Scaling over processes") for title in titles)
+    assert not any(t.startswith("Scaling") for t, _h, _r in sections([one]))  # one P: nothing to compare
