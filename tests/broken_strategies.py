@@ -180,3 +180,108 @@ class SmallPool:
 
     def close(self) -> None:
         self.pool.close()
+
+
+def _second_process() -> bool:
+    """Whether this is process 1 of a several-process cell (``--processes``; the spawner sets the index)."""
+    import os
+
+    return os.environ.get("CTXBENCH_PROCESS_INDEX") == "1"
+
+
+def crashes_in_second_process(connect_kwargs: Mapping[str, Any], concurrency: int) -> Any:
+    """``pooled-tuned`` everywhere but in process 1 of a cell, which dies while building it (status 3)."""
+    import os
+
+    from bench.cell.strategies import build_strategy
+
+    if _second_process():
+        os._exit(3)
+    return build_strategy("pooled-tuned", dict(connect_kwargs), concurrency)
+
+
+class HangsInSecondProcess:
+    """``pooled-tuned``, but in process 1 of a cell every checkout blocks for an hour: its workers never connect,
+    its watchdog ends it ``hung`` and the cell must say which process it was."""
+
+    def __init__(self, connect_kwargs: Mapping[str, Any], concurrency: int) -> None:
+        from bench.cell.strategies import build_strategy
+
+        self.inner = build_strategy("pooled-tuned", dict(connect_kwargs), concurrency)
+        self.hang = _second_process()
+
+    def checkout(self) -> Any:
+        if self.hang:
+            import time
+
+            time.sleep(3600)
+        return self.inner.checkout()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def slow_to_build_in_second_process(connect_kwargs: Mapping[str, Any], concurrency: int) -> Any:
+    """``pooled-tuned``, but process 1 of a cell takes an hour to build it (before its watchdog runs): it is never
+    ready, and the parent's bounded wait must end the cell."""
+    import time
+
+    from bench.cell.strategies import build_strategy
+
+    if _second_process():
+        time.sleep(3600)
+    return build_strategy("pooled-tuned", dict(connect_kwargs), concurrency)
+
+
+class HangsLaterInSecondProcess(HangsInSecondProcess):
+    """Like :class:`HangsInSecondProcess`, but process 1 hangs only after its connect phase (one checkout per
+    worker): it hangs inside the common measured window, after every process started."""
+
+    def __init__(self, connect_kwargs: Mapping[str, Any], concurrency: int) -> None:
+        super().__init__(connect_kwargs, concurrency)
+        self.left = concurrency  # the connect phase's checkouts
+
+    def checkout(self) -> Any:
+        if self.hang and self.left > 0:
+            self.left -= 1
+            return self.inner.checkout()
+        return super().checkout()
+
+
+class _PingingCheckout:
+    """A checkout that first sends ``SELECT 1`` on the connection, unseen by the workload's statement count."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.cm: Any = None
+
+    def __enter__(self) -> Any:
+        self.cm = self.inner.checkout()
+        conn = self.cm.__enter__()
+        cur = conn.cursor()
+        try:
+            cur.execute("SELECT 1")
+            cur.fetchone()
+        finally:
+            cur.close()
+        return conn
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self.cm.__exit__(*exc)
+
+
+class HiddenQueryInSecondProcess:
+    """``pooled-tuned``, but in process 1 of a cell every checkout sends a ``SELECT 1`` of its own: statements the
+    application never issued, which the server's count must show beside the processes' client statements."""
+
+    def __init__(self, connect_kwargs: Mapping[str, Any], concurrency: int) -> None:
+        from bench.cell.strategies import build_strategy
+
+        self.inner = build_strategy("pooled-tuned", dict(connect_kwargs), concurrency)
+        self.hidden = _second_process()
+
+    def checkout(self) -> Any:
+        return _PingingCheckout(self.inner) if self.hidden else self.inner.checkout()
+
+    def close(self) -> None:
+        self.inner.close()

@@ -44,7 +44,8 @@ def test_totals_are_the_sums_of_the_reports() -> None:
     assert rec["ops_per_s"] == 6.0  # 12 right replies over the 2 s window
     assert [w["id"] for w in rec["locust_workers"]] == ["a", "b"]
     assert rec["users"] == rec["total_concurrency"] == 6 and rec["concurrency"] == 3
-    assert rec["processes"] == rec["reported_processes"] == 2 and not rec["partial"] and rec["missing_workers"] == []
+    assert rec["processes"] == rec["locust_processes"] == rec["reported_processes"] == 2
+    assert not rec["partial"] and rec["missing_workers"] == []
     assert rec["warmup_requests"] == 2
     assert rec["outcome"] == "errors"
 
@@ -53,7 +54,7 @@ def test_a_worker_without_a_report_makes_the_record_partial() -> None:
     a = _report("a", 0, [0.001] * 5, {}, {})
     rec = merge_record(PLAN, "db", [a], ["a", "dead"])
     assert rec["partial"] is True and rec["missing_workers"] == ["dead"]
-    assert rec["reported_processes"] == 1 and rec["processes"] == 2
+    assert rec["reported_processes"] == 1 and rec["locust_processes"] == 2
     assert "dead" in rec["reason"]
     complete = merge_record(PLAN, "db", [a], ["a"])
     assert complete["partial"] is False and complete["outcome"] == "ok"
@@ -63,7 +64,8 @@ def test_stack_record_counts_wrong_replies_apart() -> None:
     a = _report("a", 0, [0.01] * 3, {"ConnectionRefusedError": 1}, {"silent_wrong": 2, "wrong_local": 1})
     a["http_errors"] = {"500": 4}
     rec = merge_record(PLAN, "stack", [a], ["a"])
-    assert rec["kind"] == "stack" and isinstance(rec["workers"], int)
+    assert rec["kind"] == "stack" and rec["processes"] == rec["workers"] == 1
+    assert rec["concurrency"] == rec["users"] == 3 and rec["locust_processes"] == 1
     assert rec["silent_wrong"] == 2 and rec["wrong_local"] == 1
     assert rec["http_errors"] == {"500": 4} and rec["client_errors"] == {"ConnectionRefusedError": 1}
     assert rec["outcome"] == "errors"

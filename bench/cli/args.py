@@ -120,6 +120,14 @@ def add_locals_selection(p: argparse.ArgumentParser | argparse._ArgumentGroup) -
                    help="workers per probe cell (default: 8)")
 
 
+def add_processes(p: argparse.ArgumentParser, *aliases: str, dest: str = "processes", what: str = "") -> None:
+    """``--processes P[,P...]``: load processes per cell (a list, like ``--concurrency``); one definition for all."""
+    p.add_argument("--processes", *aliases, dest=dest, type=counts(1, matrix.MAX_PROCESSES), action="append",
+                   metavar="P[,P...]",
+                   help=what or "load processes per database cell, each running --concurrency workers with its own "
+                                "strategy, started together; their records are merged into one (default: 1)")
+
+
 MYSQL_URL_HELP = ("mysql://user:password@host:port/database (default: $CTXBENCH_MYSQL_URL, then 127.0.0.1:3306 as "
                   "root, then a private server); TLS: ?ssl_ca=PATH[&ssl_verify_identity=true], ssl_cert, ssl_key, "
                   "ssl_verify_cert, or ssl=true (encrypted but unverified)")
@@ -147,6 +155,7 @@ def add_db_selection(p: argparse.ArgumentParser, *, load_alias: bool = True) -> 
                    help="strategies for the request scenario (default: pooled-tuned, locked, per-request)")
     p.add_argument("--hang-after", type=seconds(0, 3600), default=None, metavar="S",
                    help="end a database cell as 'hung' after S seconds without progress (default: 5)")
+    add_processes(p)
     p.add_argument("--mysql-url", metavar="URL", help=MYSQL_URL_HELP)
 
 
@@ -187,6 +196,7 @@ def db_selection(args: argparse.Namespace, *, quick: bool = False) -> DbSelectio
         request_impls=request_impls,
         request_strategies=split_names(args.request_strategy) or list(defaults["request_strategies"]),
         hang_after=args.hang_after or defaults["hang_after"],
+        processes=flatten(getattr(args, "processes", None)) or list(matrix.PROCESSES_DEFAULT),
     ))
 
 
@@ -207,13 +217,19 @@ def add_stack_selection(p: argparse.ArgumentParser) -> None:
                    help="measured seconds per cell, after the warm-up (default: 1.5)")
     p.add_argument("--warmup", type=seconds(0, 3600, allow_low=True), default=None, metavar="S",
                    help="warm-up seconds per cell, not measured (default: 0.5)")
-    p.add_argument("--workers", type=count(1, matrix.MAX_STACK_WORKERS), default=None, metavar="N",
-                   help="server worker processes (default: 1, as the in-process model has)")
+    add_processes(p, "--workers", dest="workers",
+                  what="server worker processes per cell (--workers is the same; only gunicorn servers run several; "
+                       "default: 1, as the in-process model has)")
     p.add_argument("--mysql-url", metavar="URL", help=MYSQL_URL_HELP)
 
 
-def stack_selection(args: argparse.Namespace | None = None, *, quick: bool = False) -> StackSelection:
-    """The real-stack flags of ``args`` (defaults for what is not given, or for everything without ``args``)."""
+def stack_selection(args: argparse.Namespace | None = None, *, quick: bool = False,
+                    workers: list[int] | None = None) -> StackSelection:
+    """The real-stack flags of ``args`` (defaults for what is not given, or for everything without ``args``).
+
+    ``workers`` (``ctxbench run``'s ``--processes``) replaces the worker counts; a one-process server asked for
+    several is then not an error here: its cells are recorded ``skipped`` saying so.
+    """
     defaults = matrix.STACK_QUICK if quick else matrix.STACK_DEFAULT
 
     def given(name: str) -> Any:
@@ -226,8 +242,8 @@ def stack_selection(args: argparse.Namespace | None = None, *, quick: bool = Fal
         concurrency=list(dict.fromkeys(flatten(given("concurrency")))) or list(defaults["concurrency"]),
         duration=given("duration") if given("duration") is not None else defaults["duration"],
         warmup=given("warmup") if given("warmup") is not None else defaults["warmup"],
-        workers=given("workers") or defaults["workers"],
-    ))
+        workers=workers or flatten(given("workers")) or [defaults["workers"]],
+    ), skip_unfit=workers is not None)
 
 
 def add_locust_run(p: argparse.ArgumentParser) -> None:

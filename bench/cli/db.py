@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from bench.exec.pipeline import MemorySink, Pipeline
     from bench.exec.session import open_server
     from bench.plan.cells import plan_db
-    from bench.present.tables import db_rows, print_table, request_rows
+    from bench.present.tables import db_rows, print_table, request_rows, scaling_rows
     from bench.records.environment import fingerprint, load_average
 
     selection = db_selection(args)
@@ -44,6 +44,9 @@ def run(args: argparse.Namespace) -> int:
     header, rows = request_rows(records)
     if rows:
         print_table("Request scenario: LocalStack on impl x strategy", header, rows)
+    header, rows = scaling_rows(records)
+    if rows:
+        print_table("Scaling over processes: efficiency = ops/s(P) / (P x ops/s(P=1))", header, rows)
     if args.json:
         print(f"records written to {args.json}")
     skipped = bool(records) and all(r.get("outcome") == "skipped" for r in records)

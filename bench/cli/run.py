@@ -50,14 +50,15 @@ def _new_run(args: argparse.Namespace) -> tuple[RunDir, list[Planned]]:
     check_writable(args.out)
     plan = None if args.no_locals else locals_plan(args, quick=args.quick)
     db = None if args.no_db else db_selection(args, quick=args.quick)
-    stack = None if args.no_stack or args.no_db else stack_selection(quick=args.quick)
+    stack = None if args.no_stack or args.no_db else stack_selection(quick=args.quick, workers=db.processes)
     cells = plan_run(plan, db, quick=args.quick, stack=stack)
     if not cells:
         raise UsageError("nothing to run: every part was switched off")
     if db is not None or stack is not None:
         check_url_early(args.mysql_url)
     run_dir = RunDir.create(args.out)
-    run_dir.write_plan(plan_document(cells, {"quick": args.quick, "argv": sys.argv[1:]}))
+    options = {"quick": args.quick, "argv": sys.argv[1:], "processes": db.processes if db is not None else [1]}
+    run_dir.write_plan(plan_document(cells, options))
     return run_dir, cells
 
 

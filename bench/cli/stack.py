@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from bench.exec.pipeline import MemorySink, Pipeline
     from bench.exec.session import open_server
     from bench.plan.cells import plan_stack
-    from bench.present.tables import print_table, stack_rows
+    from bench.present.tables import print_table, stack_process_rows, stack_rows
     from bench.records.environment import fingerprint, load_average
     from bench.stack import missing_extra
 
@@ -45,6 +45,9 @@ def run(args: argparse.Namespace) -> int:
     header, rows = stack_rows(document.records)
     if rows:
         print_table("The real stack: replies checked against each request's token", header, rows)
+    header, rows = stack_process_rows(document.records)
+    if rows:
+        print_table("Per server process (by the pid each reply named)", header, rows)
     if args.json:
         print(f"records written to {args.json}")
     skipped = bool(document.records) and all(r.get("outcome") == "skipped" for r in document.records)

@@ -18,7 +18,7 @@ from bench.exec.pipeline import MemorySink, Pipeline
 from bench.exec.spawn import run_cell
 from bench.plan.cells import plan_db
 from bench.plan.matrix import DB_DEFAULT, REQUEST_CONCURRENCY
-from bench.plan.selection import DbSelection, validate_db
+from bench.plan.selection import DbSelection, check_processes, validate_db
 
 #: Keywords a caller may not pass as connect options: they come from the server target.
 RESERVED_CONNECT_OPTIONS = ("password", "passwd", "host", "port", "user", "database", "db")
@@ -40,12 +40,14 @@ def run_db(
     ceiling: bool = True,
     connect_options: Mapping[str, Any] | None = None,
     quiet: bool = True,
+    processes: Sequence[int] = (1,),
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Run the database matrix against ``target`` (a ServerTarget, or None: every cell ``skipped``).
 
     ``mix`` defaults to the cell's DEFAULT_MIX; the request scenario always echoes its request
     token (``SELECT %s``).  ``connect_options`` are extra ``pymysql.connect`` keywords for every
-    strategy (e.g. ``{"ssl_disabled": True}``), recorded with each cell.
+    strategy (e.g. ``{"ssl_disabled": True}``), recorded with each cell.  ``processes``: one cell per value, each
+    of that many processes of ``concurrency`` workers, merged into one record.
     """
     validate_db(strategies=strategies, loads=loads, concurrency=concurrency, duration=duration, warmup=warmup,
                 impls_for_request=impls_for_request, mix=mix, request_concurrency=request_concurrency)
@@ -54,7 +56,9 @@ def run_db(
             raise UsageError(f"connect option {key!r} is not allowed here (it comes from the server target)")
     selection = DbSelection(strategies=list(strategies), loads=list(loads), concurrency=list(concurrency),
                             duration=duration, warmup=warmup, request_impls=list(impls_for_request or ()),
-                            request_strategies=list(request_strategies or strategies), hang_after=hang_after)
+                            request_strategies=list(request_strategies or strategies), hang_after=hang_after,
+                            processes=list(processes))
+    check_processes(selection.processes)
     cells = plan_db(selection, ceiling=ceiling and target is not None, request_concurrency=request_concurrency,
                     mix=dict(mix) if mix else None)
     sink = MemorySink(exclude=("ceiling",))

@@ -18,6 +18,7 @@ from bench.exec.spawn import run_cell
 from bench.plan.cells import Cell
 from bench.plan.matrix import CEILING_QUERIES, CEILING_QUERY, CEILING_REPEATS, LEAK_WAIT
 from bench.poll import poll
+from bench.server.procinfo import listening_pid
 
 
 def measure_ceiling(target: Any, concurrency: int, *, query: str = CEILING_QUERY, queries: int = CEILING_QUERIES,
@@ -60,6 +61,8 @@ def stub_record(cell: Cell, outcome: str, reason: str, **extra: Any) -> dict[str
     rec: dict[str, Any] = {"kind": cell.kind}
     if cell.kind == "request":
         rec["impl"] = cell.impl
+    if cell.processes > 1:
+        rec.update({"processes": cell.processes, "total_concurrency": cell.total_concurrency})
     rec.update({"strategy": cell.strategy, "load": cell.load, "concurrency": cell.concurrency, "outcome": outcome,
                 "reason": reason, "ops": None, "ops_per_s": None, "errors": {}, "wrong_results": None,
                 "server_ceiling_ops_per_s": None, "ratio_to_ceiling": None, **extra})
@@ -68,24 +71,40 @@ def stub_record(cell: Cell, outcome: str, reason: str, **extra: Any) -> dict[str
 
 def base_cell_spec(target: Any, *, duration: float, warmup: float, hang_after: float = DEFAULT_HANG_AFTER,
                    connect_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """What every cell's spec shares: the server's connection fields and the timing."""
+    """What every cell's spec shares: the server's connection fields, the timing, the server's pid if local."""
     spec = {**target_spec(target), "duration": float(duration), "warmup": float(warmup),
-            "hang_after": float(hang_after)}
+            "hang_after": float(hang_after), "server_pid": listening_pid(target.host, target.port)}
     if connect_options:
         spec["connect_options"] = dict(connect_options)
     return spec
 
 
-def run_one(target: Any, cell: Cell, *, base_spec: Mapping[str, Any], limit: float,
-            ceilings: Mapping[int, float | None], samples: Mapping[int, list[float] | None],
-            mix: Mapping[str, int] | None = None) -> tuple[dict[str, Any], str | None]:
-    """Run one cell in a fresh process; return its record (with the parent's additions) and an error line or None."""
+def cell_spec(cell: Cell, base_spec: Mapping[str, Any], mix: Mapping[str, int] | None) -> dict[str, Any]:
+    """The spec one cell process runs (each process of a several-process cell runs it with its ``group``)."""
     spec = {**base_spec, "task": cell.kind, "strategy": cell.strategy, "load": cell.load,
             "concurrency": cell.concurrency}
     if cell.kind == "request":
         spec["impl"] = cell.impl
     else:
         spec["mix"] = dict(mix or DEFAULT_MIX)
+    return spec
+
+
+def add_ceiling(rec: dict[str, Any], cell: Cell, ceilings: Mapping[int, float | None],
+                samples: Mapping[int, list[float] | None]) -> None:
+    """The server's ceiling at the cell's total concurrency (processes x workers) and the cell's ratio to it."""
+    top = ceilings.get(cell.total_concurrency)
+    rec["server_ceiling_ops_per_s"] = top
+    rec["ceiling_query"] = CEILING_QUERY if top is not None else None
+    rec["ceiling_samples"] = samples.get(cell.total_concurrency)
+    rec["ratio_to_ceiling"] = round(rec["ops_per_s"] / top, 4) if top and rec.get("ops_per_s") else None
+
+
+def run_one(target: Any, cell: Cell, *, base_spec: Mapping[str, Any], limit: float,
+            ceilings: Mapping[int, float | None], samples: Mapping[int, list[float] | None],
+            mix: Mapping[str, int] | None = None) -> tuple[dict[str, Any], str | None]:
+    """Run one cell in a fresh process; return its record (with the parent's additions) and an error line or None."""
+    spec = cell_spec(cell, base_spec, mix)
     before = threads_connected(target)
     result = run_cell(spec, timeout=limit)
     leaked = leak_check(target, before)
@@ -104,11 +123,7 @@ def run_one(target: Any, cell: Cell, *, base_spec: Mapping[str, Any], limit: flo
             error = f"{cell.label()}: {rec['reason']}"
     rec["leaked_connections"] = leaked
     rec["cell_wall_s"] = round(result.duration_s, 3)
-    top = ceilings.get(cell.concurrency)
-    rec["server_ceiling_ops_per_s"] = top
-    rec["ceiling_query"] = CEILING_QUERY if top is not None else None
-    rec["ceiling_samples"] = samples.get(cell.concurrency)
-    rec["ratio_to_ceiling"] = round(rec["ops_per_s"] / top, 4) if top and rec.get("ops_per_s") else None
+    add_ceiling(rec, cell, ceilings, samples)
     if result.facts.get("load"):
         rec.setdefault("load_facts", result.facts["load"])
     return rec, error

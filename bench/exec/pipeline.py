@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from bench.exec import dbcell
+from bench.exec import dbcell, dbgroup
 from bench.exec.progress import CellProgress
 from bench.exec.spawn import CellResult, run_cells
 from bench.plan.cells import Cell, Planned
@@ -176,9 +176,10 @@ class Pipeline:
             hang_after = spec.get("hang_after", dbcell.DEFAULT_HANG_AFTER)  # plans written before --hang-after lack it
             base = dbcell.base_cell_spec(self.target, duration=spec["duration"], warmup=spec["warmup"],
                                          hang_after=hang_after, connect_options=self.connect_options)
-            limit = db_cell_timeout(spec["duration"], spec["warmup"], hang_after)
-            rec, problem = dbcell.run_one(self.target, db, base_spec=base, limit=limit, ceilings=best,
-                                          samples=self.ceilings, mix=spec.get("mix"))
+            limit = db_cell_timeout(spec["duration"], spec["warmup"], hang_after, db.processes)
+            run = dbcell.run_one if db.processes == 1 else dbgroup.run_many
+            rec, problem = run(self.target, db, base_spec=base, limit=limit, ceilings=best, samples=self.ceilings,
+                               mix=spec.get("mix"))
             if problem:
                 self.error(problem)
             self._finished(cell, [rec], dbcell.brief(rec))
@@ -193,8 +194,9 @@ class Pipeline:
             log.warning("real-stack cells are recorded as skipped: %s", missing)
         reason = missing or ("no MySQL-protocol server" if self.target is None else None)
         for cell in cells:
-            if reason:
-                self._finished(cell, [stack_stub(cell.spec, "skipped", reason)], "skipped")
+            why = reason or one_process_reason(cell.spec)
+            if why:
+                self._finished(cell, [stack_stub(cell.spec, "skipped", why)], "skipped")
                 continue
             self._bar.running(cell.label)
             rec, problem = run_stack_cell(self.target, dict(cell.spec))
@@ -212,6 +214,17 @@ def stack_stub(spec: dict[str, Any], outcome: str, reason: str) -> dict[str, Any
             "strategy": spec["strategy"], "concurrency": spec["concurrency"],
             "model_load": info.model_load if info else None, "duration_s": None, "outcome": outcome,
             "reason": reason, "ops_per_s": None}
+
+
+def one_process_reason(spec: dict[str, Any]) -> str | None:
+    """Why a stack cell cannot run as planned: a one-process server asked for several worker processes (else None)."""
+    from bench.stack.servers import SERVERS
+
+    info = SERVERS.get(spec["server"])
+    workers = spec.get("workers", 1)
+    if info is None or info.multi_process or workers == 1:
+        return None
+    return f"server {info.name} runs one process: {workers} worker processes need a gunicorn server"
 
 
 def stack_brief(rec: dict[str, Any]) -> str:

@@ -41,8 +41,15 @@ class CellResult:
     output: dict[str, Any] = field(default_factory=dict)
 
 
-def _child_env() -> dict[str, str]:
+#: The environment variable telling one of several processes of a cell which one it is (0, 1, ...).
+ENV_PROCESS_INDEX = "CTXBENCH_PROCESS_INDEX"
+
+
+def _child_env(index: int | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    env.pop(ENV_PROCESS_INDEX, None)
+    if index is not None:
+        env[ENV_PROCESS_INDEX] = str(index)
     # The cell imports bench/ and localimpls/ from this checkout even when the
     # package is not installed (tests, a source tree).
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
@@ -65,17 +72,85 @@ def kill_tree(pid: int) -> None:
     psutil.wait_procs(procs, timeout=5)
 
 
+@dataclass
+class Launched:
+    """One cell process started by :func:`launch`: its process, where its output and its stderr go."""
+
+    spec: dict[str, Any]
+    proc: subprocess.Popen[bytes]
+    out_path: Path
+    err_path: Path
+    started: float
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+
+def _write_spec(spec: dict[str, Any], path: Path) -> Path:
+    """The spec (which may hold a server password) in a private file, never on the command line."""
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def launch(spec: dict[str, Any], folder: Path, name: str, *, index: int | None = None,
+           python: str = sys.executable) -> Launched:
+    """Start ``python -m bench.cell`` on ``spec`` without waiting; its files are ``folder/name.*``.
+
+    stderr goes to a file (several processes at once cannot all be read through pipes without one filling up).
+    ``index`` is put in the child's environment (:data:`ENV_PROCESS_INDEX`) for one of several processes.
+    """
+    spec_path = _write_spec(spec, folder / f"{name}.spec.json")
+    out_path, err_path = folder / f"{name}.out.json", folder / f"{name}.err"
+    with open(err_path, "wb") as err:
+        proc = subprocess.Popen([python, "-m", "bench.cell", f"@{spec_path}", str(out_path)], cwd=PROJECT_ROOT,
+                                env=_child_env(index), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+    return Launched(spec, proc, out_path, err_path, time.perf_counter())
+
+
+def last_line(text: str) -> str:
+    """The last non-blank line of ``text`` (a traceback's message), or ``no message``."""
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no message"
+
+
+def collect(launched: Launched, *, timed_out: bool = False, timeout: float = 0.0) -> CellResult:
+    """The result of a launched process that has ended (or was killed at ``timeout``: ``timed_out``)."""
+    result = CellResult(spec=launched.spec, duration_s=time.perf_counter() - launched.started)
+    if timed_out:
+        result.timed_out = True
+        result.failure = f"timed out after {timeout:.0f}s and was killed"
+        return result
+    _read_output(result, launched.out_path)
+    code = launched.proc.returncode
+    if code != 0 and not result.records and result.failure is None:
+        stderr = launched.err_path.read_text(errors="replace") if launched.err_path.exists() else ""
+        result.failure = f"exited with status {code}: {last_line(stderr)}"
+    return result
+
+
+def _read_output(result: CellResult, out_path: Path) -> None:
+    """Fill ``result`` from the output file the cell wrote, if it wrote one."""
+    if not out_path.exists():
+        return
+    try:
+        output = json.loads(out_path.read_text())
+    except json.JSONDecodeError as exc:
+        result.failure = f"wrote unreadable output ({exc.msg})"
+        return
+    result.output = output
+    result.records = output.get("records", [])
+    result.facts = output.get("facts", {})
+
+
 def run_cell(spec: dict[str, Any], *, timeout: float, python: str = sys.executable) -> CellResult:
     """Run one cell in a fresh process and return its records (or why there are none)."""
     result = CellResult(spec=spec)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ctxbench-cell-") as tmp:
         out_path = Path(tmp) / "out.json"
-        # The spec (which may hold a server password) travels in a private
-        # file, never on the command line where ps and /proc would show it.
-        spec_path = Path(tmp) / "spec.json"
-        spec_path.touch(mode=0o600)
-        spec_path.write_text(json.dumps(spec))
+        spec_path = _write_spec(spec, Path(tmp) / "spec.json")
         proc = subprocess.Popen(
             [python, "-m", "bench.cell", f"@{spec_path}", str(out_path)],
             cwd=PROJECT_ROOT,
@@ -98,18 +173,11 @@ def run_cell(spec: dict[str, Any], *, timeout: float, python: str = sys.executab
             kill_tree(proc.pid)
             raise
         result.duration_s = time.perf_counter() - started
-        if out_path.exists():
-            try:
-                output = json.loads(out_path.read_text())
-            except json.JSONDecodeError as exc:
-                result.failure = f"wrote unreadable output ({exc.msg})"
-                return result
-            result.output = output
-            result.records = output.get("records", [])
-            result.facts = output.get("facts", {})
+        _read_output(result, out_path)
+        if result.failure:
+            return result
         if proc.returncode != 0 and not result.records:
-            last = [line for line in (stderr or "").strip().splitlines() if line.strip()]
-            result.failure = f"exited with status {proc.returncode}: {last[-1] if last else 'no message'}"
+            result.failure = f"exited with status {proc.returncode}: {last_line(stderr)}"
     return result
 
 

@@ -4,7 +4,9 @@ Contract: :func:`run_stack_cell` returns ``(record, error line or None)`` and ne
 server.  The record (``kind: "stack"``) says which server, workers, impl, strategy and concurrency, the in-process
 load that claims to predict it (``model_load``), and what the HTTP clients saw: ``requests``, ``ok``,
 ``wrong_local``, ``silent_wrong``, ``http_errors`` (with ``app_errors``: the error classes HTTP 500s named),
-``client_errors``, ``ops_per_s``, ``latency_ms`` (the same counts before the window in ``warmup``), and the server's
+``client_errors``, ``ops_per_s``, ``latency_hist`` (an HDR histogram of the window's requests) and ``latency_ms``
+read from it (the same counts before the window in ``warmup``), ``processes`` (= ``workers``) and ``per_process``
+(each server process's share of the counts, rate and latencies, by pid, adding up to the totals), and the server's
 proof of its load (``load_facts``).  ``outcome``: ``ok`` when every request came back right; ``errors``
 when any came back wrong or failed; ``hung`` when the load did not end within its bound or the server stopped
 answering (a blocked hub); ``skipped`` with no MySQL-protocol server or without the ``stack`` extra; ``error`` when
@@ -28,6 +30,7 @@ from typing import Any
 
 import localimpls
 from bench.cell.strategies import StrategyError, check_name
+from bench.records import latency
 from bench.records.environment import PROJECT_ROOT
 from bench.server.process import parent_death_signal
 from bench.server.target import scrub
@@ -52,9 +55,9 @@ def _record(spec: Mapping[str, Any], info: ServerInfo | None, outcome: str, reas
         "model_load": info.model_load if info else None, "duration_s": spec.get("duration"),
         "warmup_s": spec.get("warmup"), "outcome": outcome, "requests": None, "ok": None, "wrong_local": None,
         "silent_wrong": None, "http_errors": {}, "app_errors": {}, "client_errors": {},
-        "ops_per_s": None,
-        "latency_ms": {"p50": None, "p90": None, "p99": None, "max": None}, "load_facts": {}, "server_pid": None,
-        "server_pids": [],
+        "ops_per_s": None, "latency_ms": dict.fromkeys((*(key for key, _ in latency.PERCENTILES), "max", "mean")),
+        latency.FIELD: None, "processes": spec.get("workers", 1), "per_process": [], "load_facts": {},
+        "server_pid": None, "server_pids": [],
     }
     if reason is not None:
         rec["reason"] = reason
@@ -141,7 +144,7 @@ def _still_answers(port: int) -> bool:
 
 def _fill(rec: dict[str, Any], result: Mapping[str, Any]) -> None:
     keys = ("requests", "ok", "wrong_local", "silent_wrong", "http_errors", "app_errors", "client_errors", "ops_per_s",
-            "latency_ms", "request_timeout_s", "warmup")
+            "latency_ms", latency.FIELD, "per_process", "request_timeout_s", "warmup")
     rec.update({key: result[key] for key in keys if key in result})
     failed = (result["wrong_local"] + result["silent_wrong"] + sum(result["http_errors"].values())
               + sum(result["client_errors"].values()))

@@ -17,7 +17,8 @@
 
 Every cell gives one record ``kind: "fault"`` (:func:`fault_record`: ``scenario``, ``strategy``,
 ``load``, ``concurrency``, errors by class, ``wrong_results``, ``leaked_connections``, the cell's
-``outcome``, what the scenario measures, and the whole ``db`` record under ``cell``), scrubbed of
+``outcome``, ``latency_ms`` and its HDR histogram ``latency_hist`` (the cell's own: one cell per record, nothing
+to merge), what the scenario measures, and the whole ``db`` record under ``cell``), scrubbed of
 both passwords and handed to ``on_record`` as the cell ends.  Progress lines go to this module's
 logger.  The server's counters reset when it restarts, so kill and restart cells do not use the
 cell's server-side deltas; their recovery comes from the timeline (:mod:`bench.faults.recovery`).
@@ -50,6 +51,7 @@ from bench.faults.recovery import recovery
 from bench.faults.running import CellOutcome, cell_processes, kill_cells, settled_threads, start_cell, wait_flowing
 from bench.faults.soak import RssSampler, peak_bound_mib, rss_summary
 from bench.plan.cells import Cell
+from bench.records.latency import FIELD
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,8 @@ def fault_record(scenario: str, cell: Cell, outcome: CellOutcome, **extra: Any) 
         "error_count": sum(errors.values()), "error_codes": rec.get("error_codes") or {},
         "error_samples": rec.get("error_samples") or {}, "wrong_results": rec.get("wrong_results"),
         "ops": rec.get("ops"), "ops_per_s": rec.get("ops_per_s"), "leaked_connections": rec.get("leaked_connections"),
-        "cell_wall_s": rec.get("cell_wall_s"), "problem": problem, **extra,
+        "cell_wall_s": rec.get("cell_wall_s"), "latency_ms": rec.get("latency_ms"), FIELD: rec.get(FIELD),
+        "problem": problem, **extra,
         "cell": rec,  # the whole db record, timeline included: nothing measured is dropped
     }
 

@@ -33,16 +33,39 @@ class Cell:
     kind: str  # "db" or "request"
     strategy: str
     load: str
-    concurrency: int
+    concurrency: int  # workers per process
     impl: str | None = None
+    #: Load processes, each running ``concurrency`` workers with its own strategy instance.
+    processes: int = 1
+
+    @property
+    def total_concurrency(self) -> int:
+        """Workers over every process: what the server sees at once."""
+        return self.concurrency * self.processes
 
     def label(self) -> str:
+        """``db pooled threads c=4`` (``... c=4 p=2`` with several processes)."""
         head = f"request {self.impl} x {self.strategy}" if self.kind == "request" else f"db {self.strategy}"
-        return f"{head} {self.load} c={self.concurrency}"
+        return f"{head} {self.load} c={self.concurrency}" + (f" p={self.processes}" if self.processes > 1 else "")
+
+    def id(self) -> str:
+        """The stable cell id: ``db--pooled--threads--c4``, with ``--p2`` only when there are several processes."""
+        procs = f"p{self.processes}" if self.processes > 1 else None
+        return cell_id(self.kind, self.impl, self.strategy, self.load, f"c{self.concurrency}", procs)
+
+    def spec(self) -> dict[str, Any]:
+        """The cell's coordinates as a plan spec (``processes`` only when several: older plans stay equal)."""
+        spec: dict[str, Any] = {"kind": self.kind, "strategy": self.strategy, "load": self.load,
+                                "concurrency": self.concurrency, "impl": self.impl}
+        if self.processes > 1:
+            spec["processes"] = self.processes
+        return spec
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> Cell:
-        return cls(spec["kind"], spec["strategy"], spec["load"], spec["concurrency"], spec.get("impl"))
+        """The cell a plan spec describes (plans written before ``processes`` existed are one process)."""
+        return cls(spec["kind"], spec["strategy"], spec["load"], spec["concurrency"], spec.get("impl"),
+                   int(spec.get("processes", 1)))
 
 
 @dataclass(frozen=True)
@@ -66,13 +89,14 @@ def probe_specs(plan: LocalsPlan) -> list[dict[str, Any]]:
 
 def db_cells(*, strategies: Sequence[str], loads: Sequence[str], concurrency: Sequence[int],
              impls_for_request: Sequence[str] | None = None, request_strategies: Sequence[str] | None = None,
-             request_concurrency: int = REQUEST_CONCURRENCY) -> list[Cell]:
-    """Every database cell, in the order they run: strategy x load x concurrency, then impl x strategy x load."""
-    cells = [Cell("db", s, ld, c) for s in strategies for ld in loads for c in concurrency]
+             request_concurrency: int = REQUEST_CONCURRENCY, processes: Sequence[int] = (1,)) -> list[Cell]:
+    """Every database cell, in the order they run: strategy x load x concurrency x processes, then impl x strategy
+    x load x processes."""
+    cells = [Cell("db", s, ld, c, None, p) for s in strategies for ld in loads for c in concurrency for p in processes]
     for impl in impls_for_request or ():
         for s in request_strategies or strategies:
             for ld in loads:
-                cells.append(Cell("request", s, ld, request_concurrency, impl))
+                cells += [Cell("request", s, ld, request_concurrency, impl, p) for p in processes]
     return cells
 
 
@@ -92,20 +116,17 @@ def plan_db(db: DbSelection, *, ceiling: bool = True, request_concurrency: int =
     """A ceiling cell per concurrency (unless ``ceiling`` is off), then every database and request cell."""
     cells = db_cells(strategies=db.strategies, loads=db.loads, concurrency=db.concurrency,
                      impls_for_request=db.request_impls, request_strategies=db.request_strategies,
-                     request_concurrency=request_concurrency)
+                     request_concurrency=request_concurrency, processes=db.processes)
     planned = []
-    if ceiling:
-        for c in sorted({cell.concurrency for cell in cells}):
+    if ceiling:  # at the total concurrency: a cell of P processes x C workers is compared with mysqlslap at P x C
+        for c in sorted({cell.total_concurrency for cell in cells}):
             planned.append(Planned(cell_id("ceiling", f"c{c}"), "ceiling", f"server ceiling c={c} (mysqlslap)",
                                    {"concurrency": c}))
     timing: dict[str, Any] = {"duration": db.duration, "warmup": db.warmup, "hang_after": db.hang_after}
     if mix is not None:
         timing["mix"] = dict(mix)
     for cell in cells:
-        cid = cell_id(cell.kind, cell.impl, cell.strategy, cell.load, f"c{cell.concurrency}")
-        spec = {"kind": cell.kind, "strategy": cell.strategy, "load": cell.load, "concurrency": cell.concurrency,
-                "impl": cell.impl, **timing}
-        planned.append(Planned(cid, cell.kind, cell.label(), spec))
+        planned.append(Planned(cell.id(), cell.kind, cell.label(), {**cell.spec(), **timing}))
     return planned
 
 
@@ -122,10 +143,11 @@ def plan_stack(stack: StackSelection) -> list[Planned]:
         for impl in stack.impls:
             for strategy in stack.strategies:
                 for c in stack.concurrency:
-                    spec = {"server": server, "workers": stack.workers, "impl": impl, "strategy": strategy,
-                            "concurrency": c, "duration": stack.duration, "warmup": stack.warmup}
-                    cid = cell_id("stack", server, impl, strategy, f"c{c}", f"w{stack.workers}")
-                    planned.append(Planned(cid, "stack", stack_label(spec), spec))
+                    for workers in stack.worker_counts():
+                        spec = {"server": server, "workers": workers, "impl": impl, "strategy": strategy,
+                                "concurrency": c, "duration": stack.duration, "warmup": stack.warmup}
+                        cid = cell_id("stack", server, impl, strategy, f"c{c}", f"w{workers}")
+                        planned.append(Planned(cid, "stack", stack_label(spec), spec))
     return planned
 
 
@@ -180,11 +202,9 @@ def plan_run(locals_plan: LocalsPlan | None, db: DbSelection | None, *, quick: b
         timing = {"duration": db.duration, "warmup": db.warmup, "hang_after": db.hang_after}
         ids = {c.id for c in cells}
         for cell in model_companions(db, stack, loads, DB_LOADS):
-            cid = cell_id(cell.kind, cell.impl, cell.strategy, cell.load, f"c{cell.concurrency}")
-            if cid not in ids:
-                spec = {"kind": cell.kind, "strategy": cell.strategy, "load": cell.load,
-                        "concurrency": cell.concurrency, "impl": cell.impl, **timing}
-                cells.append(Planned(cid, cell.kind, cell.label() + " (predicts the stack)", spec))
+            if cell.id() not in ids:
+                cells.append(Planned(cell.id(), cell.kind, cell.label() + " (predicts the stack)",
+                                     {**cell.spec(), **timing}))
     return cells + (plan_stack(stack) if stack is not None else [])
 
 

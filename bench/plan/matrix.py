@@ -60,6 +60,16 @@ DB_QUICK: dict[str, Any] = {
 REQUEST_CONCURRENCY = 16
 #: Largest concurrency a database cell accepts.
 MAX_CONCURRENCY = 10_000
+#: Load processes per database cell (``--processes``): one, as an app with one process has.
+PROCESSES_DEFAULT: tuple[int, ...] = (1,)
+#: Most load processes one database cell (or server worker processes one stack cell) accepts.
+MAX_PROCESSES = 64
+#: Seconds the parent of a several-process cell waits for every process to be ready (started, connected).
+PROCESS_READY_WAIT = 30.0
+#: Seconds between the parent sending the common start time and that start (every process must get it first).
+PROCESS_START_LEAD = 0.1
+#: Seconds between the parent's reads of ``Threads_connected`` during a several-process cell's window.
+THREADS_POLL_INTERVAL = 0.1
 #: The query ``mysqlslap`` times for the ceiling, and how: runs per concurrency, the best is the
 #: ceiling (single runs vary by +-30% on a 2-core machine).
 CEILING_QUERY = "SELECT 1"
@@ -119,6 +129,10 @@ LOCUST_DEFAULT: dict[str, Any] = {
 LOCUST_SLACK = 30.0
 
 
-def db_cell_timeout(duration: float, warmup: float, hang_after: float) -> float:
-    """The parent's limit for one database cell: start-up, setup and teardown around the cell's own watchdog."""
-    return warmup + duration + hang_after + 30.0
+
+def db_cell_timeout(duration: float, warmup: float, hang_after: float, processes: int = 1) -> float:
+    """The parent's limit for one database cell: start-up, setup and teardown around the cell's own watchdog.
+
+    A cell of several processes also gets the wait for all of them to be ready.
+    """
+    return warmup + duration + hang_after + 30.0 + (PROCESS_READY_WAIT if processes > 1 else 0.0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import localimpls
 from bench.cell import strategies as strategies_mod
@@ -22,9 +22,11 @@ from bench.plan.matrix import (
     LOCAL_LOADS,
     LOCAL_PROBES,
     MAX_CONCURRENCY,
+    MAX_PROCESSES,
     MAX_STACK_WORKERS,
     MICRO_PROCESSES,
     MICRO_VALUES,
+    PROCESSES_DEFAULT,
     REQUEST_CONCURRENCY,
     STACK_DEFAULT,
 )
@@ -56,6 +58,8 @@ class DbSelection:
     request_strategies: list[str]
     #: Seconds without progress after which a cell ends itself as ``hung``.
     hang_after: float = DB_DEFAULT["hang_after"]
+    #: Load processes per cell (each runs ``concurrency`` workers): one cell per value.
+    processes: list[int] = field(default_factory=lambda: list(PROCESSES_DEFAULT))
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,12 @@ class StackSelection:
     concurrency: list[int]
     duration: float = STACK_DEFAULT["duration"]
     warmup: float = STACK_DEFAULT["warmup"]
-    workers: int = STACK_DEFAULT["workers"]
+    #: Server worker processes: one cell per value (``--processes``; a bare int is one value).
+    workers: list[int] | int = STACK_DEFAULT["workers"]
+
+    def worker_counts(self) -> list[int]:
+        """``workers`` as a list (a bare int is a list of one)."""
+        return [self.workers] if isinstance(self.workers, int) else list(self.workers)
 
 
 def split_names(values: Iterable[str] | None) -> list[str]:
@@ -165,8 +174,18 @@ def validate_db(*, strategies: Sequence[str], loads: Sequence[str], concurrency:
             raise UsageError(str(exc)) from None
 
 
+def check_processes(processes: Sequence[int], maximum: int = MAX_PROCESSES, what: str = "processes") -> None:
+    """A one-line UsageError unless ``processes`` is a non-empty list of whole numbers from 1 to ``maximum``."""
+    if isinstance(processes, int) or not processes:
+        raise UsageError(f"no {what} count selected")
+    for value in processes:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+            raise UsageError(f"{what} must be a whole number from 1 to {maximum}, got {value!r}")
+
+
 def check_selection(selection: DbSelection) -> DbSelection:
     """``selection`` itself, once both its matrices (strategies, and the request scenario's) are valid."""
+    check_processes(selection.processes)
     common = {"loads": selection.loads, "concurrency": selection.concurrency, "duration": selection.duration,
               "warmup": selection.warmup}
     validate_db(strategies=selection.strategies, impls_for_request=selection.request_impls, **common)
@@ -188,8 +207,12 @@ def _check_stack_impls(impls: Sequence[str]) -> None:
             raise UsageError(f"{exc} (or, in the real app only: {', '.join(STACK_IMPLS_EXTRA)})") from None
 
 
-def check_stack(selection: StackSelection) -> StackSelection:
-    """``selection`` itself once every name and number in it is valid; a one-line UsageError for the first bad one."""
+def check_stack(selection: StackSelection, *, skip_unfit: bool = False) -> StackSelection:
+    """``selection`` itself once every name and number in it is valid; a one-line UsageError for the first bad one.
+
+    A one-process server asked for several worker processes is an error unless ``skip_unfit`` (``ctxbench
+    run``: such a cell is recorded ``skipped`` with the reason instead).
+    """
     from bench.stack.servers import SERVERS
 
     if not selection.servers:
@@ -201,6 +224,13 @@ def check_stack(selection: StackSelection) -> StackSelection:
     _check_strategies(selection.strategies)
     _check_timing(selection.concurrency, selection.duration, selection.warmup)
     workers = selection.workers
-    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_STACK_WORKERS:
-        raise UsageError(f"workers must be a whole number from 1 to {MAX_STACK_WORKERS}, got {workers!r}")
+    check_processes([workers] if isinstance(workers, int) and not isinstance(workers, bool) else workers,
+                    MAX_STACK_WORKERS, "workers")
+    if skip_unfit:
+        return selection
+    many = max(selection.worker_counts())
+    for name in selection.servers:
+        if many > 1 and not SERVERS[name].multi_process:
+            multi = ", ".join(n for n, info in SERVERS.items() if info.multi_process)
+            raise UsageError(f"server {name} runs one process: {many} worker processes need {multi}")
     return selection

@@ -45,6 +45,24 @@ def of_kind(records: Iterable[dict[str, Any]], kind: str) -> list[dict[str, Any]
     return [r for r in records if r.get("kind") == kind and check_record(r) is None]
 
 
+def one_per_cell(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``records`` with one db/request record per impl x strategy x load x concurrency: where a cell was also run
+    as several processes (``--processes``), the record with the fewest.
+
+    Charts, findings and the model check compare cells by their workers; a cell run at several process counts is
+    compared across them in the scaling table instead.  Other kinds pass through; the order is kept.
+    """
+    records = list(records)
+    fewest: dict[tuple[Any, ...], int] = {}
+    for r in records:
+        if r.get("kind") in ("db", "request"):
+            key = (r["kind"], r.get("impl"), r.get("strategy"), r.get("load"), r.get("concurrency"))
+            fewest[key] = min(fewest.get(key, 1 << 30), int(r.get("processes") or 1))
+    return [r for r in records if r.get("kind") not in ("db", "request")
+            or int(r.get("processes") or 1) == fewest[(r["kind"], r.get("impl"), r.get("strategy"), r.get("load"),
+                                                       r.get("concurrency"))]]
+
+
 def error_total(rec: dict[str, Any]) -> int:
     """All errors of a db/request record, over every class."""
     errors = rec.get("errors") or {}

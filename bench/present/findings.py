@@ -19,6 +19,7 @@ from bench.present.common import (
     is_bad,
     loads_of,
     of_kind,
+    one_per_cell,
     ordered,
     silent_wrong,
     strategies_of,
@@ -362,5 +363,6 @@ def findings(records: list[Record]) -> list[str]:
     the real stack and the model check."""
     from bench.present.model import model_findings
 
+    records = one_per_cell(records)  # a cell also run as several processes is read from its one-process record
     return [*silent_findings(records), *locals_findings(records), *db_findings(records), *request_findings(records),
             *stack_findings(records), *model_findings(records)]

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench.present.common import error_total, of_kind
+from bench.present.common import error_total, of_kind, one_per_cell
 from bench.stack import PREDICTORS
 
 Record = dict[str, Any]
@@ -190,7 +190,7 @@ def pair(rec: Record, probes: Sequence[Record], db: Sequence[Record], requests: 
 
 def pair_all(records: Iterable[Record]) -> list[Pairing]:
     """Every stack cell that ran, paired; in record order."""
-    records = list(records)
+    records = one_per_cell(records)  # the one-process cell predicts (a stack's workers are its own processes)
     probes, db, requests = of_kind(records, "probe"), of_kind(records, "db"), of_kind(records, "request")
     return [pair(r, probes, db, requests) for r in of_kind(records, "stack") if ran(r)]
 

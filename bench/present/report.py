@@ -34,7 +34,17 @@ from bench.present import charts
 from bench.present.common import LOAD_ORDER, impls_of, of_kind
 from bench.present.findings import findings
 from bench.present.model import model_rows
-from bench.present.tables import db_rows, markdown_table, md_cell, micro_rows, probe_rows, request_rows, stack_rows
+from bench.present.tables import (
+    db_rows,
+    markdown_table,
+    md_cell,
+    micro_rows,
+    probe_rows,
+    request_rows,
+    scaling_rows,
+    stack_process_rows,
+    stack_rows,
+)
 from bench.records.io import atomic_write_text
 from bench.records.read import Sources, load_records
 
@@ -104,6 +114,7 @@ def sections(records: list[dict[str, Any]]) -> list[Table]:
     tables = [
         ("The real stack: a Flask app under real WSGI servers over HTTP (silent wrong = another request's row "
          "answered 200)", stack_rows(records)),
+        ("The real stack, per server process (cells with several workers)", stack_process_rows(records)),
         ("Does the model predict the real stack? Each stack cell beside the in-process cells that claim to predict it",
          model_rows(records)),
         ("Isolation probes: violations / checks (inheritance is reported, not judged)",
@@ -112,6 +123,8 @@ def sections(records: list[dict[str, Any]]) -> list[Table]:
          micro_rows(records, impls_of(of_kind(records, "micro")))),
         ("Connection strategies: throughput, latency, errors, wrong results", db_rows(records)),
         ("Request scenario: request context on a Local x connection strategy", request_rows(records)),
+        ("Scaling over processes: efficiency = ops/s(P) / (P x ops/s(P=1)); CPU seconds of the clients and the "
+         "server over the same span", scaling_rows(records)),
     ]
     return [(title, header, rows) for title, (header, rows) in tables if rows]
 

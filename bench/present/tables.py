@@ -67,8 +67,8 @@ def micro_rows(records: list[dict[str, Any]], impl_order: Iterable[str] = ()) ->
 
 #: ``silent wrong`` leads: another operation's reply returned as success is what a user cannot see.
 DB_HEADER: tuple[str, ...] = (
-    "strategy", "load", "workers", "silent wrong", "errors", "wrong results", "ops/s", "p50 ms", "p99 ms", "outcome",
-    "of ceiling",
+    "strategy", "load", "workers", "silent wrong", "errors", "wrong results", "ops/s", "p50 ms", "p99 ms", "p99.9 ms",
+    "outcome", "of ceiling",
 )
 REQUEST_HEADER: tuple[str, ...] = (
     "impl", "strategy", "load", "workers", "silent wrong", "local violations", "wrong results", "errors", "ops/s",
@@ -102,9 +102,9 @@ def _db_row(r: dict[str, Any]) -> list[str]:
     share = "-"
     if isinstance(ceiling, (int, float)) and ceiling and isinstance(rate, (int, float)):
         share = f"{rate / ceiling:.0%}"
-    return [r["strategy"], r["load"], str(r["concurrency"]), _count(silent_wrong(r)), _errors_text(r),
+    return [r["strategy"], r["load"], workers_text(r), _count(silent_wrong(r)), _errors_text(r),
             _count(r.get("wrong_results")), _fmt_rate(rate), _fmt_ms(lat.get("p50")), _fmt_ms(lat.get("p99")),
-            str(r.get("outcome")), share]
+            _fmt_ms(lat.get("p99.9")), str(r.get("outcome")), share]
 
 
 def db_rows(records: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
@@ -112,7 +112,8 @@ def db_rows(records: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     db = of_kind(records, "db")
     rank_s = {s: i for i, s in enumerate(strategies_of(db))}
     rank_l = {ld: i for i, ld in enumerate(loads_of(db))}
-    rows = [_db_row(r) for r in sorted(db, key=lambda r: (rank_s[r["strategy"]], rank_l[r["load"]], r["concurrency"]))]
+    rows = [_db_row(r) for r in sorted(db, key=lambda r: (rank_s[r["strategy"]], rank_l[r["load"]], r["concurrency"],
+                                                          r.get("processes") or 1))]
     return list(DB_HEADER), rows
 
 
@@ -126,16 +127,59 @@ def request_rows(records: list[dict[str, Any]]) -> tuple[list[str], list[list[st
     rank_i = {v: i for i, v in enumerate(impls_of(req))}
     rank_s = {v: i for i, v in enumerate(strategies_of(req))}
     rank_l = {v: i for i, v in enumerate(loads_of(req))}
-    rows = [[r["impl"], r["strategy"], r["load"], str(r["concurrency"]), _count(silent_wrong(r)),
+    rows = [[r["impl"], r["strategy"], r["load"], workers_text(r), _count(silent_wrong(r)),
              _count(r.get("local_violations")),
              _count(r.get("wrong_results")), _errors_text(r), _fmt_rate(r.get("ops_per_s")), str(r.get("outcome"))]
-            for r in sorted(req, key=lambda r: (rank_i[r["impl"]], rank_l[r["load"]], rank_s[r["strategy"]]))]
+            for r in sorted(req, key=lambda r: (rank_i[r["impl"]], rank_l[r["load"]], rank_s[r["strategy"]],
+                                                r.get("processes") or 1))]
     return list(REQUEST_HEADER), rows
+
+
+def workers_text(rec: dict[str, Any]) -> str:
+    """``16`` for one process, ``2x8`` for two processes of 8 workers each."""
+    processes = rec.get("processes") or 1
+    return f"{processes}x{rec['concurrency']}" if processes > 1 else str(rec["concurrency"])
+
+
+SCALING_HEADER: tuple[str, ...] = (
+    "cell", "load", "workers per process", "processes", "ops/s", "efficiency", "client CPU s", "server CPU s",
+    "outcome",
+)
+
+
+def _fmt_s(v: Any) -> str:
+    return f"{v:.2f}" if isinstance(v, (int, float)) else "-"
+
+
+def scaling_rows(records: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: cells of one strategy/load/workers measured at several process counts, one row per count.
+
+    Efficiency = ops/s(P) / (P x ops/s(P=1)): 100% when P processes do P times the work of one; CPU seconds are
+    the client processes' together and the server's, over the same span, so the limit can be read off.
+    """
+    groups: dict[tuple[Any, ...], dict[int, dict[str, Any]]] = {}
+    for r in records:
+        if r.get("kind") in ("db", "request"):
+            key = (r["kind"], r.get("impl"), r["strategy"], r["load"], r["concurrency"])
+            groups.setdefault(key, {})[int(r.get("processes") or 1)] = r
+    rows = []
+    for (kind, impl, strategy, load, c), by_p in groups.items():
+        if len(by_p) < 2:
+            continue
+        one = by_p.get(1, {}).get("ops_per_s")
+        name = f"request {impl} x {strategy}" if kind == "request" else strategy
+        for p in sorted(by_p):
+            r = by_p[p]
+            rate = r.get("ops_per_s")
+            eff = f"{rate / (p * one):.0%}" if isinstance(rate, (int, float)) and one else "-"
+            rows.append([name, load, str(c), str(p), _fmt_rate(rate), eff, _fmt_s(r.get("client_cpu_s")),
+                         _fmt_s(r.get("server_cpu_s")), str(r.get("outcome"))])
+    return list(SCALING_HEADER), rows
 
 
 STACK_HEADER: tuple[str, ...] = (
     "server", "impl", "strategy", "clients", "silent wrong", "wrong Local", "HTTP errors", "client errors",
-    "requests", "ok req/s", "p50 ms", "p99 ms", "outcome",
+    "requests", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "outcome",
 )
 
 
@@ -165,8 +209,35 @@ def stack_rows(records: list[dict[str, Any]]) -> tuple[list[str], list[list[str]
         rows.append([r["server"], r["impl"], r["strategy"], clients, _count(r.get("silent_wrong")),
                      _count(r.get("wrong_local")), _classes_text(r.get("http_errors")),
                      _classes_text(r.get("client_errors")), _count(r.get("requests")), _fmt_rate(r.get("ops_per_s")),
-                     _fmt_ms(lat.get("p50")), _fmt_ms(lat.get("p99")), str(r.get("outcome"))])
+                     _fmt_ms(lat.get("p50")), _fmt_ms(lat.get("p99")), _fmt_ms(lat.get("p99.9")),
+                     str(r.get("outcome"))])
     return list(STACK_HEADER), rows
+
+
+STACK_PROCESS_HEADER: tuple[str, ...] = (
+    "server", "impl", "strategy", "clients", "pid", "requests", "share", "silent wrong", "wrong Local", "errors",
+    "req/s", "p50 ms", "p99 ms",
+)
+
+
+def stack_process_rows(records: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: one row per server process of every real-stack cell that ran more than one (``pid`` ``-``:
+    requests that got no reply, so named no process)."""
+    rows = []
+    for r in of_kind(records, "stack"):
+        shares = r.get("per_process") or []
+        if len([s for s in shares if s.get("pid") is not None]) < 2:
+            continue
+        total = r.get("requests") or 0
+        for share in shares:
+            lat = share.get("latency_ms") or {}
+            part = f"{share['requests'] / total:.0%}" if total else "-"
+            pid = "-" if share.get("pid") is None else str(share["pid"])
+            rows.append([r["server"], r["impl"], r["strategy"], str(r["concurrency"]), pid,
+                         _count(share.get("requests")), part, _count(share.get("silent_wrong")),
+                         _count(share.get("wrong_local")), _count(share.get("errors")),
+                         _fmt_rate(share.get("ops_per_s")), _fmt_ms(lat.get("p50")), _fmt_ms(lat.get("p99"))])
+    return list(STACK_PROCESS_HEADER), rows
 
 
 def md_cell(text: str) -> str:

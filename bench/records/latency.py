@@ -69,7 +69,8 @@ def encode(hist: HdrHistogram) -> HistogramField:
 
 
 def decode(field: Mapping[str, Any]) -> HdrHistogram:
-    """The histogram of a record field; ValueError when the field is not one this module wrote."""
+    """The histogram of a record field; ValueError when the field is not one this module wrote, its data is
+    damaged, or it holds another count than the field says."""
     if not isinstance(field, Mapping) or field.get("format") != FORMAT or field.get("unit") != UNIT:
         raise ValueError(f"not a {FORMAT} latency histogram in {UNIT}")
     data = field.get("data")
@@ -77,7 +78,13 @@ def decode(field: Mapping[str, Any]) -> HdrHistogram:
         raise ValueError("latency histogram without data")
     hist = new()
     if field.get("count"):
-        hist.add(HdrHistogram.decode(data.encode("ascii")))
+        try:
+            hist.add(HdrHistogram.decode(data.encode("ascii")))
+        except Exception as exc:  # hdrh's own classes, binascii's and zlib's: a damaged encoding either way
+            raise ValueError(f"damaged latency histogram data ({type(exc).__name__})") from None
+    if hist.get_total_count() != (field.get("count") or 0):
+        raise ValueError(f"latency histogram holds {hist.get_total_count()} values, its field says "
+                         f"{field.get('count')}")
     return hist
 
 

@@ -15,6 +15,8 @@ string annotation is not seen by ``TypedDict`` on Python 3.11, and the required 
 
 from typing import Any, Literal, Required, TypedDict
 
+from bench.records.latency import HistogramField
+
 #: The version of the stored format, written into every results document, cell file and environment.
 SCHEMA_VERSION = 1
 #: What each schema version added, oldest first (a reader accepts :data:`SCHEMA_VERSION` only).
@@ -24,12 +26,20 @@ SCHEMA_HISTORY: dict[int, str] = {
        "Added within version 1 (optional; absent from older files, which readers still accept): db and request "
        "records' silent_wrong (another operation's reply returned without any error); strategy global-reconnect "
        "(what global did before: global no longer reconnects); gevent-nothread as a db and request load; "
-       "kind stack (a real WSGI server driven over loopback HTTP); the environment's server facts tls_version, "
-       "tls_mode, tls_verified, tls_settings and tls_summary, and the URL's TLS query in server_url; "
+       "kind stack (a real WSGI server driven over loopback HTTP); latency_hist (an HDR histogram of the latencies, "
+       "bench.records.latency) on db, request, stack and fault records, with latency_ms read from it and p99.9 and "
+       "mean added to it; stack records' processes and per_process (each server process's share, by pid); "
+       "latency_hist_ms ({edges, counts}) never written and no longer declared; "
+       "the environment's server facts tls_version, "
+       "tls_mode, tls_verified, tls_settings and tls_summary, and the URL's TLS query in server_url; db and request "
+       "records' client_cpu_s, server_cpu_s and server_pid (CPU from the start to the workers' end), and for a "
+       "cell of several load processes (--processes) processes, total_concurrency, per_process, window, "
+       "windows_equal and start_sync "
+       "(the processes' records merged; the server's counters read once by the parent); "
        "load locust in db and stack records (ctxbench locust: Locust master/workers, one record merged from the "
-       "workers' reports): users, total_concurrency, processes, reported_processes, locust_workers, "
-       "missing_workers, partial, truncated, requests, ok, warmup_requests, worker_server_urls, worker_problems "
-       "(and stack records' server_counters, measured_s)",
+       "workers' reports): users, locust_processes, reported_processes, locust_workers, missing_workers, partial, "
+       "truncated, requests, ok, warmup_requests, worker_server_urls, worker_problems (db: processes and "
+       "total_concurrency as for several load processes; stack: server_counters, measured_s)",
 }
 
 
@@ -88,8 +98,10 @@ class DbRecord(TypedDict, total=False):
     ops_total: int
     measured_s: float
     ops_per_s: float | None
-    latency_ms: dict[str, float | None]  # p50, p90, p99, max
-    latency_hist_ms: dict[str, list[float]]  # {"edges": [ms...], "counts": [n...]}
+    #: p50, p90, p99, p99.9, max, mean, read from latency_hist (older records: p50, p90, p99, max).
+    latency_ms: dict[str, float | None]
+    #: Every timed operation's latency, an HDR histogram (bench.records.latency); merged by adding.
+    latency_hist: HistogramField | None
     pool_wait_ms: dict[str, Any]
     connect_ms: dict[str, Any]
     first_checkout_ms: dict[str, float | None]
@@ -129,10 +141,31 @@ class DbRecord(TypedDict, total=False):
     load_facts: dict[str, Any]
     repeat: int  # the gate's repeats
     machine_load_1m: float | None
+    #: CPU seconds from the start (warm-up included) to the workers' end: the client process(es)' together,
+    #: and the server's when it runs on this machine and its process was found (None otherwise).
+    client_cpu_s: float | None
+    server_cpu_s: float | None
+    server_pid: int | None
+    #: A cell of several load processes (``--processes``; absent for one): ``concurrency`` is per process.
+    processes: int
+    total_concurrency: int  # processes x concurrency: what the server sees at once (the ceiling's concurrency)
+    #: One entry per process: index, pid, ops, ops_per_s, error_count, silent_wrong, wrong_results,
+    #: local_violations, client_statements, cpu_s (its client CPU), latency_ms, latency_count, outcome, window.
+    per_process: list[dict[str, Any]]
+    window: list[float]  # the measured window, perf_counter seconds (CLOCK_MONOTONIC), the same in every process
+    windows_equal: bool  # every process reported that same window
+    start_sync: dict[str, Any]  # ok (every process had the common start), waited_s_max, ready_s
+    #: Written by one process of several, for the merge only (not in a merged record): its index and pid,
+    #: its start and the server ids of its connections.
+    process_index: int
+    pid: int
+    t_go: float
+    connection_ids: list[int]
     #: ``load: "locust"`` (``ctxbench locust``): one record merged from the Locust workers' reports.
-    users: int  # Locust users in total (= total_concurrency; concurrency is one process's share, the largest)
-    total_concurrency: int
-    processes: int  # Locust worker processes that took part
+    #: (``processes`` = its Locust worker processes, ``concurrency`` the users of one -- the largest share --,
+    #: ``total_concurrency`` all of them, as for a cell of several load processes.)
+    users: int  # Locust users in total (= total_concurrency)
+    locust_processes: int  # Locust worker processes that took part
     reported_processes: int  # those that sent their report
     locust_workers: list[dict[str, Any]]  # per worker: id, index, host, pid, users, requests, ok, errors, wrong...
     missing_workers: list[str]  # workers that took part and sent no report (died, or too late)
@@ -157,6 +190,8 @@ class RequestRecord(TypedDict, total=False):
     concurrency: Required[int]
     outcome: Required[str]
     local_violations: int | None  # requests that read another request's context
+    latency_ms: dict[str, float | None]  # as in DbRecord
+    latency_hist: HistogramField | None  # as in DbRecord
 
 
 class CeilingRecord(TypedDict, total=False):
@@ -212,6 +247,8 @@ class FaultRecord(TypedDict, total=False):
     leaked_connections: int | None
     cell_wall_s: float | None
     attempts: int
+    latency_ms: dict[str, float | None]  # the cell's, as in DbRecord
+    latency_hist: HistogramField | None  # the cell's histogram, as in DbRecord
     cell: dict[str, Any]  # the whole db record of the cell
 
 
@@ -239,15 +276,20 @@ class StackRecord(TypedDict, total=False):
     silent_wrong: int
     http_errors: dict[str, int]  # status -> count
     client_errors: dict[str, int]  # error class -> count
-    ops_per_s: float | None  # correct replies per second
-    latency_ms: dict[str, float | None]  # p50, p90, p99, max
+    ops_per_s: float | None  # requests ended in the window per second
+    latency_ms: dict[str, float | None]  # p50, p90, p99, p99.9, max, mean, read from latency_hist
+    latency_hist: HistogramField | None  # every request's latency in the window (HDR histogram, bench.records.latency)
+    processes: int  # server processes (= workers)
+    #: Each server process's share of the window, by the pid its replies named, sorted by pid (requests with no
+    #: reply last, pid None): {pid, requests, ok, silent_wrong, wrong_local, errors, ops_per_s, latency_ms,
+    #: latency_hist}.  The shares add up to the totals; their histograms merged are latency_hist.
+    per_process: list[dict[str, Any]]
     load_facts: dict[str, Any]  # what the server proved about its load (patched or not, threads or greenlets)
     load: str  # "locust" when Locust workers drove it (``ctxbench locust --scenario stack``); the fields below too
     server_counters: dict[str, Any] | None  # the MySQL server's counter deltas, when the master could read them
     measured_s: float  # seconds of the window the workers' reports cover
-    users: int  # Locust users in total (= total_concurrency; concurrency is one process's share, the largest)
-    total_concurrency: int
-    processes: int  # Locust worker processes that took part
+    users: int  # Locust users in total (= concurrency: HTTP clients)
+    locust_processes: int  # Locust worker processes that took part (``processes`` counts the app's server processes)
     reported_processes: int  # those that sent their report
     locust_workers: list[dict[str, Any]]  # per worker: id, index, host, pid, users, requests, ok, errors, wrong...
     missing_workers: list[str]  # workers that took part and sent no report (died, or too late)

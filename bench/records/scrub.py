@@ -4,18 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.records import latency
+
 
 def scrub(obj: Any, secret: str) -> Any:
     """``obj`` with every occurrence of ``secret`` in its strings (keys too) replaced by ``***``.
 
     Dicts, lists and tuples are walked (a tuple comes back as a list, as JSON
-    would write it); other values are returned as they are.
+    would write it); other values are returned as they are.  The one string left
+    as it is: the ``data`` of an encoded latency histogram (:mod:`bench.records.latency`),
+    base64 of compressed counts that hold nothing but numbers -- a short password can
+    occur in it by chance, and masking it there would destroy the histogram.
     """
     if not secret:
         return obj
     if isinstance(obj, str):
         return obj.replace(secret, "***")
     if isinstance(obj, dict):
+        if obj.get("format") == latency.FORMAT and isinstance(obj.get("data"), str):
+            return {**{scrub(k, secret): scrub(v, secret) for k, v in obj.items() if k != "data"}, "data": obj["data"]}
         return {scrub(k, secret): scrub(v, secret) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [scrub(v, secret) for v in obj]

@@ -25,6 +25,10 @@ PREDICTORS: dict[str, tuple[str, ...]] = {"flask-g": ("werkzeug", "contextvar")}
 #: there, never on a command line.
 ENV_APP_SPEC = "CTXBENCH_STACK_APP"
 
+#: Response header naming the pid of the server process that answered (every reply of the app carries it), so that
+#: the load can count each process's share of a multi-process server.
+PID_HEADER = "X-Ctxbench-Pid"
+
 #: The import names of the optional extra ``ctxbench[stack]``.
 EXTRA_MODULES: tuple[str, ...] = ("flask", "gunicorn", "locust", "waitress")
 
@@ -37,4 +41,4 @@ def missing_extra() -> str | None:
     return f"the real stack needs {', '.join(missing)}: pip install 'ctxbench[stack]'"
 
 
-__all__ = ["ENV_APP_SPEC", "EXTRA_MODULES", "PREDICTORS", "STACK_IMPLS_EXTRA", "missing_extra"]
+__all__ = ["ENV_APP_SPEC", "EXTRA_MODULES", "PID_HEADER", "PREDICTORS", "STACK_IMPLS_EXTRA", "missing_extra"]

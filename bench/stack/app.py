@@ -6,7 +6,8 @@ made when the app is made, as an application's module-level objects would be.  `
 into the Local under test (any ``localimpls`` name or ``package.module:Class``, or ``flask-g`` for ``flask.g``),
 yields as a handler doing I/O does (``time.sleep``, patched under gevent), runs ``SELECT %s`` with the token through
 the strategy, reads the Local again and answers ``{"local": ..., "row": ...}``; any error is HTTP 500 with the
-error's class.  The app never reconnects or repairs a connection: it uses it as an application does.
+error's class.  Every reply carries the answering process's pid in the :data:`bench.stack.PID_HEADER` header.
+The app never reconnects or repairs a connection: it uses it as an application does.
 ``GET /_load?hold=S`` says which load this process runs (gevent's patches, OS thread, greenlet, pid, the most
 requests it had in flight) after holding the request ``S`` seconds, so that overlapping requests show whether they
 ran on OS threads or greenlets.
@@ -27,11 +28,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 
 import localimpls
 from bench.cell.strategies import build_strategy
-from bench.stack import ENV_APP_SPEC
+from bench.stack import ENV_APP_SPEC, PID_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,12 @@ def _routes(app: Flask, slot: _Slot, strategy: Any, io_sleep: float) -> None:
             flight.leave()
 
 
+def _stamp_pid(response: Response) -> Response:
+    """Every reply names the server process that made it (:data:`bench.stack.PID_HEADER`)."""
+    response.headers[PID_HEADER] = str(os.getpid())
+    return response
+
+
 def create_app(settings: Mapping[str, Any], *, on_exit: Callable[[Callable[[], None]], Any] = atexit.register) -> Flask:
     """The app for one server process: its Local and its strategy are made here, once."""
     impl, strategy_name = str(settings["impl"]), str(settings["strategy"])
@@ -144,6 +151,7 @@ def create_app(settings: Mapping[str, Any], *, on_exit: Callable[[Callable[[], N
     on_exit(strategy.close)
     app = Flask("ctxbench_stack")
     app.config["CTXBENCH"] = {"impl": impl, "strategy": strategy_name}
+    app.after_request(_stamp_pid)
     _routes(app, slot_factory(impl), strategy, float(settings.get("io_sleep", DEFAULT_IO_SLEEP)))
     return app
 

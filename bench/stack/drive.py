@@ -7,9 +7,12 @@ master: nothing binds a port); each request carries a fresh unique token and its
 token alone: ``wrong_local`` (HTTP 200 whose Local held another token), ``silent_wrong`` (HTTP 200 carrying another
 request's row), ``http_errors`` by status (and ``app_errors``: the error class an HTTP 500 named),
 ``client_errors`` by exception class (no reply within ``request_timeout`` is one).  Only requests that ended inside
-the window (after ``warmup``, for ``duration``) are counted; ``ops_per_s`` and the latency percentiles are over
-those.  ``warmup`` holds the same counts for the requests that ended before the window (where a shared connection
-often fails first).  The run stops by itself at the window's end.
+the window (after ``warmup``, for ``duration``) are counted; ``ops_per_s`` and the latency histogram
+(``latency_hist``, :mod:`bench.records.latency`) with the percentiles read from it (``latency_ms``) are over those.
+``per_process`` splits the same counts, rate and histogram by the server pid each reply named
+(:data:`bench.stack.PID_HEADER`; requests with no reply have no pid): the shares add up to the totals.  ``warmup``
+holds the counts only for the requests that ended before the window (where a shared connection often fails
+first).  The run stops by itself at the window's end.
 
 Locust patches with gevent when it is imported, so nothing else may share this process.
 """
@@ -21,7 +24,10 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
+
+from bench.records import latency
+from bench.stack import PID_HEADER
 
 #: Seconds a request may wait for its reply (connect, send, receive) unless the spec says otherwise.
 DEFAULT_REQUEST_TIMEOUT = 5.0
@@ -29,46 +35,88 @@ DEFAULT_REQUEST_TIMEOUT = 5.0
 SPAWN_RATE = 100
 
 
+class Row(NamedTuple):
+    """One request's outcome: when it started and ended, its kind for the tally, and the server pid that answered."""
+
+    start: float
+    end: float
+    kind: str
+    label: str
+    detail: str
+    pid: int | None  # None: no reply, or a reply without the pid header
+
+
+def counts(rows: Sequence[Row]) -> dict[str, Any]:
+    """``requests``, ``ok``, ``wrong_local``, ``silent_wrong`` and the error classes of ``rows``."""
+    out: dict[str, Any] = {"requests": len(rows), "ok": 0, "wrong_local": 0, "silent_wrong": 0, "http_errors": {},
+                           "client_errors": {}, "app_errors": {}}
+    for row in rows:
+        if row.kind in ("http_errors", "client_errors"):
+            out[row.kind][row.label] = out[row.kind].get(row.label, 0) + 1
+            if row.detail:
+                out["app_errors"][row.detail] = out["app_errors"].get(row.detail, 0) + 1
+        else:
+            for part in row.kind.split("+"):
+                out[part] += 1
+    return out
+
+
+def _timing(rows: Sequence[Row], span: float) -> dict[str, Any]:
+    """``ops_per_s`` over ``span``, and ``latency_ms`` read from the rows' HDR histogram, which goes in too."""
+    hist = latency.from_seconds([row.end - row.start for row in rows])
+    return {"ops_per_s": round(len(rows) / span, 1) if span > 0 else None,
+            "latency_ms": {k: v for k, v in latency.summary_ms(hist).items() if k != "count"},
+            latency.FIELD: latency.encode(hist)}
+
+
+def per_process(rows: Sequence[Row], span: float) -> list[dict[str, Any]]:
+    """One share per server pid that answered (sorted by pid; requests with no pid last, as ``pid: None``).
+
+    Each share counts ``requests``, ``ok``, ``silent_wrong``, ``wrong_local``, ``errors`` (HTTP and client errors),
+    and carries ``ops_per_s``, ``latency_ms`` and ``latency_hist``; the shares add up to the totals.
+    """
+    by_pid: dict[int | None, list[Row]] = {}
+    for row in rows:
+        by_pid.setdefault(row.pid, []).append(row)
+    shares = []
+    for pid in sorted(by_pid, key=lambda p: (p is None, p or 0)):
+        part = counts(by_pid[pid])
+        errors = sum(part["http_errors"].values()) + sum(part["client_errors"].values())
+        shares.append({"pid": pid, **{k: part[k] for k in ("requests", "ok", "silent_wrong", "wrong_local")},
+                       "errors": errors, **_timing(by_pid[pid], span)})
+    return shares
+
+
 class Tally:
-    """Every request's outcome, stamped: (start, end, kind, label, detail); summarised over a window."""
+    """Every request's outcome as a :class:`Row`; summarised over a window."""
 
     def __init__(self) -> None:
-        self.rows: list[tuple[float, float, str, str, str]] = []
+        self.rows: list[Row] = []
 
-    def add(self, start: float, kind: str, label: str = "", detail: str = "") -> None:
-        self.rows.append((start, time.perf_counter(), kind, label, detail))
+    def add(self, start: float, kind: str, label: str = "", detail: str = "", pid: int | None = None) -> None:
+        self.rows.append(Row(start, time.perf_counter(), kind, label, detail, pid))
+
+    def inside(self, window: tuple[float, float]) -> list[Row]:
+        """The rows of the requests that ended inside ``window``."""
+        begin, end = window
+        return [row for row in self.rows if begin <= row.end < end]
 
     def summary(self, window: tuple[float, float]) -> dict[str, Any]:
-        """Counts, ops/s and latency percentiles over the requests that ended inside ``window``."""
-        begin, end = window
-        inside = [row for row in self.rows if begin <= row[1] < end]
-        counts: dict[str, Any] = {"ok": 0, "wrong_local": 0, "silent_wrong": 0, "http_errors": {}, "client_errors": {},
-                                  "app_errors": {}}
-        for _, _, kind, label, detail in inside:
-            if kind in ("http_errors", "client_errors"):
-                counts[kind][label] = counts[kind].get(label, 0) + 1
-                if detail:
-                    counts["app_errors"][detail] = counts["app_errors"].get(detail, 0) + 1
-            else:
-                for part in kind.split("+"):
-                    counts[part] += 1
-        span = end - begin
-        latencies = sorted(row[1] - row[0] for row in inside)
-        return {"requests": len(inside), **counts, "measured_s": round(span, 4),
-                "ops_per_s": round(len(inside) / span, 1) if span > 0 else None,
-                "latency_ms": percentiles_ms(latencies)}
+        """Counts, ops/s, the latency histogram and its percentiles, and the shares per server pid, over the
+        requests that ended inside ``window``."""
+        inside = self.inside(window)
+        span = window[1] - window[0]
+        return {**counts(inside), "measured_s": round(span, 4), **_timing(inside, span),
+                "per_process": per_process(inside, span)}
 
 
-def percentiles_ms(sorted_s: Sequence[float]) -> dict[str, float | None]:
-    """p50/p90/p99/max of sorted durations in seconds, in milliseconds (None when empty); nearest rank."""
-    if not sorted_s:
-        return {"p50": None, "p90": None, "p99": None, "max": None}
-    n = len(sorted_s)
-
-    def rank(q: float) -> float:
-        return round(sorted_s[min(n - 1, max(0, int(q * n + 0.5) - 1))] * 1e3, 3)
-
-    return {"p50": rank(0.5), "p90": rank(0.9), "p99": rank(0.99), "max": round(sorted_s[-1] * 1e3, 3)}
+def pid_of(headers: Any) -> int | None:
+    """The server pid a reply's :data:`bench.stack.PID_HEADER` names, or None."""
+    value = headers.get(PID_HEADER) if headers is not None else None
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def classify(token: str, status: int, body: bytes | None) -> tuple[str, str, str]:
@@ -117,7 +165,7 @@ def _user_class(url: str, timeout: float, tally: Tally) -> type:
             if not resp.status_code:  # no HTTP reply at all (a 4xx/5xx reply also sets resp.error)
                 tally.add(start, "client_errors", type(resp.error).__name__ if resp.error else "no-reply")
                 return
-            tally.add(start, *classify(token, int(resp.status_code), resp.content))
+            tally.add(start, *classify(token, int(resp.status_code), resp.content), pid=pid_of(resp.headers))
 
     return StackUser
 
@@ -139,9 +187,7 @@ def run(spec: Mapping[str, Any]) -> dict[str, Any]:
     gevent.sleep(max(0.0, end - time.perf_counter()))
     runner.quit()
     runner.greenlet.join(timeout=timeout + 1)
-    during_warmup = {key: value for key, value in tally.summary((started, begin)).items()
-                     if key in ("requests", "ok", "wrong_local", "silent_wrong", "http_errors", "app_errors",
-                                "client_errors")}
+    during_warmup = counts(tally.inside((started, begin)))
     return {**tally.summary((begin, end)), "warmup": during_warmup, "users": users, "request_timeout_s": timeout}
 
 

@@ -4,9 +4,10 @@ Contract: :func:`start` runs a server of :data:`bench.stack.servers.SERVERS` as 
 (``start_new_session``) on 127.0.0.1, with the app's settings in a private file (never on its command line), and
 returns once the server answers -- from a process of that group -- or raises :class:`StackStartError` with one line
 (a port taken, a server that exits, one that does not answer in time).  :func:`prove` sends overlapping requests to
-``/_load`` and raises :class:`StackStartError` unless every answer shows the server's declared load (gevent's
-patches, greenlets or OS threads, this server's software).  :func:`stop` ends the group (SIGTERM, then SIGKILL) and
-waits until every pid it had is gone; it never raises.  Only ``http.client`` talks to the server from here: no proxy
+``/_load``, in rounds until every worker process has answered, and raises :class:`StackStartError` unless every
+answer shows the server's declared load (gevent's patches, greenlets or OS threads, this server's software) and
+every worker answered.  :func:`stop` ends the group (SIGTERM, then SIGKILL) and waits until every pid it had is gone;
+it never raises.  Only ``http.client`` talks to the server from here: no proxy
 set in the environment can step in.
 """
 
@@ -43,6 +44,8 @@ HOST = "127.0.0.1"
 START_TIMEOUT = 30.0
 #: Seconds each proof request holds the server, so that the requests overlap.
 PROOF_HOLD = 0.3
+#: Seconds every worker process of a multi-process server has, after the first answered, to answer too.
+WORKERS_TIMEOUT = 30.0
 
 
 class StackStartError(Exception):
@@ -177,9 +180,8 @@ def _wait_ready(running: Running, deadline: float, password: str) -> None:
         raise StackStartError(f"{name} did not answer on {HOST}:{port} within {START_TIMEOUT:.0f}s: {why}") from None
 
 
-def prove(running: Running, *, concurrency: int, workers: int) -> dict[str, Any]:
-    """Overlapping ``/_load`` requests; the facts they showed, or StackStartError naming the first mismatch."""
-    n = max(2, min(concurrency * workers, max(4, workers + 1)))
+def _proof_round(running: Running, n: int) -> list[dict[str, Any]]:
+    """``n`` overlapping ``/_load`` requests; their bodies, or StackStartError when any got no good answer."""
     try:
         with ThreadPoolExecutor(n) as pool:
             answers = list(pool.map(lambda _: get_json(running.port, f"/_load?hold={PROOF_HOLD}", 10.0), range(n)))
@@ -188,7 +190,23 @@ def prove(running: Running, *, concurrency: int, workers: int) -> dict[str, Any]
     bodies = [body for status, body in answers if status == 200 and isinstance(body, dict)]
     if len(bodies) != n:
         raise StackStartError(f"{running.info.name}: the load proof got {len(bodies)} good answers of {n}")
+    return bodies
+
+
+def prove(running: Running, *, concurrency: int, workers: int) -> dict[str, Any]:
+    """Overlapping ``/_load`` requests, in rounds until ``workers`` processes have answered (a multi-process server
+    answers from its first worker while the others may still be loading the app); the facts they showed, or
+    StackStartError naming the first mismatch, or how many processes answered within :data:`WORKERS_TIMEOUT`."""
+    timeout = WORKERS_TIMEOUT
+    n = max(2, min(concurrency * workers, max(4, workers + 1)))
+    bodies = _proof_round(running, n)
+    deadline = time.monotonic() + timeout
+    while len({body.get("pid") for body in bodies}) < workers and time.monotonic() < deadline:
+        bodies += _proof_round(running, n)
     facts = summarise_proof(bodies, running.group())
+    if facts["processes_answering"] < workers:
+        raise StackStartError(f"{running.info.name}: {facts['processes_answering']} of its {workers} worker processes "
+                              f"answered within {timeout:.0f}s")
     mismatch = check_proof(running.info, facts, overlap_possible=concurrency >= 2)
     if mismatch:
         raise StackStartError(f"{running.info.name} did not prove load {running.info.model_load}: {mismatch}")

@@ -102,7 +102,7 @@ class MasterSide:
         run_dir = RunDir(Path(self.plan.run_dir)) if self.plan.run_dir else RunDir.create(Path("results"))
         run_dir.cells.mkdir(parents=True, exist_ok=True)
         cid = cell_id("locust", self.scenario, rec.get("strategy"), f"u{rec['users']}",
-                      f"p{rec['processes']}")
+                      f"p{rec['locust_processes']}")
         options = {k: v for k, v in vars(self.plan).items() if k != "nonce"}
         run_dir.write_plan({"command": "locust", "options": {**options, "scenario": self.scenario},
                             "cells": [{"id": cid, "kind": rec["kind"], "label": f"locust {self.scenario}"}]})
@@ -111,7 +111,7 @@ class MasterSide:
         run_dir.write_cell(cid, [rec])
         self.written = run_dir.path
         log.info("ctxbench: record written to %s (%s, %d of %d workers reported)", run_dir.cell_path(cid),
-                 rec["outcome"], rec["reported_processes"], rec["processes"])
+                 rec["outcome"], rec["reported_processes"], rec["locust_processes"])
         return run_dir.path
 
 

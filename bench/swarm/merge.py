@@ -4,9 +4,11 @@ Contract: :func:`merge_record` sums every count of the reports (requests, right 
 replies by verdict, HTTP statuses) and adds their histograms (:func:`bench.records.latency.merge`); ``ops_per_s`` is
 the right replies per second of the window (each worker's over the part of the window it covered -- all of it unless
 the run stopped early, then ``truncated`` -- added up). ``locust_workers`` keeps each report's own counts;
-``processes`` says how many worker processes took part and ``reported_processes`` how many reported; ``concurrency``
-is the users of one process (the largest share when the split is uneven) and ``total_concurrency`` = ``users`` all
-of them, as in the records of a db cell of several processes. A worker that took part but never reported is named in
+``locust_processes`` says how many worker processes took part and ``reported_processes`` how many reported.  A db
+record reads like a db cell of several load processes (``processes`` = the Locust processes, ``concurrency`` the
+users of one -- the largest share when the split is uneven -- and ``total_concurrency`` = ``users`` all of them); a
+stack record like a stack cell (``concurrency`` = the HTTP clients, ``processes`` = ``workers`` the app's server
+processes). A worker that took part but never reported is named in
 ``missing_workers`` and makes the record ``partial``. Nothing here talks to Locust or a server.
 """
 
@@ -125,19 +127,20 @@ def merge_record(plan: Plan, scenario: str, reports: Sequence[Mapping[str, Any]]
     rec: dict[str, Any] = {
         **fields, "load": "locust", "users": users, "duration_s": plan.duration, "warmup_s": plan.warmup,
         **_totals(reports, plan.duration),
-        "concurrency": max(shares), "total_concurrency": users,
-        "processes": len(set(expected) | reported), "reported_processes": len(reports),
+        "locust_processes": len(set(expected) | reported), "reported_processes": len(reports),
         "locust_workers": [_worker_entry(r) for r in reports],
         "missing_workers": missing, "partial": bool(missing),
         "server_url": server_url or (urls[0] if len(urls) == 1 else None), "worker_server_urls": urls,
     }
     # A db record's ``server`` is the MySQL server's counters; a stack record's ``server`` names the app's server.
     rec["server" if scenario == "db" else "server_counters"] = dict(server) if server is not None else None
-    if scenario == "db":
-        rec["ops"] = rec["ok"]
+    if scenario == "db":  # as a db cell of several load processes: concurrency per process, all of them in total
+        rec.update(ops=rec["ok"], processes=rec["locust_processes"], concurrency=max(shares), total_concurrency=users)
+    else:  # as a stack cell: concurrency is the HTTP clients, processes the app's server processes
+        rec.update(concurrency=users, processes=rec["workers"])
     rec["outcome"], reason = _outcome(rec, problems)
     if missing:
-        reason = f"{len(missing)} of {rec['processes']} workers sent no report: " + ", ".join(missing)
+        reason = f"{len(missing)} of {rec['locust_processes']} workers sent no report: " + ", ".join(missing)
     if reason:
         rec["reason"] = reason
     if problems:

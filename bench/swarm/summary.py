@@ -42,7 +42,7 @@ def print_summary(rec: dict[str, Any], run_dir: Path) -> None:
     header, rows = summary_rows(rec)
     partial = " (partial)" if rec.get("partial") else ""
     title = (f"Locust {rec.get('kind')} x {rec.get('strategy')}: {rec.get('reported_processes')} of "
-             f"{rec.get('processes')} workers reported, {rec.get('duration_s')} s window{partial}")
+             f"{rec.get('locust_processes')} workers reported, {rec.get('duration_s')} s window{partial}")
     print_table(title, header, rows)
     print(f"outcome: {rec.get('outcome')}" + (f" ({rec['reason']})" if rec.get("reason") else ""))
     print(f"run directory: {run_dir}")

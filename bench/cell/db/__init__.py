@@ -30,6 +30,7 @@ from bench.cell.db.workload import (
     Operation,
     check_mix,
     classify,
+    ensure_schema,
     mix_cycle,
     parse_mix,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "Target",
     "check_mix",
     "classify",
+    "ensure_schema",
     "mix_cycle",
     "parse_mix",
     "run_cell",

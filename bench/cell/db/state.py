@@ -16,8 +16,10 @@ from array import array
 from collections.abc import Callable
 from typing import Any
 
+from bench.cell.db.start import SharedStart
 from bench.cell.db.workload import classify, error_code
 from bench.cell.strategies import Strategy, unwrapper
+from bench.server.procinfo import process_cpu_s
 
 #: Resolution of a cell's timeline of right replies and errors (spec ``"timeline": true``; seconds).
 TIMELINE_BUCKET = 0.01
@@ -136,7 +138,8 @@ class Run:
 
     def __init__(self, *, strategy: Strategy, concurrency: int, warmup: float, duration: float | None, ops: int | None,
                  cycle: tuple[str, ...], nonce: str, record: bool, scenario: str,
-                 impl_factory: Callable[[], Any] | None = None, greenlets: bool = False) -> None:
+                 impl_factory: Callable[[], Any] | None = None, greenlets: bool = False,
+                 shared_start: SharedStart | None = None, server_pid: int | None = None) -> None:
         self.strategy = strategy
         self.raw = unwrapper(strategy)
         self.concurrency = concurrency
@@ -155,6 +158,11 @@ class Run:
         self.t_start: float | None = None
         self.t_ready: float | None = None
         self.cpu_go: float | None = None
+        #: One of several processes: the start comes from the parent (None: this process starts alone).
+        self.shared_start = shared_start
+        #: The server's process on this machine, whose CPU is read at the start and the end (None: not read).
+        self.server_pid = server_pid
+        self.server_cpu_go: float | None = None
         capacity = stamp_capacity(warmup + (duration or 0.0), concurrency, self.ops_per_worker, warmup)
         self.states = [WorkerState(f"{nonce}.{i}.", capacity if record else 0) for i in range(concurrency)]
         self.t_go: float | None = None
@@ -168,13 +176,29 @@ class Run:
             self.request: Any = LocalProxy(lambda: stack.top)
 
     def go(self) -> float:
-        """The common start of the timed phase (the first worker past the ready barrier sets it)."""
+        """The common start of the timed phase (the first worker past the ready barrier sets it).
+
+        One of several processes waits here for the start the parent gives every process (phase ``start``,
+        which the watchdog does not count as a hang: the parent bounds that wait).
+        """
         if self.t_go is None:
-            self.cpu_go = time.process_time()  # the process's CPU (all threads) from here to the end
-            self.t_go = time.perf_counter()
-            start = self.t_go + self.warmup
-            self.window = (start, start + self.duration) if self.duration is not None else (start, float("inf"))
+            if self.shared_start is None:
+                self._set_go(time.perf_counter())
+            else:
+                self.phase = "start"
+                start = self.shared_start.wait()
+                self.phase = "workers"
+                if self.t_go is None:
+                    self._set_go(start)
+        assert self.t_go is not None
         return self.t_go
+
+    def _set_go(self, t_go: float) -> None:
+        self.cpu_go = time.process_time()  # the process's CPU (all threads) from here to the end
+        self.server_cpu_go = process_cpu_s(self.server_pid)
+        start = t_go + self.warmup
+        self.window = (start, start + self.duration) if self.duration is not None else (start, float("inf"))
+        self.t_go = t_go
 
 
 def record_error(st: WorkerState, exc: BaseException, recover: Callable[[], None] | None) -> None:

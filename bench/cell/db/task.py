@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from bench.cell.db.counters import CounterReader, counter_deltas
+from bench.cell.db.start import SharedStart
 from bench.cell.db.state import Run
 from bench.cell.db.summary import correctness, summarise_timing, timeline
 from bench.cell.db.target import Target, is_unreachable
@@ -28,6 +29,7 @@ from bench.cell.db.workload import ANCHOR_MIX, DEFAULT_MIX, check_mix, classify,
 from bench.cell.loads import Gevent, Load, LoadMismatch
 from bench.cell.strategies import Strategy, build_strategy, settings_of
 from bench.records.scrub import scrub
+from bench.server.procinfo import process_cpu_s
 
 DEFAULT_WARMUP = 0.5
 DEFAULT_HANG_AFTER = 5.0
@@ -86,33 +88,40 @@ def _new_run(spec: Mapping[str, Any], kind: str, strategy: Strategy, mix: Mappin
     duration, ops = spec.get("duration"), spec.get("ops")
     if duration is None and ops is None:
         duration = 1.0
+    greenlets = isinstance(load, Gevent)
+    group = spec.get("group")
     return Run(strategy=strategy, concurrency=int(spec["concurrency"]),
                warmup=float(spec.get("warmup", DEFAULT_WARMUP)),
                duration=None if duration is None else float(duration), ops=None if ops is None else int(ops),
                cycle=mix_cycle(mix), nonce=os.urandom(4).hex(), record=bool(spec.get("record", True)), scenario=kind,
-               impl_factory=impl_factory, greenlets=isinstance(load, Gevent))
+               impl_factory=impl_factory, greenlets=greenlets,
+               shared_start=SharedStart(group, greenlets) if group else None, server_pid=spec.get("server_pid"))
 
 
-def _work(run: Run, load: Load, strategy: Strategy, counters: CounterReader, watchdog: Watchdog) -> dict[str, Any]:
-    """Run the workers, then read the counters around ``close()``; what the teardown saw."""
+def _work(run: Run, load: Load, strategy: Strategy, counters: CounterReader | None,
+          watchdog: Watchdog) -> dict[str, Any]:
+    """Run the workers, then read the counters (unless None: one of several processes) around ``close()``."""
     body = serve if run.scenario == "request" else run_worker
     load.run_blocking(lambda i: body(run, i), run.concurrency)
     cpu_end = time.process_time()
+    server_cpu_end = process_cpu_s(run.server_pid)
     load.settle()
     run.phase = "after"
     # Under a fault (server killed, full, restarted) these can fail: the record says so, the cell still ends.
     problems: dict[str, str] = {}
-    after = counters.read_or_note("after_run", problems)
+    after = counters.read_or_note("after_run", problems) if counters else {}
     run.phase = "close"
     try:
         strategy.close()
     except Exception as exc:  # closing over a dead server: noted, nothing left to release
         problems["close"] = one_line(f"{classify(exc)}: {exc}")
     run.phase = "closed"
-    closed = counters.read_or_note("after_close", problems)
-    counters.close()
+    closed = counters.read_or_note("after_close", problems) if counters else {}
+    if counters:
+        counters.close()
     watchdog.disarm()
-    return {"cpu_end": cpu_end, "after": after, "closed": closed, "problems": problems}
+    return {"cpu_end": cpu_end, "server_cpu_end": server_cpu_end, "after": after, "closed": closed,
+            "problems": problems}
 
 
 def _server_fields(before: dict[str, int], seen: dict[str, Any], self_cost: dict[str, int],
@@ -158,7 +167,24 @@ def _result(run: Run, seen: dict[str, Any], build_ms: float) -> dict[str, Any]:
         # strategy costs the client, unlike ops/s hardly moved by other work on a shared box.
         "client_cpu_us_per_op": (round((seen["cpu_end"] - run.cpu_go) / correct["ops_total"] * 1e6, 2)
                                  if run.cpu_go is not None and correct["ops_total"] else None),
+        # CPU seconds from the start (warm-up included) to the workers' end: this process's, and the server's
+        # when it runs on this machine and its process was found (None otherwise).
+        "client_cpu_s": round(seen["cpu_end"] - run.cpu_go, 4) if run.cpu_go is not None else None,
+        "server_cpu_s": (round(seen["server_cpu_end"] - run.server_cpu_go, 4)
+                         if run.server_cpu_go is not None and seen["server_cpu_end"] is not None else None),
+        "server_pid": run.server_pid,
     }
+
+
+def _group_fields(run: Run) -> dict[str, Any]:
+    """What one of several processes reports for the merge: who it is, its window, its connections' ids."""
+    if run.shared_start is None:
+        return {}
+    ids: set[int] = set()
+    for st in run.states:
+        ids |= set(st.ids)
+    return {"process_index": run.shared_start.index, "pid": os.getpid(), "t_go": run.t_go,
+            "window": list(run.window), "start_sync": run.shared_start.facts(), "connection_ids": sorted(ids)}
 
 
 def _hung_record(run: Run, rec: dict[str, Any], hang_after: float, strategy_facts: dict[str, Any],
@@ -169,7 +195,8 @@ def _hung_record(run: Run, rec: dict[str, Any], hang_after: float, strategy_fact
         unfinished = sum(1 for flag in run.finished if not flag)
         partial = {key: value for key, value in correctness(run).items() if key != "client_statements"}
         fields = {"outcome": "hung", "hung_phase": run.phase, "hang_after_s": hang_after,
-                  "unfinished_workers": unfinished, "ops": None, "server": None, "strategy_facts": strategy_facts}
+                  "unfinished_workers": unfinished, "ops": None, "server": None, "strategy_facts": strategy_facts,
+                  **_group_fields(run)}
         return scrub({**rec, **partial, **fields}, password)
 
     return hung
@@ -195,19 +222,22 @@ def run_cell(spec: dict[str, Any], load: Load, out_path: str) -> dict[str, Any]:
         rec.update(extra)
         return scrub({"records": [rec], "facts": facts}, target.password)
 
-    counters = CounterReader(target)
+    # One of several processes reads no server counters (it would count the others'): the parent does, once.
+    grouped = bool(spec.get("group"))
+    counters = None if grouped else CounterReader(target)
     try:
-        self_cost = _setup(target, counters)
+        self_cost = _setup(target, counters) if counters else {}
     except pymysql.err.MySQLError as exc:
         return finish(_failed("skipped" if is_unreachable(exc) else "errors", "setup", exc))
-    facts["counters_source"] = counters.source
+    facts["counters_source"] = counters.source if counters else None
     impl_factory = _impl_factory(spec, kind)
-    before = counters.read()
+    before = counters.read() if counters else {}
     built = time.perf_counter()
     try:
         strategy = build_strategy(spec["strategy"], target.connect_kwargs(), int(spec["concurrency"]))
     except Exception as exc:  # the strategy could not even be built: that is its result
-        counters.close()
+        if counters:
+            counters.close()
         return finish(_failed("errors", "building the strategy", exc))
     build_ms = (time.perf_counter() - built) * 1e3
     strategy_facts = strategy.facts() if callable(getattr(strategy, "facts", None)) else {}
@@ -221,7 +251,7 @@ def run_cell(spec: dict[str, Any], load: Load, out_path: str) -> dict[str, Any]:
     problems = seen["problems"]
     return finish({
         **result,
-        **_server_fields(before, seen, self_cost, result),
+        **(_group_fields(run) if grouped else _server_fields(before, seen, self_cost, result)),
         "strategy_facts": strategy_facts,
         "hang_after_s": hang_after,
         **({"teardown_problems": problems} if problems else {}),

@@ -57,7 +57,8 @@ class Watchdog:
             self._sleep(0.05)
             now = time.monotonic()
             seen = (sum(self.run.progress) + sum(self.run.connected), self.run.phase)
-            if seen != last:
+            # Waiting for the common start of several processes is bounded by the parent, not a hang.
+            if seen != last or seen[1] == "start":
                 last, since = seen, now
             elif now - since > self.hang_after:
                 with self._lock:

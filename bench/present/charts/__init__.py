@@ -34,7 +34,7 @@ from bench.present.charts.latency import draw_latency
 from bench.present.charts.request import draw_request
 from bench.present.charts.stack import draw_stack
 from bench.present.charts.throughput import draw_throughput
-from bench.present.common import of_kind
+from bench.present.common import of_kind, one_per_cell
 from bench.records.read import keep_valid
 
 __all__ = ["CHARTS", "CHART_KIND", "DRAWERS", "FORMATS", "PNG_DPI", "draw_all", "skip_reasons"]
@@ -104,7 +104,7 @@ def draw_all(records: list[dict[str, Any]], out_dir: Path, *, formats: Sequence[
         if fmt not in ("png", "svg", "pdf"):
             raise ValueError(f"unsupported chart format {fmt!r} (png, svg, pdf)")
     said: list[str] = []
-    valid = keep_valid("records", records, said)
+    valid = one_per_cell(keep_valid("records", records, said))  # several-process cells: the scaling table
     reasons = skip_reasons(valid)
     drawable = [r for r in valid if not (r["kind"] in ("db", "request", "stack") and r.get("outcome") == "skipped")]
     written: list[Path] = []

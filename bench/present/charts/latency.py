@@ -13,11 +13,13 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 from bench.present import palette
 from bench.present.charts.figure import concurrency_axis, figure, log_ticks
 from bench.present.common import loads_of, of_kind, strategies_of
+from bench.records import latency
 
 #: Preferred concurrency for the latency CDF (else the one measured in the most cells).
 CDF_CONCURRENCY = 16
-#: Field a db record may carry with a latency histogram: ``{"edges": [ms...], "counts": [n...]}``.
-HISTOGRAM_FIELD = "latency_hist_ms"
+#: The recorded percentiles the CDF is drawn through when a record has no histogram (records written before
+#: ``latency_hist``, such as the stored reference run's), as (key, fraction of ops at or below).
+FALLBACK_QUANTILES = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999), ("max", 1.0))
 
 
 def _cdf_y_forward(y: Any) -> Any:
@@ -29,21 +31,22 @@ def _cdf_y_inverse(t: Any) -> Any:
 
 
 def cdf_points(rec: dict[str, Any]) -> tuple[list[float], list[float], bool]:
-    """(latency ms, fraction of ops at or below it, from_histogram) for one db record."""
-    hist = rec.get(HISTOGRAM_FIELD)
-    if isinstance(hist, dict) and isinstance(hist.get("edges"), list) and isinstance(hist.get("counts"), list):
-        edges, counts = hist["edges"], hist["counts"]
-        total = sum(counts)
-        if total > 0 and len(edges) == len(counts) + 1:
-            xs, ys, running = [], [], 0
-            for edge, count in zip(edges[1:], counts, strict=True):
-                running += count
-                xs.append(float(edge))
-                ys.append(running / total)
+    """(latency ms, fraction of ops at or below it, from_histogram) for one db record.
+
+    From the record's HDR histogram (``latency_hist``) when it has a non-empty one it can read; else through the
+    recorded percentiles (``latency_ms``), which are only a few points of the curve.
+    """
+    field = rec.get(latency.FIELD)
+    if isinstance(field, dict) and field.get("count"):
+        try:
+            xs, ys = latency.cdf_ms(field)
+        except ValueError:
+            xs, ys = [], []
+        if xs:
             return xs, ys, True
     lat = rec.get("latency_ms") or {}
-    quantiles = [(lat.get(k), q) for k, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0))]
-    pts = [(float(v), q) for v, q in quantiles if isinstance(v, (int, float)) and v > 0]
+    pts = [(float(v), q) for v, q in ((lat.get(k), q) for k, q in FALLBACK_QUANTILES)
+           if isinstance(v, (int, float)) and v > 0]
     return [v for v, _ in pts], [q for _, q in pts], False
 
 
@@ -82,7 +85,8 @@ def draw_latency(records: list[dict[str, Any]]) -> Figure | None:
                 Line2D([], [], color="#333333", marker="^", markersize=3.5, linewidth=1.2, linestyle="--",
                        label="p99 (top row)")]
     fig.legend(handles=handles, loc="outside lower center", ncols=5, frameon=False)
-    how = "CDF from per-op histograms" if any_hist else "CDF drawn through the recorded p50, p90, p99 and max"
+    how = ("CDF from per-op HDR histograms" if any_hist
+           else "CDF drawn through the recorded p50, p90, p99, p99.9 and max")
     fig.suptitle(f"Latency by connection strategy ({how})")
     return fig
 
@@ -123,7 +127,7 @@ def _cdf_panel(ax: Axes, at_level: list[dict[str, Any]], load: str, strategies: 
     log_ticks(ax.xaxis, lambda v: f"{v:g}", *span)
     ax.set_yscale("function", functions=(_cdf_y_forward, _cdf_y_inverse))
     ax.set_ylim(0.45 if not any_hist else 0.0, 1.0)
-    ticks = [0.5, 0.9, 0.99, 1.0] if not any_hist else [0.0, 0.5, 0.9, 0.99, 1.0]
+    ticks = [0.5, 0.9, 0.99, 0.999, 1.0] if not any_hist else [0.0, 0.5, 0.9, 0.99, 0.999, 1.0]
     ax.yaxis.set_major_locator(FixedLocator(ticks))
     ax.yaxis.set_minor_locator(NullLocator())
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: "max" if v >= 0.9999 else f"{v * 100:g}%"))
