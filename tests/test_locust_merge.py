@@ -68,6 +68,7 @@ def test_stack_record_counts_wrong_replies_apart() -> None:
     assert rec["concurrency"] == rec["users"] == 3 and rec["locust_processes"] == 1
     assert rec["silent_wrong"] == 2 and rec["wrong_local"] == 1
     assert rec["http_errors"] == {"500": 4} and rec["client_errors"] == {"ConnectionRefusedError": 1}
+    assert rec["ops_per_s"] == a["requests"] / PLAN.duration  # a stack cell's rate: requests ended in the window
     assert rec["outcome"] == "errors"
 
 

@@ -41,17 +41,17 @@ def _summed(reports: Sequence[Mapping[str, Any]], key: str) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def _rate(reports: Sequence[Mapping[str, Any]], duration: float) -> float | None:
-    """Right replies per second: each worker's over the part of the window it covered, added up."""
+def _rate(reports: Sequence[Mapping[str, Any]], duration: float, key: str) -> float | None:
+    """``key`` (right replies, or requests) per second: each worker's over the part of the window it covered, added."""
     rate = 0.0
     for r in reports:
         span = float(r.get("measured_s", duration))
         if span > 0:
-            rate += int(r.get("ok", 0)) / span
+            rate += int(r.get(key, 0)) / span
     return round(rate, 1) if any(float(r.get("measured_s", duration)) > 0 for r in reports) else None
 
 
-def _totals(reports: Sequence[Mapping[str, Any]], duration: float) -> dict[str, Any]:
+def _totals(reports: Sequence[Mapping[str, Any]], duration: float, rate_of: str) -> dict[str, Any]:
     """What every kind of record shares: counts, histogram, throughput."""
     hist = latency.merge([r[latency.FIELD] for r in reports if r.get(latency.FIELD)])
     spans = [float(r.get("measured_s", duration)) for r in reports]
@@ -61,7 +61,7 @@ def _totals(reports: Sequence[Mapping[str, Any]], duration: float) -> dict[str, 
         "measured_s": round(max(spans), 4) if spans else 0.0,
         # The run stopped before the window's end (a signal): the counts cover only part of it.
         "truncated": any(span < duration - 1e-3 for span in spans),
-        "ops_per_s": _rate(reports, duration),
+        "ops_per_s": _rate(reports, duration, rate_of),
         latency.FIELD: hist,
         "latency_ms": {k: v for k, v in latency.field_summary_ms(hist).items() if k != "count"},
         "warmup_requests": sum(int(r.get("warmup_requests", 0)) for r in reports),
@@ -126,7 +126,8 @@ def merge_record(plan: Plan, scenario: str, reports: Sequence[Mapping[str, Any]]
     urls = sorted({str(r["server_url"]) for r in reports if r.get("server_url")})
     rec: dict[str, Any] = {
         **fields, "load": "locust", "users": users, "duration_s": plan.duration, "warmup_s": plan.warmup,
-        **_totals(reports, plan.duration),
+        # ops_per_s as each kind's cells count it: right replies (db), requests ended in the window (stack).
+        **_totals(reports, plan.duration, "ok" if scenario == "db" else "requests"),
         "locust_processes": len(set(expected) | reported), "reported_processes": len(reports),
         "locust_workers": [_worker_entry(r) for r in reports],
         "missing_workers": missing, "partial": bool(missing),

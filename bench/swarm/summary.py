@@ -17,7 +17,7 @@ def _failed(rec: dict[str, Any]) -> int:
 def summary_rows(rec: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Header and rows: every worker, then the total (silent wrong first, as in every ctxbench table)."""
     header = ["worker", "host", "pid", "users", "silent wrong", "wrong", "errors", "ok", "ok/s", "p50 / p99 ms"]
-    duration = float(rec.get("duration_s") or 0) or 1.0
+    duration = float(rec.get("measured_s") or rec.get("duration_s") or 0) or 1.0
     rows = []
     for w in rec.get("locust_workers") or []:
         wrong = w.get("wrong") or {}
@@ -32,7 +32,7 @@ def summary_rows(rec: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     lat = rec.get("latency_ms") or {}
     wrong_total = rec.get("wrong_results", (rec.get("wrong_local") or 0) + (rec.get("silent_wrong") or 0))
     rows.append(["total", "", "", str(rec.get("users")), str(rec.get("silent_wrong")), str(wrong_total),
-                 str(_failed(rec)), str(rec.get("ok")), f"{rec.get('ops_per_s') or 0:,.0f}",
+                 str(_failed(rec)), str(rec.get("ok")), f"{(rec.get('ok') or 0) / duration:,.0f}",
                  f"{lat.get('p50')} / {lat.get('p99')}"])
     return header, rows
 
