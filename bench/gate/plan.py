@@ -81,10 +81,11 @@ class GatePlan(LocalsPlan):
 
 
 def default_strategies() -> list[str]:
-    """Every built-in strategy expected to be correct (``global`` is left out: its ops/s come with errors)."""
+    """Every built-in strategy expected to be correct under the gate's loads (``global`` is left out: its ops/s
+    come with errors)."""
     from bench.cell.strategies import STRATEGIES
 
-    return [name for name, info in STRATEGIES.items() if info.expected_safe]
+    return [name for name, info in STRATEGIES.items() if info.expected_safe and set(DB_LOADS) <= set(info.loads())]
 
 
 def fraction(label: str, value: Any, high: float) -> float:
