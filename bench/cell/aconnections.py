@@ -234,7 +234,9 @@ async def asyncmy_pool(connect_kwargs: dict[str, Any], concurrency: int) -> Driv
     import asyncmy
 
     pool = await asyncmy.create_pool(maxsize=concurrency, **driver_kwargs(connect_kwargs))
-    return DriverPool(pool, f"asyncmy {asyncmy.__version__}")
+    from importlib.metadata import version
+
+    return DriverPool(pool, f"asyncmy {version('asyncmy')}")
 
 
 class _EngineCheckout:
