@@ -169,3 +169,26 @@ def test_default_strategies_follow_the_loads() -> None:
                                         matrix.DB_ASYNC_STRATEGIES)
     assert both == ["global", "locked", "per-request", "own-connection"]
     assert "aiomysql-pool" not in matrix.DB_DEFAULT["strategies"]  # the default matrix is unchanged
+
+
+def test_a_missing_driver_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the ``asyncio`` extra's driver, the selection is refused before anything runs (planted: asyncmy gone)."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "asyncmy" else real(name, *a))
+    with pytest.raises(UsageError, match=r"needs asyncmy: pip install 'ctxbench\[asyncio\]'"):
+        validate_db(strategies=["asyncmy-pool"], loads=["asyncio"], concurrency=[4], duration=1.0, warmup=0.1)
+    validate_db(strategies=["aiomysql-pool"], loads=["asyncio"], concurrency=[4], duration=1.0, warmup=0.1)
+
+
+def test_two_processes_of_tasks_start_together(target: ServerTarget) -> None:
+    """``--processes 2`` under asyncio: each process's tasks wait for the common start, the records merge."""
+    records, errors = run_db(target, strategies=["aiomysql-pool"], loads=["asyncio"], concurrency=[4],
+                             processes=[2], **SHORT)
+    assert errors == []
+    (rec,) = records
+    assert rec["outcome"] == "ok" and rec["processes"] == 2 and rec["start_sync"]["ok"] is True
+    assert rec["error_count"] == 0 and rec["wrong_results"] == 0
+    assert [p["ops"] > 0 for p in rec["per_process"]] == [True, True]
+    assert sum(p["ops"] for p in rec["per_process"]) == rec["ops"]

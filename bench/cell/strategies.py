@@ -91,6 +91,8 @@ class StrategyInfo:
     abuild: Builder | None = None
     #: The settings under asyncio, when they differ.
     asettings: Mapping[str, Any] | None = None
+    #: The modules it needs under asyncio (from the ``asyncio`` extra), checked before anything runs.
+    amodules: tuple[str, ...] = ("aiomysql",)
 
     def loads(self) -> tuple[str, ...]:
         """The database loads it serves."""
@@ -132,14 +134,14 @@ STRATEGIES: dict[str, StrategyInfo] = {
         StrategyInfo("aiomysql-pool", "aiomysql's pool, library defaults (minsize=1)", None, True,
                      abuild=aiomysql_pool, asettings={"maxsize": "concurrency", "minsize": 1}),
         StrategyInfo("asyncmy-pool", "asyncmy's pool, library defaults (minsize=1, pool_recycle=3600)", None, True,
-                     abuild=asyncmy_pool, asettings={"maxsize": "concurrency", "minsize": 1}),
+                     abuild=asyncmy_pool, asettings={"maxsize": "concurrency", "minsize": 1}, amodules=("asyncmy",)),
         StrategyInfo("sqlalchemy-async", "SQLAlchemy AsyncEngine over aiomysql, its default pool class "
                      "(AsyncAdaptedQueuePool), reset on return (rollback)", None, True, abuild=SQLAlchemyAsync,
                      asettings={"pool_size": "concurrency", "max_overflow": 0, "reset_on_return": "rollback"}),
         StrategyInfo("to-thread", "blocking PyMySQL through DBUtils PooledDB (library defaults), each operation in "
                      "asyncio.to_thread", None, True, abuild=ToThread,
                      asettings={"maxconnections": "concurrency", "blocking": True, "ping": 1, "reset": True,
-                                "executor": "asyncio default"}),
+                                "executor": "asyncio default"}, amodules=()),
     )
 }
 
@@ -151,8 +153,16 @@ def serves(name: str, load: str) -> bool:
 
 
 def check_serves(name: str, load: str) -> None:
-    """Raise StrategyError, in one line, unless strategy ``name`` runs under ``load``."""
+    """Raise StrategyError, in one line, unless strategy ``name`` runs under ``load`` (its modules installed)."""
     if serves(name, load):
+        info = STRATEGIES.get(name)
+        if info is not None and load in ASYNC_DB_LOADS:
+            import importlib.util
+
+            missing = [module for module in info.amodules if importlib.util.find_spec(module) is None]
+            if missing:
+                raise StrategyError(f"strategy {name!r} under {load} needs {', '.join(missing)}: "
+                                    "pip install 'ctxbench[asyncio]'")
         return
     others = ", ".join(n for n in STRATEGIES if serves(n, load))
     raise StrategyError(f"strategy {name!r} does not run under {load} (it runs under "
