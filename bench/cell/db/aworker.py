@@ -17,12 +17,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench.cell.db.state import Run, WorkerState, record_error, sample_connection_id
-from bench.cell.db.worker import _Request, dispatch, measured_loop
+from bench.cell.db.state import Run, WorkerState, note_connection_id, record_error, sample_connection_id
+from bench.cell.db.worker import _Request, dispatch, measured_loop, request_done, request_failed
 from bench.cell.db.workload import (
     KV_ROWS,
     KV_TABLE,
-    LOCAL,
     OP_CODES,
     OP_COSTS,
     PK_LOOKUP,
@@ -177,17 +176,8 @@ def arequest_step(run: Run, i: int, checkout: Callable[[], Any], recover: Callab
             t2 = perf()
         except Exception as exc:
             await _errored(st, exc, recover)
-            if pop() is not ctx:
-                counts[LOCAL] += 1
-            return None
-        if pop() is not ctx:
-            violated = True
-        if violated:
-            counts[LOCAL] += 1
-        if reply != token:
-            counts[judge(reply, nonce, i)] += 1
-            return None
-        return None if violated else (t1, t2)
+            return request_failed(pop, ctx, counts)
+        return request_done(pop, ctx, counts, violated, reply, token, nonce, i, t1, t2)
 
     return step
 
@@ -197,19 +187,7 @@ async def _sample_id(run: Run, conn: Any, st: WorkerState) -> None:
     if getattr(run.strategy, "sync_ops", False):
         await asyncio.to_thread(sample_connection_id, conn, st, run.raw)
         return
-    row = await _one(conn, "SELECT CONNECTION_ID()")
-    st.statements += 1
-    st.id_checks += 1
-    server_id = int(row[0]) if row else None
-    if server_id is not None:
-        st.ids.add(server_id)
-    try:
-        handshake_id = int(run.raw(conn).thread_id())
-    except Exception:  # no thread_id() on a user strategy's connection: counted, the sample stands alone
-        st.id_errors += 1
-        return
-    if handshake_id != server_id:
-        st.id_mismatches += 1
+    note_connection_id(st, conn, await _one(conn, "SELECT CONNECTION_ID()"), run.raw)
 
 
 async def aconnect_phase(run: Run, i: int, checkout: Callable[[], Any], recover: Callable[[], None] | None) -> None:

@@ -252,6 +252,11 @@ def sample_connection_id(conn: Any, st: WorkerState, raw: Callable[[Any], Any]) 
         row = cur.fetchone()
     finally:
         cur.close()
+    note_connection_id(st, conn, row, raw)
+
+
+def note_connection_id(st: WorkerState, conn: Any, row: Any, raw: Callable[[Any], Any]) -> None:
+    """Count the server's answer ``row`` to ``SELECT CONNECTION_ID()`` on ``conn`` against the handshake's id."""
     st.statements += 1
     st.id_checks += 1
     server_id = int(row[0]) if row else None

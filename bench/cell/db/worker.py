@@ -199,19 +199,29 @@ def request_step(run: Run, i: int, checkout: Callable[[], Any], recover: Callabl
             t2 = perf()
         except Exception as exc:
             record_error(st, exc, recover)
-            if pop() is not ctx:
-                counts[LOCAL] += 1
-            return None
-        if pop() is not ctx:
-            violated = True
-        if violated:
-            counts[LOCAL] += 1
-        if reply != token:
-            counts[judge(reply, nonce, i)] += 1
-            return None
-        return None if violated else (t1, t2)  # a request served with another's context is not timed either
+            return request_failed(pop, ctx, counts)
+        return request_done(pop, ctx, counts, violated, reply, token, nonce, i, t1, t2)
 
     return step
+
+
+def request_failed(pop: Callable[[], Any], ctx: Any, counts: Any) -> None:
+    """After a request's operation failed: pop its context (another one on top is the Local's leak)."""
+    if pop() is not ctx:
+        counts[LOCAL] += 1
+
+
+def request_done(pop: Callable[[], Any], ctx: Any, counts: Any, violated: bool, reply: Any, token: str, nonce: str,
+                 i: int, t1: float, t2: float) -> tuple[float, float] | None:
+    """After a request's query: pop its context, count the Local's leak and a wrong reply; the stamps if neither."""
+    if pop() is not ctx:
+        violated = True
+    if violated:
+        counts[LOCAL] += 1
+    if reply != token:
+        counts[judge(reply, nonce, i)] += 1
+        return None
+    return None if violated else (t1, t2)  # a request served with another's context is not timed either
 
 
 def run_worker(run: Run, i: int) -> None:
