@@ -192,3 +192,31 @@ def test_two_processes_of_tasks_start_together(target: ServerTarget) -> None:
     assert rec["error_count"] == 0 and rec["wrong_results"] == 0
     assert [p["ops"] > 0 for p in rec["per_process"]] == [True, True]
     assert sum(p["ops"] for p in rec["per_process"]) == rec["ops"]
+
+
+@pytest.mark.parametrize(("impl", "parent_sees_child"), [("fast", False), ("contextvar", False),
+                                                         ("threading-local", True)])
+def test_a_child_task_starts_with_a_copy_of_the_request_context(impl: str, parent_sees_child: bool) -> None:
+    """What the README says of request contexts under asyncio: a child task sees its parent's request (a copy of
+    the context), and a context it pushes and leaves behind is not seen by the parent -- on a ContextVar Local.
+    On ``threading.local`` every task shares one slot, so the child's push shows in the parent."""
+    import asyncio
+
+    import localimpls
+    from localimpls.stack import LocalStack
+
+    stack: LocalStack[str] = LocalStack(localimpls.resolve(impl))
+
+    async def child() -> str | None:
+        seen = stack.top
+        stack.push("child's request")  # left behind: the child ends without popping
+        return seen
+
+    async def parent() -> tuple[str | None, str | None]:
+        stack.push("parent's request")
+        seen_by_child = await asyncio.create_task(child())
+        return seen_by_child, stack.top
+
+    seen_by_child, parent_top = asyncio.run(parent())
+    assert seen_by_child == "parent's request"
+    assert (parent_top == "child's request") is parent_sees_child

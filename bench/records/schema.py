@@ -35,7 +35,10 @@ SCHEMA_HISTORY: dict[int, str] = {
        "records' client_cpu_s, server_cpu_s and server_pid (CPU from the start to the workers' end), and for a "
        "cell of several load processes (--processes) processes, total_concurrency, per_process, window, "
        "windows_equal and start_sync "
-       "(the processes' records merged; the server's counters read once by the parent)",
+       "(the processes' records merged; the server's counters read once by the parent); "
+       "asyncio as a db and request load (strategies aiomysql-pool, asyncmy-pool, sqlalchemy-async, to-thread, and "
+       "global, locked, per-request, own-connection over aiomysql; settings then those of the asyncio variant), "
+       "with load_facts.db_event_loop (uvloop and its version, or asyncio)",
 }
 
 
