@@ -220,3 +220,17 @@ def test_a_child_task_starts_with_a_copy_of_the_request_context(impl: str, paren
     seen_by_child, parent_top = asyncio.run(parent())
     assert seen_by_child == "parent's request"
     assert (parent_top == "child's request") is parent_sees_child
+
+
+def test_the_gate_selects_the_asyncio_strategies_for_an_asyncio_load() -> None:
+    """``ctxbench regress --db-load asyncio``: the expected-safe strategies that run there, ``locked`` the reference."""
+    from bench.cli import regress
+    from bench.cli.main import build_parser
+
+    parser = build_parser()
+    plan = regress.plan_from_args(parser.parse_args(["regress", "--db-load", "asyncio", "--no-micro"]))
+    assert plan.db_loads == ("asyncio",)
+    assert set(plan.strategies) == {n for n, i in strategies.STRATEGIES.items()
+                                    if i.expected_safe and "asyncio" in i.loads()}
+    assert regress.plan_from_args(parser.parse_args(["regress", "--no-micro"])).strategies == tuple(
+        n for n, i in strategies.STRATEGIES.items() if i.expected_safe and {"threads", "gevent"} <= set(i.loads()))

@@ -80,12 +80,12 @@ class GatePlan(LocalsPlan):
                        db_repeats=self.db_repeats * BASELINE_DB_FACTOR)
 
 
-def default_strategies() -> list[str]:
-    """Every built-in strategy expected to be correct under the gate's loads (``global`` is left out: its ops/s
+def default_strategies(loads: tuple[str, ...] | list[str] = DB_LOADS) -> list[str]:
+    """Every built-in strategy expected to be correct under all of ``loads`` (``global`` is left out: its ops/s
     come with errors)."""
     from bench.cell.strategies import STRATEGIES
 
-    return [name for name, info in STRATEGIES.items() if info.expected_safe and set(DB_LOADS) <= set(info.loads())]
+    return [name for name, info in STRATEGIES.items() if info.expected_safe and set(loads) <= set(info.loads())]
 
 
 def fraction(label: str, value: Any, high: float) -> float:
