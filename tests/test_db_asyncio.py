@@ -125,13 +125,17 @@ def test_request_context_on_threading_local_leaks_between_tasks(requests_async: 
 def test_a_hanging_async_strategy_ends_hung(target: ServerTarget, factory: str) -> None:
     """An idle loop (a checkout that never gets a connection) and a blocked one (a blocking call inside a coroutine):
     the watchdog thread sees no progress and ends the cell itself."""
+    import psutil
+
+    before = {p.pid for p in psutil.Process().children(recursive=True)}  # the private server, if any
     started = time.monotonic()
     records, errors = run_db(target, strategies=[f"tests.async_strategies:{factory}"], loads=["asyncio"],
                              concurrency=[4], hang_after=1.0, **SHORT)
     assert errors == []  # the cell ended itself; the parent did not have to kill it
     (rec,) = records
-    assert rec["outcome"] == "hung" and rec["unfinished_workers"] == 4
+    assert rec["outcome"] == "hung" and rec["unfinished_workers"] == 4 and rec["hung_phase"] == "workers"
     assert time.monotonic() - started < 30
+    assert {p.pid for p in psutil.Process().children(recursive=True)} - before == set()  # the cell is gone
 
 
 @pytest.mark.parametrize(("strategy", "load"), [("pooled", "asyncio"), ("aiomysql-pool", "threads"),
