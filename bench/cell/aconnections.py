@@ -8,7 +8,8 @@ sets ``sync_ops = True``: each operation then runs whole in ``asyncio.to_thread`
 ``op_timeout`` (seconds): each operation is then bounded by ``asyncio.wait_for`` -- the async form of
 the read timeout the unsafe ``global`` connection has under threads.  Building one may be a coroutine
 (the cell awaits it on its loop); pools are sized to the concurrency, as under threads.  Nothing at
-module level imports asyncio or a driver.
+module level imports asyncio or a driver.  The URL's TLS settings reach the async drivers as one
+``ssl.SSLContext``.
 """
 
 from __future__ import annotations
@@ -22,15 +23,37 @@ from bench.cell.connections import GLOBAL_READ_TIMEOUT, DBUtilsPooled, StrategyE
 def driver_kwargs(connect_kwargs: Mapping[str, Any], database_key: str = "database") -> dict[str, Any]:
     """``pymysql.connect`` keywords as an async driver takes them (aiomysql names the database ``db``).
 
-    TLS options are not translated: a target asking for TLS is refused here, in one line.
+    PyMySQL's TLS keywords become one ``ssl.SSLContext`` with the same meaning (:func:`ssl_context`).
     """
     kwargs = dict(connect_kwargs)
-    kwargs.pop("ssl_disabled", None)
-    tls = sorted(key for key in kwargs if key.startswith("ssl"))
-    if tls:
-        raise StrategyError(f"the asyncio strategies do not pass TLS options to the async drivers ({', '.join(tls)})")
+    context = ssl_context(kwargs)  # pops the TLS keywords
+    if context is not None:
+        kwargs["ssl"] = context
     kwargs[database_key] = kwargs.pop("database")
     return kwargs
+
+
+def ssl_context(kwargs: dict[str, Any]) -> Any:
+    """The ``ssl.SSLContext`` PyMySQL would build from the TLS keywords in ``kwargs`` (removed from it), or None.
+
+    ``ssl_ca`` verifies the server's certificate against it (``ssl_verify_cert`` says otherwise), ``ssl_verify_
+    identity`` also checks the host name, ``ssl_cert``/``ssl_key`` are the client's; ``{"ssl": {"verify_mode":
+    False}}`` (``ssl=true`` alone) encrypts without verifying; ``ssl_disabled`` asks for none.
+    """
+    import ssl
+
+    names = ("ssl_ca", "ssl_cert", "ssl_key", "ssl_verify_cert", "ssl_verify_identity", "ssl_disabled", "ssl")
+    given = {name: kwargs.pop(name) for name in names if name in kwargs}
+    if given.pop("ssl_disabled", False) or not given:
+        return None
+    ca = given.get("ssl_ca")
+    context = ssl.create_default_context(cafile=ca)  # the system's CAs without one
+    verify_cert = bool(given.get("ssl_verify_cert", ca is not None)) and "ssl" not in given
+    context.check_hostname = verify_cert and bool(given.get("ssl_verify_identity"))
+    context.verify_mode = ssl.CERT_REQUIRED if verify_cert else ssl.CERT_NONE
+    if given.get("ssl_cert"):
+        context.load_cert_chain(given["ssl_cert"], given.get("ssl_key"))
+    return context
 
 
 async def _aiomysql_connect(kwargs: Mapping[str, Any]) -> Any:
