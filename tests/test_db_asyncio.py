@@ -238,3 +238,12 @@ def test_the_gate_selects_the_asyncio_strategies_for_an_asyncio_load() -> None:
                                     if i.expected_safe and "asyncio" in i.loads()}
     assert regress.plan_from_args(parser.parse_args(["regress", "--no-micro"])).strategies == tuple(
         n for n, i in strategies.STRATEGIES.items() if i.expected_safe and {"threads", "gevent"} <= set(i.loads()))
+
+
+def test_the_overhead_measurement_refuses_asyncio() -> None:
+    """The db-overhead cell times the blocking harness: asked under asyncio, it says so in one line."""
+    from bench.exec.db import measure_overhead
+
+    with pytest.raises(UsageError, match="blocking load") as info:
+        measure_overhead(None, load="asyncio")
+    assert "\n" not in str(info.value)
