@@ -137,11 +137,13 @@ def add_db_selection(p: argparse.ArgumentParser, *, load_alias: bool = True) -> 
     """The database selection flags, the same in ``db`` and ``run``."""
     p.add_argument("--strategy", action="append", metavar="NAME",
                    help="global, global-reconnect, locked, pooled, pooled-tuned, persistent, per-request, "
-                        "sqlalchemy-queuepool, own-connection, or package.module:factory "
-                        "(default: all but global-reconnect)")
+                        "sqlalchemy-queuepool, own-connection; under asyncio: global, locked, per-request, "
+                        "own-connection, aiomysql-pool, asyncmy-pool, sqlalchemy-async, to-thread; or "
+                        "package.module:factory (default: every one that runs under the selected loads, "
+                        "but global-reconnect)")
     names = ("--db-load", "--load") if load_alias else ("--db-load",)
     p.add_argument(*names, dest="db_load", action="append", metavar="NAME",
-                   help="threads, gevent, gevent-nothread (default: threads, gevent)")
+                   help="threads, gevent, gevent-nothread, asyncio (default: threads, gevent)")
     p.add_argument("--concurrency", type=counts(1, 10000), action="append", metavar="N[,N...]",
                    help="workers per cell (default: 1,4,16,64)")
     p.add_argument("--duration", type=seconds(0, 3600), default=None, metavar="S",
@@ -187,14 +189,17 @@ def db_selection(args: argparse.Namespace, *, quick: bool = False) -> DbSelectio
     request_impls = split_names(args.request_impl) or list(defaults["request_impls"])
     if request_impls == ["none"]:
         request_impls = []
+    loads = split_names(args.db_load) or list(defaults["loads"])
     return check_selection(DbSelection(
-        strategies=split_names(args.strategy) or list(defaults["strategies"]),
-        loads=split_names(args.db_load) or list(defaults["loads"]),
+        strategies=split_names(args.strategy) or matrix.default_db_strategies(
+            loads, defaults["strategies"], matrix.DB_ASYNC_STRATEGIES),
+        loads=loads,
         concurrency=list(dict.fromkeys(concurrency)),
         duration=args.duration if args.duration is not None else defaults["duration"],
         warmup=args.warmup if args.warmup is not None else defaults["warmup"],
         request_impls=request_impls,
-        request_strategies=split_names(args.request_strategy) or list(defaults["request_strategies"]),
+        request_strategies=split_names(args.request_strategy) or matrix.default_db_strategies(
+            loads, defaults["request_strategies"], matrix.DB_ASYNC_REQUEST_STRATEGIES),
         hang_after=args.hang_after or defaults["hang_after"],
         processes=flatten(getattr(args, "processes", None)) or list(matrix.PROCESSES_DEFAULT),
     ))

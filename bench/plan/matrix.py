@@ -36,7 +36,8 @@ PROBE_CELL_TIMEOUT = 120.0
 
 #: The database matrix (``ctxbench db`` and the DB part of ``ctxbench run``).
 DB_DEFAULT: dict[str, Any] = {
-    "strategies": tuple(name for name, info in STRATEGIES.items() if info.in_default),
+    "strategies": tuple(name for name, info in STRATEGIES.items()
+                        if info.in_default and {"threads", "gevent"} <= set(info.loads())),
     "loads": ("threads", "gevent"),
     "concurrency": (1, 4, 16, 64),
     "duration": 2.0,  # measured seconds per cell, after the warm-up
@@ -56,6 +57,25 @@ DB_QUICK: dict[str, Any] = {
     "request_impls": ("fast", "threading-local"),
     "request_strategies": ("pooled-tuned",),
 }
+#: The database matrix under asyncio (``--db-load asyncio`` without ``--strategy``): every built-in strategy
+#: that runs there (``global`` included, as under threads); the request scenario over a pool, a lock, a connection
+#: per request.
+DB_ASYNC_STRATEGIES: tuple[str, ...] = tuple(name for name, info in STRATEGIES.items()
+                                             if info.in_default and "asyncio" in info.loads())
+DB_ASYNC_REQUEST_STRATEGIES: tuple[str, ...] = ("aiomysql-pool", "locked", "per-request")
+
+
+def default_db_strategies(loads: list[str] | tuple[str, ...], defaults: tuple[str, ...],
+                          async_defaults: tuple[str, ...]) -> list[str]:
+    """The strategies measured when none is named: ``defaults`` that run under every selected load, then the asyncio
+    ones (``async_defaults``) that run under every selected load when asyncio is selected."""
+    chosen = [name for name in defaults if set(loads) <= set(STRATEGIES[name].loads())]
+    if "asyncio" in loads:
+        chosen += [name for name in async_defaults
+                   if name not in chosen and set(loads) <= set(STRATEGIES[name].loads())]
+    return chosen
+
+
 #: The request scenario runs at one concurrency.
 REQUEST_CONCURRENCY = 16
 #: Largest concurrency a database cell accepts.

@@ -39,7 +39,10 @@ SCHEMA_HISTORY: dict[int, str] = {
        "load locust in db and stack records (ctxbench locust: Locust master/workers, one record merged from the "
        "workers' reports): users, locust_processes, reported_processes, locust_workers, missing_workers, partial, "
        "truncated, requests, ok, warmup_requests, worker_server_urls, worker_problems (db: processes and "
-       "total_concurrency as for several load processes; stack: server_counters, measured_s)",
+       "total_concurrency as for several load processes; stack: server_counters, measured_s); "
+       "asyncio as a db and request load (strategies aiomysql-pool, asyncmy-pool, sqlalchemy-async, to-thread, and "
+       "global, locked, per-request, own-connection over aiomysql; settings then those of the asyncio variant), "
+       "with load_facts.db_event_loop (uvloop and its version, or asyncio)",
 }
 
 
