@@ -141,7 +141,7 @@ def plan_stack(stack: StackSelection) -> list[Planned]:
     planned = []
     for server in stack.servers:
         for impl in stack.impls:
-            for strategy in stack.strategies:
+            for strategy in stack.strategies_for(server):
                 for c in stack.concurrency:
                     for workers in stack.worker_counts():
                         spec = {"server": server, "workers": workers, "impl": impl, "strategy": strategy,
@@ -180,7 +180,7 @@ def model_companions(db: DbSelection, stack: StackSelection, model_loads: dict[s
             continue
         for impl in stack.impls:
             twin = model_predictor(impl)
-            for strategy in stack.strategies:
+            for strategy in stack.strategies_for(server):
                 for c in stack.concurrency:
                     cell = Cell("request", strategy, load, c, twin)
                     if (twin, strategy, load) not in have and cell not in extra:
