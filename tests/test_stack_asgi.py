@@ -1,0 +1,190 @@
+"""The ASGI stack: the Starlette app under uvicorn, real HTTP on loopback, checked as the WSGI servers are.
+
+Cells are short (1 s after a 0.3 s warmup) and nothing here compares times: only counts, what the server proved and
+what the in-process model said.  Every process a cell starts must be gone when it returns (checked by pid).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from typing import Any
+
+import psutil
+import pytest
+
+from bench.records import latency
+from bench.records.schema import check_record
+from bench.server import ServerTarget
+
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+pytest.importorskip("aiomysql")
+pytest.importorskip("locust")
+
+from bench.exec.stackcell import run_stack_cell
+from bench.stack import missing_extra
+from bench.stack.launch import check_proof
+from bench.stack.servers import SERVERS, ServerInfo, expected_facts
+
+CONCURRENCY = 8
+SHARE_COUNTS = ("requests", "ok", "silent_wrong", "wrong_local")
+
+
+@pytest.fixture(scope="module")
+def target(request: pytest.FixtureRequest) -> ServerTarget:
+    return request.getfixturevalue("mysql_server").target  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def cells() -> Iterator[dict[tuple[str, str, int], dict[str, Any]]]:
+    """Cells run once per module, by (impl, strategy, workers)."""
+    yield {}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _run(target: Any, **spec: Any) -> tuple[dict[str, Any], str | None]:
+    """One uvicorn cell, checking that every process it started is gone by pid when it returns."""
+    before = {proc.pid for proc in psutil.Process().children(recursive=True)}
+    rec, error = run_stack_cell(target, {"server": "uvicorn", "workers": 1, "concurrency": CONCURRENCY,
+                                         "duration": 1.0, "warmup": 0.3, **spec})
+    assert [pid for pid in rec["server_pids"] if _alive(pid)] == []
+    left = [proc.pid for proc in psutil.Process().children(recursive=True) if proc.pid not in before]
+    assert [pid for pid in left if _alive(pid)] == []
+    return rec, error
+
+
+def _cell(cells: dict[Any, Any], target: Any, impl: str, strategy: str, workers: int = 1) -> dict[str, Any]:
+    key = (impl, strategy, workers)
+    if key not in cells:
+        cells[key] = _run(target, impl=impl, strategy=strategy, workers=workers)[0]
+    return cells[key]  # type: ignore[no-any-return]
+
+
+def _errors(rec: dict[str, Any]) -> int:
+    return sum(rec["http_errors"].values()) + sum(rec["client_errors"].values())
+
+
+@pytest.mark.db
+@pytest.mark.slow
+@pytest.mark.parametrize("impl", ["fast", "contextvar"])
+def test_uvicorn_proves_asyncio_and_serves_right_with_a_pool(cells: dict[Any, Any], target: Any, impl: str) -> None:
+    rec = _cell(cells, target, impl, "aiomysql-pool")
+    assert rec["outcome"] == "ok", rec.get("reason")
+    assert check_record(rec) is None
+    assert rec["model_load"] == "asyncio" and rec["requests"] > 0 and rec["ok"] == rec["requests"]
+    assert rec["silent_wrong"] == rec["wrong_local"] == _errors(rec) == 0
+    facts = rec["load_facts"]
+    for key, want in expected_facts("asyncio").items():
+        assert facts[key] == want, (key, facts)
+    assert facts["os_threads_per_process"] == 1 and facts["in_flight_peak"] >= 2  # tasks overlapped on one thread
+    assert facts["server_software"].startswith("uvicorn/")
+    uvloop = importlib.util.find_spec("uvloop") is not None
+    assert ("uvloop" in facts["event_loop"]) == uvloop  # --loop auto: uvloop exactly when it is installed
+    (share,) = rec["per_process"]
+    assert share["pid"] in rec["server_pids"] and share["requests"] == rec["requests"]
+    assert rec[latency.FIELD]["count"] == rec["requests"]
+
+
+@pytest.mark.db
+@pytest.mark.slow
+def test_one_shared_aiomysql_connection_under_uvicorn_fails(cells: dict[Any, Any], target: Any) -> None:
+    """``global``: every task awaits on one aiomysql connection.  Measured (9 cells, c=8 and 16): the first
+    overlapping reads raise RuntimeError (asyncio's StreamReader: another coroutine is already waiting) or
+    InternalError (a packet out of sequence); then either the stream stays open out of step and almost every later
+    request is HTTP 200 with another request's row (6 of 9), or aiomysql closed it and every later request is HTTP
+    500 InterfaceError (3 of 9)."""
+    rec = _cell(cells, target, "fast", "global")
+    assert rec["outcome"] == "errors" and rec["wrong_local"] == 0
+    assert rec["silent_wrong"] + _errors(rec) > rec["requests"] // 2, rec  # most requests failed, one way or the other
+    seen = {**rec["warmup"]["app_errors"], **rec["app_errors"]}
+    assert {"RuntimeError", "InternalError"} & set(seen), seen  # the first collisions raise, in either mode
+
+
+@pytest.mark.db
+@pytest.mark.slow
+def test_threading_local_is_shared_by_the_tasks_of_one_thread(cells: dict[Any, Any], target: Any) -> None:
+    """Every task of the event loop runs on one OS thread: ``threading.local`` is one namespace for all of them."""
+    rec = _cell(cells, target, "threading-local", "aiomysql-pool")
+    assert rec["wrong_local"] > 0 and rec["outcome"] == "errors"
+    assert rec["silent_wrong"] == 0 and _errors(rec) == 0  # the pool kept the replies apart; only the Local leaked
+
+
+@pytest.mark.db
+@pytest.mark.slow
+def test_uvicorn_workers_two_pids_whose_shares_add_up(target: Any) -> None:
+    """``--workers 2``: both processes prove the load; the kernel hands the (kept-alive) client connections to
+    whichever worker accepts first, so a cell may find one worker idle -- up to three cells are run until both have
+    a share (measured: 1 cell in 3 at c=16 left one idle)."""
+    for _ in range(3):
+        rec, error = _run(target, impl="fast", strategy="aiomysql-pool", workers=2, concurrency=32)
+        assert error is None and rec["outcome"] == "ok", rec.get("reason")
+        assert rec["load_facts"]["processes_answering"] == 2 and rec["processes"] == 2
+        if len(rec["per_process"]) == 2:
+            break
+    pids = [share["pid"] for share in rec["per_process"]]
+    assert len(pids) == 2 and set(pids) <= set(rec["server_pids"]) and rec["server_pid"] not in pids
+    assert all(share["requests"] > 0 for share in rec["per_process"])
+    for key in SHARE_COUNTS:
+        assert sum(share[key] for share in rec["per_process"]) == rec[key], key
+    assert latency.merge(share[latency.FIELD] for share in rec["per_process"])["count"] == rec["requests"]
+
+
+@pytest.mark.db
+@pytest.mark.slow
+def test_a_server_that_does_not_prove_asyncio_does_not_count(monkeypatch: pytest.MonkeyPatch, target: Any) -> None:
+    """The proof can fail both ways: waitress declared asyncio, and uvicorn declared a thread server."""
+    liars = (ServerInfo("waitress-as-asyncio", "", "asyncio", SERVERS["waitress"].argv, "waitress"),
+             ServerInfo("uvicorn-as-threads", "", "threads", SERVERS["uvicorn"].argv, "uvicorn", interface="asgi"))
+    for liar, wrong in zip(liars, ("asyncio_tasks is False, expected True", "asyncio_tasks is True, expected False"),
+                           strict=True):
+        monkeypatch.setitem(SERVERS, liar.name, liar)
+        rec, error = _run(target, server=liar.name, impl="fast", strategy="per-request")
+        assert rec["outcome"] == "error" and rec["requests"] is None
+        assert error is not None and f"did not prove load {liar.model_load}" in error and wrong in error
+
+
+def test_tasks_on_several_threads_are_not_asyncio() -> None:
+    facts = {"pids_ours": True, "server_software": "uvicorn/0.1", **expected_facts("asyncio"),
+             "os_threads_per_process": 2, "in_flight_peak": 4}
+    assert check_proof(SERVERS["uvicorn"], facts, overlap_possible=True) == "tasks ran on 2 OS threads in one process"
+    assert check_proof(SERVERS["uvicorn"], {**facts, "os_threads_per_process": 1}, overlap_possible=True) is None
+    assert check_proof(SERVERS["uvicorn"], {**facts, "os_threads_per_process": 1, "in_flight_peak": 1},
+                       overlap_possible=True) == "overlapping requests did not overlap in any process"
+
+
+@pytest.mark.parametrize(("spec", "words"), [
+    ({"strategy": "pooled-tuned"}, "strategy 'pooled-tuned' does not run under asyncio"),
+    ({"impl": "flask-g"}, "impl 'flask-g' is Flask's"),
+    ({"server": "gunicorn-gthread", "strategy": "aiomysql-pool"},
+     "strategy 'aiomysql-pool' does not run under threads"),
+])
+def test_an_unfit_strategy_or_impl_is_one_line_and_starts_nothing(spec: dict[str, Any], words: str) -> None:
+    rec, error = run_stack_cell(None, {"server": "uvicorn", "impl": "fast", "strategy": "global", "concurrency": 2,
+                                       "duration": 1, **spec})
+    assert rec["outcome"] == "error" and error is not None and words in error and "\n" not in error
+    assert rec["server_pids"] == []
+
+
+def test_missing_extra_names_what_an_asgi_server_lacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert missing_extra("asgi") is None
+    real = importlib.util.find_spec
+    gone = {"uvicorn"}
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in gone else real(name, *a))
+    assert missing_extra() is None  # the WSGI servers do not need it
+    message = missing_extra("asgi")
+    assert message == "the real stack's ASGI servers need uvicorn: pip install 'ctxbench[stack]'"
+    gone.add("aiomysql")
+    assert missing_extra("asgi") == ("the real stack's ASGI servers need uvicorn, aiomysql: "
+                                     "pip install 'ctxbench[stack,asyncio]'")
+    gone.discard("aiomysql")
+    rec, error = run_stack_cell(ServerTarget("127.0.0.1", 1, "u", "p", "d", "url"),
+                                {"server": "uvicorn", "impl": "fast", "strategy": "global", "concurrency": 2,
+                                 "duration": 1})
+    assert rec["outcome"] == "skipped" and rec["reason"] == message and error is None
