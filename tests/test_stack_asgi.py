@@ -188,3 +188,39 @@ def test_missing_extra_names_what_an_asgi_server_lacks(monkeypatch: pytest.Monke
                                 {"server": "uvicorn", "impl": "fast", "strategy": "global", "concurrency": 2,
                                  "duration": 1})
     assert rec["outcome"] == "skipped" and rec["reason"] == message and error is None
+
+
+@pytest.mark.db
+@pytest.mark.slow
+def test_the_model_under_asyncio_predicts_uvicorn(target: Any) -> None:
+    """Each uvicorn cell beside the isolation probe and the request-scenario cell of its impl x strategy under
+    ``asyncio``, run through the one pipeline as ``ctxbench run`` plans them: both leak ``threading.local`` (one
+    thread for every task), both keep ``fast`` apart, both find the pool safe."""
+    from bench.cell.loads import DB_LOADS
+    from bench.exec.pipeline import MemorySink, Pipeline
+    from bench.plan.cells import Planned, model_companions, plan_locals, plan_stack
+    from bench.plan.selection import DbSelection, LocalsPlan, StackSelection
+    from bench.present.model import pair_all
+
+    impls = ["threading-local", "fast"]
+    stack = StackSelection(servers=["uvicorn"], impls=impls, strategies=["aiomysql-pool"], concurrency=[CONCURRENCY],
+                           duration=1.0, warmup=0.3)
+    none = DbSelection(strategies=[], loads=[], concurrency=[], duration=0.5, warmup=0.2, request_impls=[],
+                       request_strategies=[])
+    companions = model_companions(none, stack, {"uvicorn": "asyncio"}, DB_LOADS)
+    assert {(c.impl, c.load) for c in companions} == {(impl, "asyncio") for impl in impls}
+    timing = {"duration": none.duration, "warmup": none.warmup, "hang_after": none.hang_after}
+    cells = plan_locals(LocalsPlan(tuple(impls), ("asyncio",), ("isolation",), 8, micro=False))
+    cells += [Planned(c.id(), c.kind, c.label(), {**c.spec(), **timing}) for c in companions] + plan_stack(stack)
+    sink = MemorySink()
+    errors = Pipeline(sink, quiet=True, target=target).run(cells)
+    assert errors == [], errors
+    pairings = {p.stack["impl"]: p for p in pair_all(sink.records)}
+    assert set(pairings) == set(impls)
+    leaky, safe = pairings["threading-local"], pairings["fast"]
+    assert leaky.local is not None and (leaky.local.stack, leaky.local.model) == ("leaks", "leaks")
+    assert safe.local is not None and (safe.local.stack, safe.local.model) == ("isolates", "isolates")
+    for p in (leaky, safe):
+        assert p.strategy is not None and "request" in p.strategy.model_cell and "asyncio" in p.strategy.model_cell
+        assert (p.strategy.stack, p.strategy.model) == ("safe", "safe")
+        assert p.verdict == "agree"
