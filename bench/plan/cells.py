@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench.plan.matrix import MICRO_MIN_TIME, MICRO_QUICK_MIN_TIME, REQUEST_CONCURRENCY
+from bench.plan.matrix import LOCAL_WORKERS, MICRO_MIN_TIME, MICRO_QUICK_MIN_TIME, REQUEST_CONCURRENCY
 from bench.plan.selection import DbSelection, LocalsPlan, StackSelection
 
 #: Kinds of planned cell, in the order a run takes them.
@@ -186,6 +186,25 @@ def model_companions(db: DbSelection, stack: StackSelection, model_loads: dict[s
                     if (twin, strategy, load) not in have and cell not in extra:
                         extra.append(cell)
     return extra
+
+
+def plan_stack_model(stack: StackSelection, *, hang_after: float | None = None) -> list[Planned]:
+    """The in-process cells that predict ``stack``'s cells (``ctxbench stack --model``): the isolation probe of each
+    impl's predictor under each server's model load, then the request-scenario companions at the stack's timing."""
+    from bench.cell.db import DEFAULT_HANG_AFTER
+    from bench.cell.loads import DB_LOADS
+    from bench.stack.servers import SERVERS
+
+    loads = {name: SERVERS[name].model_load for name in stack.servers}
+    impls = tuple(dict.fromkeys(model_predictor(impl) for impl in stack.impls))
+    probes = LocalsPlan(impls, tuple(dict.fromkeys(loads.values())), ("isolation",), LOCAL_WORKERS, micro=False)
+    none = DbSelection(strategies=[], loads=[], concurrency=[], duration=stack.duration, warmup=stack.warmup,
+                       request_impls=[], request_strategies=[])
+    timing = {"duration": stack.duration, "warmup": stack.warmup,
+              "hang_after": DEFAULT_HANG_AFTER if hang_after is None else hang_after}
+    companions = [Planned(c.id(), c.kind, c.label() + " (predicts the stack)", {**c.spec(), **timing})
+                  for c in model_companions(none, stack, loads, DB_LOADS)]
+    return plan_locals(probes) + companions
 
 
 def plan_run(locals_plan: LocalsPlan | None, db: DbSelection | None, *, quick: bool,
