@@ -229,3 +229,17 @@ def test_run_includes_the_stack_unless_told_not_to(flags: list[str], stack_cells
     assert sum(1 for c in cells if c.kind == "stack") == stack_cells
     if stack_cells:
         assert {c.kind for c in cells[-stack_cells:]} == {"stack"}  # the stack runs last
+
+
+def test_stack_model_plans_the_probes_and_request_cells_that_predict_each_cell() -> None:
+    from bench.plan.cells import plan_stack_model
+
+    stack = _selection(servers=["waitress", "uvicorn"], impls=["fast"], strategies=["global"], concurrency=[16],
+                       duration=1.0, warmup=0.3)
+    cells = plan_stack_model(stack)
+    assert [(c.kind, c.spec.get("impl"), c.spec.get("load")) for c in cells] == [
+        ("probes", "fast", "threads"), ("probes", "fast", "asyncio"),
+        ("request", "fast", "threads"), ("request", "fast", "asyncio")]
+    assert cells[0].spec["probes"] == ["isolation"]
+    assert all(c.spec["duration"] == 1.0 and c.spec["warmup"] == 0.3 for c in cells if c.kind == "request")
+    assert {c.spec["concurrency"] for c in cells if c.kind == "request"} == {16}
