@@ -121,7 +121,7 @@ def test_threading_local_is_shared_by_the_tasks_of_one_thread(cells: dict[Any, A
 def test_uvicorn_workers_two_pids_whose_shares_add_up(target: Any) -> None:
     """``--workers 2``: both processes prove the load; the kernel hands the (kept-alive) client connections to
     whichever worker accepts first, so a cell may find one worker idle -- up to three cells are run until both have
-    a share (measured: 1 cell in 3 at c=16 left one idle)."""
+    a share (measured: 1 of 3 cells, at 16, 16 and 32 clients, left one idle)."""
     for _ in range(3):
         rec, error = _run(target, impl="fast", strategy="aiomysql-pool", workers=2, concurrency=32)
         assert error is None and rec["outcome"] == "ok", rec.get("reason")
