@@ -243,3 +243,16 @@ def test_stack_model_plans_the_probes_and_request_cells_that_predict_each_cell()
     assert cells[0].spec["probes"] == ["isolation"]
     assert all(c.spec["duration"] == 1.0 and c.spec["warmup"] == 0.3 for c in cells if c.kind == "request")
     assert {c.spec["concurrency"] for c in cells if c.kind == "request"} == {16}
+
+
+def test_without_the_asgi_extra_run_plans_no_asyncio_predictors(monkeypatch: pytest.MonkeyPatch) -> None:
+    db = DbSelection(strategies=["pooled-tuned"], loads=["threads"], concurrency=[4], duration=0.5, warmup=0.1,
+                     request_impls=["fast"], request_strategies=["pooled-tuned"])
+    stack = _selection(servers=["waitress", "uvicorn"], strategies=["global"])
+    planned = {c.id for c in plan_run(None, db, quick=True, stack=stack)}
+    assert "request--fast--global--asyncio--c4" in planned and "request--fast--global--threads--c4" in planned
+    monkeypatch.setattr(bench.stack, "missing_extra",
+                        lambda interface="wsgi": "aiomysql" if interface == "asgi" else None)
+    planned = {c.id for c in plan_run(None, db, quick=True, stack=stack)}
+    assert "request--fast--global--asyncio--c4" not in planned and "request--fast--global--threads--c4" in planned
+    assert "stack--uvicorn--fast--global--c4--w1" in planned  # still planned: recorded skipped, saying why

@@ -215,9 +215,12 @@ def plan_run(locals_plan: LocalsPlan | None, db: DbSelection | None, *, quick: b
         cells += plan_db(db)
     if db is not None and stack is not None:
         from bench.cell.loads import DB_LOADS
+        from bench.stack import missing_extra
         from bench.stack.servers import SERVERS
 
-        loads = {name: info.model_load for name, info in SERVERS.items()}
+        # An ASGI server's predictors run under asyncio over its drivers: without them its cells are only skipped.
+        asgi_ready = missing_extra("asgi") is None
+        loads = {name: info.model_load for name, info in SERVERS.items() if info.interface != "asgi" or asgi_ready}
         timing = {"duration": db.duration, "warmup": db.warmup, "hang_after": db.hang_after}
         ids = {c.id for c in cells}
         for cell in model_companions(db, stack, loads, DB_LOADS):
