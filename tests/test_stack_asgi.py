@@ -224,3 +224,41 @@ def test_the_model_under_asyncio_predicts_uvicorn(target: Any) -> None:
         assert p.strategy is not None and "request" in p.strategy.model_cell and "asyncio" in p.strategy.model_cell
         assert (p.strategy.stack, p.strategy.model) == ("safe", "safe")
         assert p.verdict == "agree"
+
+
+def test_uvicorn_and_its_workers_die_with_a_parent_killed_by_sigkill() -> None:
+    """uvicorn --workers 2 in its own session still ends, supervisor and workers, when the process that started it
+    is SIGKILLed (no stop ran)."""
+    import json
+    import subprocess
+    import sys
+
+    from bench.poll import poll
+    from tests.test_stack import _STARTS_AND_DIES
+
+    # per-request connects on each request only: the app starts with nothing listening on the port it names
+    connect = '{"host": "127.0.0.1", "port": 1, "user": "u", "password": "", "database": "d"}'
+    script = _STARTS_AND_DIES.replace('{"port": 1}', connect)
+    assert script != _STARTS_AND_DIES
+    out = subprocess.run([sys.executable, "-c", script, "uvicorn"], capture_output=True, text=True,
+                         timeout=60).stdout
+    pids = json.loads(out.splitlines()[0])
+    assert len(pids) >= 3  # the supervisor and two workers (and multiprocessing's helper, when it runs one)
+    left = poll(lambda: [pid for pid in pids if _alive(pid)], until=lambda alive: not alive, timeout=15, interval=0.2)
+    assert left == []
+
+
+def test_a_strategy_that_cannot_be_built_at_startup_is_an_error_and_leaves_nothing() -> None:
+    """aiomysql's pool connects when the lifespan starts; with nothing listening uvicorn stops the start itself."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead_port = sock.getsockname()[1]
+    nowhere = ServerTarget("127.0.0.1", dead_port, "u", "s3cret-pass", "d", "url")
+    for workers in (1, 2):
+        rec, error = _run(nowhere, impl="fast", strategy="aiomysql-pool", workers=workers)
+        assert rec["outcome"] == "error" and error is not None and "\n" not in error, rec
+        assert "s3cret-pass" not in error and "s3cret-pass" not in str(rec)
+        assert "strategy 'aiomysql-pool' could not be built: OperationalError" in error  # the app's line, not uvicorn's
+        assert rec["server_pids"] and rec["requests"] is None  # it started, and every pid it had is gone (_run)

@@ -37,6 +37,7 @@ from bench.cell.db.workload import select_token
 from bench.cell.strategies import build_strategy, check_product
 from bench.stack import PID_HEADER, STACK_IMPLS_EXTRA
 from bench.stack.handler import (
+    APP_LINE,
     InFlight,
     Slot,
     error_reply,
@@ -133,7 +134,13 @@ def create_app(settings: Mapping[str, Any]) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        handlers.strategy = await build(settings)
+        try:
+            handlers.strategy = await build(settings)
+        except Exception as exc:  # uvicorn then stops the start; this line says why (its own last line does not)
+            sys.stderr.write(f"{APP_LINE}strategy {settings['strategy']!r} could not be built: "
+                             f"{type(exc).__name__}: {exc}\n")
+            sys.stderr.flush()
+            raise
         try:
             yield
         finally:
@@ -149,4 +156,4 @@ def create_app_from_env() -> Starlette:
     try:
         return create_app(read_settings())
     except ValueError as exc:
-        raise SystemExit(f"ctxbench stack app: {exc}") from None
+        raise SystemExit(f"{APP_LINE}{exc}") from None

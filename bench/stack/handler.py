@@ -24,6 +24,8 @@ from bench.stack import ENV_APP_SPEC
 DEFAULT_IO_SLEEP = 0.0
 #: The longest ``/_load`` may hold a request.
 MAX_HOLD = 2.0
+#: How every line the app writes about itself starts (the launcher prefers such a line when a start fails).
+APP_LINE = "ctxbench stack app: "
 
 
 class Slot:
@@ -93,14 +95,14 @@ def read_settings() -> dict[str, Any]:
     """The app's settings from the private file :data:`ENV_APP_SPEC` names; SystemExit with one line if unusable."""
     path = os.environ.get(ENV_APP_SPEC)
     if not path:
-        raise SystemExit(f"ctxbench stack app: {ENV_APP_SPEC} is not set")
+        raise SystemExit(f"{APP_LINE}{ENV_APP_SPEC} is not set")
     try:
         with open(path, encoding="utf-8") as fh:
             settings = json.load(fh)
     except (OSError, ValueError) as exc:
-        raise SystemExit(f"ctxbench stack app: cannot read its settings: {exc.__class__.__name__}") from None
+        raise SystemExit(f"{APP_LINE}cannot read its settings: {exc.__class__.__name__}") from None
     if not isinstance(settings, dict):
-        raise SystemExit("ctxbench stack app: its settings are not a JSON object")
+        raise SystemExit(f"{APP_LINE}its settings are not a JSON object")
     return settings
 
 

@@ -36,6 +36,7 @@ from bench.records.environment import PROJECT_ROOT
 from bench.server.process import parent_death_signal
 from bench.server.target import scrub
 from bench.stack import ENV_APP_SPEC
+from bench.stack.handler import APP_LINE
 from bench.stack.servers import GRACEFUL_TIMEOUT, ServerInfo, expected_facts, one_thread
 
 log = logging.getLogger(__name__)
@@ -116,12 +117,14 @@ def get_json(port: int, path: str, timeout: float) -> tuple[int, Any]:
 
 
 def last_line(path: Path, password: str = "") -> str:
-    """The last non-empty line of a log, with the password scrubbed ('no message' when there is none)."""
+    """The last line of a log the app wrote about itself (:data:`bench.stack.handler.APP_LINE`), else its last
+    non-empty line, with the password scrubbed ('no message' when there is none)."""
     try:
-        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+        lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
     except OSError:
         lines = []
-    return scrub(lines[-1].strip(), password) if lines else "no message"
+    own = [line for line in lines if line.startswith(APP_LINE)]
+    return scrub((own or lines)[-1], password) if lines else "no message"
 
 
 def _env(app_spec: Path) -> dict[str, str]:
