@@ -81,6 +81,7 @@ def test_bad_stack_selection_is_one_line(change: dict[str, Any], message: str) -
     ({"servers": ["waitress"], "strategies": ["aiomysql-pool"]},
      "server waitress runs its app under threads: strategy 'aiomysql-pool' does not run under threads"),
     ({"servers": ["uvicorn"], "impls": ["flask-g"]}, "server uvicorn runs the ASGI app: impl 'flask-g' is Flask's"),
+    ({"servers": ["waitress"], "strategies": ["own-connection"]}, "no app serves it (a request has no worker index)"),
 ])
 def test_a_strategy_or_impl_the_servers_app_cannot_serve_is_one_line(change: dict[str, Any], message: str) -> None:
     from bench.errors import UsageError

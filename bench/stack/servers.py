@@ -107,13 +107,20 @@ def one_thread(model_load: str) -> bool:
     return facts["greenlets"] or facts["asyncio_tasks"]
 
 
+#: Strategies whose checkout needs the worker's index (``for_worker``), which a request handler does not have.
+PER_WORKER_ONLY: dict[str, str] = {"own-connection": "gives each in-process worker its own connection"}
+
+
 def unfit(info: ServerInfo, impl: str, strategy: str) -> str | None:
     """One line saying why ``info``'s app cannot serve ``impl`` x ``strategy``, or None when it can: a strategy must
     run under the server's model load (an ASGI server's app builds asyncio strategies only, a WSGI server's blocking
-    ones: :meth:`bench.cell.strategies.StrategyInfo.loads`), and ``flask-g`` is the Flask app's only."""
+    ones: :meth:`bench.cell.strategies.StrategyInfo.loads`), ``flask-g`` is the Flask app's only, and no app serves a
+    strategy of :data:`PER_WORKER_ONLY`."""
     from bench.cell.strategies import StrategyError, check_serves
     from bench.stack import STACK_IMPLS_EXTRA
 
+    if strategy in PER_WORKER_ONLY:
+        return f"strategy {strategy!r} {PER_WORKER_ONLY[strategy]}: no app serves it (a request has no worker index)"
     if info.interface == "asgi" and impl in STACK_IMPLS_EXTRA:
         return (f"server {info.name} runs the ASGI app: impl {impl!r} is Flask's (it takes localimpls names or "
                 "package.module:Class)")
