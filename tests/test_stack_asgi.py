@@ -262,3 +262,19 @@ def test_a_strategy_that_cannot_be_built_at_startup_is_an_error_and_leaves_nothi
         assert "s3cret-pass" not in error and "s3cret-pass" not in str(rec)
         assert "strategy 'aiomysql-pool' could not be built: OperationalError" in error  # the app's line, not uvicorn's
         assert rec["server_pids"] and rec["requests"] is None  # it started, and every pid it had is gone (_run)
+
+
+def test_locust_refuses_an_unfit_strategy_for_its_app_server_before_starting_it(tmp_path: Any) -> None:
+    from bench.errors import UsageError
+    from bench.swarm.launch import RunSpec
+    from bench.swarm.session import run_local
+
+    spec = RunSpec(scenario="stack", strategy="pooled-tuned", users=4, workers=1, duration=0.5, warmup=0.1,
+                   report_grace=1.0, connect_timeout=5.0, stop_timeout=5.0, bind_host="127.0.0.1", port=0,
+                   run_dir=tmp_path, impl="fast", server="uvicorn")
+    before = {proc.pid for proc in psutil.Process().children(recursive=True)}
+    with pytest.raises(UsageError) as caught:
+        run_local(spec, ServerTarget("127.0.0.1", 1, "u", "p", "d", "url"))
+    assert "strategy 'pooled-tuned' does not run under asyncio" in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert {proc.pid for proc in psutil.Process().children(recursive=True)} - before == set()  # nothing started
