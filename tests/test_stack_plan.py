@@ -257,3 +257,18 @@ def test_without_the_asgi_extra_run_plans_no_asyncio_predictors(monkeypatch: pyt
     planned = {c.id for c in plan_run(None, db, quick=True, stack=stack)}
     assert "request--fast--global--asyncio--c4" not in planned and "request--fast--global--threads--c4" in planned
     assert "stack--uvicorn--fast--global--c4--w1" in planned  # still planned: recorded skipped, saying why
+
+
+def test_a_missing_driver_refuses_a_named_strategy_but_not_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from bench.errors import UsageError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "aiomysql" else real(name, *a))
+    with pytest.raises(UsageError) as caught:
+        check_stack(_selection(servers=["uvicorn"], strategies=["aiomysql-pool"]))
+    assert str(caught.value) == ("server uvicorn: strategy 'aiomysql-pool' under asyncio needs aiomysql: "
+                                 "pip install 'ctxbench[asyncio]'")
+    defaults = stack_selection()  # the default matrix still plans uvicorn's cells: they are recorded skipped
+    assert "uvicorn" in defaults.servers and defaults.strategies_for("uvicorn") == ["global", "aiomysql-pool"]

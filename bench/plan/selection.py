@@ -235,6 +235,11 @@ def _check_fit(selection: StackSelection) -> None:
                 why = unfit(SERVERS[name], impl, strategy)
                 if why is not None:
                     raise UsageError(why)
+                if selection.async_strategies is None:  # named: its driver must be installed (the defaults' cells
+                    try:  # are recorded skipped instead, saying what is missing)
+                        strategies_mod.check_serves(strategy, SERVERS[name].model_load)
+                    except strategies_mod.StrategyError as exc:
+                        raise UsageError(f"server {name}: {exc}") from None
 
 
 def check_stack(selection: StackSelection, *, skip_unfit: bool = False) -> StackSelection:

@@ -116,7 +116,7 @@ def unfit(info: ServerInfo, impl: str, strategy: str) -> str | None:
     run under the server's model load (an ASGI server's app builds asyncio strategies only, a WSGI server's blocking
     ones: :meth:`bench.cell.strategies.StrategyInfo.loads`), ``flask-g`` is the Flask app's only, and no app serves a
     strategy of :data:`PER_WORKER_ONLY`."""
-    from bench.cell.strategies import StrategyError, check_serves
+    from bench.cell.strategies import StrategyError, check_serves, serves
     from bench.stack import STACK_IMPLS_EXTRA
 
     if strategy in PER_WORKER_ONLY:
@@ -124,6 +124,8 @@ def unfit(info: ServerInfo, impl: str, strategy: str) -> str | None:
     if info.interface == "asgi" and impl in STACK_IMPLS_EXTRA:
         return (f"server {info.name} runs the ASGI app: impl {impl!r} is Flask's (it takes localimpls names or "
                 "package.module:Class)")
+    if serves(strategy, info.model_load):
+        return None  # (its driver being installed is the cell's to find: missing_extra, or the app's start)
     try:
         check_serves(strategy, info.model_load)
     except StrategyError as exc:
