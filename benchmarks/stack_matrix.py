@@ -19,7 +19,9 @@ from bench.server import ServerUnavailable, find_server
 from bench.stack.servers import SERVERS
 
 IMPLS = ("threading-local", "fast")
+#: The shared connection and a good pool, per kind of load the server's app builds its strategy for.
 STRATEGIES = ("global", "pooled-tuned")
+ASYNC_STRATEGIES = ("global", "aiomysql-pool")
 
 
 def _share(rec: dict[str, Any], n: int | None) -> str:
@@ -53,9 +55,9 @@ def main() -> int:
           "HTTP errors | client errors | req/s | p50 ms |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     with handle:
-        for server in SERVERS:
+        for server, info in SERVERS.items():
             for impl in IMPLS:
-                for strategy in STRATEGIES:
+                for strategy in ASYNC_STRATEGIES if info.model_load == "asyncio" else STRATEGIES:
                     spec = {"server": server, "impl": impl, "strategy": strategy, "concurrency": args.concurrency,
                             "duration": args.duration, "warmup": args.warmup}
                     rec, error = run_stack_cell(handle.target, spec)

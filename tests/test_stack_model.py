@@ -200,3 +200,19 @@ def test_flask_g_is_predicted_through_its_stand_in() -> None:
     (paired,) = pair_all([stack, probe_rec("contextvar", "gevent", 0), twin])
     assert paired.verdict == "agree" and paired.strategy is not None
     assert paired.strategy.model_cell.startswith("request contextvar x global")
+
+
+def test_a_local_no_reply_carried_back_is_not_compared() -> None:
+    """Every request an HTTP 500 (a shared connection closed): the stack read no Local, so it cannot show the leak the
+    model finds; one reply that came back is enough to compare (and then to disagree)."""
+    from bench.present.model import model_rows
+
+    model = [probe_rec("threading-local", "asyncio", 35)]
+    dead = stack_rec("uvicorn", "asyncio", "threading-local", "global", http={"500": 1000})
+    (p,) = pair_all([dead, *model])
+    assert p.local is None
+    _, rows = model_rows([dead, *model])
+    assert rows[0][5] == "not observed (no reply) / -"
+    one_back = stack_rec("uvicorn", "asyncio", "threading-local", "global", http={"500": 999})
+    (p,) = pair_all([one_back, *model])
+    assert p.local is not None and (p.local.stack, p.local.model) == ("isolates", "leaks") and p.verdict == "disagree"

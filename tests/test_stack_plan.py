@@ -34,8 +34,11 @@ def _selection(**kw: Any) -> StackSelection:
 def test_default_and_quick_matrices_fit_their_time_bounds() -> None:
     """About 5 s a cell (server start and stop included): 3 minutes for the default, 40 s for --quick."""
     full, quick = plan_stack(stack_selection()), plan_stack(stack_selection(quick=True))
-    assert len(full) == 20 and len(quick) == 4
+    assert len(full) == 24 and len(quick) == 4
     assert set(matrix.STACK_DEFAULT["servers"]) == set(SERVERS)
+    uvicorn = {c.spec["strategy"] for c in full if c.spec["server"] == "uvicorn"}
+    assert uvicorn == set(matrix.STACK_DEFAULT["async_strategies"])  # the ASGI app's own defaults
+    assert {c.spec["strategy"] for c in full if c.spec["server"] == "waitress"} == {"global", "pooled-tuned"}
     per_cell = 3.0 + matrix.STACK_DEFAULT["duration"] + matrix.STACK_DEFAULT["warmup"]
     assert len(full) * per_cell <= 180
     assert len(quick) * (3.0 + matrix.STACK_QUICK["duration"] + matrix.STACK_QUICK["warmup"]) <= 40
@@ -69,6 +72,56 @@ def test_bad_stack_selection_is_one_line(change: dict[str, Any], message: str) -
     with pytest.raises(UsageError) as caught:
         check_stack(_selection(**change))
     assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"servers": ["uvicorn"], "strategies": ["pooled-tuned"]},
+     "server uvicorn runs its app under asyncio: strategy 'pooled-tuned' does not run under asyncio"),
+    ({"servers": ["waitress", "uvicorn"], "strategies": ["global", "pooled-tuned"]}, "server uvicorn runs its app"),
+    ({"servers": ["waitress"], "strategies": ["aiomysql-pool"]},
+     "server waitress runs its app under threads: strategy 'aiomysql-pool' does not run under threads"),
+    ({"servers": ["uvicorn"], "impls": ["flask-g"]}, "server uvicorn runs the ASGI app: impl 'flask-g' is Flask's"),
+    ({"servers": ["waitress"], "strategies": ["own-connection"]}, "no app serves it (a request has no worker index)"),
+])
+def test_a_strategy_or_impl_the_servers_app_cannot_serve_is_one_line(change: dict[str, Any], message: str) -> None:
+    from bench.errors import UsageError
+
+    with pytest.raises(UsageError) as caught:
+        check_stack(_selection(**change))
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_asgi_server_takes_async_strategies_and_several_workers() -> None:
+    ok = check_stack(_selection(servers=["uvicorn"], strategies=["global", "aiomysql-pool", "to-thread"], workers=2))
+    assert [c.spec["strategy"] for c in plan_stack(ok)] == ["global", "aiomysql-pool", "to-thread"]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["stack", "--server", "uvicorn", "--strategy", "pooled-tuned"], "strategy 'pooled-tuned' does not run under"),
+    (["stack", "--server", "gunicorn-gevent", "--strategy", "asyncmy-pool"], "server gunicorn-gevent runs its app"),
+])
+def test_stack_command_refuses_an_unfit_strategy_before_anything_runs(argv: list[str], message: str,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+
+
+def test_uvicorn_cells_are_predicted_by_request_cells_under_asyncio() -> None:
+    db = DbSelection(strategies=["pooled-tuned"], loads=["threads"], concurrency=[4], duration=0.5, warmup=0.1,
+                     request_impls=["fast"], request_strategies=["pooled-tuned"])
+    stack = _selection(servers=["uvicorn"], impls=["fast", "threading-local"], strategies=["global", "aiomysql-pool"],
+                       concurrency=[16])
+    loads = {name: info.model_load for name, info in SERVERS.items()}
+    extra = model_companions(db, stack, loads, ("threads", "gevent", "asyncio"))
+    assert {(c.impl, c.strategy, c.load, c.concurrency) for c in extra} == {
+        (i, s, "asyncio", 16) for i in ("fast", "threading-local") for s in ("global", "aiomysql-pool")}
+    from bench.cell.loads import DB_LOADS
+
+    assert "asyncio" in DB_LOADS  # the db matrix can run them
+    defaults = stack_selection()
+    assert defaults.strategies_for("uvicorn") == list(matrix.STACK_DEFAULT["async_strategies"])
+    assert defaults.strategies_for("waitress") == list(matrix.STACK_DEFAULT["strategies"])
 
 
 def test_flask_g_is_an_impl_of_the_stack_only() -> None:
@@ -164,7 +217,7 @@ def test_stack_command_bad_input_is_one_line(argv: list[str], message: str, caps
 
 
 @pytest.mark.parametrize(("flags", "stack_cells"), [
-    (["--quick"], 4), ([], 20), (["--quick", "--no-stack"], 0), (["--quick", "--no-db"], 0),
+    (["--quick"], 4), ([], 24), (["--quick", "--no-stack"], 0), (["--quick", "--no-db"], 0),
 ])
 def test_run_includes_the_stack_unless_told_not_to(flags: list[str], stack_cells: int, tmp_path: Any,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
@@ -177,3 +230,45 @@ def test_run_includes_the_stack_unless_told_not_to(flags: list[str], stack_cells
     assert sum(1 for c in cells if c.kind == "stack") == stack_cells
     if stack_cells:
         assert {c.kind for c in cells[-stack_cells:]} == {"stack"}  # the stack runs last
+
+
+def test_stack_model_plans_the_probes_and_request_cells_that_predict_each_cell() -> None:
+    from bench.plan.cells import plan_stack_model
+
+    stack = _selection(servers=["waitress", "uvicorn"], impls=["fast"], strategies=["global"], concurrency=[16],
+                       duration=1.0, warmup=0.3)
+    cells = plan_stack_model(stack)
+    assert [(c.kind, c.spec.get("impl"), c.spec.get("load")) for c in cells] == [
+        ("probes", "fast", "threads"), ("probes", "fast", "asyncio"),
+        ("request", "fast", "threads"), ("request", "fast", "asyncio")]
+    assert cells[0].spec["probes"] == ["isolation"]
+    assert all(c.spec["duration"] == 1.0 and c.spec["warmup"] == 0.3 for c in cells if c.kind == "request")
+    assert {c.spec["concurrency"] for c in cells if c.kind == "request"} == {16}
+
+
+def test_without_the_asgi_extra_run_plans_no_asyncio_predictors(monkeypatch: pytest.MonkeyPatch) -> None:
+    db = DbSelection(strategies=["pooled-tuned"], loads=["threads"], concurrency=[4], duration=0.5, warmup=0.1,
+                     request_impls=["fast"], request_strategies=["pooled-tuned"])
+    stack = _selection(servers=["waitress", "uvicorn"], strategies=["global"])
+    planned = {c.id for c in plan_run(None, db, quick=True, stack=stack)}
+    assert "request--fast--global--asyncio--c4" in planned and "request--fast--global--threads--c4" in planned
+    monkeypatch.setattr(bench.stack, "missing_extra",
+                        lambda interface="wsgi": "aiomysql" if interface == "asgi" else None)
+    planned = {c.id for c in plan_run(None, db, quick=True, stack=stack)}
+    assert "request--fast--global--asyncio--c4" not in planned and "request--fast--global--threads--c4" in planned
+    assert "stack--uvicorn--fast--global--c4--w1" in planned  # still planned: recorded skipped, saying why
+
+
+def test_a_missing_driver_refuses_a_named_strategy_but_not_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from bench.errors import UsageError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "aiomysql" else real(name, *a))
+    with pytest.raises(UsageError) as caught:
+        check_stack(_selection(servers=["uvicorn"], strategies=["aiomysql-pool"]))
+    assert str(caught.value) == ("server uvicorn: strategy 'aiomysql-pool' under asyncio needs aiomysql: "
+                                 "pip install 'ctxbench[asyncio]'")
+    defaults = stack_selection()  # the default matrix still plans uvicorn's cells: they are recorded skipped
+    assert "uvicorn" in defaults.servers and defaults.strategies_for("uvicorn") == ["global", "aiomysql-pool"]

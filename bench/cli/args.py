@@ -208,14 +208,14 @@ def db_selection(args: argparse.Namespace, *, quick: bool = False) -> DbSelectio
 def add_stack_selection(p: argparse.ArgumentParser) -> None:
     """The real-stack selection flags of ``ctxbench stack``."""
     p.add_argument("--server", action="append", metavar="NAME",
-                   help="gunicorn-gthread, gunicorn-gevent, gevent-pywsgi, gevent-pywsgi-nothread, waitress "
-                        "(repeatable, comma-separated; default: all)")
+                   help="gunicorn-gthread, gunicorn-gevent, gevent-pywsgi, gevent-pywsgi-nothread, waitress, uvicorn "
+                        "(the ASGI app) (repeatable, comma-separated; default: all)")
     p.add_argument("--impl", action="append", metavar="NAME",
                    help="Local the app keeps the request token in: a registered name, package.module:Class or "
                         "flask-g (default: threading-local, fast)")
     p.add_argument("--strategy", action="append", metavar="NAME",
                    help="connection strategy the app queries through, or package.module:factory "
-                        "(default: global, pooled-tuned)")
+                        "(default: global, pooled-tuned; under uvicorn: global, aiomysql-pool)")
     p.add_argument("--concurrency", type=counts(1, 1024), action="append", metavar="N[,N...]",
                    help="concurrent HTTP clients per cell (default: 16)")
     p.add_argument("--duration", type=seconds(0, 3600), default=None, metavar="S",
@@ -223,8 +223,8 @@ def add_stack_selection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=seconds(0, 3600, allow_low=True), default=None, metavar="S",
                    help="warm-up seconds per cell, not measured (default: 0.5)")
     add_processes(p, "--workers", dest="workers",
-                  what="server worker processes per cell (--workers is the same; only gunicorn servers run several; "
-                       "default: 1, as the in-process model has)")
+                  what="server worker processes per cell (--workers is the same; only gunicorn and uvicorn run "
+                       "several; default: 1, as the in-process model has)")
     p.add_argument("--mysql-url", metavar="URL", help=MYSQL_URL_HELP)
 
 
@@ -244,6 +244,7 @@ def stack_selection(args: argparse.Namespace | None = None, *, quick: bool = Fal
         servers=split_names(given("server")) or list(defaults["servers"]),
         impls=split_names(given("impl")) or list(defaults["impls"]),
         strategies=split_names(given("strategy")) or list(defaults["strategies"]),
+        async_strategies=None if split_names(given("strategy")) else list(defaults["async_strategies"]),
         concurrency=list(dict.fromkeys(flatten(given("concurrency")))) or list(defaults["concurrency"]),
         duration=given("duration") if given("duration") is not None else defaults["duration"],
         warmup=given("warmup") if given("warmup") is not None else defaults["warmup"],

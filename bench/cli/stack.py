@@ -1,4 +1,5 @@
-"""``ctxbench stack``: a real Flask app under real WSGI servers, driven over loopback HTTP, every reply checked."""
+"""``ctxbench stack``: a real Flask app under real WSGI servers (its Starlette twin under uvicorn), driven over loopback
+HTTP, every reply checked; with ``--model``, beside the in-process cells that claim to predict each cell."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_stack_selection(p)
     p.add_argument("--json", type=Path, metavar="PATH",
                    help="write {environment, records} here (rewritten as each cell ends)")
+    p.add_argument("--model", action="store_true",
+                   help="also run the in-process cells that predict each stack cell (the isolation probe of its impl "
+                        "and the request scenario of its impl x strategy under the server's model load) and print the "
+                        "model check: agree / disagree, cell by cell")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=run)
 
@@ -25,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
 
     from bench.exec.pipeline import MemorySink, Pipeline
     from bench.exec.session import open_server
-    from bench.plan.cells import plan_stack
+    from bench.plan.cells import plan_stack, plan_stack_model
+    from bench.present.model import model_rows
     from bench.present.tables import print_table, stack_process_rows, stack_rows
     from bench.records.environment import fingerprint, load_average
     from bench.stack import missing_extra
@@ -39,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
                                                                    quiet=args.quiet)
     with server as target:
         pipeline = Pipeline(document, title="stack", quiet=args.quiet, target=target)
-        errors = pipeline.run(plan_stack(selection))
+        model = plan_stack_model(selection) if args.model and target is not None else []
+        errors = pipeline.run(model + plan_stack(selection))
     document.environment["load_average_end"] = load_average()
     document.save()
     header, rows = stack_rows(document.records)
@@ -48,7 +55,11 @@ def run(args: argparse.Namespace) -> int:
     header, rows = stack_process_rows(document.records)
     if rows:
         print_table("Per server process (by the pid each reply named)", header, rows)
+    header, rows = model_rows(document.records)
+    if args.model and rows:
+        print_table("Does the in-process model predict the real stack?", header, rows)
     if args.json:
         print(f"records written to {args.json}")
-    skipped = bool(document.records) and all(r.get("outcome") == "skipped" for r in document.records)
+    stack_records = [r for r in document.records if r.get("kind") == "stack"]
+    skipped = bool(stack_records) and all(r.get("outcome") == "skipped" for r in stack_records)
     return EXIT_ERROR if errors or skipped else EXIT_OK

@@ -36,7 +36,7 @@ from bench.server.process import parent_death_signal
 from bench.server.target import scrub
 from bench.stack import STACK_IMPLS_EXTRA, missing_extra
 from bench.stack.launch import StackStartError, free_port, get_json, prove, start, stop
-from bench.stack.servers import ServerInfo, get_server
+from bench.stack.servers import ServerInfo, get_server, unfit
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,9 @@ def check_spec(spec: Mapping[str, Any]) -> tuple[ServerInfo, dict[str, Any]]:
         check_name(str(full.get("strategy")))
     except StrategyError as exc:
         raise ValueError(str(exc)) from None
+    why = unfit(info, impl, str(full.get("strategy")))
+    if why is not None:
+        raise ValueError(why)
     return info, full
 
 
@@ -195,7 +198,7 @@ def run_stack_cell(target: Any, spec: Mapping[str, Any]) -> tuple[dict[str, Any]
         return _record(spec, None, "error", str(exc)), f"{label(spec)}: {exc}"
     if target is None:
         return _record(full, info, "skipped", "no MySQL-protocol server"), None
-    missing = missing_extra()
+    missing = missing_extra(info.interface)
     if missing:
         return _record(full, info, "skipped", missing), None
     rec = _record(full, info, "ok", None)

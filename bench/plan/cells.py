@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench.plan.matrix import MICRO_MIN_TIME, MICRO_QUICK_MIN_TIME, REQUEST_CONCURRENCY
+from bench.plan.matrix import LOCAL_WORKERS, MICRO_MIN_TIME, MICRO_QUICK_MIN_TIME, REQUEST_CONCURRENCY
 from bench.plan.selection import DbSelection, LocalsPlan, StackSelection
 
 #: Kinds of planned cell, in the order a run takes them.
@@ -141,7 +141,7 @@ def plan_stack(stack: StackSelection) -> list[Planned]:
     planned = []
     for server in stack.servers:
         for impl in stack.impls:
-            for strategy in stack.strategies:
+            for strategy in stack.strategies_for(server):
                 for c in stack.concurrency:
                     for workers in stack.worker_counts():
                         spec = {"server": server, "workers": workers, "impl": impl, "strategy": strategy,
@@ -180,12 +180,31 @@ def model_companions(db: DbSelection, stack: StackSelection, model_loads: dict[s
             continue
         for impl in stack.impls:
             twin = model_predictor(impl)
-            for strategy in stack.strategies:
+            for strategy in stack.strategies_for(server):
                 for c in stack.concurrency:
                     cell = Cell("request", strategy, load, c, twin)
                     if (twin, strategy, load) not in have and cell not in extra:
                         extra.append(cell)
     return extra
+
+
+def plan_stack_model(stack: StackSelection, *, hang_after: float | None = None) -> list[Planned]:
+    """The in-process cells that predict ``stack``'s cells (``ctxbench stack --model``): the isolation probe of each
+    impl's predictor under each server's model load, then the request-scenario companions at the stack's timing."""
+    from bench.cell.db import DEFAULT_HANG_AFTER
+    from bench.cell.loads import DB_LOADS
+    from bench.stack.servers import SERVERS
+
+    loads = {name: SERVERS[name].model_load for name in stack.servers}
+    impls = tuple(dict.fromkeys(model_predictor(impl) for impl in stack.impls))
+    probes = LocalsPlan(impls, tuple(dict.fromkeys(loads.values())), ("isolation",), LOCAL_WORKERS, micro=False)
+    none = DbSelection(strategies=[], loads=[], concurrency=[], duration=stack.duration, warmup=stack.warmup,
+                       request_impls=[], request_strategies=[])
+    timing = {"duration": stack.duration, "warmup": stack.warmup,
+              "hang_after": DEFAULT_HANG_AFTER if hang_after is None else hang_after}
+    companions = [Planned(c.id(), c.kind, c.label() + " (predicts the stack)", {**c.spec(), **timing})
+                  for c in model_companions(none, stack, loads, DB_LOADS)]
+    return plan_locals(probes) + companions
 
 
 def plan_run(locals_plan: LocalsPlan | None, db: DbSelection | None, *, quick: bool,
@@ -196,9 +215,12 @@ def plan_run(locals_plan: LocalsPlan | None, db: DbSelection | None, *, quick: b
         cells += plan_db(db)
     if db is not None and stack is not None:
         from bench.cell.loads import DB_LOADS
+        from bench.stack import missing_extra
         from bench.stack.servers import SERVERS
 
-        loads = {name: info.model_load for name, info in SERVERS.items()}
+        # An ASGI server's predictors run under asyncio over its drivers: without them its cells are only skipped.
+        asgi_ready = missing_extra("asgi") is None
+        loads = {name: info.model_load for name, info in SERVERS.items() if info.interface != "asgi" or asgi_ready}
         timing = {"duration": db.duration, "warmup": db.warmup, "hang_after": db.hang_after}
         ids = {c.id for c in cells}
         for cell in model_companions(db, stack, loads, DB_LOADS):

@@ -102,12 +102,15 @@ LEAK_WAIT = 2.0
 # --- the real stack
 
 #: The stack matrix (``ctxbench stack`` and the stack part of ``ctxbench run``): every server x a thread-only
-#: Local and a context-safe one x the shared connection and a good pool.  20 cells of about 5 s each
-#: (server start, warm-up, window, stop): the issue's bound for the stack part of a run is 3 minutes.
+#: Local and a context-safe one x the shared connection and a good pool.  24 cells of about 5 s each
+#: (server start, warm-up, window, stop): the bound for the stack part of a run is 3 minutes.
 STACK_DEFAULT: dict[str, Any] = {
-    "servers": ("gunicorn-gthread", "gunicorn-gevent", "gevent-pywsgi", "gevent-pywsgi-nothread", "waitress"),
+    "servers": ("gunicorn-gthread", "gunicorn-gevent", "gevent-pywsgi", "gevent-pywsgi-nothread", "waitress",
+                "uvicorn"),
     "impls": ("threading-local", "fast"),
     "strategies": ("global", "pooled-tuned"),
+    # The ASGI servers' app builds asyncio strategies: the shared connection and the async driver's pool.
+    "async_strategies": ("global", "aiomysql-pool"),
     "concurrency": (16,),  # concurrent HTTP clients
     "duration": 1.5,  # measured seconds per cell, after the warm-up
     "warmup": 0.5,

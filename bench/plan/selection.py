@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import localimpls
 from bench.cell import strategies as strategies_mod
 from bench.cell.db import check_mix
-from bench.cell.loads import DB_LOADS
+from bench.cell.loads import ASYNC_DB_LOADS, DB_LOADS
 from bench.cell.probes import PROBES
 from bench.errors import UsageError
 from bench.plan.matrix import (
@@ -74,6 +74,19 @@ class StackSelection:
     warmup: float = STACK_DEFAULT["warmup"]
     #: Server worker processes: one cell per value (``--processes``; a bare int is one value).
     workers: list[int] | int = STACK_DEFAULT["workers"]
+    #: The strategies the servers of the asyncio model load (uvicorn) run instead of ``strategies``; None: every
+    #: server runs ``strategies``.  Only the defaults set it (their pool differs by load); named strategies apply to
+    #: every server and one that a server's app cannot serve is refused.
+    async_strategies: list[str] | None = None
+
+    def strategies_for(self, server: str) -> list[str]:
+        """The strategies ``server``'s cells run."""
+        from bench.stack.servers import SERVERS
+
+        info = SERVERS.get(server)
+        if self.async_strategies is not None and info is not None and info.model_load in ASYNC_DB_LOADS:
+            return list(self.async_strategies)
+        return list(self.strategies)
 
     def worker_counts(self) -> list[int]:
         """``workers`` as a list (a bare int is a list of one)."""
@@ -212,6 +225,23 @@ def _check_stack_impls(impls: Sequence[str]) -> None:
             raise UsageError(f"{exc} (or, in the real app only: {', '.join(STACK_IMPLS_EXTRA)})") from None
 
 
+def _check_fit(selection: StackSelection) -> None:
+    """A one-line UsageError for the first impl or strategy a selected server's app cannot serve."""
+    from bench.stack.servers import SERVERS, unfit
+
+    for name in selection.servers:
+        for impl in selection.impls:
+            for strategy in selection.strategies_for(name):
+                why = unfit(SERVERS[name], impl, strategy)
+                if why is not None:
+                    raise UsageError(why)
+                if selection.async_strategies is None:  # named: its driver must be installed (the defaults' cells
+                    try:  # are recorded skipped instead, saying what is missing)
+                        strategies_mod.check_serves(strategy, SERVERS[name].model_load)
+                    except strategies_mod.StrategyError as exc:
+                        raise UsageError(f"server {name}: {exc}") from None
+
+
 def check_stack(selection: StackSelection, *, skip_unfit: bool = False) -> StackSelection:
     """``selection`` itself once every name and number in it is valid; a one-line UsageError for the first bad one.
 
@@ -227,7 +257,10 @@ def check_stack(selection: StackSelection, *, skip_unfit: bool = False) -> Stack
             raise UsageError(f"unknown server {name!r} (known: {', '.join(SERVERS)})")
     _check_stack_impls(selection.impls)
     _check_strategies(selection.strategies)
+    if selection.async_strategies is not None:
+        _check_strategies(selection.async_strategies)
     _check_timing(selection.concurrency, selection.duration, selection.warmup)
+    _check_fit(selection)
     workers = selection.workers
     check_processes([workers] if isinstance(workers, int) and not isinstance(workers, bool) else workers,
                     MAX_STACK_WORKERS, "workers")

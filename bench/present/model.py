@@ -17,8 +17,10 @@ What is promised
       error outnumber the errors, else ``errors`` (the record's ``silent_wrong``; records written before that
       field fall back to ``wrong_results``).
 
-    A comparison whose in-process record is absent is ``None`` (unpredicted), never a guess.  A cell agrees when
-    every comparison made agrees; :func:`disagreements` lists the cells that do not.  Pure: records in, rows out.
+    A comparison whose in-process record is absent is ``None`` (unpredicted), never a guess; so is the Local
+    verdict of a stack cell none of whose replies came back (every request an error: no Local to read).  A cell
+    agrees when every comparison made agrees; :func:`disagreements` lists the cells that do not.  Pure: records in,
+    rows out.
 
 Why
     A model is worth what it predicts.  The in-process loads stand for real servers; this is where that claim
@@ -145,9 +147,15 @@ def db_for(db: Sequence[Record], strategy: str, load: str, concurrency: int) -> 
     return min(mine, key=lambda r: (abs(math.log(r["concurrency"] / concurrency)), -r["concurrency"]))
 
 
+def local_observed(rec: Record) -> bool:
+    """Whether any reply of a stack cell carried its Local back (HTTP 200): when every request failed, the stack
+    cannot show a leak, and its Local verdict is not compared."""
+    return int(rec.get("requests") or 0) > stack_errors(rec)
+
+
 def _local(rec: Record, probes: Sequence[Record]) -> Comparison | None:
     probe = probe_for(probes, rec["impl"], rec.get("model_load") or "")
-    if probe is None or rec.get("outcome") == "hung" or rec.get("wrong_local") is None:
+    if probe is None or rec.get("outcome") == "hung" or rec.get("wrong_local") is None or not local_observed(rec):
         return None
     stack = "leaks" if rec["wrong_local"] else "isolates"
     model = "leaks" if probe.get("violations") else "isolates"
@@ -218,8 +226,9 @@ def model_rows(records: Iterable[Record]) -> tuple[list[str], list[list[str]]]:
     for p in pair_all(records):
         s = p.stack
         cells = "; ".join(c.model_cell for c in (p.local, p.strategy) if c is not None) or "-"
+        local = _side(p.local) if p.local is not None or local_observed(s) else "not observed (no reply) / -"
         rows.append([s["server"], str(s.get("model_load")), s["impl"], s["strategy"], str(s["concurrency"]),
-                     _side(p.local), _side(p.strategy), "-" if p.mode is None else _side(p.mode), cells, p.verdict])
+                     local, _side(p.strategy), "-" if p.mode is None else _side(p.mode), cells, p.verdict])
     return list(MODEL_HEADER), rows
 
 

@@ -20,6 +20,8 @@ from bench.records.io import SCHEMA_VERSION
 PACKAGES = (
     "ctxbench", "greenlet", "gevent", "werkzeug", "pymysql", "dbutils", "sqlalchemy", "pytest-benchmark", "matplotlib",
     "scipy", "rich",
+    # the real stack's servers and frameworks, and the asyncio drivers (optional extras: None when absent)
+    "flask", "gunicorn", "waitress", "locust", "uvicorn", "starlette", "aiomysql", "asyncmy", "uvloop",
 )
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

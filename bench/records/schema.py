@@ -42,7 +42,10 @@ SCHEMA_HISTORY: dict[int, str] = {
        "total_concurrency as for several load processes; stack: server_counters, measured_s); "
        "asyncio as a db and request load (strategies aiomysql-pool, asyncmy-pool, sqlalchemy-async, to-thread, and "
        "global, locked, per-request, own-connection over aiomysql; settings then those of the asyncio variant), "
-       "with load_facts.db_event_loop (uvloop and its version, or asyncio)",
+       "with load_facts.db_event_loop (uvloop and its version, or asyncio); "
+       "stack records of an ASGI server (server uvicorn: the Starlette app, model_load asyncio, strategies of the "
+       "asyncio load) and, on every stack record, load_facts.asyncio_tasks (requests ran as asyncio tasks) and "
+       "load_facts.event_loop (the running loop's class, e.g. uvloop.Loop; None outside one)",
 }
 
 
@@ -256,7 +259,8 @@ class FaultRecord(TypedDict, total=False):
 
 
 class StackRecord(TypedDict, total=False):
-    """One cell of the real stack: a WSGI app under a real server, driven over loopback HTTP (``ctxbench stack``).
+    """One cell of the real stack: a WSGI app (or its ASGI twin) under a real server, driven over loopback HTTP
+    (``ctxbench stack``).
 
     Every response is checked against its request's token: ``wrong_local`` counts replies whose Local held
     another request's token, ``silent_wrong`` replies answered 200 with another request's row (no error seen
@@ -287,7 +291,9 @@ class StackRecord(TypedDict, total=False):
     #: reply last, pid None): {pid, requests, ok, silent_wrong, wrong_local, errors, ops_per_s, latency_ms,
     #: latency_hist}.  The shares add up to the totals; their histograms merged are latency_hist.
     per_process: list[dict[str, Any]]
-    load_facts: dict[str, Any]  # what the server proved about its load (patched or not, threads or greenlets)
+    #: What the server proved about its load: patched or not, threads, greenlets or asyncio tasks (asyncio_tasks,
+    #: event_loop), processes answering, the most requests in flight.
+    load_facts: dict[str, Any]
     load: str  # "locust" when Locust workers drove it (``ctxbench locust --scenario stack``); the fields below too
     server_counters: dict[str, Any] | None  # the MySQL server's counter deltas, when the master could read them
     measured_s: float  # seconds of the window the workers' reports cover

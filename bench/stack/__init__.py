@@ -1,4 +1,5 @@
-"""The real stack: a real Flask app under real WSGI servers, driven over loopback HTTP by Locust.
+"""The real stack: a real Flask app under real WSGI servers (and its Starlette twin under uvicorn), driven over
+loopback HTTP by Locust.
 
 Contract: :data:`bench.stack.servers.SERVERS` declares each server with the in-process load it corresponds to;
 :mod:`bench.stack.app` is the WSGI app a server runs (one Local and one connection strategy per server process);
@@ -6,8 +7,8 @@ Contract: :data:`bench.stack.servers.SERVERS` declares each server with the in-p
 load, and stops it by pid; :mod:`bench.stack.drive` is the HTTP load (``python -m bench.stack.drive``, its own
 process: Locust patches with gevent at import).  :mod:`bench.exec.stackcell` puts them together into one cell.
 
-Nothing here imports Flask, gunicorn, Locust or waitress at module level: they are an optional extra, and
-:func:`missing_extra` says in one line how to get them when they are absent.
+Nothing here imports Flask, gunicorn, Locust, waitress, uvicorn or Starlette at module level: they are an optional
+extra, and :func:`missing_extra` says in one line how to get them when they are absent.
 """
 
 from __future__ import annotations
@@ -29,16 +30,26 @@ ENV_APP_SPEC = "CTXBENCH_STACK_APP"
 #: the load can count each process's share of a multi-process server.
 PID_HEADER = "X-Ctxbench-Pid"
 
-#: The import names of the optional extra ``ctxbench[stack]``.
+#: The import names of the optional extra ``ctxbench[stack]`` that every WSGI cell needs.
 EXTRA_MODULES: tuple[str, ...] = ("flask", "gunicorn", "locust", "waitress")
+#: What an ASGI server's cell needs: the load (Locust), the server and the app's framework (all in ``[stack]``) and
+#: the async driver most asyncio strategies use (``[asyncio]``; each strategy's own modules are checked when it is
+#: selected).
+ASGI_MODULES: tuple[str, ...] = ("locust", "uvicorn", "starlette", "aiomysql")
 
 
-def missing_extra() -> str | None:
-    """None when Flask, gunicorn, Locust and waitress can be imported, else one line saying how to get them."""
-    missing = [name for name in EXTRA_MODULES if importlib.util.find_spec(name) is None]
+def missing_extra(interface: str = "wsgi") -> str | None:
+    """None when what a cell of a server of ``interface`` ("wsgi": Flask, gunicorn, Locust, waitress; "asgi":
+    Locust, uvicorn, Starlette, aiomysql) can be imported, else one line naming what is missing and how to get it."""
+    names = ASGI_MODULES if interface == "asgi" else EXTRA_MODULES
+    missing = [name for name in names if importlib.util.find_spec(name) is None]
     if not missing:
         return None
-    return f"the real stack needs {', '.join(missing)}: pip install 'ctxbench[stack]'"
+    if interface != "asgi":
+        return f"the real stack needs {', '.join(missing)}: pip install 'ctxbench[stack]'"
+    extras = "stack,asyncio" if "aiomysql" in missing else "stack"
+    return f"the real stack's ASGI servers need {', '.join(missing)}: pip install 'ctxbench[{extras}]'"
 
 
-__all__ = ["ENV_APP_SPEC", "EXTRA_MODULES", "PID_HEADER", "PREDICTORS", "STACK_IMPLS_EXTRA", "missing_extra"]
+__all__ = ["ASGI_MODULES", "ENV_APP_SPEC", "EXTRA_MODULES", "PID_HEADER", "PREDICTORS", "STACK_IMPLS_EXTRA",
+           "missing_extra"]

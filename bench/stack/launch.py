@@ -5,7 +5,8 @@ Contract: :func:`start` runs a server of :data:`bench.stack.servers.SERVERS` as 
 returns once the server answers -- from a process of that group -- or raises :class:`StackStartError` with one line
 (a port taken, a server that exits, one that does not answer in time).  :func:`prove` sends overlapping requests to
 ``/_load``, in rounds until every worker process has answered, and raises :class:`StackStartError` unless every
-answer shows the server's declared load (gevent's patches, greenlets or OS threads, this server's software) and
+answer shows the server's declared load (gevent's patches, greenlets, asyncio tasks on one thread or OS threads,
+this server's software) and
 every worker answered.  :func:`stop` ends the group (SIGTERM, then SIGKILL) and waits until every pid it had is gone;
 it never raises.  Only ``http.client`` talks to the server from here: no proxy
 set in the environment can step in.
@@ -35,7 +36,8 @@ from bench.records.environment import PROJECT_ROOT
 from bench.server.process import parent_death_signal
 from bench.server.target import scrub
 from bench.stack import ENV_APP_SPEC
-from bench.stack.servers import GRACEFUL_TIMEOUT, ServerInfo, expected_facts
+from bench.stack.handler import APP_LINE
+from bench.stack.servers import GRACEFUL_TIMEOUT, ServerInfo, expected_facts, one_thread
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +117,14 @@ def get_json(port: int, path: str, timeout: float) -> tuple[int, Any]:
 
 
 def last_line(path: Path, password: str = "") -> str:
-    """The last non-empty line of a log, with the password scrubbed ('no message' when there is none)."""
+    """The last line of a log the app wrote about itself (:data:`bench.stack.handler.APP_LINE`), else its last
+    non-empty line, with the password scrubbed ('no message' when there is none)."""
     try:
-        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+        lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
     except OSError:
         lines = []
-    return scrub(lines[-1].strip(), password) if lines else "no message"
+    own = [line for line in lines if line.startswith(APP_LINE)]
+    return scrub((own or lines)[-1], password) if lines else "no message"
 
 
 def _env(app_spec: Path) -> dict[str, str]:
@@ -225,6 +229,7 @@ def summarise_proof(bodies: list[Mapping[str, Any]], group: set[int]) -> dict[st
 
     return {"server_software": one("server_software"), "threading_patched": one("threading_patched"),
             "socket_patched": one("socket_patched"), "greenlets": one("greenlet"),
+            "asyncio_tasks": one("asyncio_task"), "event_loop": one("event_loop"),
             "threading_local": one("threading_local"), "processes_answering": len(threads),
             "pids_ours": all(pid in group for pid in threads),
             "os_threads_per_process": max(len(ids) for ids in threads.values()),
@@ -245,10 +250,10 @@ def check_proof(info: ServerInfo, facts: Mapping[str, Any], *, overlap_possible:
         return None
     if facts["in_flight_peak"] < 2:
         return "overlapping requests did not overlap in any process"
-    greenlets = expected_facts(info.model_load)["greenlets"]
-    if greenlets and facts["os_threads_per_process"] != 1:
-        return f"greenlets ran on {facts['os_threads_per_process']} OS threads in one process"
-    if not greenlets and facts["os_threads_per_process"] < 2:
+    if one_thread(info.model_load) and facts["os_threads_per_process"] != 1:
+        what = "tasks" if info.model_load == "asyncio" else "greenlets"
+        return f"{what} ran on {facts['os_threads_per_process']} OS threads in one process"
+    if not one_thread(info.model_load) and facts["os_threads_per_process"] < 2:
         return "overlapping requests ran on one OS thread"
     return None
 

@@ -55,12 +55,15 @@ def run_master(spec: RunSpec, target: ServerTarget | None) -> dict[str, Any] | N
 def _app(spec: RunSpec, target: ServerTarget) -> Iterator[str]:
     """The stack's app under ``spec.server`` on a free 127.0.0.1 port, proven and stopped again: its URL."""
     from bench.stack.launch import free_port, prove, start, stop
-    from bench.stack.servers import get_server
+    from bench.stack.servers import get_server, unfit
 
     try:
         info = get_server(spec.server)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    why = unfit(info, spec.impl, spec.strategy)  # e.g. a blocking pool under uvicorn: one line before anything starts
+    if why is not None:
+        raise UsageError(why)
     with tempfile.TemporaryDirectory(prefix="ctxbench-locust-app-") as tmp:
         app_spec = Path(tmp) / "app.json"
         app_spec.touch(mode=0o600)
