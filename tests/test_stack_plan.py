@@ -272,3 +272,30 @@ def test_a_missing_driver_refuses_a_named_strategy_but_not_the_defaults(monkeypa
                                  "pip install 'ctxbench[asyncio]'")
     defaults = stack_selection()  # the default matrix still plans uvicorn's cells: they are recorded skipped
     assert "uvicorn" in defaults.servers and defaults.strategies_for("uvicorn") == ["global", "aiomysql-pool"]
+
+
+@pytest.mark.parametrize(("flags", "strategies", "concurrency"), [
+    (["--quick"], {"global", "aiomysql-pool", "to-thread"}, 8),
+    ([], {"global", "locked", "per-request", "own-connection", "aiomysql-pool", "asyncmy-pool", "sqlalchemy-async",
+          "to-thread"}, 16),
+])
+def test_run_has_a_small_asyncio_part(flags: list[str], strategies: set[str], concurrency: int, tmp_path: Any,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import bench.cli.run as run_command
+    from bench.cli.main import build_parser
+
+    monkeypatch.setattr(run_command, "check_url_early", lambda url: None)
+
+    def planned(*more: str) -> list[Any]:
+        args = build_parser().parse_args(["run", "--out", str(tmp_path), "--no-micro", "--no-stack", *flags, *more])
+        return run_command._new_run(args)[1]
+
+    cells = planned()
+    db = [c for c in cells if c.kind == "db" and c.spec["load"] == "asyncio"]
+    assert {c.spec["strategy"] for c in db} == strategies
+    assert {c.spec["concurrency"] for c in db} == {concurrency}
+    requests = [c for c in cells if c.kind == "request" and c.spec["load"] == "asyncio"]
+    assert requests and {c.spec["strategy"] for c in requests} <= set(matrix.DB_ASYNC_REQUEST_STRATEGIES)
+    assert len({c.id for c in cells}) == len(cells)  # nothing planned twice
+    for more in (["--no-asyncio"], ["--db-load", "threads"]):
+        assert not [c for c in planned(*more) if c.kind in ("db", "request") and c.spec["load"] == "asyncio"]

@@ -205,6 +205,25 @@ def db_selection(args: argparse.Namespace, *, quick: bool = False) -> DbSelectio
     ))
 
 
+def async_part(db: DbSelection, *, quick: bool) -> DbSelection | None:
+    """The asyncio part of ``ctxbench run`` beside ``db`` (its timing, hang bound and processes), or None when the
+    asyncio drivers are not installed (said once, as a warning: the rest of the run goes on)."""
+    import importlib.util
+    import logging
+
+    missing = [name for name in matrix.DB_ASYNC_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        logging.getLogger(__name__).warning("the asyncio part is left out: it needs %s: pip install "
+                                            "'ctxbench[asyncio]'", ", ".join(missing))
+        return None
+    part = matrix.DB_ASYNC_RUN_QUICK if quick else matrix.DB_ASYNC_RUN
+    return check_selection(DbSelection(
+        strategies=list(part["strategies"]), loads=list(part["loads"]), concurrency=list(part["concurrency"]),
+        duration=db.duration, warmup=db.warmup, request_impls=list(part["request_impls"]) if db.request_impls else [],
+        request_strategies=list(part["request_strategies"]), hang_after=db.hang_after, processes=list(db.processes),
+    ))
+
+
 def add_stack_selection(p: argparse.ArgumentParser) -> None:
     """The real-stack selection flags of ``ctxbench stack``."""
     p.add_argument("--server", action="append", metavar="NAME",

@@ -10,6 +10,7 @@ from pathlib import Path
 from bench.cli.args import (
     add_db_selection,
     add_locals_selection,
+    async_part,
     check_writable,
     count,
     db_selection,
@@ -38,6 +39,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-micro", action="store_true", help="skip the micro-benchmarks")
     p.add_argument("--no-db", action="store_true",
                    help="skip the database and request matrices (and the real stack, whose app needs the server)")
+    p.add_argument("--no-asyncio", action="store_true",
+                   help="skip the asyncio part of the database matrix (every asyncio strategy and the request "
+                        "scenario at one concurrency; run only when --db-load is not given)")
     p.add_argument("--no-stack", action="store_true",
                    help="skip the real stack (Flask under real WSGI servers over HTTP; smaller with --quick)")
     p.add_argument("--jobs", type=count(1, 64), default=2, metavar="N", help="probe cells run at once (default: 2)")
@@ -50,8 +54,10 @@ def _new_run(args: argparse.Namespace) -> tuple[RunDir, list[Planned]]:
     check_writable(args.out)
     plan = None if args.no_locals else locals_plan(args, quick=args.quick)
     db = None if args.no_db else db_selection(args, quick=args.quick)
+    # The asyncio part: only beside the default loads (a user who names --db-load chose the loads).
+    asyncio = None if db is None or args.no_asyncio or args.db_load else async_part(db, quick=args.quick)
     stack = None if args.no_stack or args.no_db else stack_selection(quick=args.quick, workers=db.processes)
-    cells = plan_run(plan, db, quick=args.quick, stack=stack)
+    cells = plan_run(plan, db, quick=args.quick, stack=stack, asyncio=asyncio)
     if not cells:
         raise UsageError("nothing to run: every part was switched off")
     if db is not None or stack is not None:

@@ -208,11 +208,15 @@ def plan_stack_model(stack: StackSelection, *, hang_after: float | None = None) 
 
 
 def plan_run(locals_plan: LocalsPlan | None, db: DbSelection | None, *, quick: bool,
-             stack: StackSelection | None = None) -> list[Planned]:
-    """Every cell of ``ctxbench run``, in the order they run: locals, database (with the stack's companions), stack."""
+             stack: StackSelection | None = None, asyncio: DbSelection | None = None) -> list[Planned]:
+    """Every cell of ``ctxbench run``, in the order they run: locals, database (its ``asyncio`` part after it, then
+    the stack's companions not already planned), stack."""
     cells = plan_locals(locals_plan, quick=quick) if locals_plan is not None else []
     if db is not None:
         cells += plan_db(db)
+    if asyncio is not None:
+        planned = {c.id for c in cells}
+        cells += [c for c in plan_db(asyncio) if c.id not in planned]
     if db is not None and stack is not None:
         from bench.cell.loads import DB_LOADS
         from bench.stack import missing_extra

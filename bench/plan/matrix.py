@@ -63,6 +63,26 @@ DB_QUICK: dict[str, Any] = {
 DB_ASYNC_STRATEGIES: tuple[str, ...] = tuple(name for name, info in STRATEGIES.items()
                                              if info.in_default and "asyncio" in info.loads())
 DB_ASYNC_REQUEST_STRATEGIES: tuple[str, ...] = ("aiomysql-pool", "locked", "per-request")
+#: The asyncio part of ``ctxbench run`` (when ``--db-load`` is not given, ``--no-asyncio`` is not, and the
+#: ``asyncio`` extra is installed): every asyncio strategy and the request scenario at one concurrency, with the
+#: run's timing -- about a minute at the default sizes (the bound for this part is two minutes).
+DB_ASYNC_RUN: dict[str, Any] = {
+    "loads": ("asyncio",),
+    "concurrency": (16,),
+    "strategies": DB_ASYNC_STRATEGIES,
+    "request_impls": DB_DEFAULT["request_impls"],
+    "request_strategies": DB_ASYNC_REQUEST_STRATEGIES,
+}
+#: ``--quick``: the shared connection, the driver's pool and the thread bridge; one request cell pair.
+DB_ASYNC_RUN_QUICK: dict[str, Any] = {
+    **DB_ASYNC_RUN,
+    "concurrency": (8,),
+    "strategies": ("global", "aiomysql-pool", "to-thread"),
+    "request_impls": ("fast", "threading-local"),
+    "request_strategies": ("aiomysql-pool",),
+}
+#: The modules the asyncio part needs (the ``asyncio`` extra): without them it is left out with one warning.
+DB_ASYNC_MODULES: tuple[str, ...] = ("aiomysql", "asyncmy")
 
 
 def default_db_strategies(loads: list[str] | tuple[str, ...], defaults: tuple[str, ...],
