@@ -91,7 +91,8 @@ def _confirm_speed(outcome: GateOutcome, plan: GatePlan, rounds: int) -> list[st
         fresh = {r.name: r for r in ab_speed(records, Thresholds({"micro": 1.0}, 1.0), [])}
         for result in suspects:
             again = fresh.get(result.name)
-            check = judge(result.name, again.paired, [], [], result.max_slowdown, result.alpha) if again else None
+            check = (judge(result.name, again.paired, again.base, again.now, result.max_slowdown, result.alpha)
+                     if again else None)
             if check is not None:
                 result.confirmations.append(check)
             if check is None or check.verdict == "undecidable":

@@ -125,7 +125,7 @@ def base_tree(sides: Sides) -> Iterator[Path]:
     tree = parent / "base"
     try:
         git(sides.repo, "worktree", "add", "--detach", "--quiet", str(tree), sides.base.sha)
-        log.info("base %s checked out in %s", sides.base.label(), tree)
+        log.debug("base %s checked out in %s", sides.base.label(), tree)
         yield tree
     finally:
         git(sides.repo, "worktree", "remove", "--force", str(tree), check=False)
