@@ -237,3 +237,46 @@ def test_same_code_on_both_sides_flags_nothing(tmp_path: Path) -> None:
     assert len(speed) == 7
     assert [n for n, r in speed.items() if r["verdict"] == "regression"] == []
     assert_nothing_left(repo, tmp_path / "tmp")
+
+
+def test_a_correctness_change_between_the_sides_fails(tmp_path: Path) -> None:
+    leaky = "class Local:\n    '''One namespace shared by every thread: leaks.'''\n"
+    repo = make_repo(tmp_path / "repo", source=leaky)
+    (repo / "abpkg" / "loc.py").write_text(LOCAL_SOURCE)  # the change isolates
+    out = tmp_path / "gate.json"
+    proc = run_ab(repo, tmp_path / "tmp", "--against", "HEAD", "--impl", IMPL, "--no-db", "--no-micro", "--load",
+                  "threads", "--probe", "isolation", "--quiet", "--json", str(out))
+    assert proc.returncode == EXIT_REGRESSION, proc.stdout + proc.stderr
+    verdicts = {r["name"]: r for r in json.loads(out.read_text())["gate"]["correctness"]}
+    cell = verdicts[f"probe/{IMPL}/threads/isolation"]
+    assert cell["verdict"] == "fail" and cell["baseline"]["violations"] > 0 and cell["now"]["violations"] == 0
+    assert_nothing_left(repo, tmp_path / "tmp")
+
+
+def test_ctrl_c_leaves_no_worktree_and_no_process(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    repo = make_repo(tmp_path / "repo")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "regress", "--repo", str(repo), "--against", "HEAD",
+                             "--impl", IMPL, *QUICK], cwd=ROOT, env={**os.environ, "TMPDIR": str(tmp)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while worktrees(repo) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert worktrees(repo) == 2, "the base worktree never appeared"
+        time.sleep(1.0)  # into the measurement
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode != EXIT_OK
+    assert_nothing_left(repo, tmp)
+    time.sleep(0.5)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)  # no process of the group is left
