@@ -280,3 +280,72 @@ def test_ctrl_c_leaves_no_worktree_and_no_process(tmp_path: Path) -> None:
     time.sleep(0.5)
     with pytest.raises(ProcessLookupError):
         os.killpg(proc.pid, 0)  # no process of the group is left
+
+
+STRATEGY_SOURCE = '''\
+import contextlib
+import threading
+
+N = 0
+
+
+class PerThread:
+    """One connection per worker thread, made on first use; checkouts run N empty loop iterations first."""
+
+    def __init__(self, connect_kwargs, concurrency):
+        self.kwargs = dict(connect_kwargs)
+        self.local = threading.local()
+        self.conns = []
+        self.lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def checkout(self):
+        for _ in range(N):
+            pass
+        conn = getattr(self.local, "conn", None)
+        if conn is None:
+            import pymysql
+
+            conn = self.local.conn = pymysql.connect(**self.kwargs)
+            with self.lock:
+                self.conns.append(conn)
+        yield conn
+
+    def close(self):
+        for conn in self.conns:
+            conn.close()
+
+
+def factory(connect_kwargs, concurrency):
+    return PerThread(connect_kwargs, concurrency)
+'''
+
+
+def test_database_pairs_flag_a_slowed_user_factory(tmp_path: Path, mysql_server: Any) -> None:
+    repo = make_repo(tmp_path / "repo")
+    (repo / "abpkg" / "strat.py").write_text(STRATEGY_SOURCE)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a strategy")
+    (repo / "abpkg" / "strat.py").write_text(STRATEGY_SOURCE.replace("N = 0", "N = 100000"))  # ms per checkout
+    t = mysql_server.target
+    url = f"mysql://{t.user}:{t.password}@{t.host}:{t.port}/{t.database}"
+    out = tmp_path / "gate.json"
+    proc = run_ab(repo, tmp_path / "tmp", "--against", "HEAD", "--impl", IMPL, "--no-micro", "--load", "threads",
+                  "--probe", "isolation", "--strategy", "abpkg.strat:factory", "--db-load", "threads",
+                  "--concurrency", "2", "--db-duration", "0.2", "--db-warmup", "0.05", "--mysql-url", url, "--quiet",
+                  "--json", str(out))
+    assert proc.returncode == EXIT_REGRESSION, proc.stdout + proc.stderr
+    doc = json.loads(out.read_text())
+    speed = _speed(doc)
+    assert sorted(speed) == ["db/abpkg.strat:factory/threads/c2", "db/locked/threads/c2"]
+    slowed = speed["db/abpkg.strat:factory/threads/c2"]
+    assert slowed["verdict"] == "regression" and len(slowed["paired_ratios"]) == 5
+    assert all(r < 1 for r in slowed["paired_ratios"])  # the change gives fewer ops/s in every pair
+    assert speed["db/locked/threads/c2"]["verdict"] != "regression"  # the same code on both sides
+    sides = [r["ab_side"] for r in doc["records"] if r.get("kind") == "db"]
+    assert sides.count("base") == sides.count("change") == 10
+    verdicts = {r["name"]: r["verdict"] for r in doc["gate"]["correctness"]}
+    assert verdicts["db/abpkg.strat:factory/threads/c2"] == "ok"
+    if t.password:
+        assert t.password not in proc.stdout + proc.stderr + out.read_text()
+    assert_nothing_left(repo, tmp_path / "tmp")

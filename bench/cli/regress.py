@@ -235,6 +235,7 @@ def _run_ab(args: argparse.Namespace, plan: GatePlan) -> int:
     """``--against REF``: the A/B run (:mod:`bench.gate.abrun`); no baseline file is read or written."""
     from bench.gate.abrun import run_ab
     from bench.gate.decision import Thresholds
+    from bench.gate.measure import find_target
     from bench.gate.run import Outputs
 
     if args.update_baseline:
@@ -246,8 +247,14 @@ def _run_ab(args: argparse.Namespace, plan: GatePlan) -> int:
             check_writable(path, directory=is_dir)
     thresholds = Thresholds({**DEFAULT_MAX_SLOWDOWN, **args.max_slowdown}, args.alpha, {})
     outputs = Outputs(baseline=args.baseline, markdown=args.markdown, json=args.json, charts=args.charts)
-    return run_ab(args.repo, args.against, plan, thresholds, outputs, confirm=args.confirm, quiet=args.quiet,
-                  jobs=args.jobs)
+    with contextlib.ExitStack() as stack:
+        target, skipped = None, None
+        if plan.db:  # before measuring anything: a --mysql-url that does not work ends the command now
+            handle, target, skipped = find_target(plan.mysql_url)
+            if handle is not None:
+                stack.enter_context(handle)
+        return run_ab(args.repo, args.against, plan, thresholds, outputs, confirm=args.confirm, quiet=args.quiet,
+                      jobs=args.jobs, target=target, db_skipped=skipped)
 
 
 def _run(args: argparse.Namespace, plan: GatePlan, thresholds: Thresholds, baseline: Baseline | None,

@@ -34,10 +34,18 @@ class ABResult(SpeedResult):
     paired: list[float] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        out = super().to_json()
-        out["paired_ratios"] = [round(s, 6) for s in self.paired]
-        out["test"] = "one-sided Wilcoxon signed-rank on log(change/base) per process"
-        return out
+        def centre(values: list[float]) -> float | None:
+            return stats.median(values) if values else None
+
+        unit = "process" if self.kind == "micro" else "pair of cells"
+        return {"metric": self.name, "kind": self.kind, "verdict": self.verdict, "reason": self.reason,
+                "base_median": centre(self.base), "base_samples": [round(s, 6) for s in self.base],
+                "change_median": centre(self.now), "change_samples": [round(s, 6) for s in self.now],
+                "paired_ratios": [round(s, 6) for s in self.paired],
+                "test": f"one-sided Wilcoxon signed-rank on log(change/base), one sample per {unit}",
+                "slowdown": round(self.slowdown, 5), "p_slower": self.p_slower, "p_faster": self.p_faster,
+                "max_slowdown": self.max_slowdown, "alpha": self.alpha,
+                "confirmations": [c.to_json() for c in self.confirmations]}
 
 
 def signed_rank_p(logs: Sequence[float], alternative: str) -> float:

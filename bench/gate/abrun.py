@@ -9,8 +9,9 @@ Contract
     worker process times both in the same interleaved rounds.  Speed is judged by
     :func:`bench.gate.ab.ab_speed`, correctness by :func:`bench.gate.ab.ab_correctness`; a
     suspect is measured again (both sides, fresh processes) ``confirm`` times and fails the
-    gate only if seen every time.  The database half is not part of an A/B run (said in a
-    note).  Returns the exit status: 0 clean, 1 a regression or correctness change, 2 an error.
+    gate only if seen every time.  With a server, the database strategies are compared in
+    pairs of cells (:mod:`bench.gate.abdb`).  Returns the exit status: 0 clean, 1 a regression or
+    correctness change, 2 an error.
 """
 
 from __future__ import annotations
@@ -28,13 +29,14 @@ from typing import Any
 
 from bench.cell.twin import ENV_BASE_TREE, base_name
 from bench.errors import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, UsageError
-from bench.gate.ab import ABResult, ab_correctness, ab_speed, judge, one_sided
+from bench.gate.ab import ABResult, ab_correctness, ab_speed, one_sided
+from bench.gate.abdb import db_ab_correctness, db_ab_speed, run_db_pairs
 from bench.gate.baseline import Baseline
 from bench.gate.confirm import confirm_correctness
 from bench.gate.decision import GateOutcome, Thresholds
 from bench.gate.measure import measure, probe_rerun
 from bench.gate.output import headline, report
-from bench.gate.plan import GatePlan
+from bench.gate.plan import AB_MIN_PAIRS, GatePlan
 from bench.gate.run import Outputs, write_outputs
 from bench.gate.worktree import Sides, base_tree, find_sides
 
@@ -73,26 +75,44 @@ def change_environment(tree: Path, repo: Path) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _confirm_speed(outcome: GateOutcome, plan: GatePlan, rounds: int) -> list[str]:
-    """Measure each suspect's impl on both sides again; a regression not seen every time is ``ok``."""
+def _fresh(suspects: Sequence[ABResult], plan: GatePlan, thresholds: Thresholds, target: Any,
+           tree: Path) -> tuple[dict[str, ABResult], list[str]]:
+    """Both sides of the suspects measured again in fresh processes, judged as before: {name: result}, errors."""
     from bench.exec.micro import run_micro
 
+    fresh: dict[str, ABResult] = {}
+    errors: list[str] = []
+    micro = [r for r in suspects if r.kind == "micro"]
+    if micro:
+        impls = list(dict.fromkeys(r.name.split("/", 1)[1].rsplit("/", 1)[0] for r in micro))
+        ops = list(dict.fromkeys(r.name.rsplit("/", 1)[1] for r in micro))
+        records, errs = run_micro([*impls, *map(base_name, impls)], ops=ops, processes=plan.micro_processes,
+                                  values=plan.micro_values)
+        errors += errs
+        fresh.update({r.name: r for r in ab_speed(records, thresholds, [])})
+    for result in (r for r in suspects if r.kind == "db"):
+        parts = result.name.split("/")  # db/STRATEGY/LOAD/cN
+        strategy, load, c = "/".join(parts[1:-2]), parts[-2], int(parts[-1][1:])
+        rounds, errs = run_db_pairs(target, tree, [strategy], [load], [c], pairs=ab_pairs(plan),
+                                    duration=plan.db_duration, warmup=plan.db_warmup)
+        errors += errs
+        fresh.update({r.name: r for r in db_ab_speed(rounds, thresholds, [])})
+    return fresh, errors
+
+
+def _confirm_speed(outcome: GateOutcome, plan: GatePlan, thresholds: Thresholds, target: Any, tree: Path,
+                   rounds: int) -> list[str]:
+    """Measure each suspect on both sides again; a regression not seen every time is ``ok``."""
     errors: list[str] = []
     for round_no in range(1, rounds + 1):
         suspects = [r for r in outcome.regressions if isinstance(r, ABResult)]
         if not suspects:
             break
-        impls = list(dict.fromkeys(r.name.split("/", 1)[1].rsplit("/", 1)[0] for r in suspects))
-        ops = list(dict.fromkeys(r.name.rsplit("/", 1)[1] for r in suspects))
         log.info("confirming %d suspected regression(s) (%d/%d)", len(suspects), round_no, rounds)
-        records, errs = run_micro([*impls, *map(base_name, impls)], ops=ops, processes=plan.micro_processes,
-                                  values=plan.micro_values)
+        fresh, errs = _fresh(suspects, plan, thresholds, target, tree)
         errors += errs
-        fresh = {r.name: r for r in ab_speed(records, Thresholds({"micro": 1.0}, 1.0), [])}
         for result in suspects:
-            again = fresh.get(result.name)
-            check = (judge(result.name, again.paired, again.base, again.now, result.max_slowdown, result.alpha)
-                     if again else None)
+            check = fresh.get(result.name)
             if check is not None:
                 result.confirmations.append(check)
             if check is None or check.verdict == "undecidable":
@@ -104,6 +124,11 @@ def _confirm_speed(outcome: GateOutcome, plan: GatePlan, rounds: int) -> list[st
                 result.verdict = "ok"
                 result.reason = f"not confirmed: again {check.slowdown:+.1%} p={check.p_slower:.2g}"
     return errors
+
+
+def ab_pairs(plan: GatePlan) -> int:
+    """Pairs of database cells per strategy x load x concurrency: ``--db-repeats``, at least :data:`AB_MIN_PAIRS`."""
+    return max(plan.db_repeats, AB_MIN_PAIRS)
 
 
 def _outcome(measurement: Any, plan: GatePlan, thresholds: Thresholds, preflight_out: dict[str, Any]) -> GateOutcome:
@@ -125,11 +150,30 @@ def _pseudo_baseline(sides: Sides, measurement: Any, plan: GatePlan) -> Baseline
                     settings=plan.settings(), selection=plan.selection(), correctness={}, speed={}, overrides={})
 
 
+def _measure_db(measurement: Any, outcome: GateOutcome, plan: GatePlan, thresholds: Thresholds, target: Any,
+                tree: Path) -> None:
+    """The database pairs, into ``measurement`` (records, errors) and ``outcome`` (speed, correctness)."""
+    rounds, errors = run_db_pairs(target, tree, plan.strategies, plan.db_loads, plan.concurrency, pairs=ab_pairs(plan),
+                                  duration=plan.db_duration, warmup=plan.db_warmup)
+    measurement.db_ran = True
+    measurement.environment["db_server"] = target.redacted_url()
+    measurement.errors += errors
+    for side in rounds.values():
+        for records in side:
+            measurement.records += records
+    outcome.speed += db_ab_speed(rounds, thresholds, measurement.notes)
+    outcome.correctness += db_ab_correctness(rounds)
+
+
 def run_ab(repo: Path, ref: str, plan: GatePlan, thresholds: Thresholds, outputs: Outputs, *, confirm: int,
-           quiet: bool, jobs: int) -> int:
-    """The A/B gate (see the module docstring); the exit status.  Bad input raises a one-line UsageError."""
+           quiet: bool, jobs: int, target: Any = None, db_skipped: str | None = None) -> int:
+    """The A/B gate (see the module docstring); the exit status.  Bad input raises a one-line UsageError.
+
+    ``target``: the database server for the strategies' pairs (None: the database half is skipped, for
+    the reason ``db_skipped``).
+    """
     sides = find_sides(repo, ref)
-    plan = replace(plan, db=False, stack=False)
+    plan = replace(plan, stack=False)
     with base_tree(sides) as tree:
         checked = preflight(tree, sides.repo, plan.impls)
         if checked["errors"]:
@@ -137,11 +181,15 @@ def run_ab(repo: Path, ref: str, plan: GatePlan, thresholds: Thresholds, outputs
         both = [n for n in plan.impls if n not in checked["missing"]]
         ab_plan = replace(plan, impls=(*plan.impls, *map(base_name, both)))
         with change_environment(tree, sides.repo):
-            measurement = measure(ab_plan, None, quiet=quiet, jobs=jobs)
-            errors = list(measurement.errors)
+            measurement = measure(replace(ab_plan, db=False), None, quiet=quiet, jobs=jobs)
             outcome = _outcome(measurement, plan, thresholds, checked)
+            if plan.db and target is not None:
+                _measure_db(measurement, outcome, plan, thresholds, target, tree)
+            elif plan.db:
+                measurement.db_skipped = db_skipped or "no MySQL-protocol server"
+            errors = list(measurement.errors)
             if confirm and outcome.regressions:
-                errors += _confirm_speed(outcome, ab_plan, confirm)
+                errors += _confirm_speed(outcome, ab_plan, thresholds, target, tree, confirm)
             if confirm and outcome.failures:
                 errors += confirm_correctness(outcome, probe_rerun(ab_plan), confirm)
     print(f"A/B: change {sides.change_label()} against base {sides.base.label()} (--against {ref}), "
@@ -149,8 +197,6 @@ def run_ab(repo: Path, ref: str, plan: GatePlan, thresholds: Thresholds, outputs
     measurement.environment["ab"] = {"repo": str(sides.repo), "against": ref, "base": sides.base.sha,
                                      "base_subject": sides.base.subject, "change": sides.change.sha,
                                      "change_subject": sides.change.subject, "uncommitted": sides.dirty}
-    measurement.notes.append("database strategies are not compared in an A/B run (--against); "
-                             "use the stored-baseline mode for them")
     if outcome.compared() == 0 and not errors:
         errors.append("nothing comparable: no impl was measured on both sides")
     baseline = _pseudo_baseline(sides, measurement, plan)
