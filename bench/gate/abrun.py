@@ -22,6 +22,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -153,6 +154,7 @@ def _pseudo_baseline(sides: Sides, measurement: Any, plan: GatePlan) -> Baseline
 def _measure_db(measurement: Any, outcome: GateOutcome, plan: GatePlan, thresholds: Thresholds, target: Any,
                 tree: Path) -> None:
     """The database pairs, into ``measurement`` (records, errors) and ``outcome`` (speed, correctness)."""
+    started = time.monotonic()
     rounds, errors = run_db_pairs(target, tree, plan.strategies, plan.db_loads, plan.concurrency, pairs=ab_pairs(plan),
                                   duration=plan.db_duration, warmup=plan.db_warmup)
     measurement.db_ran = True
@@ -163,6 +165,7 @@ def _measure_db(measurement: Any, outcome: GateOutcome, plan: GatePlan, threshol
             measurement.records += records
     outcome.speed += db_ab_speed(rounds, thresholds, measurement.notes)
     outcome.correctness += db_ab_correctness(rounds)
+    measurement.seconds += time.monotonic() - started
 
 
 def run_ab(repo: Path, ref: str, plan: GatePlan, thresholds: Thresholds, outputs: Outputs, *, confirm: int,
