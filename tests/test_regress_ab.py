@@ -349,3 +349,31 @@ def test_database_pairs_flag_a_slowed_user_factory(tmp_path: Path, mysql_server:
     if t.password:
         assert t.password not in proc.stdout + proc.stderr + out.read_text()
     assert_nothing_left(repo, tmp_path / "tmp")
+
+
+def _db_rec(strategy: str, ops: float, repeat: int, outcome: str = "ok") -> dict[str, Any]:
+    return {"kind": "db", "strategy": strategy, "load": "threads", "concurrency": 2, "outcome": outcome,
+            "ops_per_s": ops, "repeat": repeat, "machine_load_1m": 0.0, "wrong_results": 0, "errors": {}}
+
+
+def test_database_pairs_decision_and_output_shapes(tmp_path: Path) -> None:
+    from bench.gate.abdb import db_ab_speed
+    from bench.gate.charts import draw_gate
+    from bench.gate.decision import GateOutcome, Thresholds
+
+    thresholds = Thresholds({"micro": 0.1, "db": 0.2}, 0.05)
+    change = [[_db_rec("s", 500.0 + i, i), _db_rec("locked", 1000.0, i)] for i in range(6)]
+    base = [[_db_rec("s", 1000.0 - i, i), _db_rec("locked", 1000.0 + i, i)] for i in range(6)]
+    change[5][0]["outcome"] = "error"  # a pair with a failed cell gives no sample
+    results = {r.name: r for r in db_ab_speed({"change": change, "base": base}, thresholds, [])}
+    slowed = results["db/s/threads/c2"]
+    assert slowed.verdict == "regression" and len(slowed.paired) == 5 and slowed.slowdown > 0.4
+    assert results["db/locked/threads/c2"].verdict == "ok"
+    faster = db_ab_speed({"change": base, "base": change}, thresholds, [])
+    assert {r.name: r.verdict for r in faster}["db/s/threads/c2"] == "improved"
+    empty = db_ab_speed({"change": [[_db_rec("s", 1.0, 0, "error")]], "base": [[_db_rec("s", 1.0, 0)]]},
+                        thresholds, [])
+    assert [r.verdict for r in empty] == ["undecidable"]
+    outcome = GateOutcome(speed=[*results.values(), *empty])
+    assert all(json.dumps(r.to_json()) for r in outcome.speed)  # serialisable with no pair at all
+    assert draw_gate(outcome) is not None
