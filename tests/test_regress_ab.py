@@ -149,6 +149,13 @@ def test_against_with_update_baseline(tmp_path: Path) -> None:
     assert_one_line_error(proc, "--update-baseline")
 
 
+def test_only_third_party_references_compare_nothing(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    proc = run_ab(repo, tmp_path / "tmp", "--against", "HEAD", "--impl", "werkzeug", *QUICK)
+    assert_one_line_error(proc, "third-party")
+    assert_nothing_left(repo, tmp_path / "tmp")
+
+
 # ---- the double import ----
 
 def test_base_and_change_are_different_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -223,6 +230,8 @@ def test_planted_slowdown_flagged_on_exactly_that_metric(tmp_path: Path) -> None
     assert "abpkg.newloc:Local (only in the change, not judged)" in proc.stdout
     assert doc["environment"]["ab"]["base"] == git(repo, "rev-parse", "HEAD").strip()
     assert "A/B: change" in proc.stdout and "base: a Local" in proc.stdout
+    assert "+ 1 uncommitted path(s)" in proc.stdout  # the change side is the working tree, edits included
+    assert doc["environment"]["ab"]["uncommitted"] == ["abpkg/loc.py"]
     verdicts = {r["name"]: r["verdict"] for r in doc["gate"]["correctness"]}
     assert verdicts[f"probe/{IMPL}/threads/isolation"] == "ok"
     assert_nothing_left(repo, tmp_path / "tmp")

@@ -175,8 +175,14 @@ def run_ab(repo: Path, ref: str, plan: GatePlan, thresholds: Thresholds, outputs
     ``target``: the database server for the strategies' pairs (None: the database half is skipped, for
     the reason ``db_skipped``).
     """
+    import localimpls
+
     sides = find_sides(repo, ref)
-    plan = replace(plan, stack=False)
+    third_party = [n for n in plan.impls if n in localimpls.REFERENCES]
+    plan = replace(plan, stack=False, impls=tuple(n for n in plan.impls if n not in third_party))
+    if not plan.impls:
+        raise UsageError(f"--against: nothing to compare: {', '.join(third_party)} are third-party references, "
+                         "the same code on both sides")
     with base_tree(sides) as tree:
         checked = preflight(tree, sides.repo, plan.impls)
         if checked["errors"]:
@@ -185,6 +191,9 @@ def run_ab(repo: Path, ref: str, plan: GatePlan, thresholds: Thresholds, outputs
         ab_plan = replace(plan, impls=(*plan.impls, *map(base_name, both)))
         with change_environment(tree, sides.repo):
             measurement = measure(replace(ab_plan, db=False), None, quiet=quiet, jobs=jobs)
+            if third_party:
+                measurement.notes.append(f"not measured: {', '.join(third_party)} (third-party references, the "
+                                         "same code on both sides)")
             outcome = _outcome(measurement, plan, thresholds, checked)
             if plan.db and target is not None:
                 _measure_db(measurement, outcome, plan, thresholds, target, tree)

@@ -35,7 +35,10 @@ SCHEMA_HISTORY: dict[int, str] = {
        "records' client_cpu_s, server_cpu_s and server_pid (CPU from the start to the workers' end), and for a "
        "cell of several load processes (--processes) processes, total_concurrency, per_process, window, "
        "windows_equal and start_sync "
-       "(the processes' records merged; the server's counters read once by the parent)",
+       "(the processes' records merged; the server's counters read once by the parent); "
+       "from the A/B gate (regress --against): db records' ab_side, probe and micro records whose impl ends in "
+       "@base (the base commit's version of that impl), and the environment's ab {repo, against, base, "
+       "base_subject, change, change_subject, uncommitted}",
 }
 
 
@@ -137,6 +140,8 @@ class DbRecord(TypedDict, total=False):
     load_facts: dict[str, Any]
     repeat: int  # the gate's repeats
     machine_load_1m: float | None
+    #: ``regress --against``: which side of the A/B pair the cell measured (``change`` or ``base``).
+    ab_side: Literal["change", "base"]
     #: CPU seconds from the start (warm-up included) to the workers' end: the client process(es)' together,
     #: and the server's when it runs on this machine and its process was found (None otherwise).
     client_cpu_s: float | None
