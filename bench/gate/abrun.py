@@ -204,6 +204,12 @@ def run_ab(repo: Path, ref: str, plan: GatePlan, thresholds: Thresholds, outputs
                 errors += _confirm_speed(outcome, ab_plan, thresholds, target, tree, confirm)
             if confirm and outcome.failures:
                 errors += confirm_correctness(outcome, probe_rerun(ab_plan), confirm)
+    return _finish(sides, ref, plan, measurement, outcome, errors, thresholds, outputs, confirm)
+
+
+def _finish(sides: Sides, ref: str, plan: GatePlan, measurement: Any, outcome: GateOutcome, errors: list[str],
+            thresholds: Thresholds, outputs: Outputs, confirm: int) -> int:
+    """Report both sides' comparison and write the outputs asked for; the exit status."""
     print(f"A/B: change {sides.change_label()} against base {sides.base.label()} (--against {ref}), "
           "both timed in the same rounds of the same processes")
     measurement.environment["ab"] = {"repo": str(sides.repo), "against": ref, "base": sides.base.sha,
@@ -221,4 +227,3 @@ def run_ab(repo: Path, ref: str, plan: GatePlan, thresholds: Thresholds, outputs
     if errors:
         return EXIT_ERROR
     return EXIT_REGRESSION if outcome.failed else EXIT_OK
-
