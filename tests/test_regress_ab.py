@@ -252,6 +252,10 @@ def test_a_correctness_change_between_the_sides_fails(tmp_path: Path) -> None:
     leaky = "class Local:\n    '''One namespace shared by every thread: leaks.'''\n"
     repo = make_repo(tmp_path / "repo", source=leaky)
     (repo / "abpkg" / "loc.py").write_text(LOCAL_SOURCE)  # the change isolates
+    marker = tmp_path / "hook-ran"
+    hook = repo / ".git" / "hooks" / "post-checkout"
+    hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    hook.chmod(0o755)
     out = tmp_path / "gate.json"
     proc = run_ab(repo, tmp_path / "tmp", "--against", "HEAD", "--impl", IMPL, "--no-db", "--no-micro", "--load",
                   "threads", "--probe", "isolation", "--quiet", "--json", str(out))
@@ -259,6 +263,7 @@ def test_a_correctness_change_between_the_sides_fails(tmp_path: Path) -> None:
     verdicts = {r["name"]: r for r in json.loads(out.read_text())["gate"]["correctness"]}
     cell = verdicts[f"probe/{IMPL}/threads/isolation"]
     assert cell["verdict"] == "fail" and cell["baseline"]["violations"] > 0 and cell["now"]["violations"] == 0
+    assert not marker.exists()  # the base checkout runs none of the repository's hooks
     assert_nothing_left(repo, tmp_path / "tmp")
 
 

@@ -73,10 +73,11 @@ def git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     except FileNotFoundError:
         raise UsageError("--against needs git, and no git program was found") from None
     except subprocess.TimeoutExpired:
-        raise UsageError(f"git {args[0]} took more than {GIT_TIMEOUT:.0f} s in {repo}") from None
+        raise UsageError(f"git {' '.join(args[:2])} took more than {GIT_TIMEOUT:.0f} s in {repo}") from None
     if check and done.returncode != 0:
         first = (done.stderr.strip().splitlines() or ["failed"])[0]
-        raise UsageError(f"git {args[0]} in {repo}: {first}")
+        command = next((a for a in args if not a.startswith("-") and "=" not in a), "")
+        raise UsageError(f"git {command} in {repo}: {first}")
     return done
 
 
@@ -124,7 +125,9 @@ def base_tree(sides: Sides) -> Iterator[Path]:
     parent = Path(tempfile.mkdtemp(prefix=TREE_PREFIX))
     tree = parent / "base"
     try:
-        git(sides.repo, "worktree", "add", "--detach", "--quiet", str(tree), sides.base.sha)
+        # No hooks: a post-checkout hook of the user's repository has no business in a measurement.
+        git(sides.repo, "-c", "core.hooksPath=/dev/null", "worktree", "add", "--detach", "--quiet", str(tree),
+            sides.base.sha)
         log.debug("base %s checked out in %s", sides.base.label(), tree)
         yield tree
     finally:
