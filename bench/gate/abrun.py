@@ -179,6 +179,7 @@ def run_ab(repo: Path, ref: str, plan: GatePlan, thresholds: Thresholds, outputs
 
     sides = find_sides(repo, ref)
     third_party = [n for n in plan.impls if n in localimpls.REFERENCES]
+    stack_asked = plan.stack
     plan = replace(plan, stack=False, impls=tuple(n for n in plan.impls if n not in third_party))
     if not plan.impls:
         raise UsageError(f"--against: nothing to compare: {', '.join(third_party)} are third-party references, "
@@ -191,6 +192,9 @@ def run_ab(repo: Path, ref: str, plan: GatePlan, thresholds: Thresholds, outputs
         ab_plan = replace(plan, impls=(*plan.impls, *map(base_name, both)))
         with change_environment(tree, sides.repo):
             measurement = measure(replace(ab_plan, db=False), None, quiet=quiet, jobs=jobs)
+            if stack_asked:
+                measurement.notes.append("--stack is not part of an A/B run (--against): the real-stack check "
+                                         "runs in the baseline mode only")
             if third_party:
                 measurement.notes.append(f"not measured: {', '.join(third_party)} (third-party references, the "
                                          "same code on both sides)")
