@@ -265,7 +265,8 @@ def test_overhead_measurement_runs(target: ServerTarget) -> None:
     [
         ({"strategies": ["nope"]}, "unknown strategy 'nope'"),
         ({"strategies": ["pkg.mod:"]}, "expected package.module:factory"),
-        ({"loads": ["asyncio"]}, "unknown load 'asyncio'"),
+        ({"loads": ["greenlet"]}, "unknown load 'greenlet'"),
+        ({"loads": ["asyncio"]}, "'pooled' does not run under asyncio"),
         ({"concurrency": [0]}, "concurrency must be"),
         ({"concurrency": [10_001]}, "concurrency must be"),
         ({"duration": 0}, "duration must be"),

@@ -61,7 +61,8 @@ def test_wrong_password_and_unknown_database(mysql_server: Any) -> None:
 @pytest.mark.parametrize(
     "args",
     [["--concurrency", "0"], ["--concurrency", "-1"], ["--concurrency", "1000000"], ["--duration", "0"],
-     ["--strategy", "nosuch"], ["--db-load", "asyncio"], ["--request-impl", "nosuch"]],
+     ["--strategy", "nosuch"], ["--db-load", "greenlet"], ["--request-impl", "nosuch"],
+     ["--db-load", "asyncio", "--strategy", "pooled"], ["--db-load", "threads", "--strategy", "aiomysql-pool"]],
 )
 def test_nonsense_selection_is_one_line_exit_2(args: list[str]) -> None:
     proc, _ = _cli("db", "--quiet", *args)

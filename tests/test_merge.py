@@ -84,13 +84,14 @@ def test_scaling_rows_give_efficiency_against_one_process() -> None:
 
     one = {"kind": "db", "strategy": "pooled-tuned", "load": "threads", "concurrency": 8, "ops_per_s": 1000.0,
            "client_cpu_s": 1.0, "server_cpu_s": 0.5, "outcome": "ok"}
-    two = {**one, "processes": 2, "ops_per_s": 1500.0, "client_cpu_s": 2.0}
+    two = {**one, "processes": 2, "ops_per_s": 1500.0, "client_cpu_s": 2.0, "ratio_to_ceiling": 0.25}
     four = {**one, "processes": 4, "ops_per_s": 4000.0, "server_cpu_s": None}
     alone = {**one, "strategy": "locked"}  # measured at one P only: no scaling row
     header, rows = scaling_rows([four, alone, one, two])
     assert header[:6] == ["cell", "load", "workers per process", "processes", "ops/s", "efficiency"]
     assert [(r[3], r[5], r[6], r[7]) for r in rows] == [("1", "100%", "1.00", "0.50"), ("2", "75%", "2.00", "0.50"),
                                                       ("4", "100%", "1.00", "-")]
+    assert [r[8] for r in rows] == ["-", "25%", "-"]
     assert workers_text(two) == "2x8" and workers_text(one) == "8"
 
 

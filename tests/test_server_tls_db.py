@@ -216,3 +216,28 @@ def test_a_server_without_tls_is_named_when_the_url_asks_for_it(mysql_server: Se
     records, _ = run_db(target, strategies=["own-connection"], loads=["threads"], concurrency=[1], duration=0.3,
                         warmup=0.1, ceiling=False)
     assert [rec["outcome"] for rec in records] == ["errors"]  # a server answered: not "skipped"
+
+
+def test_asyncio_cells_speak_tls_with_the_settings(tls_server: TlsServer) -> None:
+    """The async drivers get the URL's CA, host-name check and client certificate (the account requires X509): every
+    asyncio strategy's connections are TLS and none is refused; with another CA they fail on the certificate."""
+    pytest.importorskip("aiomysql")
+    pytest.importorskip("asyncmy")
+    target = tls_server.target()
+    names = ("Connections", "Ssl_accepts", "Aborted_connects")
+    before = tls_server.status(*names)
+    strategies = ["aiomysql-pool", "asyncmy-pool", "sqlalchemy-async", "per-request", "locked", "to-thread"]
+    records, errors = run_db(target, strategies=strategies, loads=["asyncio"], concurrency=[2], duration=0.3,
+                             warmup=0.1, ceiling=False)
+    after = tls_server.status(*names)
+    assert errors == []
+    for rec in records:
+        assert rec["outcome"] == "ok" and rec["ops"] > 0 and rec["errors"] == {}, (rec["strategy"], rec.get("reason"))
+        assert SECRET not in json.dumps(rec)
+    tls_accepted = after["Ssl_accepts"] - before["Ssl_accepts"]
+    assert tls_accepted > 10
+    assert after["Connections"] - before["Connections"] - tls_accepted == 1  # the root connection reading ``after``
+    assert after["Aborted_connects"] == before["Aborted_connects"]
+    (wrong,), _ = run_db(tls_server.target(ca=tls_server.other_ca), strategies=["aiomysql-pool"], loads=["asyncio"],
+                         concurrency=[1], duration=0.3, warmup=0.1, ceiling=False)
+    assert wrong["outcome"] == "errors" and "certificate verify failed" in wrong["reason"], wrong.get("reason")

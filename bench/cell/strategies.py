@@ -26,11 +26,22 @@ after gevent has patched.  A new strategy is one class in
 
 from __future__ import annotations
 
+import inspect
 import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from bench.cell.aconnections import (
+    AioGlobal,
+    AioLocked,
+    AioOwn,
+    AioPerRequest,
+    SQLAlchemyAsync,
+    ToThread,
+    aiomysql_pool,
+    asyncmy_pool,
+)
 from bench.cell.connections import (
     GLOBAL_READ_TIMEOUT,
     DBUtilsPersistent,
@@ -45,6 +56,7 @@ from bench.cell.connections import (
     pooled,
     pooled_tuned,
 )
+from bench.cell.loads import ASYNC_DB_LOADS, DB_LOADS
 
 
 @runtime_checkable
@@ -63,44 +75,98 @@ Builder = Callable[[dict[str, Any], int], Strategy]
 
 @dataclass(frozen=True)
 class StrategyInfo:
-    """One built-in strategy: its name, how it is built, and what is expected of it."""
+    """One built-in strategy: its name, how it is built under each kind of load, and what is expected of it."""
 
     name: str
     description: str
-    build: Builder
-    #: Whether sharing is expected to be correct under threads and gevent.
+    #: How it is built under the blocking loads (threads, gevent); None: it does not run there.
+    build: Builder | None
+    #: Whether sharing is expected to be correct under every load it serves.
     expected_safe: bool
     #: The settings that matter, copied into every record.
     settings: Mapping[str, Any] = field(default_factory=dict)
     #: Whether the default database matrix measures it (otherwise only when named).
     in_default: bool = True
+    #: How it is built under the asyncio load (may return a coroutine); None: it does not run there.
+    abuild: Builder | None = None
+    #: The settings under asyncio, when they differ.
+    asettings: Mapping[str, Any] | None = None
+    #: The modules it needs under asyncio (from the ``asyncio`` extra), checked before anything runs.
+    amodules: tuple[str, ...] = ("aiomysql",)
+
+    def loads(self) -> tuple[str, ...]:
+        """The database loads it serves."""
+        return tuple(load for load in DB_LOADS if (self.abuild if load in ASYNC_DB_LOADS else self.build))
 
 
-#: The built-in strategies, in the order tables show them.
+_AIO = "; asyncio: "
+_GLOBAL_SETTINGS = {"read_timeout_s": GLOBAL_READ_TIMEOUT, "reconnect": False}
+
+#: The built-in strategies, in the order tables show them.  One name is one idea: under asyncio, ``global``,
+#: ``locked``, ``per-request`` and ``own-connection`` are the same idea over aiomysql (``abuild``).
 STRATEGIES: dict[str, StrategyInfo] = {
     info.name: info
     for info in (
-        StrategyInfo("global", "one connection shared by every worker, no protection, never reopened",
-                     GlobalConnection, False, {"read_timeout_s": GLOBAL_READ_TIMEOUT, "reconnect": False}),
+        StrategyInfo("global", "one connection shared by every worker, no protection, never reopened"
+                     f"{_AIO}one aiomysql connection", GlobalConnection, False, _GLOBAL_SETTINGS,
+                     abuild=AioGlobal.build,
+                     asettings={"op_timeout_s": GLOBAL_READ_TIMEOUT, "reconnect": False, "driver": "aiomysql"}),
         StrategyInfo("global-reconnect", "the shared connection, reopened by ping(reconnect=True) after an error "
                      "closed it", GlobalReconnect, False, {"read_timeout_s": GLOBAL_READ_TIMEOUT, "reconnect": True},
                      in_default=False),
-        StrategyInfo("locked", "one connection behind threading.Lock (gevent's lock when patched)", LockedConnection,
-                     True),
+        StrategyInfo("locked", f"one connection behind threading.Lock (gevent's lock when patched){_AIO}one "
+                     "aiomysql connection behind asyncio.Lock", LockedConnection, True, abuild=AioLocked.build,
+                     asettings={"driver": "aiomysql"}),
         StrategyInfo("pooled", "DBUtils PooledDB, library defaults (ping=1, reset=True)", pooled, True,
                      {"maxconnections": "concurrency", "blocking": True, "ping": 1, "reset": True}),
         StrategyInfo("pooled-tuned", "DBUtils PooledDB, ping=0, reset=False", pooled_tuned, True,
                      {"maxconnections": "concurrency", "blocking": True, "ping": 0, "reset": False}),
         StrategyInfo("persistent", "DBUtils PersistentDB, one connection per thread/greenlet, ping=0",
                      DBUtilsPersistent, True, {"ping": 0}),
-        StrategyInfo("per-request", "a new connection for every operation", PerRequest, True),
+        StrategyInfo("per-request", f"a new connection for every operation{_AIO}a new aiomysql connection",
+                     PerRequest, True, abuild=AioPerRequest, asettings={"driver": "aiomysql"}),
         StrategyInfo("sqlalchemy-queuepool", "SQLAlchemy QueuePool over PyMySQL, reset on return (rollback)",
                      SQLAlchemyQueuePool, True,
                      {"pool_size": "concurrency", "max_overflow": 0, "reset_on_return": "rollback"}),
-        StrategyInfo("own-connection", "each worker owns one connection for its life (the reference)", OwnConnection,
-                     True),
+        StrategyInfo("own-connection", "each worker owns one connection for its life (the reference)"
+                     f"{_AIO}one aiomysql connection per task", OwnConnection, True, abuild=AioOwn,
+                     asettings={"driver": "aiomysql"}),
+        StrategyInfo("aiomysql-pool", "aiomysql's pool, library defaults (minsize=1)", None, True,
+                     abuild=aiomysql_pool, asettings={"maxsize": "concurrency", "minsize": 1}),
+        StrategyInfo("asyncmy-pool", "asyncmy's pool, library defaults (minsize=1, pool_recycle=3600)", None, True,
+                     abuild=asyncmy_pool, asettings={"maxsize": "concurrency", "minsize": 1}, amodules=("asyncmy",)),
+        StrategyInfo("sqlalchemy-async", "SQLAlchemy AsyncEngine over aiomysql, its default pool class "
+                     "(AsyncAdaptedQueuePool), reset on return (rollback)", None, True, abuild=SQLAlchemyAsync,
+                     asettings={"pool_size": "concurrency", "max_overflow": 0, "reset_on_return": "rollback"}),
+        StrategyInfo("to-thread", "blocking PyMySQL through DBUtils PooledDB (library defaults), each operation in "
+                     "asyncio.to_thread", None, True, abuild=ToThread,
+                     asettings={"maxconnections": "concurrency", "blocking": True, "ping": 1, "reset": True,
+                                "executor": "asyncio default"}, amodules=()),
     )
 }
+
+
+def serves(name: str, load: str) -> bool:
+    """Whether strategy ``name`` runs under database load ``load`` (a user factory: assumed to; the cell says)."""
+    info = STRATEGIES.get(name)
+    return info is None or load in info.loads()
+
+
+def check_serves(name: str, load: str) -> None:
+    """Raise StrategyError, in one line, unless strategy ``name`` runs under ``load`` (its modules installed)."""
+    if serves(name, load):
+        info = STRATEGIES.get(name)
+        if info is not None and load in ASYNC_DB_LOADS:
+            import importlib.util
+
+            missing = [module for module in info.amodules if importlib.util.find_spec(module) is None]
+            if missing:
+                raise StrategyError(f"strategy {name!r} under {load} needs {', '.join(missing)}: "
+                                    "pip install 'ctxbench[asyncio]'")
+        return
+    others = ", ".join(n for n in STRATEGIES if serves(n, load))
+    raise StrategyError(f"strategy {name!r} does not run under {load} (it runs under "
+                        f"{', '.join(STRATEGIES[name].loads())}; under {load}: {others})")
 
 
 def is_factory_path(name: str) -> bool:
@@ -137,22 +203,39 @@ def resolve_factory(name: str) -> Builder:
     return obj  # type: ignore[no-any-return]
 
 
-def build_strategy(name: str, connect_kwargs: dict[str, Any], concurrency: int) -> Strategy:
-    """Build a strategy by name (built-in or ``package.module:factory``) for ``concurrency`` workers."""
+def build_strategy(name: str, connect_kwargs: dict[str, Any], concurrency: int, load: str = "threads") -> Any:
+    """Build a strategy by name (built-in or ``package.module:factory``) for ``concurrency`` workers of ``load``.
+
+    Under an async load the built-in builder may return a coroutine, and so may a user factory (an ``async def``):
+    the caller awaits it on its event loop (``Load.resolve``) and then checks it with :func:`check_product`.
+    """
     check_name(name)
-    builder = STRATEGIES[name].build if name in STRATEGIES else resolve_factory(name)
+    check_serves(name, load)
+    if name in STRATEGIES:
+        info = STRATEGIES[name]
+        builder = info.abuild if load in ASYNC_DB_LOADS else info.build
+        assert builder is not None  # check_serves said so
+    else:
+        builder = resolve_factory(name)
     strategy = builder(dict(connect_kwargs), concurrency)
+    return strategy if inspect.isawaitable(strategy) else check_product(name, strategy)
+
+
+def check_product(name: str, strategy: Any) -> Strategy:
+    """``strategy`` itself if it offers checkout() and close(); else close it and raise StrategyError."""
     if not callable(getattr(strategy, "checkout", None)) or not callable(getattr(strategy, "close", None)):
         close_quietly(strategy)
         kind = type(strategy).__name__
         raise StrategyError(f"strategy {name!r}: the factory returned {kind}, which lacks checkout()/close()")
-    return strategy
+    return strategy  # type: ignore[no-any-return]
 
 
-def settings_of(name: str) -> dict[str, Any]:
-    """The recorded settings of a strategy (empty for user factories)."""
+def settings_of(name: str, load: str = "threads") -> dict[str, Any]:
+    """The recorded settings of a strategy under ``load`` (for user factories: the factory's name)."""
     info = STRATEGIES.get(name)
-    return dict(info.settings) if info else {"factory": name}
+    if info is None:
+        return {"factory": name}
+    return dict(info.asettings if load in ASYNC_DB_LOADS and info.asettings is not None else info.settings)
 
 
 def worker_handle(strategy: Strategy, index: int) -> Any:

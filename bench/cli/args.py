@@ -137,11 +137,13 @@ def add_db_selection(p: argparse.ArgumentParser, *, load_alias: bool = True) -> 
     """The database selection flags, the same in ``db`` and ``run``."""
     p.add_argument("--strategy", action="append", metavar="NAME",
                    help="global, global-reconnect, locked, pooled, pooled-tuned, persistent, per-request, "
-                        "sqlalchemy-queuepool, own-connection, or package.module:factory "
-                        "(default: all but global-reconnect)")
+                        "sqlalchemy-queuepool, own-connection; under asyncio: global, locked, per-request, "
+                        "own-connection, aiomysql-pool, asyncmy-pool, sqlalchemy-async, to-thread; or "
+                        "package.module:factory (default: every one that runs under the selected loads, "
+                        "but global-reconnect)")
     names = ("--db-load", "--load") if load_alias else ("--db-load",)
     p.add_argument(*names, dest="db_load", action="append", metavar="NAME",
-                   help="threads, gevent, gevent-nothread (default: threads, gevent)")
+                   help="threads, gevent, gevent-nothread, asyncio (default: threads, gevent)")
     p.add_argument("--concurrency", type=counts(1, 10000), action="append", metavar="N[,N...]",
                    help="workers per cell (default: 1,4,16,64)")
     p.add_argument("--duration", type=seconds(0, 3600), default=None, metavar="S",
@@ -187,14 +189,17 @@ def db_selection(args: argparse.Namespace, *, quick: bool = False) -> DbSelectio
     request_impls = split_names(args.request_impl) or list(defaults["request_impls"])
     if request_impls == ["none"]:
         request_impls = []
+    loads = split_names(args.db_load) or list(defaults["loads"])
     return check_selection(DbSelection(
-        strategies=split_names(args.strategy) or list(defaults["strategies"]),
-        loads=split_names(args.db_load) or list(defaults["loads"]),
+        strategies=split_names(args.strategy) or matrix.default_db_strategies(
+            loads, defaults["strategies"], matrix.DB_ASYNC_STRATEGIES),
+        loads=loads,
         concurrency=list(dict.fromkeys(concurrency)),
         duration=args.duration if args.duration is not None else defaults["duration"],
         warmup=args.warmup if args.warmup is not None else defaults["warmup"],
         request_impls=request_impls,
-        request_strategies=split_names(args.request_strategy) or list(defaults["request_strategies"]),
+        request_strategies=split_names(args.request_strategy) or matrix.default_db_strategies(
+            loads, defaults["request_strategies"], matrix.DB_ASYNC_REQUEST_STRATEGIES),
         hang_after=args.hang_after or defaults["hang_after"],
         processes=flatten(getattr(args, "processes", None)) or list(matrix.PROCESSES_DEFAULT),
     ))
@@ -244,3 +249,37 @@ def stack_selection(args: argparse.Namespace | None = None, *, quick: bool = Fal
         warmup=given("warmup") if given("warmup") is not None else defaults["warmup"],
         workers=workers or flatten(given("workers")) or [defaults["workers"]],
     ), skip_unfit=workers is not None)
+
+
+def add_locust_run(p: argparse.ArgumentParser) -> None:
+    """The run flags of ``ctxbench locust`` and ``ctxbench locust master`` (defaults: ``matrix.LOCUST_DEFAULT``)."""
+    d = matrix.LOCUST_DEFAULT
+    p.add_argument("--scenario", choices=("db", "stack"), default=d["scenario"],
+                   help="db: each Locust user is one db worker (a greenlet) running the mix through the strategy; "
+                        "stack: each user is an HTTP client of the real stack's app (default: db)")
+    p.add_argument("--strategy", default=d["strategy"], metavar="NAME",
+                   help=f"connection strategy, or package.module:factory (default: {d['strategy']})")
+    p.add_argument("--mix", default=None, metavar="OP:W,...",
+                   help="db scenario: operations and weights "
+                        "(default: select_token:48,pk_lookup:1,write_txn:1)")
+    p.add_argument("--users", type=count(1, 100_000), default=d["users"], metavar="U",
+                   help=f"Locust users in total, spread over the workers (default: {d['users']})")
+    p.add_argument("--duration", type=seconds(0, 3600), default=d["duration"], metavar="S",
+                   help=f"measured seconds, after the warm-up (default: {d['duration']:g})")
+    p.add_argument("--warmup", type=seconds(0, 3600, allow_low=True), default=d["warmup"], metavar="S",
+                   help=f"seconds after every user started before the window (default: {d['warmup']:g})")
+    p.add_argument("--report-grace", type=seconds(0, 600), default=d["report_grace"], metavar="S",
+                   help="seconds the master waits for the workers' reports after the window "
+                        f"(default: {d['report_grace']:g})")
+    p.add_argument("--connect-timeout", type=seconds(0, 3600), default=d["connect_timeout"], metavar="S",
+                   help=f"seconds to wait for the workers to connect (default: {d['connect_timeout']:g})")
+    p.add_argument("--host", metavar="URL", help="stack scenario: the running ctxbench app to load (http://...)")
+    p.add_argument("--app-server", default=d["server"], metavar="NAME",
+                   help=f"stack scenario without --host: the server the app is started under (default: {d['server']})")
+    p.add_argument("--app-impl", default=d["impl"], metavar="NAME",
+                   help=f"stack scenario: the Local the app keeps the token in (default: {d['impl']})")
+    p.add_argument("--bind-host", default=d["bind_host"], metavar="ADDR",
+                   help=f"address the master listens on for workers (default: {d['bind_host']})")
+    p.add_argument("--out", type=Path, default=Path("results"), metavar="DIR",
+                   help="the run directory is made under DIR (default: results)")
+    p.add_argument("--mysql-url", metavar="URL", help=MYSQL_URL_HELP)

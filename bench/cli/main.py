@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from bench import __version__
 from bench import log as logsetup
-from bench.cli import db, doctor, faults, regress, report, run, stack
+from bench.cli import db, doctor, faults, locust, regress, report, run, stack
 from bench.cli import locals as locals_command
 from bench.cli.args import Parser
 from bench.errors import EXIT_ERROR, UsageError
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     locals_command.add_parser(sub)
     db.add_parser(sub)
     stack.add_parser(sub)
+    locust.add_parser(sub)
     run.add_parser(sub)
     faults.add_parser(sub)
     report.add_parsers(sub)

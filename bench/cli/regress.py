@@ -167,10 +167,10 @@ def plan_from_args(args: argparse.Namespace) -> GatePlan:
     except UsageError as exc:
         errors.append(str(exc))
         probes = []
-    strategies = split_names(args.strategy) or default_strategies()
+    db_loads = split_names(args.db_load) or list(DB_LOADS)
+    strategies = split_names(args.strategy) or default_strategies(db_loads)
     if DB_REFERENCE not in strategies:
         strategies.insert(0, DB_REFERENCE)
-    db_loads = split_names(args.db_load) or list(DB_LOADS)
     concurrency = flatten(args.concurrency) or list(DB_CONCURRENCY)
     if not args.no_db:
         try:

@@ -83,11 +83,12 @@ class GatePlan(LocalsPlan):
                        db_repeats=self.db_repeats * BASELINE_DB_FACTOR)
 
 
-def default_strategies() -> list[str]:
-    """Every built-in strategy expected to be correct (``global`` is left out: its ops/s come with errors)."""
+def default_strategies(loads: tuple[str, ...] | list[str] = DB_LOADS) -> list[str]:
+    """Every built-in strategy expected to be correct under all of ``loads`` (``global`` is left out: its ops/s
+    come with errors)."""
     from bench.cell.strategies import STRATEGIES
 
-    return [name for name, info in STRATEGIES.items() if info.expected_safe]
+    return [name for name, info in STRATEGIES.items() if info.expected_safe and set(loads) <= set(info.loads())]
 
 
 def fraction(label: str, value: Any, high: float) -> float:

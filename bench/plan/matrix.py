@@ -36,7 +36,8 @@ PROBE_CELL_TIMEOUT = 120.0
 
 #: The database matrix (``ctxbench db`` and the DB part of ``ctxbench run``).
 DB_DEFAULT: dict[str, Any] = {
-    "strategies": tuple(name for name, info in STRATEGIES.items() if info.in_default),
+    "strategies": tuple(name for name, info in STRATEGIES.items()
+                        if info.in_default and {"threads", "gevent"} <= set(info.loads())),
     "loads": ("threads", "gevent"),
     "concurrency": (1, 4, 16, 64),
     "duration": 2.0,  # measured seconds per cell, after the warm-up
@@ -56,6 +57,25 @@ DB_QUICK: dict[str, Any] = {
     "request_impls": ("fast", "threading-local"),
     "request_strategies": ("pooled-tuned",),
 }
+#: The database matrix under asyncio (``--db-load asyncio`` without ``--strategy``): every built-in strategy
+#: that runs there (``global`` included, as under threads); the request scenario over a pool, a lock, a connection
+#: per request.
+DB_ASYNC_STRATEGIES: tuple[str, ...] = tuple(name for name, info in STRATEGIES.items()
+                                             if info.in_default and "asyncio" in info.loads())
+DB_ASYNC_REQUEST_STRATEGIES: tuple[str, ...] = ("aiomysql-pool", "locked", "per-request")
+
+
+def default_db_strategies(loads: list[str] | tuple[str, ...], defaults: tuple[str, ...],
+                          async_defaults: tuple[str, ...]) -> list[str]:
+    """The strategies measured when none is named: ``defaults`` that run under every selected load, then the asyncio
+    ones (``async_defaults``) that run under every selected load when asyncio is selected."""
+    chosen = [name for name in defaults if set(loads) <= set(STRATEGIES[name].loads())]
+    if "asyncio" in loads:
+        chosen += [name for name in async_defaults
+                   if name not in chosen and set(loads) <= set(STRATEGIES[name].loads())]
+    return chosen
+
+
 #: The request scenario runs at one concurrency.
 REQUEST_CONCURRENCY = 16
 #: Largest concurrency a database cell accepts.
@@ -104,6 +124,30 @@ STACK_QUICK: dict[str, Any] = {
 }
 #: Largest number of server worker processes a stack cell accepts.
 MAX_STACK_WORKERS = 64
+
+
+# --- several machines: ``ctxbench locust`` (Locust master and workers)
+
+#: Defaults of ``ctxbench locust``: the run, the master's address, and the bounds on waiting.
+LOCUST_DEFAULT: dict[str, Any] = {
+    "scenario": "db",
+    "strategy": "pooled-tuned",
+    "users": 16,  # Locust users in total (each one db worker, a greenlet), spread over the worker processes
+    "processes": 2,  # worker processes of the one-machine form
+    "duration": 2.0,  # measured seconds, after the warm-up
+    "warmup": 0.5,
+    "bind_host": "127.0.0.1",  # the master listens here only unless told otherwise
+    "port": 5557,  # Locust's own default master port
+    "report_grace": 10.0,  # seconds the master waits for the workers' reports after the window's end
+    "connect_timeout": 30.0,  # seconds a worker (or the master, for its workers) waits to connect
+    "worker_timeout": 3600.0,  # seconds after which ``ctxbench locust worker`` ends its worker whatever happens
+    "stop_timeout": 5.0,  # Locust --stop-timeout: seconds users get to finish when the run stops
+    "server": "gevent-pywsgi",  # the app server the one-machine stack scenario starts
+    "impl": "fast",  # the Local that app keeps the request token in
+}
+#: Seconds a Locust run may take beyond warm-up + window + report grace (start-up, spawning, shut-down).
+LOCUST_SLACK = 30.0
+
 
 
 def db_cell_timeout(duration: float, warmup: float, hang_after: float, processes: int = 1) -> float:

@@ -161,6 +161,11 @@ def validate_db(*, strategies: Sequence[str], loads: Sequence[str], concurrency:
     for name in loads:
         if name not in DB_LOADS:
             raise UsageError(f"unknown load {name!r} for the database matrix (known: {', '.join(DB_LOADS)})")
+        for strategy in strategies:
+            try:
+                strategies_mod.check_serves(strategy, name)
+            except strategies_mod.StrategyError as exc:
+                raise UsageError(str(exc)) from None
     _check_timing([*concurrency, request_concurrency] if concurrency else [], duration, warmup)
     for impl in impls_for_request or ():
         try:

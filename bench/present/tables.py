@@ -143,7 +143,7 @@ def workers_text(rec: dict[str, Any]) -> str:
 
 SCALING_HEADER: tuple[str, ...] = (
     "cell", "load", "workers per process", "processes", "ops/s", "efficiency", "client CPU s", "server CPU s",
-    "outcome",
+    "of ceiling", "outcome",
 )
 
 
@@ -155,7 +155,8 @@ def scaling_rows(records: list[dict[str, Any]]) -> tuple[list[str], list[list[st
     """Header and rows: cells of one strategy/load/workers measured at several process counts, one row per count.
 
     Efficiency = ops/s(P) / (P x ops/s(P=1)): 100% when P processes do P times the work of one; CPU seconds are
-    the client processes' together and the server's, over the same span, so the limit can be read off.
+    the client processes' together and the server's, over the same span, so the limit can be read off; "of
+    ceiling" is ops/s over what ``mysqlslap`` reached at the same total concurrency.
     """
     groups: dict[tuple[Any, ...], dict[int, dict[str, Any]]] = {}
     for r in records:
@@ -172,8 +173,10 @@ def scaling_rows(records: list[dict[str, Any]]) -> tuple[list[str], list[list[st
             r = by_p[p]
             rate = r.get("ops_per_s")
             eff = f"{rate / (p * one):.0%}" if isinstance(rate, (int, float)) and one else "-"
+            ceiling = r.get("ratio_to_ceiling")  # of mysqlslap at the total concurrency P x C
             rows.append([name, load, str(c), str(p), _fmt_rate(rate), eff, _fmt_s(r.get("client_cpu_s")),
-                         _fmt_s(r.get("server_cpu_s")), str(r.get("outcome"))])
+                         _fmt_s(r.get("server_cpu_s")), f"{ceiling:.0%}" if isinstance(ceiling, float) else "-",
+                         str(r.get("outcome"))])
     return list(SCALING_HEADER), rows
 
 

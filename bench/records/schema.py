@@ -36,6 +36,13 @@ SCHEMA_HISTORY: dict[int, str] = {
        "cell of several load processes (--processes) processes, total_concurrency, per_process, window, "
        "windows_equal and start_sync "
        "(the processes' records merged; the server's counters read once by the parent); "
+       "load locust in db and stack records (ctxbench locust: Locust master/workers, one record merged from the "
+       "workers' reports): users, locust_processes, reported_processes, locust_workers, missing_workers, partial, "
+       "truncated, requests, ok, warmup_requests, worker_server_urls, worker_problems (db: processes and "
+       "total_concurrency as for several load processes; stack: server_counters, measured_s); "
+       "asyncio as a db and request load (strategies aiomysql-pool, asyncmy-pool, sqlalchemy-async, to-thread, and "
+       "global, locked, per-request, own-connection over aiomysql; settings then those of the asyncio variant), "
+       "with load_facts.db_event_loop (uvloop and its version, or asyncio); "
        "from the A/B gate (regress --against): db records' ab_side, probe and micro records whose impl ends in "
        "@base (the base commit's version of that impl), and the environment's ab {repo, against, base, "
        "base_subject, change, change_subject, uncommitted}",
@@ -162,6 +169,20 @@ class DbRecord(TypedDict, total=False):
     pid: int
     t_go: float
     connection_ids: list[int]
+    #: ``load: "locust"`` (``ctxbench locust``): one record merged from the Locust workers' reports.
+    #: (``processes`` = its Locust worker processes, ``concurrency`` the users of one -- the largest share --,
+    #: ``total_concurrency`` all of them, as for a cell of several load processes.)
+    users: int  # Locust users in total (= total_concurrency)
+    locust_processes: int  # Locust worker processes that took part
+    reported_processes: int  # those that sent their report
+    locust_workers: list[dict[str, Any]]  # per worker: id, index, host, pid, users, requests, ok, errors, wrong...
+    missing_workers: list[str]  # workers that took part and sent no report (died, or too late)
+    partial: bool  # True when any worker is missing: the totals cover only the others
+    truncated: bool  # True when the run was stopped before the window's end (the reports cover measured_s)
+    requests: int  # operations that ended inside the window (right, failed or wrong)
+    warmup_requests: int  # operations that ended before it
+    worker_server_urls: list[str]  # the server each worker used, redacted
+    worker_problems: list[str]  # one line per worker that could not run the workload
 
 
 class RequestRecord(TypedDict, total=False):
@@ -272,6 +293,19 @@ class StackRecord(TypedDict, total=False):
     #: latency_hist}.  The shares add up to the totals; their histograms merged are latency_hist.
     per_process: list[dict[str, Any]]
     load_facts: dict[str, Any]  # what the server proved about its load (patched or not, threads or greenlets)
+    load: str  # "locust" when Locust workers drove it (``ctxbench locust --scenario stack``); the fields below too
+    server_counters: dict[str, Any] | None  # the MySQL server's counter deltas, when the master could read them
+    measured_s: float  # seconds of the window the workers' reports cover
+    users: int  # Locust users in total (= concurrency: HTTP clients)
+    locust_processes: int  # Locust worker processes that took part (``processes`` counts the app's server processes)
+    reported_processes: int  # those that sent their report
+    locust_workers: list[dict[str, Any]]  # per worker: id, index, host, pid, users, requests, ok, errors, wrong...
+    missing_workers: list[str]  # workers that took part and sent no report (died, or too late)
+    partial: bool  # True when any worker is missing: the totals cover only the others
+    truncated: bool  # True when the run was stopped before the window's end (the reports cover measured_s)
+    warmup_requests: int  # operations that ended before it
+    worker_server_urls: list[str]  # the server each worker used, redacted
+    worker_problems: list[str]  # one line per worker that could not run the workload
 
 
 #: Every record kind and its schema.

@@ -93,6 +93,8 @@ class WorkerState:
 class ReadyBarrier:
     """One-shot barrier ending the connect phase; on timeout it breaks and lets everyone through.
 
+    Tasks of the asyncio load call :meth:`await_all` instead of :meth:`wait`.
+
     Greenlets (either gevent load) wait on a gevent Event, which needs no patched
     threading; OS threads use ``threading.Barrier`` -- chosen by the load, not by
     whether gevent is imported (a subject such as ``gevent-local`` imports it
@@ -106,6 +108,7 @@ class ReadyBarrier:
         self._count = 0
         self._event: Any = None
         self._barrier: Any = None
+        self._aevent: Any = None  # tasks of the asyncio load: an asyncio.Event, made on the loop
         if greenlets:
             from gevent.event import Event
 
@@ -131,6 +134,22 @@ class ReadyBarrier:
         elif not self._event.wait(self.timeout):
             self.timeouts += 1
             self._event.set()  # broken: nobody else waits either
+
+    async def await_all(self) -> None:
+        """Wait for every party on the running event loop (tasks of the asyncio load), or the timeout."""
+        import asyncio
+
+        if self._aevent is None:
+            self._aevent = asyncio.Event()
+        self._count += 1
+        if self._count >= self.parties:
+            self._aevent.set()
+            return
+        try:
+            await asyncio.wait_for(self._aevent.wait(), self.timeout)
+        except TimeoutError:
+            self.timeouts += 1
+            self._aevent.set()  # broken: nobody else waits either
 
 
 class Run:
@@ -233,6 +252,11 @@ def sample_connection_id(conn: Any, st: WorkerState, raw: Callable[[Any], Any]) 
         row = cur.fetchone()
     finally:
         cur.close()
+    note_connection_id(st, conn, row, raw)
+
+
+def note_connection_id(st: WorkerState, conn: Any, row: Any, raw: Callable[[Any], Any]) -> None:
+    """Count the server's answer ``row`` to ``SELECT CONNECTION_ID()`` on ``conn`` against the handshake's id."""
     st.statements += 1
     st.id_checks += 1
     server_id = int(row[0]) if row else None

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from bench.cell.db.aworker import aserve, run_aworker
 from bench.cell.db.counters import CounterReader, counter_deltas
 from bench.cell.db.start import SharedStart
 from bench.cell.db.state import Run
@@ -27,7 +28,7 @@ from bench.cell.db.watchdog import Watchdog
 from bench.cell.db.worker import run_worker, serve
 from bench.cell.db.workload import ANCHOR_MIX, DEFAULT_MIX, check_mix, classify, ensure_schema, mix_cycle, one_line
 from bench.cell.loads import Gevent, Load, LoadMismatch
-from bench.cell.strategies import Strategy, build_strategy, settings_of
+from bench.cell.strategies import Strategy, build_strategy, check_product, settings_of
 from bench.records.scrub import scrub
 from bench.server.procinfo import process_cpu_s
 
@@ -44,7 +45,7 @@ def _base_record(spec: Mapping[str, Any], target: Target, kind: str, mix: Mappin
         "strategy": spec["strategy"], "load": spec["load"], "concurrency": int(spec["concurrency"]),
         "duration_s": None if duration is None else float(duration),
         "warmup_s": float(spec.get("warmup", DEFAULT_WARMUP)),
-        "ops_requested": spec.get("ops"), "mix": dict(mix), "settings": settings_of(spec["strategy"]),
+        "ops_requested": spec.get("ops"), "mix": dict(mix), "settings": settings_of(spec["strategy"], spec["load"]),
         "server_url": target.redacted_url(), "target_source": target.source, "connect_options": dict(target.options),
         # Filled below, by the watchdog, or (ceiling) by the parent; present in every record.
         "outcome": None, "ops": None, "ops_per_s": None, "latency_ms": None, "latency_hist": None, "pool_wait_ms": None,
@@ -101,8 +102,12 @@ def _new_run(spec: Mapping[str, Any], kind: str, strategy: Strategy, mix: Mappin
 def _work(run: Run, load: Load, strategy: Strategy, counters: CounterReader | None,
           watchdog: Watchdog) -> dict[str, Any]:
     """Run the workers, then read the counters (unless None: one of several processes) around ``close()``."""
-    body = serve if run.scenario == "request" else run_worker
-    load.run_blocking(lambda i: body(run, i), run.concurrency)
+    if load.async_io:  # tasks on the load's event loop, which also builds and closes the strategy
+        abody = aserve if run.scenario == "request" else run_aworker
+        load.run_async(lambda i: abody(run, i), run.concurrency)
+    else:
+        body = serve if run.scenario == "request" else run_worker
+        load.run_blocking(lambda i: body(run, i), run.concurrency)
     cpu_end = time.process_time()
     server_cpu_end = process_cpu_s(run.server_pid)
     load.settle()
@@ -112,9 +117,10 @@ def _work(run: Run, load: Load, strategy: Strategy, counters: CounterReader | No
     after = counters.read_or_note("after_run", problems) if counters else {}
     run.phase = "close"
     try:
-        strategy.close()
+        load.resolve(strategy.close())
     except Exception as exc:  # closing over a dead server: noted, nothing left to release
         problems["close"] = one_line(f"{classify(exc)}: {exc}")
+    load.close()
     run.phase = "closed"
     closed = counters.read_or_note("after_close", problems) if counters else {}
     if counters:
@@ -234,7 +240,8 @@ def run_cell(spec: dict[str, Any], load: Load, out_path: str) -> dict[str, Any]:
     before = counters.read() if counters else {}
     built = time.perf_counter()
     try:
-        strategy = build_strategy(spec["strategy"], target.connect_kwargs(), int(spec["concurrency"]))
+        made = build_strategy(spec["strategy"], target.connect_kwargs(), int(spec["concurrency"]), spec["load"])
+        strategy = check_product(spec["strategy"], load.resolve(made))
     except Exception as exc:  # the strategy could not even be built: that is its result
         if counters:
             counters.close()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 from bench.cell.db.state import Run, connect_phase, record_error
@@ -41,17 +41,14 @@ Step = Callable[[int], "tuple[float, float] | None"]
 StepFactory = Callable[[Run, int, Callable[[], Any], "Callable[[], None] | None"], Step]
 
 
-def drive(run: Run, i: int, make_step: StepFactory) -> None:
-    """Worker ``i``: connect phase, then ``make_step``'s operations until the stop rule says stop.
+def measured_loop(run: Run, i: int) -> Generator[int, tuple[float, float] | None, None]:
+    """Worker ``i``'s stop rule and stamp storage, written once for every load: yields the next op number.
 
-    The stop rule and the stamp storage are inlined (locals, no calls) to keep the loop's own cost low.
+    Sent what the step returned for that op (the stamps to store, or None); ends when the stop rule says
+    stop, leaving the worker's counts in its state.  The stop rule and the stamp storage are inlined
+    (locals, no calls) to keep the loop's own cost low.
     """
     st = run.states[i]
-    handle = worker_handle(run.strategy, i)
-    recover = getattr(run.strategy, "recover", None)
-    step = make_step(run, i, handle.checkout, recover)
-    connect_phase(run, i, handle.checkout, recover)
-    run.go()
     perf = time.perf_counter
     record = run.record
     progress = run.progress
@@ -71,7 +68,7 @@ def drive(run: Run, i: int, make_step: StepFactory) -> None:
                 break
             stop = float("inf")
             n_stop = n + quota
-        timed = step(n)
+        timed = yield n
         if timed is not None and record:
             if j == cap:  # rare: only when a worker far outran its share
                 st.stored = j
@@ -92,7 +89,24 @@ def drive(run: Run, i: int, make_step: StepFactory) -> None:
     run.finished[i] = 1
 
 
-def _dispatch(op: int, conn: Any, prefix: str, i: int, n: int) -> tuple[Any, Any]:
+def drive(run: Run, i: int, make_step: StepFactory) -> None:
+    """Worker ``i``: connect phase, then ``make_step``'s operations until the stop rule says stop."""
+    handle = worker_handle(run.strategy, i)
+    recover = getattr(run.strategy, "recover", None)
+    step = make_step(run, i, handle.checkout, recover)
+    connect_phase(run, i, handle.checkout, recover)
+    run.go()
+    loop = measured_loop(run, i)
+    send = loop.send
+    try:
+        n = next(loop)
+        while True:
+            n = send(step(n))
+    except StopIteration:
+        pass
+
+
+def run_op(op: int, conn: Any, prefix: str, i: int, n: int) -> tuple[Any, Any]:
     """Run operation code ``op`` as worker ``i``'s ``n``-th; (expected reply, reply)."""
     # Most frequent first: no per-op table of closures.
     if op == SELECT_TOKEN:
@@ -129,7 +143,7 @@ def db_step(run: Run, i: int, checkout: Callable[[], Any], recover: Callable[[],
         try:
             with checkout() as conn:
                 t1 = clock()
-                expected, reply = _dispatch(op, conn, prefix, i, n)
+                expected, reply = run_op(op, conn, prefix, i, n)
                 st.see(conn, raw)
             t2 = clock()
         except Exception as exc:  # counted by class; the worker carries on
@@ -185,19 +199,29 @@ def request_step(run: Run, i: int, checkout: Callable[[], Any], recover: Callabl
             t2 = perf()
         except Exception as exc:
             record_error(st, exc, recover)
-            if pop() is not ctx:
-                counts[LOCAL] += 1
-            return None
-        if pop() is not ctx:
-            violated = True
-        if violated:
-            counts[LOCAL] += 1
-        if reply != token:
-            counts[judge(reply, nonce, i)] += 1
-            return None
-        return None if violated else (t1, t2)  # a request served with another's context is not timed either
+            return request_failed(pop, ctx, counts)
+        return request_done(pop, ctx, counts, violated, reply, token, nonce, i, t1, t2)
 
     return step
+
+
+def request_failed(pop: Callable[[], Any], ctx: Any, counts: Any) -> None:
+    """After a request's operation failed: pop its context (another one on top is the Local's leak)."""
+    if pop() is not ctx:
+        counts[LOCAL] += 1
+
+
+def request_done(pop: Callable[[], Any], ctx: Any, counts: Any, violated: bool, reply: Any, token: str, nonce: str,
+                 i: int, t1: float, t2: float) -> tuple[float, float] | None:
+    """After a request's query: pop its context, count the Local's leak and a wrong reply; the stamps if neither."""
+    if pop() is not ctx:
+        violated = True
+    if violated:
+        counts[LOCAL] += 1
+    if reply != token:
+        counts[judge(reply, nonce, i)] += 1
+        return None
+    return None if violated else (t1, t2)  # a request served with another's context is not timed either
 
 
 def run_worker(run: Run, i: int) -> None:

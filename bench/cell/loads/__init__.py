@@ -33,8 +33,11 @@ from bench.cell.loads.threads import Threads
 #: Every load, by name, in the order tables show them.
 LOADS: dict[str, type[Load]] = {cls.name: cls for cls in (Threads, Gevent, GeventNoThread, RawGreenlet, Asyncio)}
 
-#: Loads under which the blocking database workload can run.
-DB_LOADS: tuple[str, ...] = tuple(name for name, cls in LOADS.items() if cls.blocking_io)
+#: Loads under which the database workload can run: blocking sockets, or coroutines over async drivers.
+DB_LOADS: tuple[str, ...] = tuple(name for name, cls in LOADS.items() if cls.blocking_io or cls.async_io)
+
+#: Of those, the loads that run it as coroutines (the async strategies serve these).
+ASYNC_DB_LOADS: tuple[str, ...] = tuple(name for name, cls in LOADS.items() if cls.async_io)
 
 
 def get_load(name: str) -> Load:
@@ -46,6 +49,6 @@ def get_load(name: str) -> Load:
 
 
 __all__ = [
-    "BARRIER", "BARRIER_TIMEOUT", "DB_LOADS", "LOADS", "Asyncio", "Body", "Gevent", "GeventNoThread", "Load",
-    "LoadMismatch", "RawGreenlet", "Spawn", "Threads", "get_load",
+    "ASYNC_DB_LOADS", "BARRIER", "BARRIER_TIMEOUT", "DB_LOADS", "LOADS", "Asyncio", "Body", "Gevent", "GeventNoThread",
+    "Load", "LoadMismatch", "RawGreenlet", "Spawn", "Threads", "get_load",
 ]

@@ -1,16 +1,69 @@
-"""``asyncio``: tasks on one asyncio event loop."""
+"""``asyncio``: tasks on one asyncio event loop (uvloop's, for the database workload, when it is installed)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Generator
 from typing import Any
 
 from bench.cell.loads.base import BARRIER, BARRIER_TIMEOUT, Body, Load, Spawn
 
 
+def _loop_factory() -> tuple[Callable[[], Any] | None, str]:
+    """The event loop the database workload runs on: uvloop's when importable (unless CTXBENCH_NO_UVLOOP=1)."""
+    if os.environ.get("CTXBENCH_NO_UVLOOP") != "1":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.new_event_loop, f"uvloop {uvloop.__version__}"
+    return None, "asyncio"
+
+
 class Asyncio(Load):
     name = "asyncio"
     description = "tasks on one asyncio event loop"
+    async_io = True
+
+    def __init__(self) -> None:
+        self._runner: Any = None
+        self.loop_name = _loop_factory()[1]
+
+    def _loop(self) -> Any:
+        """The one ``asyncio.Runner`` of this cell's database workload (created on first use)."""
+        if self._runner is None:
+            import asyncio
+
+            self._runner = asyncio.Runner(loop_factory=_loop_factory()[0])
+        return self._runner
+
+    def resolve(self, value: Any) -> Any:
+        """``value``, or its result once awaited on the cell's loop: building and closing a strategy run there."""
+        import inspect
+
+        if not inspect.isawaitable(value):
+            return value
+
+        async def wait() -> Any:
+            return await value
+
+        return self._loop().run(wait())
+
+    def run_async(self, fn: Callable[[int], Any], n: int) -> list[Any]:
+        """The coroutines ``fn(i)`` as ``n`` tasks of the cell's loop, each created in a copy of the main context."""
+        import asyncio
+
+        async def main() -> list[Any]:
+            return list(await asyncio.gather(*(fn(i) for i in range(n))))
+
+        return list(self._loop().run(main()))
+
+    def close(self) -> None:
+        """Close the database workload's loop, if one was made."""
+        if self._runner is not None:
+            self._runner.close()
+            self._runner = None
 
     def run_concurrent(self, body: Body, n: int) -> list[Any]:
         import asyncio
@@ -63,5 +116,7 @@ class Asyncio(Load):
                 reply = list(await asyncio.gather(*(child(fn) for fn in request.children)))
             else:
                 raise TypeError(f"a body yielded {request!r}; expected BARRIER or Spawn")
+
     def verify(self) -> dict[str, Any]:
-        return self._verify_unpatched("an asyncio process", 1, "4 tasks ran on {n} OS threads")
+        facts = self._verify_unpatched("an asyncio process", 1, "4 tasks ran on {n} OS threads")
+        return {**facts, "db_event_loop": self.loop_name}  # the probes run on asyncio.run's own loop

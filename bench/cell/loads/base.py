@@ -69,6 +69,8 @@ class Load(ABC):
     description: ClassVar[str]
     #: Whether blocking socket code (the database workload) can run under it.
     blocking_io: ClassVar[bool] = False
+    #: Whether the database workload runs under it as coroutines (async drivers, :meth:`run_async`).
+    async_io: ClassVar[bool] = False
 
     def install(self) -> None:
         """Prepare the process.  Called before anything else is imported."""
@@ -84,6 +86,17 @@ class Load(ABC):
     def run_blocking(self, fn: Callable[[int], Any], n: int) -> list[Any]:
         """Run ``fn(i)`` in ``n`` workers started together; for blocking I/O workloads."""
         raise LoadMismatch(f"load {self.name!r} cannot run blocking socket workloads")
+
+    def run_async(self, fn: Callable[[int], Any], n: int) -> list[Any]:
+        """Run the coroutines ``fn(i)`` as ``n`` tasks of one event loop; for async I/O workloads."""
+        raise LoadMismatch(f"load {self.name!r} cannot run async workloads")
+
+    def resolve(self, value: Any) -> Any:
+        """``value``, or its result when it is awaitable (run on this load's event loop, where it has one)."""
+        return value
+
+    def close(self) -> None:
+        """Release what the load keeps between calls (the asyncio load's event loop); nothing by default."""
 
     def settle(self) -> None:
         """Let the load finish its own bookkeeping for workers that have ended.

@@ -17,8 +17,8 @@ from bench.present.common import impls_of, of_kind, short_count, strategies_of
 from bench.present.model import pair_all, stack_errors
 
 KEY_TITLE = ("cell text: S = answered 200 with another request's row (silent wrong), L = another request's token "
-             "in the Local, E = HTTP and client errors; then correct replies/s; '≠ model' = the in-process model "
-             "predicted otherwise")
+             "in the Local, E = HTTP and client errors; then requests/s (every reply in the window); "
+             "'≠ model' = the in-process model predicted otherwise")
 
 
 def draw_stack(records: list[dict[str, Any]]) -> Figure | None:
