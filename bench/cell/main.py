@@ -29,6 +29,7 @@ def run_probes(spec: dict[str, Any], load: Load) -> dict[str, Any]:
     import localimpls
     from bench.cell.loads import LoadMismatch
     from bench.cell.probes import PROBES
+    from bench.cell.twin import resolve_subject
 
     impl, load_name, workers = spec["impl"], spec["load"], spec["workers"]
     base = {"kind": "probe", "impl": impl, "load": load_name, "workers": workers}
@@ -38,7 +39,7 @@ def run_probes(spec: dict[str, Any], load: Load) -> dict[str, Any]:
         raise SystemExit(f"load {load_name!r} is not what it claims: {exc}") from None
     records = []
     try:
-        factory = localimpls.resolve(impl)
+        factory = resolve_subject(impl)
         factory()  # constructing one must work before any probe starts
     except Exception as exc:
         error = (exc.args[0] if isinstance(exc, localimpls.ImplError)

@@ -98,6 +98,12 @@ def _add_decision(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("baseline and decision")
     g.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE, metavar="PATH",
                    help=f"baseline file (default: {DEFAULT_BASELINE})")
+    g.add_argument("--against", metavar="REF",
+                   help="A/B mode: compare with commit, branch or tag REF instead of a baseline file; REF is checked "
+                        "out in a temporary git worktree and every micro worker times both versions in the same "
+                        "rounds (the change side is the working tree as it is)")
+    g.add_argument("--repo", type=Path, default=Path("."), metavar="PATH",
+                   help="with --against: the git repository holding the code under test (default: .)")
     g.add_argument("--update-baseline", action="store_true",
                    help="write the baseline from this run instead of comparing (keeps its overrides)")
     g.add_argument("--max-slowdown", type=parse_max_slowdown, default={}, metavar="KIND=F,...",
@@ -206,6 +212,8 @@ def main(args: argparse.Namespace) -> int:
     from bench.gate.measure import find_target
 
     plan = plan_from_args(args)
+    if args.against is not None:
+        return _run_ab(args, plan)
     if args.update_baseline:
         plan = plan.for_baseline()
     baseline, overrides = _baseline_or_overrides(args)
@@ -221,6 +229,32 @@ def main(args: argparse.Namespace) -> int:
             if handle is not None:
                 stack.enter_context(handle)
         return _run(args, plan, thresholds, baseline, overrides, target, skipped)
+
+
+def _run_ab(args: argparse.Namespace, plan: GatePlan) -> int:
+    """``--against REF``: the A/B run (:mod:`bench.gate.abrun`); no baseline file is read or written."""
+    from bench.gate.abrun import run_ab
+    from bench.gate.decision import Thresholds
+    from bench.gate.measure import find_target
+    from bench.gate.run import Outputs
+
+    if args.update_baseline:
+        raise UsageError("--against and --update-baseline do not go together: an A/B run writes no baseline")
+    if args.no_micro and not plan.probes:
+        raise UsageError("--against with --no-micro and no probe compares nothing")
+    for path, is_dir in ((args.markdown, False), (args.json, False), (args.charts, True)):
+        if path is not None:
+            check_writable(path, directory=is_dir)
+    thresholds = Thresholds({**DEFAULT_MAX_SLOWDOWN, **args.max_slowdown}, args.alpha, {})
+    outputs = Outputs(baseline=args.baseline, markdown=args.markdown, json=args.json, charts=args.charts)
+    with contextlib.ExitStack() as stack:
+        target, skipped = None, None
+        if plan.db:  # before measuring anything: a --mysql-url that does not work ends the command now
+            handle, target, skipped = find_target(plan.mysql_url)
+            if handle is not None:
+                stack.enter_context(handle)
+        return run_ab(args.repo, args.against, plan, thresholds, outputs, confirm=args.confirm, quiet=args.quiet,
+                      jobs=args.jobs, target=target, db_skipped=skipped)
 
 
 def _run(args: argparse.Namespace, plan: GatePlan, thresholds: Thresholds, baseline: Baseline | None,

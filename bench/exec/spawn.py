@@ -45,6 +45,15 @@ class CellResult:
 ENV_PROCESS_INDEX = "CTXBENCH_PROCESS_INDEX"
 
 
+#: A directory a cell runs from and imports first (bench/, localimpls/, user packages): the base tree of an A/B run.
+ENV_CELL_ROOT = "CTXBENCH_CELL_ROOT"
+
+
+def cell_root() -> Path:
+    """The directory a cell process runs from: :data:`ENV_CELL_ROOT` when set, else this checkout."""
+    return Path(os.environ.get(ENV_CELL_ROOT) or PROJECT_ROOT)
+
+
 def _child_env(index: int | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.pop(ENV_PROCESS_INDEX, None)
@@ -52,7 +61,8 @@ def _child_env(index: int | None = None) -> dict[str, str]:
         env[ENV_PROCESS_INDEX] = str(index)
     # The cell imports bench/ and localimpls/ from this checkout even when the
     # package is not installed (tests, a source tree).
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
+    first = [str(cell_root())] if env.get(ENV_CELL_ROOT) else []
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (*first, str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
     env.setdefault("PYTHONHASHSEED", "0")
     return env
 
@@ -153,7 +163,7 @@ def run_cell(spec: dict[str, Any], *, timeout: float, python: str = sys.executab
         spec_path = _write_spec(spec, Path(tmp) / "spec.json")
         proc = subprocess.Popen(
             [python, "-m", "bench.cell", f"@{spec_path}", str(out_path)],
-            cwd=PROJECT_ROOT,
+            cwd=cell_root(),
             env=_child_env(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

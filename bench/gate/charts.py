@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.gate import stats
-from bench.gate.decision import GateOutcome, slowdown_of
+from bench.gate.decision import GateOutcome, SpeedResult, slowdown_of
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -39,6 +39,16 @@ def _colours() -> dict[str, str]:
             "ok": OKABE_ITO["blue"], "undecidable": OKABE_ITO["purple"]}
 
 
+def _points(r: SpeedResult) -> tuple[list[float], list[float]]:
+    """(baseline samples, samples now) as % slower; an A/B result has only its paired samples (against the base)."""
+    paired = getattr(r, "paired", None)
+    if paired is not None:
+        return [], [100 * (p - 1 if r.kind == "micro" else 1 - p) for p in paired]
+    centre = stats.median(r.base)
+    return ([100 * slowdown_of(r.kind, centre, s) for s in r.base],
+            [100 * slowdown_of(r.kind, centre, s) for s in r.now])
+
+
 def draw_gate(outcome: GateOutcome) -> Figure | None:
     """One row per compared metric: every sample as a slowdown against the baseline median, threshold marked."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -55,24 +65,25 @@ def draw_gate(outcome: GateOutcome) -> Figure | None:
     ax = fig.add_subplot()
     colours, threshold = _colours(), OKABE_ITO["vermillion"]
     for y, r in enumerate(results):
-        centre = stats.median(r.base)
-        ax.scatter([100 * slowdown_of(r.kind, centre, s) for s in r.base], [y - 0.15] * len(r.base), s=12,
-                   facecolors="none", edgecolors="#7A7A7A", zorder=2)
-        ax.scatter([100 * slowdown_of(r.kind, centre, s) for s in r.now], [y + 0.15] * len(r.now), s=14,
-                   color=colours[r.verdict], zorder=3)
+        base_x, now_x = _points(r)
+        ax.scatter(base_x, [y - 0.15] * len(base_x), s=12, facecolors="none", edgecolors="#7A7A7A", zorder=2)
+        ax.scatter(now_x, [y + 0.15] * len(now_x), s=14, color=colours[r.verdict], zorder=3)
         ax.plot([100 * r.max_slowdown] * 2, [y - 0.4, y + 0.4], color=threshold, linewidth=1, linestyle="--", zorder=1)
     ax.axvline(0, color="#555555", linewidth=0.8)
     ax.set_yticks(range(len(results)), [r.name for r in results])
     ax.invert_yaxis()
-    ax.set_xlabel("slower than the baseline median, % (negative: faster)")
+    ab = any(hasattr(r, "paired") for r in results)
+    ax.set_xlabel("change slower than base, per process (micro) or pair of cells (db), % (negative: faster)" if ab
+                  else "slower than the baseline median, % (negative: faster)")
     seen = {r.verdict for r in results}
-    handles = [Line2D([], [], marker="o", linestyle="none", markerfacecolor="none", markeredgecolor="#7A7A7A",
-                      label="baseline samples"),
+    handles = [*([] if ab else [Line2D([], [], marker="o", linestyle="none", markerfacecolor="none",
+                                       markeredgecolor="#7A7A7A", label="baseline samples")]),
                *[Line2D([], [], marker="o", linestyle="none", color=c, label=f"now: {v}")
                  for v, c in colours.items() if v in seen],
                Line2D([], [], color=threshold, linestyle="--", label="threshold")]
     fig.legend(handles=handles, loc="outside lower center", ncols=3, frameon=False)
-    fig.suptitle("ctxbench regress: each sample's slowdown against the baseline median")
+    fig.suptitle("ctxbench regress --against: each paired sample, change against base" if ab
+                 else "ctxbench regress: each sample's slowdown against the baseline median")
     return fig
 
 

@@ -22,6 +22,18 @@ from bench.present.tables import markdown_table, md_cell, print_table
 SPEED_TITLE = "Speed: ratio to the reference in the same run (micro: x threading.local ns/op; db: x locked ops/s)"
 
 
+AB_SPEED_TITLE = ("Speed, A/B: change / base timed in the same rounds (columns 2-3: each side x threading.local "
+                  "ns/op; change: median of the paired ratios)")
+AB_RULE = ("A/B: every micro worker process timed the base and the change in the same interleaved rounds; one sample "
+           "per process, the median of its per-round ratios change / base. Regression = the median ratio is above "
+           "1 + threshold AND a one-sided Wilcoxon signed-rank test of the log ratios against 0 gives p <= alpha")
+
+
+def is_ab(outcome: GateOutcome) -> bool:
+    """Whether the outcome compares two commits in one run (its speed results carry paired ratios)."""
+    return any(hasattr(r, "paired") for r in outcome.speed)
+
+
 def _ratio_text(values: Sequence[float]) -> str:
     if not values:
         return "- (n=0)"
@@ -36,6 +48,8 @@ def verdict_text(result: SpeedResult) -> str:
 def speed_rows(outcome: GateOutcome) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the speed table: regressions first, then by name."""
     header = ["metric", "baseline (median ± MAD)", "now", "change", "threshold", "p", "verdict"]
+    if is_ab(outcome):
+        header[1:4] = ["base (median ± MAD)", "change", "change / base"]
     rows = []
     for r in sorted(outcome.speed, key=lambda r: (SPEED_VERDICTS.index(r.verdict), r.name)):
         change = f"{r.slowdown:+.1%} " + ("slower" if r.slowdown >= 0 else "faster")
@@ -117,7 +131,7 @@ def report(outcome: GateOutcome, baseline: Baseline, measurement: Measurement, p
     """The terminal output: the speed table, the correctness changes, the summary sentences."""
     header, rows = speed_rows(outcome)
     if rows:
-        print_table(SPEED_TITLE, header, rows, style=_styled)
+        print_table(AB_SPEED_TITLE if is_ab(outcome) else SPEED_TITLE, header, rows, style=_styled)
     header, rows = correctness_rows(outcome, only_changes=True)
     ok = sum(1 for r in outcome.correctness if r.verdict == "ok")
     if rows:
@@ -159,8 +173,9 @@ def _markdown_comparison(outcome: GateOutcome, baseline: Baseline, measurement: 
     parts += ["", "### Speed: ratios to the reference measured in the same run", "",
               "micro: ns per op / threading.local's, one sample per process; "
               "db: ops/s / locked's, one sample per repeat. "
-              "Regression = slower by more than the threshold AND one-sided Mann-Whitney p <= alpha "
-              f"({thresholds_text(thresholds)}), "
+              + (AB_RULE + " " if is_ab(outcome) else
+                 "Regression = slower by more than the threshold AND one-sided Mann-Whitney p <= alpha ")
+              + f"({thresholds_text(thresholds)}), "
               + (f"seen again in {confirm} fresh re-measurement(s)." if confirm
                  else "without re-measurement (--confirm 0)."), ""]
     header, rows = speed_rows(outcome)

@@ -44,6 +44,9 @@ BASELINE_PROBE_RUNS = 3
 #: run compares with its medians, so an error in them would come back every time (docs/gate.md).
 BASELINE_MICRO_FACTOR = 3
 BASELINE_DB_FACTOR = 2
+#: A/B: the fewest pairs of database cells per strategy x load x concurrency; a one-sided signed-rank test of n
+#: pairs cannot go below p = 2**-n, and 2**-5 is the first power under the default alpha.
+AB_MIN_PAIRS = 5
 #: Set to 1 and a missing database server is an error instead of a skip (as for the tests).
 ENV_REQUIRE_DB = "CTXBENCH_REQUIRE_DB"
 

@@ -45,7 +45,10 @@ SCHEMA_HISTORY: dict[int, str] = {
        "with load_facts.db_event_loop (uvloop and its version, or asyncio); "
        "stack records of an ASGI server (server uvicorn: the Starlette app, model_load asyncio, strategies of the "
        "asyncio load) and, on every stack record, load_facts.asyncio_tasks (requests ran as asyncio tasks) and "
-       "load_facts.event_loop (the running loop's class, e.g. uvloop.Loop; None outside one)",
+       "load_facts.event_loop (the running loop's class, e.g. uvloop.Loop; None outside one); "
+       "from the A/B gate (regress --against): db records' ab_side, probe and micro records whose impl ends in "
+       "@base (the base commit's version of that impl), and the environment's ab {repo, against, base, "
+       "base_subject, change, change_subject, uncommitted}",
 }
 
 
@@ -147,6 +150,8 @@ class DbRecord(TypedDict, total=False):
     load_facts: dict[str, Any]
     repeat: int  # the gate's repeats
     machine_load_1m: float | None
+    #: ``regress --against``: which side of the A/B pair the cell measured (``change`` or ``base``).
+    ab_side: Literal["change", "base"]
     #: CPU seconds from the start (warm-up included) to the workers' end: the client process(es)' together,
     #: and the server's when it runs on this machine and its process was found (None otherwise).
     client_cpu_s: float | None

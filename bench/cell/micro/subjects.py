@@ -18,13 +18,14 @@ from bench.cell.micro.ops import (
 
 
 def subject_factory(name: str) -> Callable[[], Any]:
-    """What makes a new Local for subject ``name``; raise SubjectError if it cannot be resolved."""
+    """What makes a new Local for subject ``name`` (``NAME@base``: from the base tree); SubjectError if it cannot."""
     if name == SUBJECT_PLAIN:
         return Plain
     import localimpls  # here, not at module level: a worker may patch (gevent) before subjects import
+    from bench.cell.twin import resolve_subject
 
     try:
-        factory: Callable[[], Any] = localimpls.resolve(name)
+        factory: Callable[[], Any] = resolve_subject(name)
     except localimpls.ImplError as exc:
         raise SubjectError(subject_error_text(name, str(exc))) from None
     return factory
@@ -36,8 +37,9 @@ def check_subject(name: str, factory: Callable[[], Any]) -> None:
     Timing something that does not work would produce a number that means
     nothing, so a subject must pass this before any op of it is measured.
     """
-    from localimpls.stack import LocalProxy, LocalStack
+    from bench.cell.twin import stack_types
 
+    LocalStack, LocalProxy = stack_types(factory)  # noqa: N806 (classes)
     missing = object()
     step = "construction"
     try:
@@ -58,7 +60,7 @@ def check_subject(name: str, factory: Callable[[], Any]) -> None:
             raise SubjectError(subject_error_text(name, "attribute still readable after del"))
         step = "LocalStack construction"
         payload = Payload(value)
-        stack: LocalStack[Payload] = LocalStack(factory)
+        stack = LocalStack(factory)
         step = "push"
         stack.push(payload)
         step = "top"
@@ -82,8 +84,9 @@ def prepare(factory: Callable[[], Any], op: str) -> dict[str, Any]:
     ``l`` is always a Local (for stack ops, the stack's own), so the harness
     statement ``l`` can run on the same variable as the op.
     """
-    from localimpls.stack import LocalProxy, LocalStack
+    from bench.cell.twin import stack_types
 
+    LocalStack, LocalProxy = stack_types(factory)  # noqa: N806 (classes)
     if op not in STATEMENTS:
         raise ValueError(f"unknown op {op!r} (known: {', '.join(OPS)})")
     value = object()
@@ -95,7 +98,7 @@ def prepare(factory: Callable[[], Any], op: str) -> dict[str, Any]:
         names["l"] = local
         return names
     payload = Payload(value)
-    stack: LocalStack[Payload] = LocalStack(factory)
+    stack = LocalStack(factory)
     names.update(s=stack, o=payload, l=stack._local)
     if op == "push":
         stack.push(payload)
