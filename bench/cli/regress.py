@@ -24,6 +24,7 @@ from bench.gate.plan import (
     DB_REFERENCE,
     DB_REPEATS,
     DB_WARMUP,
+    DEFAULT_AB_MAX_SLOWDOWN,
     DEFAULT_ALPHA,
     DEFAULT_BASELINE,
     DEFAULT_CONFIRM,
@@ -107,7 +108,8 @@ def _add_decision(p: argparse.ArgumentParser) -> None:
     g.add_argument("--update-baseline", action="store_true",
                    help="write the baseline from this run instead of comparing (keeps its overrides)")
     g.add_argument("--max-slowdown", type=parse_max_slowdown, default={}, metavar="KIND=F,...",
-                   help="smallest slowdown that counts, per kind (default: micro=0.10,db=0.20; '10%%' works too)")
+                   help="smallest slowdown that counts, per kind (default: micro=0.10,db=0.20; with --against: "
+                        "micro=0.03,db=0.20; '10%%' works too)")
     g.add_argument("--alpha", type=parse_alpha, default=DEFAULT_ALPHA, metavar="P",
                    help=f"one-sided Mann-Whitney significance level (default: {DEFAULT_ALPHA})")
     g.add_argument("--confirm", type=count(0, 5), default=DEFAULT_CONFIRM, metavar="N",
@@ -245,7 +247,7 @@ def _run_ab(args: argparse.Namespace, plan: GatePlan) -> int:
     for path, is_dir in ((args.markdown, False), (args.json, False), (args.charts, True)):
         if path is not None:
             check_writable(path, directory=is_dir)
-    thresholds = Thresholds({**DEFAULT_MAX_SLOWDOWN, **args.max_slowdown}, args.alpha, {})
+    thresholds = Thresholds({**DEFAULT_AB_MAX_SLOWDOWN, **args.max_slowdown}, args.alpha, {})
     outputs = Outputs(baseline=args.baseline, markdown=args.markdown, json=args.json, charts=args.charts)
     with contextlib.ExitStack() as stack:
         target, skipped = None, None
