@@ -211,7 +211,6 @@ def main(args: argparse.Namespace) -> int:
     """``ctxbench regress``: exit 0 clean, 1 regression, 2 error.  Bad input raises a one-line UsageError."""
     # Imported when the command runs, not at start-up: --help and bad input answer at once without scipy.
     from bench.gate.decision import Thresholds
-    from bench.gate.measure import find_target
 
     plan = plan_from_args(args)
     if args.against is not None:
@@ -221,40 +220,49 @@ def main(args: argparse.Namespace) -> int:
     baseline, overrides = _baseline_or_overrides(args)
     thresholds = Thresholds({**DEFAULT_MAX_SLOWDOWN, **args.max_slowdown}, args.alpha,
                             baseline.overrides if baseline else {})
+    _check_outputs(args)
+    with contextlib.ExitStack() as stack:
+        target, skipped = _server(stack, plan)
+        return _run(args, plan, thresholds, baseline, overrides, target, skipped)
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Every output path writable, before anything is measured (UsageError naming the first that is not)."""
     for path, is_dir in ((args.markdown, False), (args.json, False), (args.charts, True)):
         if path is not None:
             check_writable(path, directory=is_dir)
-    with contextlib.ExitStack() as stack:
-        target, skipped = None, None
-        if plan.db:  # before measuring anything: a --mysql-url that does not work ends the command now
-            handle, target, skipped = find_target(plan.mysql_url)
-            if handle is not None:
-                stack.enter_context(handle)
-        return _run(args, plan, thresholds, baseline, overrides, target, skipped)
+
+
+def _server(stack: contextlib.ExitStack, plan: GatePlan) -> tuple[Any, str | None]:
+    """The server for the database half (kept open by ``stack``) and why it is skipped, or (None, None) without one.
+
+    Found before anything is measured: a --mysql-url that does not work ends the command now.
+    """
+    from bench.gate.measure import find_target
+
+    if not plan.db:
+        return None, None
+    handle, target, skipped = find_target(plan.mysql_url)
+    if handle is not None:
+        stack.enter_context(handle)
+    return target, skipped
 
 
 def _run_ab(args: argparse.Namespace, plan: GatePlan) -> int:
     """``--against REF``: the A/B run (:mod:`bench.gate.abrun`); no baseline file is read or written."""
     from bench.gate.abrun import run_ab
     from bench.gate.decision import Thresholds
-    from bench.gate.measure import find_target
     from bench.gate.run import Outputs
 
     if args.update_baseline:
         raise UsageError("--against and --update-baseline do not go together: an A/B run writes no baseline")
     if args.no_micro and not plan.probes:
         raise UsageError("--against with --no-micro and no probe compares nothing")
-    for path, is_dir in ((args.markdown, False), (args.json, False), (args.charts, True)):
-        if path is not None:
-            check_writable(path, directory=is_dir)
+    _check_outputs(args)
     thresholds = Thresholds({**DEFAULT_AB_MAX_SLOWDOWN, **args.max_slowdown}, args.alpha, {})
     outputs = Outputs(baseline=args.baseline, markdown=args.markdown, json=args.json, charts=args.charts)
     with contextlib.ExitStack() as stack:
-        target, skipped = None, None
-        if plan.db:  # before measuring anything: a --mysql-url that does not work ends the command now
-            handle, target, skipped = find_target(plan.mysql_url)
-            if handle is not None:
-                stack.enter_context(handle)
+        target, skipped = _server(stack, plan)
         return run_ab(args.repo, args.against, plan, thresholds, outputs, confirm=args.confirm, quiet=args.quiet,
                       jobs=args.jobs, target=target, db_skipped=skipped)
 

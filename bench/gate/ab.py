@@ -22,7 +22,7 @@ from typing import Any
 from bench.cell.micro import SUBJECT_PLAIN, SUBJECT_REFERENCE
 from bench.cell.twin import base_name, change_name, is_base
 from bench.gate import stats
-from bench.gate.decision import CorrectnessResult, SpeedResult, Thresholds, compare_correctness
+from bench.gate.decision import CorrectnessResult, SpeedResult, Thresholds, compare_correctness, settle
 from bench.gate.metrics import micro_name, per_process_ratios
 
 
@@ -74,17 +74,8 @@ def judge(name: str, paired: list[float], base: list[float], now: list[float], m
                         paired=paired)
     logs = [math.log(r) for r in paired]
     p_slower, p_faster = signed_rank_p(logs, "greater"), signed_rank_p(logs, "less")
-    result = ABResult(name, "micro", base, now, max_slowdown, alpha, slowdown, p_slower, p_faster, "ok",
-                      paired=paired)
-    if slowdown > max_slowdown and p_slower <= alpha:
-        result.verdict = "regression"
-    elif -slowdown > max_slowdown and p_faster <= alpha:
-        result.verdict = "improved"
-    elif abs(slowdown) > max_slowdown:
-        result.reason = "not significant"
-    elif min(p_slower, p_faster) <= alpha:
-        result.reason = "under threshold"
-    return result
+    return settle(ABResult(name, "micro", base, now, max_slowdown, alpha, slowdown, p_slower, p_faster, "ok",
+                           paired=paired))
 
 
 def _reference_ratios(rec: Mapping[str, Any], ref: Mapping[str, Any] | None) -> list[float]:

@@ -27,7 +27,7 @@ from typing import Any
 from bench.exec.spawn import ENV_CELL_ROOT
 from bench.gate import stats
 from bench.gate.ab import ABResult, min_signed_rank_p, signed_rank_p
-from bench.gate.decision import CorrectnessResult, Thresholds, compare_correctness
+from bench.gate.decision import CorrectnessResult, Thresholds, compare_correctness, settle
 from bench.gate.disturbed import disturbed_cells
 from bench.gate.measure import machine_load
 from bench.gate.metrics import db_entries, db_name
@@ -116,15 +116,8 @@ def db_ab_speed(rounds: SideRounds, thresholds: Thresholds, notes: list[str]) ->
             continue
         logs = [math.log(r) for r in ratios]
         p_slower, p_faster = signed_rank_p(logs, "less"), signed_rank_p(logs, "greater")
-        result = ABResult(name, "db", before, now, max_slowdown, alpha, slowdown, p_slower, p_faster, "ok",
-                          paired=ratios)
-        if slowdown > max_slowdown and p_slower <= alpha:
-            result.verdict = "regression"
-        elif -slowdown > max_slowdown and p_faster <= alpha:
-            result.verdict = "improved"
-        elif abs(slowdown) > max_slowdown:
-            result.reason = "not significant"
-        out.append(result)
+        out.append(settle(ABResult(name, "db", before, now, max_slowdown, alpha, slowdown, p_slower, p_faster, "ok",
+                                   paired=ratios)))
     return out
 
 

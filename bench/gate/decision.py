@@ -113,13 +113,24 @@ def compare_speed(base: Metric, now: Metric, max_slowdown: float, alpha: float) 
         result.verdict = "undecidable"
         result.reason = (f"{len(base.samples)} vs {len(now.samples)} samples cannot reach p <= {alpha:g} "
                          f"(best possible {floor:.3g})")
-    elif slowdown > max_slowdown and p_slower <= alpha:
+        return result
+    return settle(result)
+
+
+def settle(result: SpeedResult) -> SpeedResult:
+    """Set the verdict of a decidable result from its effect and one-sided p-values: the one rule of every mode.
+
+    A regression (or improvement) needs both the effect beyond ``max_slowdown`` and the test at ``alpha``; an
+    effect without the test is "not significant", a significant change within the threshold "under threshold".
+    """
+    slowdown, limit, alpha = result.slowdown, result.max_slowdown, result.alpha
+    if slowdown > limit and result.p_slower <= alpha:
         result.verdict = "regression"
-    elif -slowdown > max_slowdown and p_faster <= alpha:
+    elif -slowdown > limit and result.p_faster <= alpha:
         result.verdict = "improved"
-    elif abs(slowdown) > max_slowdown:
+    elif abs(slowdown) > limit:
         result.reason = "not significant"
-    elif min(p_slower, p_faster) <= alpha:
+    elif min(result.p_slower, result.p_faster) <= alpha:
         result.reason = "under threshold"
     return result
 
