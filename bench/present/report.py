@@ -112,8 +112,8 @@ def environment_rows(environment: dict[str, Any]) -> list[tuple[str, str]]:
 def sections(records: list[dict[str, Any]]) -> list[Table]:
     """(title, header, rows) of every table the records allow."""
     tables = [
-        ("The real stack: a Flask app under real WSGI servers over HTTP (silent wrong = another request's row "
-         "answered 200)", stack_rows(records)),
+        ("The real stack: a Flask app under real WSGI servers (its Starlette twin under uvicorn) over HTTP "
+         "(silent wrong = another request's row answered 200)", stack_rows(records)),
         ("The real stack, per server process (cells with several workers)", stack_process_rows(records)),
         ("Does the model predict the real stack? Each stack cell beside the in-process cells that claim to predict it",
          model_rows(records)),

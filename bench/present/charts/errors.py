@@ -33,7 +33,7 @@ def _other_wrong(rec: dict[str, Any]) -> int | None:
 #: The rows of panels: (title, the count drawn, whether the most frequent error class is written in).
 PANELS: tuple[tuple[str, Value, bool], ...] = (
     ("SILENT WRONG: another operation's reply returned as success", silent_wrong, False),
-    ("errors (most frequent class below)", error_total, True),
+    ("errors (the most frequent class below, without its 'Error' suffix)", error_total, True),
     ("other wrong results (unattributable)", _other_wrong, False),
 )
 
@@ -48,14 +48,17 @@ def draw_errors(records: list[dict[str, Any]]) -> Figure | None:
     cells = {(r["strategy"], r["load"], r["concurrency"]): r for r in db}
     panel_h = 0.36 * len(strategies) + 1.0
     fig = figure(len(PANELS) * panel_h + 1.3)
-    axes = fig.subplots(len(PANELS), len(loads), squeeze=False)
+    # One subfigure per row of panels: its title spans the row (a per-panel title that long overlaps its neighbours).
+    rows = fig.subfigures(len(PANELS), 1)
     counts = [v for r in db for _, value, _ in PANELS for v in (value(r),) if isinstance(v, int) and v > 0]
     norm = LogNorm(vmin=1, vmax=max([*counts, 10]))
     # The pale start of OrRd is cut off: a count of 1 must not look like the white of a zero.
     cmap = ListedColormap(matplotlib.colormaps["OrRd"](np.linspace(0.22, 1.0, 256)))
     for row, (title, value, with_class) in enumerate(PANELS):
+        axes = rows[row].subplots(1, len(loads), squeeze=False)[0]
+        rows[row].suptitle(title, fontsize=10.5)
         for col, load in enumerate(loads):
-            ax = axes[row][col]
+            ax = axes[col]
             levels = sorted({r["concurrency"] for r in db if r["load"] == load})
             for y, strategy in enumerate(strategies):
                 for x, c in enumerate(levels):
@@ -65,10 +68,10 @@ def draw_errors(records: list[dict[str, Any]]) -> Figure | None:
                     ax.text(x, y, text, ha="center", va="center", fontsize=7.5 if "\n" in text else 8.5, color=colour,
                             fontweight=weight, linespacing=1.0)
             grid_axes(ax, [str(c) for c in levels], strategies, show_rows=col == 0, rotate=0)
-            ax.set_title(f"{title}\nload: {load}", fontsize=9.5)
+            ax.set_title(f"load: {load}", fontsize=9.5)
             ax.set_xlabel("concurrent workers")
     _legend(fig, cmap, norm)
-    fig.suptitle("Silent wrong results, errors and other wrong results by connection strategy "
+    fig.suptitle("Silent wrong results, errors and other wrong results by connection strategy\n"
                  "(counts over the measured window)")
     return fig
 
@@ -87,10 +90,13 @@ def _legend(fig: Figure, cmap: ListedColormap, norm: LogNorm) -> None:
 
 
 def _short_class(label: str) -> str:
-    """An error class short enough for a grid cell: ``RuntimeError:reentrant`` -> ``reentrant``."""
+    """An error class short enough for a grid cell: ``RuntimeError:reentrant`` -> ``reentrant``,
+    ``InterfaceError`` -> ``Interface`` (the panel's title says the suffix is left off)."""
     head, _, tail = label.partition(":")
     if tail and head in ("RuntimeError", "pool"):
         label = tail
+    elif label.endswith("Error") and len(label) > len("Error"):
+        label = label[:-len("Error")]
     return label if len(label) <= 16 else label[:15] + "…"
 
 

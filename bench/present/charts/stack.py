@@ -16,8 +16,9 @@ from bench.present.charts.figure import figure, grid_axes, rect
 from bench.present.common import impls_of, of_kind, short_count, strategies_of
 from bench.present.model import pair_all, stack_errors
 
+#: Two lines: one line is wider than the figure and matplotlib clips it on both sides.
 KEY_TITLE = ("cell text: S = answered 200 with another request's row (silent wrong), L = another request's token "
-             "in the Local, E = HTTP and client errors; then requests/s (every reply in the window); "
+             "in the Local,\nE = HTTP and client errors; then requests/s (every reply in the window); "
              "'≠ model' = the in-process model predicted otherwise")
 
 
@@ -55,7 +56,7 @@ def draw_stack(records: list[dict[str, Any]]) -> Figure | None:
         ],
         loc="outside lower center", ncols=3, frameon=False, title=KEY_TITLE, title_fontsize=8,
     )
-    fig.suptitle("The real stack: a Flask app under real WSGI servers, every reply checked")
+    fig.suptitle("The real stack: a Flask app under real WSGI servers (Starlette under uvicorn), every reply checked")
     return fig
 
 
