@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         check_writable(args.json)
     document = MemorySink(path=args.json, environment=fingerprint(), exclude=("ceiling",))
-    with open_server(args.mysql_url, document.environment, quiet=args.quiet) as target:
+    with open_server(args.mysql_url, document.environment) as target:
         pipeline = Pipeline(document, title="db", quiet=args.quiet, target=target)
         errors = pipeline.run(plan_db(selection, ceiling=target is not None))
     document.environment["load_average_end"] = load_average()

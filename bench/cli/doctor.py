@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 
 from bench.cli.args import MYSQL_URL_HELP
 from bench.errors import EXIT_ERROR, EXIT_OK
 from bench.server import doctor
-
-log = logging.getLogger(__name__)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    facts = doctor(args.mysql_url, progress=log.info)
+    facts = doctor(args.mysql_url)
     if args.json:
         print(json.dumps(facts, indent=1))
         return EXIT_OK if facts["found"] else EXIT_ERROR

@@ -41,8 +41,7 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.json)
     document = MemorySink(path=args.json, environment=fingerprint())
     # Without the extra no cell can run: no server is looked for (each cell is recorded skipped, saying why).
-    server = nullcontext(None) if missing_extra() else open_server(args.mysql_url, document.environment,
-                                                                   quiet=args.quiet)
+    server = nullcontext(None) if missing_extra() else open_server(args.mysql_url, document.environment)
     with server as target:
         pipeline = Pipeline(document, title="stack", quiet=args.quiet, target=target)
         model = plan_stack_model(selection) if args.model and target is not None else []

@@ -56,7 +56,7 @@ def execute(run_dir: RunDir, cells: list[Planned], *, mysql_url: str | None, job
 
     @contextmanager
     def server() -> Iterator[Any]:
-        with open_server(mysql_url, environment, quiet=quiet) as target:
+        with open_server(mysql_url, environment) as target:
             run_dir.write_environment(environment)
             yield target
 

@@ -17,14 +17,14 @@ log = logging.getLogger(__name__)
 
 
 @contextmanager
-def open_server(url: str | None, environment: dict[str, Any], *, quiet: bool = False) -> Iterator[Any]:
+def open_server(url: str | None, environment: dict[str, Any]) -> Iterator[Any]:
     """Yield a ServerTarget (or None when no server can be had, after saying why and how to get one).
 
     A server the suite started itself is stopped when the block ends, however it ends.  The
     server's facts go into ``environment``; never its password.
     """
     try:
-        handle = mysql.find_server(url, progress=None if quiet else log.info)
+        handle = mysql.find_server(url)
     except mysql.ServerUnavailable as exc:
         log.warning("no MySQL-protocol server, database cells are reported as skipped: %s", exc.reason)
         log.warning("%s", exc.help)

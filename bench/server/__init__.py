@@ -17,7 +17,7 @@ URL's TLS parameters, for every client).
 """
 
 from bench.server.connect import check_target
-from bench.server.discovery import Progress, find_server, start_private_server
+from bench.server.discovery import find_server, start_private_server
 from bench.server.doctor import doctor
 from bench.server.facts import COUNTERS, server_counters, server_info
 from bench.server.handle import ServerHandle
@@ -68,7 +68,6 @@ __all__ = [
     "URL_TIMEOUT",
     "EphemeralStartError",
     "MysqlslapError",
-    "Progress",
     "ServerHandle",
     "ServerTarget",
     "ServerUnavailable",

@@ -6,14 +6,14 @@
 3. A private, throwaway server started from ``mariadbd``/``mysqld`` (:mod:`bench.server.private`).
 4. Otherwise :class:`~bench.server.target.ServerUnavailable`, whose message says how to get a server.
 
-Progress goes to ``logging``; the ``progress`` keyword is still accepted, and ignored, for callers not yet changed.
+Progress goes to this package's logger.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from bench.server.connect import check_target, describe_failure, open_connection
 from bench.server.handle import ServerHandle
@@ -36,13 +36,9 @@ from bench.server.url import parse_url
 
 log = logging.getLogger(__name__)
 
-#: The type of the ignored ``progress`` keyword.
-Progress = Callable[[str], None]
 
-
-def find_server(url: str | None = None, *, allow_ephemeral: bool = True, progress: Progress | None = None,
-                skip_local_default: bool | None = None, timeout: float = URL_TIMEOUT,
-                start_timeout: float = START_TIMEOUT) -> ServerHandle:
+def find_server(url: str | None = None, *, allow_ephemeral: bool = True, skip_local_default: bool | None = None,
+                timeout: float = URL_TIMEOUT, start_timeout: float = START_TIMEOUT) -> ServerHandle:
     """Find a server in the order the module docstring gives.
 
     ``url`` (or ``CTXBENCH_MYSQL_URL`` when ``url`` is None) must work within ``timeout`` seconds or a one-line
@@ -82,8 +78,7 @@ def find_server(url: str | None = None, *, allow_ephemeral: bool = True, progres
     raise ServerUnavailable(f"no MySQL-protocol server: no {ENV_URL} or --mysql-url, " + "; ".join(tried))
 
 
-def start_private_server(*, progress: Progress | None = None, timeout: float = START_TIMEOUT,
-                         server_args: Sequence[str] = ()) -> ServerHandle:
+def start_private_server(*, timeout: float = START_TIMEOUT, server_args: Sequence[str] = ()) -> ServerHandle:
     """Always a fresh private server (step 3 alone), whatever URL or local server exists.
 
     For what may only be done to a server ctxbench owns: killing and restarting it (``ctxbench faults``), or

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.server import programs
-from bench.server.discovery import Progress, find_server
+from bench.server.discovery import find_server
 from bench.server.facts import server_info
 from bench.server.target import ServerUnavailable
 
@@ -18,8 +18,8 @@ _FACTS = ("version", "flavor", "max_connections", "thread_handling", "auth_plugi
           "tls_mode", "tls_verified", "tls_settings", "tls_summary", "tls_available")
 
 
-def doctor(url: str | None = None, *, progress: Progress | None = None) -> dict[str, Any]:
-    """The database facts for ``ctxbench doctor`` (``progress`` is accepted and ignored: messages are logged)."""
+def doctor(url: str | None = None) -> dict[str, Any]:
+    """The database facts for ``ctxbench doctor`` (what it tried is logged as it goes)."""
     slap = programs.find_mysqlslap()
     try:
         handle = find_server(url)
