@@ -106,7 +106,7 @@ def _percentile_panel(ax: Axes, db: list[dict[str, Any]], load: str, strategies:
     ax.set_yscale("log")
     ax.set_ylim(*span)
     log_ticks(ax.yaxis, lambda v: f"{v:g}", *span)
-    ax.set_title(f"load: {load}: p50 (solid) and p99 (dashed)")
+    ax.set_title(f"load: {load}\np50 (solid), p99 (dashed)", fontsize=10)
     ax.set_ylabel("latency per op, ms (log scale)")
 
 
@@ -134,5 +134,5 @@ def _cdf_panel(ax: Axes, at_level: list[dict[str, Any]], load: str, strategies: 
     ax.grid(color="#E3E3E3", linewidth=0.6)
     ax.set_xlabel("latency per op, ms (log scale)")
     ax.set_ylabel("share of ops at or below")
-    ax.set_title(f"load: {load}: latency CDF at {at} workers")
+    ax.set_title(f"load: {load}\nlatency CDF at {at} workers", fontsize=10)
     return any_hist
