@@ -21,10 +21,11 @@ import pytest
 from bench.cell import db as dbwork
 from bench.cell import strategies
 from bench.errors import UsageError
-from bench.exec.db import measure_overhead, ratio_to_own, run_db
+from bench.exec.db import measure_overhead, run_db
 from bench.plan.cells import Cell
 from bench.plan.cells import db_cells as plan
 from bench.plan.selection import validate_db as validate
+from bench.present.findings import ratio_to_own
 from bench.records import latency
 from bench.server import ServerTarget
 

@@ -82,17 +82,3 @@ def measure_overhead(target: Any, *, ops: int = 2_000, repeats: int = 30, load: 
     if not result.records:
         raise RuntimeError(f"overhead cell: {result.failure or 'no record'}")
     return result.records[0]
-
-
-def ratio_to_own(records: Sequence[Mapping[str, Any]], strategy: str = "pooled-tuned",
-                 reference: str = "own-connection") -> list[dict[str, Any]]:
-    """``strategy``'s throughput over ``reference``'s at the same load and concurrency."""
-    by_key = {(r["strategy"], r["load"], r["concurrency"]): r for r in records if r.get("kind") == "db"}
-    rows = []
-    for (name, load, c), rec in by_key.items():
-        ref = by_key.get((reference, load, c))
-        if name != strategy or ref is None or not rec.get("ops_per_s") or not ref.get("ops_per_s"):
-            continue
-        rows.append({"load": load, "concurrency": c, "strategy_ops_per_s": rec["ops_per_s"],
-                     "reference_ops_per_s": ref["ops_per_s"], "ratio": round(rec["ops_per_s"] / ref["ops_per_s"], 3)})
-    return sorted(rows, key=lambda row: (row["load"], row["concurrency"]))

@@ -243,18 +243,28 @@ def _speed_findings(db: list[Record], loads: list[str]) -> list[str]:
             text += (f", {best['ops_per_s'] / ceiling:.0%} of the server's own ceiling there "
                      f"(mysqlslap: {_fmt_rate(ceiling)} queries/s)")
         out.append(text + ".")
-    by_key = {(r["strategy"], r["load"], r["concurrency"]): r for r in db}
+    shares = ratio_to_own(db)
     for load in loads:
-        ratios = []
-        for (s, ld, c), r in sorted(by_key.items(), key=lambda kv: kv[0][2]):
-            ref = by_key.get(("own-connection", ld, c))
-            if (s == "pooled-tuned" and ld == load and ref and not is_bad(r) and not is_bad(ref) and r.get("ops_per_s")
-                    and ref.get("ops_per_s")):
-                ratios.append((c, r["ops_per_s"] / ref["ops_per_s"]))
+        ratios = [(row["concurrency"], row["ratio"]) for row in shares if row["load"] == load]
         if ratios:
             detail = ", ".join(f"{ratio:.0%} at {c} worker{'s' if c != 1 else ''}" for c, ratio in ratios)
             out.append(f"Under {load}, pooled-tuned reaches {detail} of own-connection's throughput.")
     return out
+
+
+def ratio_to_own(records: Sequence[Record], strategy: str = "pooled-tuned",
+                 reference: str = "own-connection") -> list[dict[str, Any]]:
+    """``strategy``'s throughput over ``reference``'s at the same load and concurrency, sorted by load then
+    concurrency; only pairs of db records that both ran clean and measured a rate."""
+    by_key = {(r["strategy"], r["load"], r["concurrency"]): r for r in records
+              if r.get("kind") == "db" and not is_bad(r) and r.get("ops_per_s")}
+    rows = []
+    for (name, load, c), rec in by_key.items():
+        ref = by_key.get((reference, load, c))
+        if name == strategy and ref is not None:
+            rows.append({"load": load, "concurrency": c, "strategy_ops_per_s": rec["ops_per_s"],
+                         "reference_ops_per_s": ref["ops_per_s"], "ratio": rec["ops_per_s"] / ref["ops_per_s"]})
+    return sorted(rows, key=lambda row: (row["load"], row["concurrency"]))
 
 
 def db_findings(records: list[Record]) -> list[str]:
