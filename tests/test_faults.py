@@ -17,10 +17,10 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pymysql
 import pytest
 import yaml
 
@@ -30,10 +30,10 @@ from bench.errors import UsageError
 from bench.records.environment import PROJECT_ROOT
 from bench.records.io import SCHEMA_VERSION, atomic_write_json
 from bench.server.install import server_command
-from tests import fault_helpers
+from tests import accounts, fault_helpers
 
 #: Distinctive, with characters a URL must percent-encode, so that its encoded form is searched for too.
-SECRET = "Sx9/ctxbench+Secret@pw"
+SECRET = accounts.SECRET
 
 
 def _cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -304,28 +304,16 @@ def test_interrupt_while_drawing_charts_keeps_every_cell_and_resume_draws_them(t
 
 
 @pytest.fixture
-def secret_account(mysql_server: Any) -> Any:
-    """An account with a distinctive password on the session's server, granted on its database; dropped afterwards."""
-    target = mysql_server.target
-    admin = pymysql.connect(**target.connect_kwargs(), autocommit=True)
-    try:
-        with admin.cursor() as cur:
-            cur.execute("SELECT SUBSTRING_INDEX(USER(), '@', -1)")  # the host the server sees this client as
-            (host,) = cur.fetchone()
-            cur.execute("DROP USER IF EXISTS 'ctxbench_secret'@%s", (host,))
-            cur.execute("CREATE USER 'ctxbench_secret'@%s IDENTIFIED BY %s", (host, SECRET))
-            cur.execute(f"GRANT ALL PRIVILEGES ON `{target.database}`.* TO 'ctxbench_secret'@%s", (host,))
+def secret_account(mysql_server: Any) -> Iterator[Any]:
+    """The session's server as an account with a distinctive password (:mod:`tests.accounts`)."""
+    with accounts.secret_account(mysql_server.target) as target:
         yield target
-    finally:
-        with admin.cursor() as cur:
-            cur.execute("DROP USER IF EXISTS 'ctxbench_secret'@%s", (host,))
-        admin.close()
 
 
 @pytest.mark.db
 def test_a_password_never_appears_in_any_output(secret_account: Any, tmp_path: Path) -> None:
-    env = {**os.environ, "CTXBENCH_MYSQL_URL": _url(secret_account, "ctxbench_secret", SECRET), "COLUMNS": "200"}
-    forms = {SECRET, urllib.parse.quote(SECRET, safe=""), urllib.parse.quote(SECRET)}
+    env = {**os.environ, "CTXBENCH_MYSQL_URL": _url(secret_account), "COLUMNS": "200"}
+    forms = accounts.SECRET_FORMS
     watched = fault_helpers.start(["run", "--quick", "--out", str(tmp_path / "results"), "--no-micro", "--impl", "fast",
                                    "--load", "threads", "--strategy", "pooled-tuned,global", "--db-load", "threads"],
                                   env=env)
