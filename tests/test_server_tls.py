@@ -7,8 +7,11 @@ spec and back, and ``mysqlslap``'s options.  Bad input is one line naming the pa
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -102,14 +105,40 @@ def test_a_bad_tls_parameter_is_one_line_naming_it(pem: dict[str, Path], query: 
     assert "\n" not in message and SECRET not in message
 
 
+def _refused_as_unreadable(path: Path) -> bool:
+    try:
+        mysql.parse_url(_url(f"ssl_ca={path}"))
+    except UsageError as exc:
+        return re.search(r"ssl_ca file .* cannot be read", str(exc)) is not None
+    return False
+
+
 def test_an_unreadable_file_is_refused(pem: dict[str, Path]) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root reads every file")
-    hidden = pem["folder"] / "hidden.pem"
-    hidden.write_bytes(pem["ca"].read_bytes())
-    hidden.chmod(0)
-    with pytest.raises(UsageError, match=r"ssl_ca file .* cannot be read"):
-        mysql.parse_url(_url(f"ssl_ca={hidden}"))
+    folder = Path(tempfile.mkdtemp(prefix="ctxbench-unreadable-"))
+    try:
+        folder.chmod(0o755)  # a user without privileges may look in, not read the file
+        hidden = folder / "hidden.pem"
+        hidden.write_bytes(pem["ca"].read_bytes())
+        hidden.chmod(0)
+        if os.geteuid() != 0:
+            assert _refused_as_unreadable(hidden)
+            return
+        # Root reads every file: the check runs in a forked child that has given up root for nobody (65534),
+        # after one parse of a readable file so that nothing is imported from a folder nobody cannot enter.
+        assert not _refused_as_unreadable(pem["ca"])
+        pid = os.fork()
+        if pid == 0:  # the child: exit 0 only if the file was refused as unreadable
+            code = 1
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                code = 0 if _refused_as_unreadable(hidden) else 1
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        shutil.rmtree(folder)
 
 
 def test_a_password_spilling_into_the_query_is_never_echoed() -> None:
