@@ -113,20 +113,29 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"slowdown": slowdown, "runs": n, "flagged": flagged, "false_alarms": others, "errors": errors,
                      "measured_median": measured[len(measured) // 2] if measured else None})
 
-    header = ("| built-in slowdown | gate runs | slowed metric flagged | runs with a false alarm | errors "
-              "| slowdown the gate measured (median) |")
-    lines = [header, "|---|---|---|---|---|---|"]
+    text = table(rows, ("built-in slowdown", "gate runs", "slowed metric flagged", "runs with a false alarm", "errors",
+                        "slowdown the gate measured (median)"))
+    return finish(text, rows, started, args.extra, args.markdown)
+
+
+def table(rows: list[dict[str, Any]], header: tuple[str, ...], clean: str = "n/a") -> str:
+    """A sweep's markdown table, a row per slowdown; ``clean`` stands in the flagged column of the 0% row."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        got = "n/a" if row["slowdown"] == 0 else f"{row['flagged']}/{row['runs']}"
+        got = clean if row["slowdown"] == 0 else f"{row['flagged']}/{row['runs']}"
         med = "n/a" if row["measured_median"] is None else f"{row['measured_median']:+.1%}"
         lines.append(f"| {row['slowdown']:.0%} | {row['runs']} | {got} | {row['false_alarms']}/{row['runs']} "
                      f"| {row['errors']} | {med} |")
-    table = "\n".join(lines)
-    print(table)
+    return "\n".join(lines)
+
+
+def finish(text: str, rows: list[dict[str, Any]], started: float, extra: list[str], markdown: Path | None) -> int:
+    """Print a sweep's table and its time, and write the table to ``markdown`` if given."""
+    print(text)
     print(f"\n{sum(r['runs'] for r in rows)} gate runs in {time.monotonic() - started:.0f} s; "
-          f"extra flags: {args.extra or 'none'}")
-    if args.markdown:
-        args.markdown.write_text(table + "\n")
+          f"extra flags: {extra or 'none'}")
+    if markdown:
+        markdown.write_text(text + "\n")
     return 0
 
 

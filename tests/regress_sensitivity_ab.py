@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.regress_sensitivity import fractions, runs
+from tests.regress_sensitivity import finish, fractions, runs, table
 
 ROOT = Path(__file__).resolve().parent.parent
 TUNABLE = "slowpkg.slow_locals:Tunable"
@@ -100,17 +100,6 @@ def series(repo: Path, work: Path, slowdown: float, n: int, extra: list[str]) ->
             "measured_median": measured[len(measured) // 2] if measured else None}
 
 
-def table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| slowdown in the change | A/B runs | slowed metric flagged | runs with another metric flagged | errors "
-             "| change/base the gate measured (median) |", "|---|---|---|---|---|---|"]
-    for row in rows:
-        got = "n/a (A/A)" if row["slowdown"] == 0 else f"{row['flagged']}/{row['runs']}"
-        med = "n/a" if row["measured_median"] is None else f"{row['measured_median']:+.1%}"
-        lines.append(f"| {row['slowdown']:.0%} | {row['runs']} | {got} | {row['false_alarms']}/{row['runs']} "
-                     f"| {row['errors']} | {med} |")
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.regress_sensitivity_ab",
                                      description=__doc__.split("\n\n")[0])
@@ -127,13 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         repo = make_repo(work)
         rows = [series(repo, work, s, args.runs, args.extra) for s in args.slowdowns if s > 0]
         rows.append(series(repo, work, 0.0, args.clean_runs, args.extra))
-    text = table(rows)
-    print(text)
-    print(f"\n{sum(r['runs'] for r in rows)} gate runs in {time.monotonic() - started:.0f} s; "
-          f"extra flags: {args.extra or 'none'}")
-    if args.markdown:
-        args.markdown.write_text(text + "\n")
-    return 0
+    text = table(rows, ("slowdown in the change", "A/B runs", "slowed metric flagged",
+                        "runs with another metric flagged", "errors", "change/base the gate measured (median)"),
+                 clean="n/a (A/A)")
+    return finish(text, rows, started, args.extra, args.markdown)
 
 
 if __name__ == "__main__":
