@@ -28,16 +28,17 @@ def secret_account(target: ServerTarget) -> Iterator[ServerTarget]:
     """``target`` logged in as :data:`SECRET_USER` / :data:`SECRET`, an account granted on its database for the
     block's length (created by ``target``'s own account, dropped afterwards)."""
     admin = pymysql.connect(**target.connect_kwargs(), autocommit=True)
-    with admin.cursor() as cur:
-        cur.execute("SELECT SUBSTRING_INDEX(USER(), '@', -1)")  # the host the server sees this client as
-        (host,) = cur.fetchone()
     try:
         with admin.cursor() as cur:
+            cur.execute("SELECT SUBSTRING_INDEX(USER(), '@', -1)")  # the host the server sees this client as
+            (host,) = cur.fetchone()
             cur.execute(f"DROP USER IF EXISTS '{SECRET_USER}'@%s", (host,))
             cur.execute(f"CREATE USER '{SECRET_USER}'@%s IDENTIFIED BY %s", (host, SECRET))
             cur.execute(f"GRANT ALL PRIVILEGES ON `{target.database}`.* TO '{SECRET_USER}'@%s", (host,))
-        yield dataclasses.replace(target, user=SECRET_USER, password=SECRET)
+        try:
+            yield dataclasses.replace(target, user=SECRET_USER, password=SECRET)
+        finally:
+            with admin.cursor() as cur:
+                cur.execute(f"DROP USER IF EXISTS '{SECRET_USER}'@%s", (host,))
     finally:
-        with admin.cursor() as cur:
-            cur.execute(f"DROP USER IF EXISTS '{SECRET_USER}'@%s", (host,))
         admin.close()
