@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -86,36 +87,44 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"baseline in {time.monotonic() - started:.0f} s: {baseline}", file=sys.stderr)
 
-    rows: list[dict[str, Any]] = []
+    rows = []
     for slowdown in args.slowdowns:
+        def run(report: Path, slowdown: float = slowdown) -> subprocess.CompletedProcess[str]:
+            return gate(["--baseline", str(baseline), "--json", str(report), *args.extra], slowdown)
+
         n = args.clean_runs if slowdown == 0 else args.runs
-        flagged = others = errors = 0
-        measured: list[float] = []
-        for i in range(n):
-            report = work / f"gate-{slowdown:g}-{i}.json"
-            proc = gate(["--baseline", str(baseline), "--json", str(report), *args.extra], slowdown)
-            if proc.returncode == 2 or not report.exists():
-                errors += 1
-                print(f"slowdown {slowdown:g} run {i + 1}: error: {proc.stderr.strip().splitlines()[-1:]}",
-                      file=sys.stderr)
-                continue
-            verdicts = json.loads(report.read_text())["gate"]["speed"]
-            regressions = [r["metric"] for r in verdicts if r["verdict"] == "regression"]
-            slow = next((r for r in verdicts if r["metric"] == SLOW_METRIC), None)
-            if slow is not None:
-                measured.append(slow["slowdown"])
-            hit = SLOW_METRIC in regressions and slowdown > 0
-            flagged += hit
-            others += bool(set(regressions) - ({SLOW_METRIC} if slowdown > 0 else set()))
-            print(f"slowdown {slowdown:g} run {i + 1}/{n}: exit {proc.returncode}, flagged {regressions or 'nothing'}",
-                  file=sys.stderr)
-        measured.sort()
-        rows.append({"slowdown": slowdown, "runs": n, "flagged": flagged, "false_alarms": others, "errors": errors,
-                     "measured_median": measured[len(measured) // 2] if measured else None})
+        rows.append(series(run, work, slowdown, n, SLOW_METRIC))
 
     text = table(rows, ("built-in slowdown", "gate runs", "slowed metric flagged", "runs with a false alarm", "errors",
                         "slowdown the gate measured (median)"))
     return finish(text, rows, started, args.extra, args.markdown)
+
+
+def series(run: Callable[[Path], subprocess.CompletedProcess[str]], work: Path, slowdown: float, n: int,
+           metric: str) -> dict[str, Any]:
+    """``n`` gate runs, each ``run(report)`` writing its JSON to ``report``, with ``metric`` slowed by ``slowdown``
+    (0: none); the row of the table: runs flagging ``metric``, runs flagging any other, errors, measured median."""
+    flagged = others = errors = 0
+    measured: list[float] = []
+    for i in range(n):
+        report = work / f"gate-{slowdown:g}-{i}.json"
+        proc = run(report)
+        if proc.returncode == 2 or not report.exists():
+            errors += 1
+            print(f"slowdown {slowdown:g} run {i + 1}: error: {proc.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+            continue
+        verdicts = json.loads(report.read_text())["gate"]["speed"]
+        regressions = [r["metric"] for r in verdicts if r["verdict"] == "regression"]
+        slow = next((r for r in verdicts if r["metric"] == metric), None)
+        if slow is not None:
+            measured.append(slow["slowdown"])
+        flagged += metric in regressions and slowdown > 0
+        others += bool(set(regressions) - ({metric} if slowdown > 0 else set()))
+        print(f"slowdown {slowdown:g} run {i + 1}/{n}: exit {proc.returncode}, flagged {regressions or 'nothing'}",
+              file=sys.stderr)
+    measured.sort()
+    return {"slowdown": slowdown, "runs": n, "flagged": flagged, "false_alarms": others, "errors": errors,
+            "measured_median": measured[len(measured) // 2] if measured else None}
 
 
 def table(rows: list[dict[str, Any]], header: tuple[str, ...], clean: str = "n/a") -> str:

@@ -26,7 +26,6 @@ Why a script and not a test
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -35,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.regress_sensitivity import finish, fractions, runs, table
+from tests.regress_sensitivity import finish, fractions, runs, series, table
 
 ROOT = Path(__file__).resolve().parent.parent
 TUNABLE = "slowpkg.slow_locals:Tunable"
@@ -74,30 +73,10 @@ def gate(repo: Path, report: Path, extra: list[str], timeout: float = 900) -> su
                           text=True, timeout=timeout)
 
 
-def series(repo: Path, work: Path, slowdown: float, n: int, extra: list[str]) -> dict[str, Any]:
+def ab_series(repo: Path, work: Path, slowdown: float, n: int, extra: list[str]) -> dict[str, Any]:
     """``n`` gate runs with the change slowed by ``slowdown`` (0: A/A); the row of the table."""
     (repo / "slowpkg" / "slow_locals.py").write_text(tunable_source(slowdown))
-    flagged = others = errors = 0
-    measured: list[float] = []
-    for i in range(n):
-        report = work / f"gate-{slowdown:g}-{i}.json"
-        proc = gate(repo, report, extra)
-        if proc.returncode == 2 or not report.exists():
-            errors += 1
-            print(f"slowdown {slowdown:g} run {i + 1}: error: {proc.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
-            continue
-        verdicts = json.loads(report.read_text())["gate"]["speed"]
-        regressions = [r["metric"] for r in verdicts if r["verdict"] == "regression"]
-        slow = next((r for r in verdicts if r["metric"] == SLOW_METRIC), None)
-        if slow is not None:
-            measured.append(slow["slowdown"])
-        flagged += SLOW_METRIC in regressions and slowdown > 0
-        others += bool(set(regressions) - ({SLOW_METRIC} if slowdown > 0 else set()))
-        print(f"slowdown {slowdown:g} run {i + 1}/{n}: exit {proc.returncode}, flagged {regressions or 'nothing'}",
-              file=sys.stderr)
-    measured.sort()
-    return {"slowdown": slowdown, "runs": n, "flagged": flagged, "false_alarms": others, "errors": errors,
-            "measured_median": measured[len(measured) // 2] if measured else None}
+    return series(lambda report: gate(repo, report, extra), work, slowdown, n, SLOW_METRIC)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="ctxbench-sensitivity-ab-") as name:
         work = Path(name)
         repo = make_repo(work)
-        rows = [series(repo, work, s, args.runs, args.extra) for s in args.slowdowns if s > 0]
-        rows.append(series(repo, work, 0.0, args.clean_runs, args.extra))
+        rows = [ab_series(repo, work, s, args.runs, args.extra) for s in args.slowdowns if s > 0]
+        rows.append(ab_series(repo, work, 0.0, args.clean_runs, args.extra))
     text = table(rows, ("slowdown in the change", "A/B runs", "slowed metric flagged",
                         "runs with another metric flagged", "errors", "change/base the gate measured (median)"),
                  clean="n/a (A/A)")
