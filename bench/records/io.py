@@ -15,7 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.records.schema import SCHEMA_VERSION
+from bench.records.kinds import Record
+from bench.records.schema import SCHEMA_VERSION, records_to_json
 
 __all__ = [
     "SCHEMA_VERSION", "RecordError", "atomic_write_json", "atomic_write_text", "read_json", "read_results",
@@ -71,9 +72,9 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=False, default=str) + "\n")
 
 
-def results_document(environment: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
-    """The JSON document a results file holds."""
-    return {"schema": SCHEMA_VERSION, "environment": environment, "records": records}
+def results_document(environment: dict[str, Any], records: list[Record]) -> dict[str, Any]:
+    """The JSON document a results file holds (the writers' edge: each record in its JSON form)."""
+    return {"schema": SCHEMA_VERSION, "environment": environment, "records": records_to_json(records)}
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

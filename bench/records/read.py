@@ -5,7 +5,8 @@ directories (``environment.json``, ``run.json`` -- the plan -- and ``cells/*.jso
 ``{"schema", "cell", "records"}``).  A missing, empty, truncated or malformed file, a file of another
 schema version, a planned cell whose file is absent, or a record that does not meet its kind's schema
 (:func:`bench.records.schema.check_record`) is one line in ``problems`` (file and reason); every other
-record is returned.  When several sources carry an environment, the first one's values win and the
+record is returned as its typed record (:mod:`bench.records.kinds`): this is the readers' edge.
+When several sources carry an environment, the first one's values win and the
 others fill gaps.
 """
 
@@ -17,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.records.io import RecordError, read_json, read_results
-from bench.records.schema import SCHEMA_VERSION, check_record
+from bench.records.kinds import Record
+from bench.records.schema import RUN_KINDS, SCHEMA_VERSION, RecordInvalid, from_json
 
 #: Files of a run directory that are not results documents.
 RUN_DIR_FILES: frozenset[str] = frozenset({"environment.json", "run.json"})
@@ -25,15 +27,22 @@ RUN_DIR_FILES: frozenset[str] = frozenset({"environment.json", "run.json"})
 Sources = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 
-def keep_valid(source: str, records: Iterable[Any], problems: list[str]) -> list[dict[str, Any]]:
-    """The records of ``source`` that meet their schema; one line in ``problems`` per record left out."""
-    kept = []
+def keep_valid(source: str, records: Iterable[Any], problems: list[str]) -> list[Record]:
+    """The records of ``source`` that meet their schema, typed (the reader's edge); a ``problems`` line per other.
+
+    A record that is already typed is kept as it is if its kind is one a run holds.
+    """
+    kept: list[Record] = []
     for index, rec in enumerate(records):
-        reason = check_record(rec)
-        if reason is None:
-            kept.append(rec)
-        else:
-            problems.append(f"{source}: record {index}: {reason}; skipped")
+        try:
+            if isinstance(rec, Record):
+                if rec.kind not in RUN_KINDS:
+                    raise RecordInvalid(f"unknown kind {rec.kind!r}")
+                kept.append(rec)
+            else:
+                kept.append(from_json(rec, RUN_KINDS))
+        except RecordInvalid as exc:
+            problems.append(f"{source}: record {index}: {exc}; skipped")
     return kept
 
 
@@ -93,11 +102,11 @@ def _missing_planned(path: Path, problems: list[str]) -> None:
 
 
 def _read_run_dir(path: Path, environment: dict[str, Any],
-                  problems: list[str]) -> tuple[list[dict[str, Any]], list[Path]]:
+                  problems: list[str]) -> tuple[list[Record], list[Path]]:
     """The records of a run directory's cells, and the results documents beside them (read by the caller)."""
     cells_dir = path / "cells"
     _read_environment(path, environment, problems)
-    records: list[dict[str, Any]] = []
+    records: list[Record] = []
     for cell_path in sorted(cells_dir.glob("*.json")) if cells_dir.is_dir() else []:
         try:
             records += keep_valid(str(cell_path), _read_cell_file(cell_path), problems)
@@ -110,7 +119,7 @@ def _read_run_dir(path: Path, environment: dict[str, Any],
     return records, documents
 
 
-def load_records(paths_or_dir: Sources) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
+def load_records(paths_or_dir: Sources) -> tuple[dict[str, Any], list[Record], list[str]]:
     """``(environment, records, problems)`` from results documents and/or run directories.
 
     A run directory holds ``environment.json`` and ``cells/*.json`` (and ``run.json``, the plan:
@@ -119,7 +128,7 @@ def load_records(paths_or_dir: Sources) -> tuple[dict[str, Any], list[dict[str, 
     """
     sources = [paths_or_dir] if isinstance(paths_or_dir, (str, os.PathLike)) else list(paths_or_dir)
     environment: dict[str, Any] = {}
-    records: list[dict[str, Any]] = []
+    records: list[Record] = []
     problems: list[str] = []
     for source in sources:
         path = Path(source)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from bench.records import latency
 
 
 def scrub(obj: Any, secret: str) -> Any:
     """``obj`` with every occurrence of ``secret`` in its strings (keys too) replaced by ``***``.
 
-    Dicts, lists and tuples are walked (a tuple comes back as a list, as JSON
-    would write it); other values are returned as they are.  The one string left
+    Records (and other msgspec structs: a copy comes back), dicts, lists and tuples are walked (a tuple
+    comes back as a list, as JSON would write it); other values are returned as they are.  The one string left
     as it is: the ``data`` of an encoded latency histogram (:mod:`bench.records.latency`),
     base64 of compressed counts that hold nothing but numbers -- a short password can
     occur in it by chance, and masking it there would destroy the histogram.
@@ -26,4 +28,7 @@ def scrub(obj: Any, secret: str) -> Any:
         return {scrub(k, secret): scrub(v, secret) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [scrub(v, secret) for v in obj]
+    if isinstance(obj, msgspec.Struct):
+        fields = msgspec.structs.asdict(obj)
+        return msgspec.structs.replace(obj, **{k: scrub(v, secret) for k, v in fields.items()})
     return obj

@@ -1,0 +1,329 @@
+"""One typed record per kind: the fields each kind must carry and the ones it may carry.
+
+A record is a :class:`msgspec.Struct` whose class names its kind (``kind`` in its JSON form, the tag).
+Required fields have no default and are never null.  Every other field defaults to :data:`UNSET`,
+which stands for "absent from the JSON" -- not for null: a field a writer set to None is written as
+``null``, an unset one is not written at all, so a record read and written again is field for field
+what was read (msgspec tells the two apart; dataclasses cannot without a sentinel of their own).
+Read an optional field with :func:`known` where absent and null mean the same; ``rec.field or 0``
+works as it did for a dict, since UNSET is falsy.
+
+The JSON form exists at two edges only (:mod:`bench.records.schema`): a cell process writing its
+output, and a sink writing or a reader reading stored files.  Everything in between handles these
+objects.  The format's history is ``docs/schema.md``.
+"""
+
+from typing import Any, Literal, TypeVar
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from bench.records.latency import HistogramField
+
+__all__ = [
+    "UNSET", "CeilingRecord", "DbOverheadRecord", "DbRecord", "FaultRecord", "MicroRecord", "ProbeRecord", "Record",
+    "RequestRecord", "StackRecord", "UnsetType", "known",
+]
+
+T = TypeVar("T")
+
+#: Shorthands for the optional field types (``Opt[int]``: an int, or absent; ``Null[int]``: an int, null, or absent).
+Opt = T | UnsetType
+Null = T | None | UnsetType
+Counts = dict[str, int]
+Facts = dict[str, Any]
+
+
+def known(value: T | UnsetType) -> T | None:
+    """``value``, or None when the field was absent (UNSET): for reading where absent and null mean the same."""
+    return None if value is UNSET else value
+
+
+class Record(msgspec.Struct, kw_only=True, tag_field="kind", repr_omit_defaults=True):
+    """A stored record; its class is its kind (:attr:`kind`, the JSON ``kind`` field)."""
+
+    @property
+    def kind(self) -> str:
+        """The record's kind, as written in its JSON form (``"db"``, ``"stack"``, ...)."""
+        return str(self.__struct_config__.tag)
+
+    def replace(self: Any, **changes: Any) -> Any:
+        """A copy with ``changes`` applied (the record itself is left as it is)."""
+        return msgspec.structs.replace(self, **changes)
+
+
+class ProbeRecord(Record, kw_only=True, tag="probe"):
+    """One isolation probe of one impl under one load (``ctxbench locals``)."""
+
+    impl: str
+    load: str
+    probe: str
+    outcome: str  # "ok", or "error" when the probe could not run
+    workers: Opt[int] = UNSET
+    violations: Null[int] = UNSET  # None when the probe could not run, or is reported, not judged
+    checks: Opt[int] = UNSET  # an int when outcome is "ok"
+    details: Opt[Facts] = UNSET  # a reported probe (inheritance): {"inherited": n}
+    duration_s: Opt[float] = UNSET
+    error: Opt[str] = UNSET
+    traceback: Opt[str] = UNSET
+
+
+class MicroRecord(Record, kw_only=True, tag="micro"):
+    """The cost of one op on one impl, over fresh processes (the micro harness)."""
+
+    impl: str
+    op: str
+    ns_median: float
+    ns_spread: Opt[float] = UNSET
+    spread_kind: Opt[str] = UNSET  # "mad"
+    values: Opt[list[float]] = UNSET
+    processes: Opt[int] = UNSET
+    values_per_process: Opt[int] = UNSET
+    loops: Opt[int] = UNSET
+    harness_ns: Opt[float] = UNSET
+    ratio_to_threading_local: Null[float] = UNSET  # None when the reference was not measured
+
+
+class CeilingRecord(Record, kw_only=True, tag="ceiling"):
+    """The server's own capacity at one concurrency (mysqlslap); already copied into every db record."""
+
+    concurrency: int
+    outcome: str  # "ok" or "skipped"
+    query: Opt[str] = UNSET
+    samples: Null[list[float]] = UNSET
+    ops_per_s: Null[float] = UNSET
+
+
+class _LocustFields(Record, kw_only=True):
+    """``load: "locust"`` (``ctxbench locust``): one record merged from the Locust workers' reports."""
+
+    users: Opt[int] = UNSET  # Locust users in total
+    locust_processes: Opt[int] = UNSET  # Locust worker processes that took part
+    reported_processes: Opt[int] = UNSET  # those that sent their report
+    locust_workers: Opt[list[Facts]] = UNSET  # per worker: id, index, host, pid, users, requests, ok, errors, ...
+    missing_workers: Opt[list[str]] = UNSET  # workers that took part and sent no report (died, or too late)
+    partial: Opt[bool] = UNSET  # True when any worker is missing: the totals cover only the others
+    truncated: Opt[bool] = UNSET  # True when the run was stopped before the window's end
+    requests: Opt[int] = UNSET  # operations (db) or requests (stack) that ended inside the window
+    warmup_requests: Opt[int] = UNSET  # operations that ended before it
+    worker_server_urls: Opt[list[str]] = UNSET  # the server each worker used, redacted
+    worker_problems: Opt[list[str]] = UNSET  # one line per worker that could not run the workload
+    measured_s: Opt[float] = UNSET  # seconds of the window the reports cover
+
+
+class _Workload(_LocustFields, kw_only=True):
+    """What the database workload harness records (``db`` and ``request`` cells), besides their coordinates."""
+
+    reason: Opt[str] = UNSET  # why a cell was skipped, hung or crashed
+    duration_s: Null[float] = UNSET
+    warmup_s: Opt[float] = UNSET
+    ops_requested: Null[int] = UNSET
+    mix: Opt[Counts] = UNSET
+    settings: Opt[Facts] = UNSET
+    server_url: Opt[str] = UNSET  # password hidden
+    target_source: Opt[str] = UNSET
+    connect_options: Opt[Facts] = UNSET
+    ops: Null[int] = UNSET
+    ops_total: Opt[int] = UNSET
+    ops_per_s: Null[float] = UNSET
+    #: p50, p90, p99, p99.9, max, mean, read from latency_hist (older records: p50, p90, p99, max).
+    latency_ms: Null[dict[str, float | None]] = UNSET
+    #: Every timed operation's latency, an HDR histogram (bench.records.latency); merged by adding.
+    latency_hist: Null[HistogramField] = UNSET
+    pool_wait_ms: Null[Facts] = UNSET
+    connect_ms: Null[Facts] = UNSET
+    first_checkout_ms: Null[dict[str, float | None]] = UNSET
+    storage_growths: Null[int] = UNSET
+    errors: Opt[Counts] = UNSET  # error class -> count
+    error_count: Opt[int] = UNSET
+    error_samples: Opt[dict[str, str]] = UNSET
+    error_codes: Opt[Counts] = UNSET
+    wrong_results: Null[int] = UNSET
+    wrong_detail: Opt[Counts] = UNSET  # foreign, stale, other
+    #: Replies provably answering another operation, returned without any error (= wrong_detail foreign + stale).
+    silent_wrong: Null[int] = UNSET
+    local_violations: Null[int] = UNSET  # requests that read another request's context (request cells)
+    connections_used: Null[int] = UNSET
+    connection_id_samples: Opt[Counts] = UNSET
+    client_statements: Null[int] = UNSET
+    server: Null[Facts] = UNSET  # counter deltas, threads connected
+    server_statements: Null[int] = UNSET
+    statement_surplus: Null[int] = UNSET
+    surplus_per_op: Null[float] = UNSET
+    open_after_close: Null[int] = UNSET
+    ready_barrier_timeouts: Opt[int] = UNSET
+    client_cpu_us_per_op: Null[float] = UNSET
+    strategy_facts: Opt[Facts] = UNSET
+    hang_after_s: Opt[float] = UNSET
+    hung_phase: Null[str] = UNSET
+    unfinished_workers: Null[int] = UNSET
+    teardown_problems: Opt[dict[str, str]] = UNSET
+    timeline: Null[Facts] = UNSET
+    leaked_connections: Null[int] = UNSET
+    cell_wall_s: Null[float] = UNSET
+    server_ceiling_ops_per_s: Null[float] = UNSET
+    ceiling_query: Null[str] = UNSET
+    ceiling_samples: Null[list[float]] = UNSET
+    ratio_to_ceiling: Null[float] = UNSET
+    load_facts: Opt[Facts] = UNSET
+    repeat: Opt[int] = UNSET  # the gate's repeats
+    machine_load_1m: Null[float] = UNSET
+    ab_side: Opt[Literal["change", "base"]] = UNSET  # ``regress --against``: which side of the A/B pair
+    #: CPU seconds from the start (warm-up included) to the workers' end: the client process(es)' together,
+    #: and the server's when it runs on this machine and its process was found (None otherwise).
+    client_cpu_s: Null[float] = UNSET
+    server_cpu_s: Null[float] = UNSET
+    server_pid: Null[int] = UNSET
+    #: A cell of several load processes (``--processes``; absent for one): ``concurrency`` is per process.
+    processes: Opt[int] = UNSET
+    total_concurrency: Opt[int] = UNSET  # processes x concurrency: what the server sees at once
+    per_process: Opt[list[Facts]] = UNSET  # one entry per process: its own figures
+    window: Opt[list[float]] = UNSET  # the measured window, perf_counter seconds, the same in every process
+    windows_equal: Opt[bool] = UNSET  # every process reported that same window
+    start_sync: Opt[Facts] = UNSET  # ok (every process had the common start), waited_s_max, ready_s
+    #: Written by one process of several, for the merge only: its index and pid, its start, its connections' ids.
+    process_index: Opt[int] = UNSET
+    pid: Opt[int] = UNSET
+    t_go: Opt[float] = UNSET
+    connection_ids: Opt[list[int]] = UNSET
+    ok: Opt[int] = UNSET  # Locust: operations answered right
+
+
+class DbRecord(_Workload, kw_only=True, tag="db"):
+    """One connection strategy under one load at one concurrency against a real server."""
+
+    strategy: str
+    load: str
+    concurrency: int
+    outcome: str  # "ok", "errors", "hung" or "skipped"
+
+
+class RequestRecord(_Workload, kw_only=True, tag="request"):
+    """The request scenario: a request context kept on a Local while a strategy serves the queries."""
+
+    impl: str
+    strategy: str
+    load: str
+    concurrency: int
+    outcome: str
+
+
+class DbOverheadRecord(Record, kw_only=True, tag="db-overhead"):
+    """``SELECT 1`` per op bare vs through the measuring harness (``benchmarks/db_overhead.py``)."""
+
+    load: str
+    ops_per_block: Opt[int] = UNSET
+    blocks: Opt[int] = UNSET
+    per_op_us_best: Opt[dict[str, float]] = UNSET
+    per_op_us_median: Opt[dict[str, float]] = UNSET
+    recording_overhead: Opt[float] = UNSET
+    harness_overhead: Opt[float] = UNSET
+    recording_overhead_best: Opt[float] = UNSET
+    harness_overhead_best: Opt[float] = UNSET
+    stub_per_op_ns: Opt[dict[str, float]] = UNSET
+    recording_cost_share: Opt[float] = UNSET
+    harness_cost_share: Opt[float] = UNSET
+    server_url: Opt[str] = UNSET
+
+
+class FaultRecord(Record, kw_only=True, tag="fault"):
+    """One fault scenario on one strategy x load (``ctxbench faults``); the scenario's own fields follow."""
+
+    scenario: str
+    strategy: str
+    load: str
+    concurrency: int
+    outcome: Null[str] = UNSET
+    problem: Null[str] = UNSET  # None when the strategy behaved as the scenario demands
+    errors: Opt[Counts] = UNSET
+    error_count: Opt[int] = UNSET
+    error_codes: Opt[Counts] = UNSET
+    error_samples: Opt[dict[str, str]] = UNSET
+    wrong_results: Null[int] = UNSET
+    ops: Null[int] = UNSET
+    ops_per_s: Null[float] = UNSET
+    leaked_connections: Null[int] = UNSET
+    cell_wall_s: Null[float] = UNSET
+    attempts: Opt[int] = UNSET
+    latency_ms: Null[dict[str, float | None]] = UNSET  # the cell's, as in DbRecord
+    latency_hist: Null[HistogramField] = UNSET  # the cell's histogram, as in DbRecord
+    cell: Opt[Facts] = UNSET  # the whole db record of the cell, in its JSON form
+    # kill / restart: the fault's timing and the recovery it allowed
+    down_s: Opt[float] = UNSET
+    stop_s: Opt[float] = UNSET
+    restart_s: Opt[float] = UNSET
+    downtime_s: Opt[float] = UNSET
+    fault_not_injected: Opt[str] = UNSET
+    note: Opt[str] = UNSET
+    errors_before_fault: Null[int] = UNSET
+    time_to_first_error_s: Null[float] = UNSET
+    ops_per_s_before: Null[float] = UNSET
+    errors_during_outage: Null[int] = UNSET
+    errors_after_restart: Null[int] = UNSET
+    observed_after_restart_s: Null[float] = UNSET
+    first_ok_after_restart_s: Null[float] = UNSET
+    recovered: Null[bool] = UNSET
+    recovery_s: Null[float] = UNSET
+    ops_per_s_after: Null[float] = UNSET
+    throughput_after_ratio: Null[float] = UNSET
+    # max-connections
+    max_connections: Opt[int] = UNSET
+    errors_1040: Opt[int] = UNSET
+    crashed: Opt[bool] = UNSET
+    threads_connected_before: Null[int] = UNSET
+    threads_connected_after: Null[int] = UNSET
+    open_after_close: Null[int] = UNSET
+    max_used_connections: Null[int] = UNSET
+    # hang
+    hang_after_s: Opt[float] = UNSET
+    hung_phase: Null[str] = UNSET
+    unfinished_workers: Null[int] = UNSET
+    ended_by: Null[str] = UNSET
+    cell_processes_left: Opt[list[int]] = UNSET
+    next_cell: Opt[Facts] = UNSET
+    # soak
+    duration_s: Null[float] = UNSET
+    rss_mib: Opt[Facts] = UNSET
+    within_bound: Null[bool] = UNSET
+    storage_growths: Null[int] = UNSET
+
+
+class StackRecord(_LocustFields, kw_only=True, tag="stack"):
+    """One cell of the real stack: a WSGI app (or its ASGI twin) under a real server, driven over loopback HTTP.
+
+    Every response is checked against its request's token: ``wrong_local`` counts replies whose Local held
+    another request's token, ``silent_wrong`` replies answered 200 with another request's row (no error seen
+    anywhere), ``http_errors`` non-2xx statuses and ``client_errors`` requests with no reply (timeouts, resets).
+    """
+
+    server: str  # a name of the real stack's SERVERS
+    workers: int  # server worker processes
+    impl: str  # the Local the handler keeps the request token in (or "flask-g")
+    strategy: str
+    concurrency: int  # concurrent HTTP clients
+    outcome: str  # "ok", "errors", "hung", "skipped" or "error"
+    model_load: Null[str] = UNSET  # the in-process load that claims to predict this server
+    duration_s: Null[float] = UNSET
+    warmup_s: Opt[float] = UNSET
+    warmup: Opt[Facts] = UNSET  # the warm-up's own tallies (requests, ok, wrong, errors), kept apart
+    request_timeout_s: Opt[float] = UNSET
+    reason: Opt[str] = UNSET  # why a cell was skipped, hung or failed
+    ok: Opt[int] = UNSET  # answered 200 with the request's own token and row
+    wrong_local: Opt[int] = UNSET
+    silent_wrong: Opt[int] = UNSET
+    app_errors: Opt[Counts] = UNSET  # what the app itself reported failing, by class
+    http_errors: Opt[Counts] = UNSET  # status -> count
+    client_errors: Opt[Counts] = UNSET  # error class -> count
+    ops_per_s: Null[float] = UNSET  # requests ended in the window per second
+    latency_ms: Null[dict[str, float | None]] = UNSET  # p50, p90, p99, p99.9, max, mean, read from latency_hist
+    latency_hist: Null[HistogramField] = UNSET  # every request's latency in the window (HDR histogram)
+    processes: Opt[int] = UNSET  # server processes (= workers)
+    #: Each server process's share of the window, by the pid its replies named (requests with no reply last).
+    per_process: Opt[list[Facts]] = UNSET
+    #: What the server proved about its load: patched or not, threads, greenlets or asyncio tasks, processes.
+    load_facts: Opt[Facts] = UNSET
+    load: Opt[str] = UNSET  # "locust" when Locust workers drove it (``ctxbench locust --scenario stack``)
+    server_counters: Null[Facts] = UNSET  # the MySQL server's counter deltas, when the master could read them
+    server_pid: Null[int] = UNSET
+    server_pids: Opt[list[int]] = UNSET
+    cell_wall_s: Null[float] = UNSET
