@@ -15,9 +15,9 @@ import pytest
 
 from bench.exec import dbcell, dbgroup
 from bench.exec.db import run_db
-from bench.plan.cells import Cell
+from bench.plan.cells import Cell, Timing
 from bench.plan.matrix import db_cell_timeout
-from bench.records.schema import check_record
+from bench.records.schema import check_record, to_json
 from bench.server import ServerTarget
 
 pytestmark = pytest.mark.db
@@ -124,11 +124,11 @@ def test_request_scenario_over_two_processes(target: ServerTarget) -> None:
 def _run_many(target: ServerTarget, strategy: str, *, ready_timeout: float = 60.0,
               hang_after: float = 1.0) -> dict[str, Any]:
     cell = Cell("db", strategy, "threads", 2, None, 2)
-    base = dbcell.base_cell_spec(target, duration=0.5, warmup=0.1, hang_after=hang_after)
-    rec, problem = dbgroup.run_many(target, cell, base_spec=base, limit=db_cell_timeout(0.5, 0.1, hang_after, 2),
-                                    ceilings={}, samples={}, ready_timeout=ready_timeout)
-    assert problem is not None and rec["reason"] in problem
-    assert check_record(rec) is None and rec["total_concurrency"] == 4
+    task = dbcell.cell_task(target, cell, Timing(0.5, 0.1, hang_after))
+    rec, problem = dbgroup.run_many(target, cell, task, limit=db_cell_timeout(0.5, 0.1, hang_after, 2),
+                                    ready_timeout=ready_timeout)
+    assert problem is not None and rec.reason in problem
+    assert check_record(to_json(rec)) is None and rec.total_concurrency == 4
     return rec
 
 
@@ -147,9 +147,8 @@ def test_a_process_that_fails_ends_the_cell_with_a_record_naming_it(target: Serv
 
 def test_a_process_hanging_in_the_window_is_named_and_the_others_still_count(target: ServerTarget) -> None:
     cell = Cell("db", "tests.broken_strategies:HangsLaterInSecondProcess", "threads", 2, None, 2)
-    base = dbcell.base_cell_spec(target, duration=0.5, warmup=0.1, hang_after=1.0)
-    rec, problem = dbgroup.run_many(target, cell, base_spec=base, limit=db_cell_timeout(0.5, 0.1, 1.0, 2),
-                                    ceilings={}, samples={})
+    task = dbcell.cell_task(target, cell, Timing(0.5, 0.1, 1.0))
+    rec, problem = dbgroup.run_many(target, cell, task, limit=db_cell_timeout(0.5, 0.1, 1.0, 2))
     assert problem is None  # its own watchdog ended it: the cell's result, as for one process
     pids = [p["pid"] for p in rec["per_process"]]
     assert rec["outcome"] == "hung" and rec["start_sync"]["ok"] is True

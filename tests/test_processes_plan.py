@@ -14,6 +14,7 @@ from bench.cli.main import build_parser, main
 from bench.exec.pipeline import MemorySink, Pipeline
 from bench.plan.cells import Cell, plan_db, plan_stack
 from bench.plan.selection import DbSelection, StackSelection, check_selection
+from bench.plan.specs import plan_spec_from_json
 
 
 def _db(**change: Any) -> DbSelection:
@@ -52,16 +53,18 @@ def test_ids_of_one_process_cells_do_not_change() -> None:
     assert "db--pooled--threads--c4" in ids and "db--pooled--threads--c4--p2" in ids
     assert "request--fast--pooled-tuned--threads--c16" in ids and "request--fast--pooled-tuned--threads--c16--p2" in ids
     one = next(c for c in planned if c.id == "db--pooled--threads--c4")
-    assert "processes" not in one.spec and one.label == "db pooled threads c=4"
+    assert "processes" not in one.spec.to_json() and one.label == "db pooled threads c=4"
     two = next(c for c in planned if c.id == "db--pooled--threads--c4--p2")
-    assert two.spec["processes"] == 2 and two.label == "db pooled threads c=4 p=2"
+    assert two.spec.processes == 2 and two.label == "db pooled threads c=4 p=2"
     assert Cell.from_spec(two.spec).total_concurrency == 8
-    assert Cell.from_spec({"kind": "db", "strategy": "pooled", "load": "threads", "concurrency": 4}).processes == 1
+    old = plan_spec_from_json("db", {"kind": "db", "strategy": "pooled", "load": "threads", "concurrency": 4,
+                                     "impl": None, "duration": 1.0, "warmup": 0.1})
+    assert Cell.from_spec(old).processes == 1  # type: ignore[arg-type]
 
 
 def test_the_ceiling_is_planned_at_the_total_concurrency() -> None:
     planned = plan_db(_db(processes=[2], request_impls=[]))
-    assert [c.spec["concurrency"] for c in planned if c.kind == "ceiling"] == [8]
+    assert [c.spec.concurrency for c in planned if c.kind == "ceiling"] == [8]
 
 
 def test_selection_checks_processes() -> None:
@@ -78,7 +81,7 @@ def test_db_and_stack_flags_reach_their_selections() -> None:
     assert db_selection(args).processes == [1, 2, 4]
     args = build_parser().parse_args(["stack", "--server", "gunicorn-gthread", "--processes", "1,2"])
     cells = plan_stack(stack_selection(args))
-    assert [c.spec["workers"] for c in cells] == [1, 2] * 4  # x 2 impls x 2 strategies
+    assert [c.spec.workers for c in cells] == [1, 2] * 4  # x 2 impls x 2 strategies
     assert cells[1].id.endswith("--w2")
     args = build_parser().parse_args(["stack", "--server", "gunicorn-gthread", "--workers", "3"])
     assert stack_selection(args).worker_counts() == [3]
@@ -92,9 +95,9 @@ def test_run_plans_processes_everywhere_and_records_the_option(tmp_path: Any, mo
                                       "--processes", "2"])
     run_dir, cells = run_command._new_run(args)
     db = [c for c in cells if c.kind in ("db", "request")]
-    assert db and all(c.spec.get("processes") == 2 for c in db if "predicts" not in c.label)
-    assert {c.spec["concurrency"] for c in cells if c.kind == "ceiling"} == {16, 32}  # 2 x 8 db, 2 x 16 request
-    assert {c.spec["workers"] for c in cells if c.kind == "stack"} == {2}
+    assert db and all(c.spec.processes == 2 for c in db if "predicts" not in c.label)
+    assert {c.spec.concurrency for c in cells if c.kind == "ceiling"} == {16, 32}  # 2 x 8 db, 2 x 16 request
+    assert {c.spec.workers for c in cells if c.kind == "stack"} == {2}
     assert json.loads((run_dir.path / "run.json").read_text())["options"]["processes"] == [2]
 
 

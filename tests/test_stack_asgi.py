@@ -198,7 +198,7 @@ def test_the_model_under_asyncio_predicts_uvicorn(target: Any) -> None:
     thread for every task), both keep ``fast`` apart, both find the pool safe."""
     from bench.cell.loads import DB_LOADS
     from bench.exec.pipeline import MemorySink, Pipeline
-    from bench.plan.cells import Planned, model_companions, plan_locals, plan_stack
+    from bench.plan.cells import Planned, Timing, model_companions, plan_locals, plan_stack
     from bench.plan.selection import DbSelection, LocalsPlan, StackSelection
     from bench.present.model import pair_all
 
@@ -209,9 +209,9 @@ def test_the_model_under_asyncio_predicts_uvicorn(target: Any) -> None:
                        request_strategies=[])
     companions = model_companions(none, stack, {"uvicorn": "asyncio"}, DB_LOADS)
     assert {(c.impl, c.load) for c in companions} == {(impl, "asyncio") for impl in impls}
-    timing = {"duration": none.duration, "warmup": none.warmup, "hang_after": none.hang_after}
+    timing = Timing(none.duration, none.warmup, none.hang_after)
     cells = plan_locals(LocalsPlan(tuple(impls), ("asyncio",), ("isolation",), 8, micro=False))
-    cells += [Planned(c.id(), c.kind, c.label(), {**c.spec(), **timing}) for c in companions] + plan_stack(stack)
+    cells += [Planned(c.id(), c.kind, c.label(), c.spec(timing)) for c in companions] + plan_stack(stack)
     sink = MemorySink()
     errors = Pipeline(sink, quiet=True, target=target).run(cells)
     assert errors == [], errors

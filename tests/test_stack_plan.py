@@ -36,9 +36,9 @@ def test_default_and_quick_matrices_fit_their_time_bounds() -> None:
     full, quick = plan_stack(stack_selection()), plan_stack(stack_selection(quick=True))
     assert len(full) == 24 and len(quick) == 4
     assert set(matrix.STACK_DEFAULT["servers"]) == set(SERVERS)
-    uvicorn = {c.spec["strategy"] for c in full if c.spec["server"] == "uvicorn"}
+    uvicorn = {c.spec.strategy for c in full if c.spec.server == "uvicorn"}
     assert uvicorn == set(matrix.STACK_DEFAULT["async_strategies"])  # the ASGI app's own defaults
-    assert {c.spec["strategy"] for c in full if c.spec["server"] == "waitress"} == {"global", "pooled-tuned"}
+    assert {c.spec.strategy for c in full if c.spec.server == "waitress"} == {"global", "pooled-tuned"}
     per_cell = 3.0 + matrix.STACK_DEFAULT["duration"] + matrix.STACK_DEFAULT["warmup"]
     assert len(full) * per_cell <= 180
     assert len(quick) * (3.0 + matrix.STACK_QUICK["duration"] + matrix.STACK_QUICK["warmup"]) <= 40
@@ -53,7 +53,7 @@ def test_stack_cells_have_stable_unique_ids() -> None:
     assert "stack--gevent-pywsgi--flask-g--tests.broken_strategies_factory--c16--w1" in ids
     assert [c.id for c in plan_stack(_selection())] == [c.id for c in plan_stack(_selection())]
     assert cells[0].label == "stack waitress fast x global c=4"
-    assert cells[0].spec == {"server": "waitress", "workers": 1, "impl": "fast", "strategy": "global",
+    assert cells[0].spec.to_json() == {"server": "waitress", "workers": 1, "impl": "fast", "strategy": "global",
                              "concurrency": 4, "duration": 0.5, "warmup": 0.1}
 
 
@@ -93,7 +93,7 @@ def test_a_strategy_or_impl_the_servers_app_cannot_serve_is_one_line(change: dic
 
 def test_the_asgi_server_takes_async_strategies_and_several_workers() -> None:
     ok = check_stack(_selection(servers=["uvicorn"], strategies=["global", "aiomysql-pool", "to-thread"], workers=2))
-    assert [c.spec["strategy"] for c in plan_stack(ok)] == ["global", "aiomysql-pool", "to-thread"]
+    assert [c.spec.strategy for c in plan_stack(ok)] == ["global", "aiomysql-pool", "to-thread"]
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -238,12 +238,12 @@ def test_stack_model_plans_the_probes_and_request_cells_that_predict_each_cell()
     stack = _selection(servers=["waitress", "uvicorn"], impls=["fast"], strategies=["global"], concurrency=[16],
                        duration=1.0, warmup=0.3)
     cells = plan_stack_model(stack)
-    assert [(c.kind, c.spec.get("impl"), c.spec.get("load")) for c in cells] == [
+    assert [(c.kind, c.spec.impl, c.spec.load) for c in cells] == [
         ("probes", "fast", "threads"), ("probes", "fast", "asyncio"),
         ("request", "fast", "threads"), ("request", "fast", "asyncio")]
-    assert cells[0].spec["probes"] == ["isolation"]
-    assert all(c.spec["duration"] == 1.0 and c.spec["warmup"] == 0.3 for c in cells if c.kind == "request")
-    assert {c.spec["concurrency"] for c in cells if c.kind == "request"} == {16}
+    assert cells[0].spec.probes == ["isolation"]
+    assert all(c.spec.duration == 1.0 and c.spec.warmup == 0.3 for c in cells if c.kind == "request")
+    assert {c.spec.concurrency for c in cells if c.kind == "request"} == {16}
 
 
 def test_without_the_asgi_extra_run_plans_no_asyncio_predictors(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -291,11 +291,11 @@ def test_run_has_a_small_asyncio_part(flags: list[str], strategies: set[str], co
         return run_command._new_run(args)[1]
 
     cells = planned()
-    db = [c for c in cells if c.kind == "db" and c.spec["load"] == "asyncio"]
-    assert {c.spec["strategy"] for c in db} == strategies
-    assert {c.spec["concurrency"] for c in db} == {concurrency}
-    requests = [c for c in cells if c.kind == "request" and c.spec["load"] == "asyncio"]
-    assert requests and {c.spec["strategy"] for c in requests} <= set(matrix.DB_ASYNC_REQUEST_STRATEGIES)
+    db = [c for c in cells if c.kind == "db" and c.spec.load == "asyncio"]
+    assert {c.spec.strategy for c in db} == strategies
+    assert {c.spec.concurrency for c in db} == {concurrency}
+    requests = [c for c in cells if c.kind == "request" and c.spec.load == "asyncio"]
+    assert requests and {c.spec.strategy for c in requests} <= set(matrix.DB_ASYNC_REQUEST_STRATEGIES)
     assert len({c.id for c in cells}) == len(cells)  # nothing planned twice
     for more in (["--no-asyncio"], ["--db-load", "threads"]):
-        assert not [c for c in planned(*more) if c.kind in ("db", "request") and c.spec["load"] == "asyncio"]
+        assert not [c for c in planned(*more) if c.kind in ("db", "request") and c.spec.load == "asyncio"]

@@ -10,14 +10,17 @@ leaves a record saying so and an error line.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import bench.server as mysql
-from bench.cell.db import DEFAULT_HANG_AFTER, DEFAULT_MIX, target_spec
+from bench.cell.db import DEFAULT_MIX, target_spec
 from bench.exec.spawn import run_cell
-from bench.plan.cells import Cell
+from bench.plan.cells import Cell, Timing
 from bench.plan.matrix import CEILING_QUERIES, CEILING_QUERY, CEILING_REPEATS, LEAK_WAIT
+from bench.plan.specs import DbTask
 from bench.poll import poll
+from bench.records.kinds import UNSET, CeilingRecord, DbRecord, RequestRecord, known
 from bench.server.procinfo import listening_pid
 
 
@@ -33,10 +36,10 @@ def measure_ceiling(target: Any, concurrency: int, *, query: str = CEILING_QUERY
     return values
 
 
-def ceiling_record(concurrency: int, values: list[float] | None) -> dict[str, Any]:
+def ceiling_record(concurrency: int, values: list[float] | None) -> CeilingRecord:
     """The record of a ceiling cell: every mysqlslap run, and the best as the ceiling."""
-    return {"kind": "ceiling", "concurrency": concurrency, "query": CEILING_QUERY, "samples": values,
-            "ops_per_s": max(values) if values else None, "outcome": "ok" if values else "skipped"}
+    return CeilingRecord(concurrency=concurrency, query=CEILING_QUERY, samples=values,
+                         ops_per_s=max(values) if values else None, outcome="ok" if values else "skipped")
 
 
 def threads_connected(target: Any) -> int | None:
@@ -56,59 +59,63 @@ def leak_check(target: Any, before: int | None, wait: float = LEAK_WAIT) -> int 
     return None if now is None else max(0, now - before)
 
 
-def stub_record(cell: Cell, outcome: str, reason: str, **extra: Any) -> dict[str, Any]:
-    """The record of a cell that produced none of its own (skipped, hung, crashed)."""
-    rec: dict[str, Any] = {"kind": cell.kind}
+def stub_record(cell: Cell, outcome: str, reason: str, **extra: Any) -> DbRecord | RequestRecord:
+    """The record of a cell that produced none of its own (skipped, hung, crashed): the one place it is made."""
+    several = {"processes": cell.processes, "total_concurrency": cell.total_concurrency} if cell.processes > 1 else {}
+    fields: dict[str, Any] = {
+        **several, "strategy": cell.strategy, "load": cell.load, "concurrency": cell.concurrency, "outcome": outcome,
+        "reason": reason, "ops": None, "ops_per_s": None, "errors": {}, "wrong_results": None,
+        "server_ceiling_ops_per_s": None, "ratio_to_ceiling": None, **extra}
     if cell.kind == "request":
-        rec["impl"] = cell.impl
-    if cell.processes > 1:
-        rec.update({"processes": cell.processes, "total_concurrency": cell.total_concurrency})
-    rec.update({"strategy": cell.strategy, "load": cell.load, "concurrency": cell.concurrency, "outcome": outcome,
-                "reason": reason, "ops": None, "ops_per_s": None, "errors": {}, "wrong_results": None,
-                "server_ceiling_ops_per_s": None, "ratio_to_ceiling": None, **extra})
-    return rec
+        return RequestRecord(impl=str(cell.impl), **fields)
+    return DbRecord(**fields)
 
 
-def base_cell_spec(target: Any, *, duration: float, warmup: float, hang_after: float = DEFAULT_HANG_AFTER,
-                   connect_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """What every cell's spec shares: the server's connection fields, the timing, the server's pid if local."""
-    spec = {**target_spec(target), "duration": float(duration), "warmup": float(warmup),
-            "hang_after": float(hang_after), "server_pid": listening_pid(target.host, target.port)}
+def cell_task(target: Any, cell: Cell, timing: Timing, *, connect_options: Mapping[str, Any] | None = None,
+              **extra: Any) -> DbTask:
+    """The spec one cell process runs (each process of a several-process cell runs it with its ``group``).
+
+    The server's connection fields, the cell's coordinates and timing, the server's pid if it runs here; ``extra``
+    sets further :class:`~bench.plan.specs.DbTask` fields (``timeline``, ``ops``, ``record``).
+    """
+    fields: dict[str, Any] = {
+        **target_spec(target), "task": cell.kind, "strategy": cell.strategy, "load": cell.load,
+        "concurrency": cell.concurrency, "duration": float(timing.duration), "warmup": float(timing.warmup),
+        "hang_after": float(timing.hang_after), "server_pid": listening_pid(target.host, target.port), **extra}
     if connect_options:
-        spec["connect_options"] = dict(connect_options)
-    return spec
-
-
-def cell_spec(cell: Cell, base_spec: Mapping[str, Any], mix: Mapping[str, int] | None) -> dict[str, Any]:
-    """The spec one cell process runs (each process of a several-process cell runs it with its ``group``)."""
-    spec = {**base_spec, "task": cell.kind, "strategy": cell.strategy, "load": cell.load,
-            "concurrency": cell.concurrency}
+        fields["connect_options"] = dict(connect_options)
     if cell.kind == "request":
-        spec["impl"] = cell.impl
+        fields["impl"] = cell.impl
     else:
-        spec["mix"] = dict(mix or DEFAULT_MIX)
-    return spec
+        fields["mix"] = dict(timing.mix or DEFAULT_MIX)
+    return DbTask(**fields)
 
 
-def add_ceiling(rec: dict[str, Any], cell: Cell, ceilings: Mapping[int, float | None],
-                samples: Mapping[int, list[float] | None]) -> None:
+@dataclass(frozen=True)
+class Ceilings:
+    """The server's ceiling by total concurrency: the best mysqlslap value, and every sample."""
+
+    best: Mapping[int, float | None] = field(default_factory=dict)
+    samples: Mapping[int, list[float] | None] = field(default_factory=dict)
+
+
+def add_ceiling(rec: DbRecord | RequestRecord, cell: Cell, ceilings: Ceilings) -> None:
     """The server's ceiling at the cell's total concurrency (processes x workers) and the cell's ratio to it."""
-    top = ceilings.get(cell.total_concurrency)
-    rec["server_ceiling_ops_per_s"] = top
-    rec["ceiling_query"] = CEILING_QUERY if top is not None else None
-    rec["ceiling_samples"] = samples.get(cell.total_concurrency)
-    rec["ratio_to_ceiling"] = round(rec["ops_per_s"] / top, 4) if top and rec.get("ops_per_s") else None
+    top = ceilings.best.get(cell.total_concurrency)
+    rec.server_ceiling_ops_per_s = top
+    rec.ceiling_query = CEILING_QUERY if top is not None else None
+    rec.ceiling_samples = ceilings.samples.get(cell.total_concurrency)
+    rec.ratio_to_ceiling = round(rec.ops_per_s / top, 4) if top and rec.ops_per_s else None
 
 
-def run_one(target: Any, cell: Cell, *, base_spec: Mapping[str, Any], limit: float,
-            ceilings: Mapping[int, float | None], samples: Mapping[int, list[float] | None],
-            mix: Mapping[str, int] | None = None) -> tuple[dict[str, Any], str | None]:
+def run_one(target: Any, cell: Cell, task: DbTask, *, limit: float,
+            ceilings: Ceilings | None = None) -> tuple[DbRecord | RequestRecord, str | None]:
     """Run one cell in a fresh process; return its record (with the parent's additions) and an error line or None."""
-    spec = cell_spec(cell, base_spec, mix)
     before = threads_connected(target)
-    result = run_cell(spec, timeout=limit)
+    result = run_cell(task, timeout=limit)
     leaked = leak_check(target, before)
     error = None
+    rec: DbRecord | RequestRecord
     if result.timed_out:
         reason = f"killed by the parent after {limit:.0f}s (the cell's own watchdog did not end it)"
         rec = stub_record(cell, "hung", reason)
@@ -118,24 +125,24 @@ def run_one(target: Any, cell: Cell, *, base_spec: Mapping[str, Any], limit: flo
         rec = stub_record(cell, "errors", reason, errors={"cell-crashed": 1})
         error = f"{cell.label()}: {reason}"
     else:
-        rec = result.records[0]
-        if rec.get("reason", "").startswith("setup failed"):
-            error = f"{cell.label()}: {rec['reason']}"
-    rec["leaked_connections"] = leaked
-    rec["cell_wall_s"] = round(result.duration_s, 3)
-    add_ceiling(rec, cell, ceilings, samples)
-    if result.facts.get("load"):
-        rec.setdefault("load_facts", result.facts["load"])
+        rec = result.records[0]  # type: ignore[assignment]
+        if (rec.reason or "").startswith("setup failed"):
+            error = f"{cell.label()}: {rec.reason}"
+    rec.leaked_connections = leaked
+    rec.cell_wall_s = round(result.duration_s, 3)
+    add_ceiling(rec, cell, ceilings or Ceilings())
+    if result.facts.get("load") and rec.load_facts is UNSET:
+        rec.load_facts = result.facts["load"]
     return rec, error
 
 
-def brief(rec: Mapping[str, Any]) -> str:
+def brief(rec: DbRecord | RequestRecord) -> str:
     """One line on a finished database cell, for the progress display."""
-    errors = sum((rec.get("errors") or {}).values())
-    parts = [str(rec.get("outcome")), f"{rec.get('ops_per_s')} ops/s", f"errors {errors}",
-             f"wrong {rec.get('wrong_results')}"]
-    if rec.get("kind") == "request":
-        parts.append(f"local violations {rec.get('local_violations')}")
-    if rec.get("leaked_connections"):
-        parts.append(f"leaked {rec['leaked_connections']}")
+    errors = sum((rec.errors or {}).values())
+    parts = [str(rec.outcome), f"{known(rec.ops_per_s)} ops/s", f"errors {errors}",
+             f"wrong {known(rec.wrong_results)}"]
+    if isinstance(rec, RequestRecord):
+        parts.append(f"local violations {known(rec.local_violations)}")
+    if rec.leaked_connections:
+        parts.append(f"leaked {rec.leaked_connections}")
     return ", ".join(parts)

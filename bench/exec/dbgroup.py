@@ -25,8 +25,11 @@ from bench.exec import dbcell
 from bench.exec.group import GroupRun, run_group
 from bench.exec.spawn import CellResult
 from bench.plan.cells import Cell
-from bench.plan.matrix import PROCESS_READY_WAIT, THREADS_POLL_INTERVAL
+from bench.plan.matrix import CEILING_QUERY, PROCESS_READY_WAIT, THREADS_POLL_INTERVAL
+from bench.plan.specs import DbTask
+from bench.records.kinds import Record
 from bench.records.merge import merge_processes, process_reason
+from bench.records.schema import from_json, to_json
 from bench.server.procinfo import process_cpu_s
 
 
@@ -113,7 +116,7 @@ def _prepare(target: Target) -> tuple[CounterReader, dict[str, int]]:
 def _process_record(i: int, pid: int, result: CellResult, group: GroupRun, limit: float) -> dict[str, Any]:
     """Process ``i``'s record, or a stub naming why it has none (hung, crashed, killed with its group)."""
     if result.records:
-        return {**result.records[0], "process_index": i, "pid": pid}
+        return {**to_json(result.records[0]), "process_index": i, "pid": pid}
     if i in group.timed_out:
         outcome, reason = "hung", f"killed by the parent after {limit:.0f}s (its own watchdog did not end it)"
     elif i in group.killed:
@@ -176,20 +179,27 @@ def _merged(cell: Cell, group: GroupRun, limit: float) -> tuple[dict[str, Any], 
     return rec, problem
 
 
-def run_many(target: Any, cell: Cell, *, base_spec: Mapping[str, Any], limit: float,
-             ceilings: Mapping[int, float | None], samples: Mapping[int, list[float] | None],
-             mix: Mapping[str, int] | None = None,
-             ready_timeout: float = PROCESS_READY_WAIT) -> tuple[dict[str, Any], str | None]:
+def _add_ceiling(rec: dict[str, Any], cell: Cell, ceilings: dbcell.Ceilings) -> None:
+    """The server's ceiling at the cell's total concurrency and the cell's ratio to it (on the merged record)."""
+    top = ceilings.best.get(cell.total_concurrency)
+    rec["server_ceiling_ops_per_s"] = top
+    rec["ceiling_query"] = CEILING_QUERY if top is not None else None
+    rec["ceiling_samples"] = ceilings.samples.get(cell.total_concurrency)
+    rec["ratio_to_ceiling"] = round(rec["ops_per_s"] / top, 4) if top and rec.get("ops_per_s") else None
+
+
+def run_many(target: Any, cell: Cell, task: DbTask, *, limit: float, ceilings: dbcell.Ceilings | None = None,
+             ready_timeout: float = PROCESS_READY_WAIT) -> tuple[Record, str | None]:
     """Run a cell of ``cell.processes`` processes; its merged record (with the parent's additions) and an error line."""
     import pymysql
 
-    spec = dbcell.cell_spec(cell, base_spec, mix)
+    spec = task
     where = Target.from_spec(spec)
     leak_before = dbcell.threads_connected(target)
     counters: CounterReader | None = None
     try:
         counters, self_cost = _prepare(where)
-        watch = WindowWatch(where, spec.get("server_pid"), float(spec["warmup"]) + float(spec["duration"]))
+        watch = WindowWatch(where, spec.server_pid, float(spec.warmup) + float(spec.duration or 0.0))
     except pymysql.err.MySQLError as exc:
         if counters is not None:
             counters.close()
@@ -212,8 +222,8 @@ def run_many(target: Any, cell: Cell, *, base_spec: Mapping[str, Any], limit: fl
         rec["teardown_problems"] = {**problems, **({"watch": seen["watch_problem"]} if seen["watch_problem"] else {})}
     rec["leaked_connections"] = dbcell.leak_check(target, leak_before)
     rec["cell_wall_s"] = round(time.perf_counter() - started, 3)
-    dbcell.add_ceiling(rec, cell, ceilings, samples)
+    _add_ceiling(rec, cell, ceilings or dbcell.Ceilings())
     facts = next((r.facts.get("load") for r in group.results if r.facts.get("load")), None)
     if facts:
         rec.setdefault("load_facts", facts)
-    return rec, problem
+    return from_json(rec), problem  # the merge adds up the processes' records in their JSON form

@@ -22,10 +22,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from bench.exec.spawn import CellResult, Launched, collect, kill_tree, launch
 from bench.plan.matrix import PROCESS_READY_WAIT, PROCESS_START_LEAD
+from bench.plan.specs import DbTask
 
 
 @dataclass
@@ -144,7 +144,7 @@ def _start(ready: dict[int, socket.socket], lead: float) -> float:
     return start
 
 
-def run_group(spec: dict[str, Any], processes: int, *, timeout: float, ready_timeout: float = PROCESS_READY_WAIT,
+def run_group(spec: DbTask, processes: int, *, timeout: float, ready_timeout: float = PROCESS_READY_WAIT,
               lead: float = PROCESS_START_LEAD, on_start: Callable[[float], None] | None = None) -> GroupRun:
     """Run ``processes`` cell processes of ``spec`` with one common start; every one ended by pid before returning.
 
@@ -161,7 +161,7 @@ def run_group(spec: dict[str, Any], processes: int, *, timeout: float, ready_tim
         group = {"port": listener.getsockname()[1], "key": key, "timeout": ready_timeout + 10.0}
         try:
             for i in range(processes):
-                launched.append(launch({**spec, "group": {**group, "index": i}}, Path(tmp), f"p{i}", index=i))
+                launched.append(launch(spec.replace(group={**group, "index": i}), Path(tmp), f"p{i}", index=i))
             run.pids = [child.pid for child in launched]
             ready, run.failure = _gather(listener, launched, key, ready_timeout)
             if run.failure is None:

@@ -22,9 +22,12 @@ from typing import Any, Protocol
 from bench.exec import dbcell, dbgroup
 from bench.exec.progress import CellProgress
 from bench.exec.spawn import CellResult, run_cells
-from bench.plan.cells import Cell, Planned
+from bench.plan.cells import Cell, Planned, Timing
 from bench.plan.matrix import PROBE_CELL_TIMEOUT, db_cell_timeout
+from bench.plan.specs import CeilingSpec, DbSpec, MicroSpec, StackSpec
 from bench.records.io import atomic_write_json, results_document
+from bench.records.kinds import CeilingRecord, ProbeRecord, Record, StackRecord, known
+from bench.records.schema import from_json
 from bench.records.scrub import scrub
 
 log = logging.getLogger(__name__)
@@ -36,7 +39,7 @@ DB_KINDS = ("ceiling", "db", "request", "stack")
 class Sink(Protocol):
     """Where a finished cell's records go."""
 
-    def write(self, cell: Planned, records: list[dict[str, Any]], **extra: Any) -> None: ...
+    def write(self, cell: Planned, records: list[Record], **extra: Any) -> None: ...
 
 
 @dataclass
@@ -47,9 +50,9 @@ class MemorySink:
     environment: dict[str, Any] = field(default_factory=dict)
     #: Kinds of cell whose records are not kept (``db`` keeps ceilings inside each database record).
     exclude: tuple[str, ...] = ()
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
 
-    def write(self, cell: Planned, records: list[dict[str, Any]], **extra: Any) -> None:
+    def write(self, cell: Planned, records: list[Record], **extra: Any) -> None:
         if cell.kind in self.exclude:
             return
         self.records.extend(records)
@@ -105,7 +108,10 @@ class Pipeline:
             self.errors.append(line)
             log.error(line)
 
-    def _finished(self, cell: Planned, records: list[dict[str, Any]], status: str = "", **extra: Any) -> None:
+    def _finished(self, cell: Planned, records: Sequence[Record | dict[str, Any]], status: str = "",
+                  **extra: Any) -> None:
+        # A record that reaches here in its JSON form (a real-stack cell's, read back from its driver) is typed here.
+        records = [rec if isinstance(rec, Record) else from_json(rec) for rec in records]
         if self.target is not None:
             records = scrub(records, self.target.password)
         self.sink.write(cell, records, **extra)
@@ -120,11 +126,11 @@ class Pipeline:
             if result.failure:
                 self.error(f"cell {cell.label}: {result.failure}")
             for rec in result.records:
-                if rec.get("outcome") == "error" and rec.get("error"):
-                    self.error(rec["error"])
+                if isinstance(rec, ProbeRecord) and rec.outcome == "error" and rec.error:
+                    self.error(rec.error)
             if "load" in result.facts:
-                self.load_facts[result.spec["load"]] = result.facts["load"]
-            bad = sum(1 for r in result.records if r.get("violations"))
+                self.load_facts[cell.spec.load] = result.facts["load"]  # type: ignore[union-attr]
+            bad = sum(1 for r in result.records if isinstance(r, ProbeRecord) and r.violations)
             self._finished(cell, result.records, f"{bad} probe(s) with violations" if bad else "", facts=result.facts)
 
         assert self._bar is not None
@@ -138,8 +144,9 @@ class Pipeline:
         for cell in cells:
             self._bar.running(cell.label)
             spec = cell.spec
-            records, errors = run_micro(spec["impls"], processes=spec["processes"], values=spec["values"],
-                                        min_time=spec["min_time"], progress=self._bar.running)
+            assert isinstance(spec, MicroSpec)
+            records, errors = run_micro(spec.impls, processes=spec.processes, values=spec.values,
+                                        min_time=spec.min_time, progress=self._bar.running)
             for line in errors:
                 self.error(line)
             self._finished(cell, records, errors=errors)
@@ -147,10 +154,10 @@ class Pipeline:
     def _ceiling(self, cells: list[Planned]) -> None:
         assert self._bar is not None
         for cell in cells:
-            c = cell.spec["concurrency"]
+            assert isinstance(cell.spec, CeilingSpec)
+            c = cell.spec.concurrency
             if self.target is None:
-                self._finished(cell, [{"kind": "ceiling", "concurrency": c, "outcome": "skipped", "ops_per_s": None}],
-                               "skipped")
+                self._finished(cell, [CeilingRecord(concurrency=c, outcome="skipped", ops_per_s=None)], "skipped")
                 continue
             self._bar.running(cell.label)
             try:
@@ -160,26 +167,25 @@ class Pipeline:
                 self.error(f"mysqlslap ceiling at concurrency {c}: {exc}".splitlines()[0])
             self.ceilings[c] = values
             rec = dbcell.ceiling_record(c, values)
-            log.info("ceiling c=%s: %s queries/s (best of %s; mysqlslap, %s)",
-                     c, rec["ops_per_s"], values, rec["query"])
-            self._finished(cell, [rec], f"{rec['ops_per_s']} queries/s" if values else "no mysqlslap")
+            log.info("ceiling c=%s: %s queries/s (best of %s; mysqlslap, %s)", c, rec.ops_per_s, values, rec.query)
+            self._finished(cell, [rec], f"{rec.ops_per_s} queries/s" if values else "no mysqlslap")
 
     def _db(self, cells: list[Planned]) -> None:
         assert self._bar is not None
         best = {c: (max(v) if v else None) for c, v in self.ceilings.items()}
         for cell in cells:
-            spec, db = cell.spec, Cell.from_spec(cell.spec)
+            spec = cell.spec
+            assert isinstance(spec, DbSpec)
+            db = Cell.from_spec(spec)
             if self.target is None:
                 self._finished(cell, [dbcell.stub_record(db, "skipped", "no MySQL-protocol server")], "skipped")
                 continue
             self._bar.running(cell.label)
-            hang_after = spec.get("hang_after", dbcell.DEFAULT_HANG_AFTER)  # plans written before --hang-after lack it
-            base = dbcell.base_cell_spec(self.target, duration=spec["duration"], warmup=spec["warmup"],
-                                         hang_after=hang_after, connect_options=self.connect_options)
-            limit = db_cell_timeout(spec["duration"], spec["warmup"], hang_after, db.processes)
+            timing = Timing(spec.duration, spec.warmup, spec.watchdog, spec.mix or None)
+            task = dbcell.cell_task(self.target, db, timing, connect_options=self.connect_options)
+            limit = db_cell_timeout(spec.duration, spec.warmup, spec.watchdog, db.processes)
             run = dbcell.run_one if db.processes == 1 else dbgroup.run_many
-            rec, problem = run(self.target, db, base_spec=base, limit=limit, ceilings=best, samples=self.ceilings,
-                               mix=spec.get("mix"))
+            rec, problem = run(self.target, db, task, limit=limit, ceilings=dbcell.Ceilings(best, self.ceilings))
             if problem:
                 self.error(problem)
             self._finished(cell, [rec], dbcell.brief(rec))
@@ -194,42 +200,41 @@ class Pipeline:
             log.warning("real-stack cells are recorded as skipped: %s", missing)
         reason = missing or ("no MySQL-protocol server" if self.target is None else None)
         for cell in cells:
+            assert isinstance(cell.spec, StackSpec)
             why = reason or one_process_reason(cell.spec)
             if why:
                 self._finished(cell, [stack_stub(cell.spec, "skipped", why)], "skipped")
                 continue
             self._bar.running(cell.label)
-            rec, problem = run_stack_cell(self.target, dict(cell.spec))
+            rec, problem = run_stack_cell(self.target, cell.spec.to_json())
             if problem:
                 self.error(problem)
             self._finished(cell, [rec], stack_brief(rec))
 
 
-def stack_stub(spec: dict[str, Any], outcome: str, reason: str) -> dict[str, Any]:
+def stack_stub(spec: StackSpec, outcome: str, reason: str) -> StackRecord:
     """The record of a real-stack cell that did not run (``skipped``): its coordinates, the reason, no counts."""
     from bench.stack.servers import SERVERS
 
-    info = SERVERS.get(spec["server"])
-    return {"kind": "stack", "server": spec["server"], "workers": spec["workers"], "impl": spec["impl"],
-            "strategy": spec["strategy"], "concurrency": spec["concurrency"],
-            "model_load": info.model_load if info else None, "duration_s": None, "outcome": outcome,
-            "reason": reason, "ops_per_s": None}
+    info = SERVERS.get(spec.server)
+    return StackRecord(server=spec.server, workers=spec.workers, impl=spec.impl, strategy=spec.strategy,
+                       concurrency=spec.concurrency, model_load=info.model_load if info else None, duration_s=None,
+                       outcome=outcome, reason=reason, ops_per_s=None)
 
 
-def one_process_reason(spec: dict[str, Any]) -> str | None:
+def one_process_reason(spec: StackSpec) -> str | None:
     """Why a stack cell cannot run as planned: a one-process server asked for several worker processes (else None)."""
     from bench.stack.servers import SERVERS
 
-    info = SERVERS.get(spec["server"])
-    workers = spec.get("workers", 1)
-    if info is None or info.multi_process or workers == 1:
+    info = SERVERS.get(spec.server)
+    if info is None or info.multi_process or spec.workers == 1:
         return None
-    return f"server {info.name} runs one process: {workers} worker processes need a gunicorn server"
+    return f"server {info.name} runs one process: {spec.workers} worker processes need a gunicorn server"
 
 
-def stack_brief(rec: dict[str, Any]) -> str:
+def stack_brief(rec: StackRecord) -> str:
     """One line on a finished real-stack cell, for the progress display."""
-    http = sum((rec.get("http_errors") or {}).values())
-    client = sum((rec.get("client_errors") or {}).values())
-    return (f"{rec.get('outcome')}, {rec.get('ops_per_s')} req/s, wrong local {rec.get('wrong_local')}, "
-            f"silent wrong {rec.get('silent_wrong')}, http errors {http}, client errors {client}")
+    http = sum((rec.http_errors or {}).values())
+    client = sum((rec.client_errors or {}).values())
+    return (f"{rec.outcome}, {known(rec.ops_per_s)} req/s, wrong local {known(rec.wrong_local)}, "
+            f"silent wrong {known(rec.silent_wrong)}, http errors {http}, client errors {client}")

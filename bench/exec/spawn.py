@@ -21,17 +21,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import psutil
 
 from bench.records.environment import PROJECT_ROOT
+from bench.records.kinds import Record
+from bench.records.schema import RecordInvalid, records_from_json
 
 
 @dataclass
 class CellResult:
     """What came back from one cell process."""
 
-    spec: dict[str, Any]
-    records: list[dict[str, Any]] = field(default_factory=list)
+    spec: Any  # the task spec (bench.plan.specs) the cell ran
+    records: list[Record] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
     #: One line saying why the cell produced nothing (crash, timeout), else None.
     failure: str | None = None
@@ -86,7 +89,7 @@ def kill_tree(pid: int) -> None:
 class Launched:
     """One cell process started by :func:`launch`: its process, where its output and its stderr go."""
 
-    spec: dict[str, Any]
+    spec: Any
     proc: subprocess.Popen[bytes]
     out_path: Path
     err_path: Path
@@ -97,14 +100,14 @@ class Launched:
         return self.proc.pid
 
 
-def _write_spec(spec: dict[str, Any], path: Path) -> Path:
-    """The spec (which may hold a server password) in a private file, never on the command line."""
+def _write_spec(spec: Any, path: Path) -> Path:
+    """The spec (which may hold a server password) in a private file, never on the command line (the cell's edge)."""
     path.touch(mode=0o600)
-    path.write_text(json.dumps(spec))
+    path.write_bytes(msgspec.json.encode(spec))
     return path
 
 
-def launch(spec: dict[str, Any], folder: Path, name: str, *, index: int | None = None,
+def launch(spec: Any, folder: Path, name: str, *, index: int | None = None,
            python: str = sys.executable) -> Launched:
     """Start ``python -m bench.cell`` on ``spec`` without waiting; its files are ``folder/name.*``.
 
@@ -150,11 +153,14 @@ def _read_output(result: CellResult, out_path: Path) -> None:
         result.failure = f"wrote unreadable output ({exc.msg})"
         return
     result.output = output
-    result.records = output.get("records", [])
+    try:
+        result.records = records_from_json(output.get("records", []))  # the parent's edge: typed from here on
+    except RecordInvalid as exc:
+        result.failure = f"wrote an invalid record ({exc})"
     result.facts = output.get("facts", {})
 
 
-def run_cell(spec: dict[str, Any], *, timeout: float, python: str = sys.executable) -> CellResult:
+def run_cell(spec: Any, *, timeout: float, python: str = sys.executable) -> CellResult:
     """Run one cell in a fresh process and return its records (or why there are none)."""
     result = CellResult(spec=spec)
     started = time.perf_counter()
@@ -192,7 +198,7 @@ def run_cell(spec: dict[str, Any], *, timeout: float, python: str = sys.executab
 
 
 def run_cells(
-    specs: Iterable[dict[str, Any]],
+    specs: Iterable[Any],
     *,
     timeout: float,
     jobs: int = 1,

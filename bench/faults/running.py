@@ -17,7 +17,7 @@ from typing import Any
 from bench.exec import dbcell
 from bench.faults.fixtures import FaultServer
 from bench.faults.plan import FLOWING_SELECTS
-from bench.plan.cells import Cell
+from bench.plan.cells import Cell, Timing
 from bench.plan.matrix import LEAK_WAIT, db_cell_timeout
 from bench.poll import poll
 
@@ -54,8 +54,7 @@ def start_cell(server: FaultServer, cell: Cell, *, duration: float, warmup: floa
     A daemon thread rather than an executor: an interrupted run exits without waiting for a cell
     whose process :func:`kill_cells` has just killed.
     """
-    base = dbcell.base_cell_spec(server.app, duration=duration, warmup=warmup, hang_after=hang_after)
-    base.update({"timeline": True, **(extra or {})})
+    task = dbcell.cell_task(server.app, cell, Timing(duration, warmup, hang_after), timeline=True, **(extra or {}))
     limit = db_cell_timeout(duration, warmup, hang_after)
     future: Future[CellOutcome] = Future()
     future.set_running_or_notify_cancel()
@@ -63,7 +62,7 @@ def start_cell(server: FaultServer, cell: Cell, *, duration: float, warmup: floa
     def work() -> None:
         try:
             # The leak check reads Threads_connected as root: it gets the one connection past max_connections.
-            future.set_result(dbcell.run_one(server.root, cell, base_spec=base, limit=limit, ceilings={}, samples={}))
+            future.set_result(dbcell.run_one(server.root, cell, task, limit=limit))
         except BaseException as exc:  # handed to whoever waits for the result
             future.set_exception(exc)
 

@@ -14,6 +14,17 @@ from typing import Any
 
 from bench.plan.matrix import LOCAL_WORKERS, MICRO_MIN_TIME, MICRO_QUICK_MIN_TIME, REQUEST_CONCURRENCY
 from bench.plan.selection import DbSelection, LocalsPlan, StackSelection
+from bench.plan.specs import (
+    DEFAULT_HANG_AFTER,
+    UNSET,
+    CeilingSpec,
+    DbSpec,
+    MicroSpec,
+    PlanSpec,
+    ProbesSpec,
+    StackSpec,
+    plan_spec_from_json,
+)
 
 #: Kinds of planned cell, in the order a run takes them.
 KINDS = ("probes", "micro", "ceiling", "db", "request", "stack")
@@ -53,19 +64,28 @@ class Cell:
         procs = f"p{self.processes}" if self.processes > 1 else None
         return cell_id(self.kind, self.impl, self.strategy, self.load, f"c{self.concurrency}", procs)
 
-    def spec(self) -> dict[str, Any]:
-        """The cell's coordinates as a plan spec (``processes`` only when several: older plans stay equal)."""
-        spec: dict[str, Any] = {"kind": self.kind, "strategy": self.strategy, "load": self.load,
-                                "concurrency": self.concurrency, "impl": self.impl}
-        if self.processes > 1:
-            spec["processes"] = self.processes
-        return spec
+    def spec(self, timing: Timing) -> DbSpec:
+        """The cell's plan spec: its coordinates and ``timing`` (``processes`` only when several, as older plans)."""
+        return DbSpec(kind=self.kind, strategy=self.strategy, load=self.load,  # type: ignore[arg-type]
+                      concurrency=self.concurrency, impl=self.impl,
+                      processes=self.processes if self.processes > 1 else UNSET, duration=timing.duration,
+                      warmup=timing.warmup, hang_after=timing.hang_after,
+                      mix=dict(timing.mix) if timing.mix is not None else UNSET)
 
     @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> Cell:
-        """The cell a plan spec describes (plans written before ``processes`` existed are one process)."""
-        return cls(spec["kind"], spec["strategy"], spec["load"], spec["concurrency"], spec.get("impl"),
-                   int(spec.get("processes", 1)))
+    def from_spec(cls, spec: DbSpec) -> Cell:
+        """The cell a plan spec describes."""
+        return cls(spec.kind, spec.strategy, spec.load, spec.concurrency, spec.impl, spec.process_count)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long each database cell of a plan measures, and its watchdog and mix."""
+
+    duration: float
+    warmup: float
+    hang_after: float
+    mix: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -75,16 +95,13 @@ class Planned:
     id: str
     kind: str  # one of KINDS
     label: str
-    spec: dict[str, Any]
+    spec: PlanSpec
 
 
-def probe_specs(plan: LocalsPlan) -> list[dict[str, Any]]:
+def probe_specs(plan: LocalsPlan) -> list[ProbesSpec]:
     """One cell spec per impl x load; every probe of the plan runs in that cell."""
-    return [
-        {"task": "probes", "impl": impl, "load": load, "workers": plan.workers, "probes": list(plan.probes)}
-        for load in plan.loads
-        for impl in plan.impls
-    ]
+    return [ProbesSpec(impl=impl, load=load, workers=plan.workers, probes=list(plan.probes))
+            for load in plan.loads for impl in plan.impls]
 
 
 def db_cells(*, strategies: Sequence[str], loads: Sequence[str], concurrency: Sequence[int],
@@ -102,11 +119,11 @@ def db_cells(*, strategies: Sequence[str], loads: Sequence[str], concurrency: Se
 
 def plan_locals(plan: LocalsPlan, *, quick: bool = False) -> list[Planned]:
     """The probe cells (impl x load), then one micro-benchmark cell if the plan has it."""
-    cells = [Planned(cell_id("probes", s["impl"], s["load"]), "probes", f"probes {s['impl']} x {s['load']}", s)
+    cells = [Planned(cell_id("probes", s.impl, s.load), "probes", f"probes {s.impl} x {s.load}", s)
              for s in probe_specs(plan)]
     if plan.micro:
-        micro = {"impls": list(plan.impls), "processes": plan.micro_processes, "values": plan.micro_values,
-                 "min_time": MICRO_QUICK_MIN_TIME if quick else MICRO_MIN_TIME}
+        micro = MicroSpec(impls=list(plan.impls), processes=plan.micro_processes, values=plan.micro_values,
+                          min_time=MICRO_QUICK_MIN_TIME if quick else MICRO_MIN_TIME)
         cells.append(Planned("micro", "micro", "micro-benchmarks", micro))
     return cells
 
@@ -121,19 +138,17 @@ def plan_db(db: DbSelection, *, ceiling: bool = True, request_concurrency: int =
     if ceiling:  # at the total concurrency: a cell of P processes x C workers is compared with mysqlslap at P x C
         for c in sorted({cell.total_concurrency for cell in cells}):
             planned.append(Planned(cell_id("ceiling", f"c{c}"), "ceiling", f"server ceiling c={c} (mysqlslap)",
-                                   {"concurrency": c}))
-    timing: dict[str, Any] = {"duration": db.duration, "warmup": db.warmup, "hang_after": db.hang_after}
-    if mix is not None:
-        timing["mix"] = dict(mix)
+                                   CeilingSpec(concurrency=c)))
+    timing = Timing(db.duration, db.warmup, db.hang_after, dict(mix) if mix is not None else None)
     for cell in cells:
-        planned.append(Planned(cell.id(), cell.kind, cell.label(), {**cell.spec(), **timing}))
+        planned.append(Planned(cell.id(), cell.kind, cell.label(), cell.spec(timing)))
     return planned
 
 
-def stack_label(spec: dict[str, Any]) -> str:
+def stack_label(spec: StackSpec) -> str:
     """``stack gunicorn-gthread threading-local x global c=16`` (workers named when more than one)."""
-    workers = f" w={spec['workers']}" if spec["workers"] != 1 else ""
-    return f"stack {spec['server']} {spec['impl']} x {spec['strategy']} c={spec['concurrency']}{workers}"
+    workers = f" w={spec.workers}" if spec.workers != 1 else ""
+    return f"stack {spec.server} {spec.impl} x {spec.strategy} c={spec.concurrency}{workers}"
 
 
 def plan_stack(stack: StackSelection) -> list[Planned]:
@@ -144,8 +159,8 @@ def plan_stack(stack: StackSelection) -> list[Planned]:
             for strategy in stack.strategies_for(server):
                 for c in stack.concurrency:
                     for workers in stack.worker_counts():
-                        spec = {"server": server, "workers": workers, "impl": impl, "strategy": strategy,
-                                "concurrency": c, "duration": stack.duration, "warmup": stack.warmup}
+                        spec = StackSpec(server=server, workers=workers, impl=impl, strategy=strategy,
+                                         concurrency=c, duration=stack.duration, warmup=stack.warmup)
                         cid = cell_id("stack", server, impl, strategy, f"c{c}", f"w{workers}")
                         planned.append(Planned(cid, "stack", stack_label(spec), spec))
     return planned
@@ -191,7 +206,6 @@ def model_companions(db: DbSelection, stack: StackSelection, model_loads: dict[s
 def plan_stack_model(stack: StackSelection, *, hang_after: float | None = None) -> list[Planned]:
     """The in-process cells that predict ``stack``'s cells (``ctxbench stack --model``): the isolation probe of each
     impl's predictor under each server's model load, then the request-scenario companions at the stack's timing."""
-    from bench.cell.db import DEFAULT_HANG_AFTER
     from bench.cell.loads import DB_LOADS
     from bench.stack.servers import SERVERS
 
@@ -200,9 +214,8 @@ def plan_stack_model(stack: StackSelection, *, hang_after: float | None = None) 
     probes = LocalsPlan(impls, tuple(dict.fromkeys(loads.values())), ("isolation",), LOCAL_WORKERS, micro=False)
     none = DbSelection(strategies=[], loads=[], concurrency=[], duration=stack.duration, warmup=stack.warmup,
                        request_impls=[], request_strategies=[])
-    timing = {"duration": stack.duration, "warmup": stack.warmup,
-              "hang_after": DEFAULT_HANG_AFTER if hang_after is None else hang_after}
-    companions = [Planned(c.id(), c.kind, c.label() + " (predicts the stack)", {**c.spec(), **timing})
+    timing = Timing(stack.duration, stack.warmup, DEFAULT_HANG_AFTER if hang_after is None else hang_after)
+    companions = [Planned(c.id(), c.kind, c.label() + " (predicts the stack)", c.spec(timing))
                   for c in model_companions(none, stack, loads, DB_LOADS)]
     return plan_locals(probes) + companions
 
@@ -225,21 +238,21 @@ def plan_run(locals_plan: LocalsPlan | None, db: DbSelection | None, *, quick: b
         # An ASGI server's predictors run under asyncio over its drivers: without them its cells are only skipped.
         asgi_ready = missing_extra("asgi") is None
         loads = {name: info.model_load for name, info in SERVERS.items() if info.interface != "asgi" or asgi_ready}
-        timing = {"duration": db.duration, "warmup": db.warmup, "hang_after": db.hang_after}
+        timing = Timing(db.duration, db.warmup, db.hang_after)
         ids = {c.id for c in cells}
         for cell in model_companions(db, stack, loads, DB_LOADS):
             if cell.id() not in ids:
-                cells.append(Planned(cell.id(), cell.kind, cell.label() + " (predicts the stack)",
-                                     {**cell.spec(), **timing}))
+                cells.append(Planned(cell.id(), cell.kind, cell.label() + " (predicts the stack)", cell.spec(timing)))
     return cells + (plan_stack(stack) if stack is not None else [])
 
 
 def plan_document(cells: list[Planned], options: dict[str, Any]) -> dict[str, Any]:
     """What run.json holds: the options and every planned cell (no secrets: the server is found at run time)."""
-    planned = [{"id": c.id, "kind": c.kind, "label": c.label, "spec": c.spec} for c in cells]
+    planned = [{"id": c.id, "kind": c.kind, "label": c.label, "spec": c.spec.to_json()} for c in cells]
     return {"options": options, "cells": planned}
 
 
 def cells_from_document(doc: dict[str, Any]) -> list[Planned]:
-    """The planned cells of a ``run.json`` document."""
-    return [Planned(c["id"], c["kind"], c["label"], c["spec"]) for c in doc.get("cells", [])]
+    """The planned cells of a ``run.json`` document, their specs typed (ValueError if one does not fit)."""
+    return [Planned(c["id"], c["kind"], c["label"], plan_spec_from_json(c["kind"], c["spec"]))
+            for c in doc.get("cells", [])]

@@ -51,6 +51,28 @@ class Record(msgspec.Struct, kw_only=True, tag_field="kind", repr_omit_defaults=
         """A copy with ``changes`` applied (the record itself is left as it is)."""
         return msgspec.structs.replace(self, **changes)
 
+    # The JSON view: a record read by key as its JSON form would be (an UNSET field is a missing key).  For
+    # scripts and tests that read records as mappings; code in bench/ reads attributes.
+    def __getitem__(self, name: str) -> Any:
+        value = getattr(self, name, UNSET) if name != "kind" else self.kind
+        if value is UNSET:
+            raise KeyError(name)
+        return value
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The field ``name`` as a JSON object's ``get`` would return it (``default`` when absent)."""
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name, UNSET) is not UNSET
+
+    def keys(self) -> list[str]:
+        """The fields present (``kind`` first), as in the JSON form."""
+        return ["kind", *(f for f in self.__struct_fields__ if getattr(self, f) is not UNSET)]
+
 
 class ProbeRecord(Record, kw_only=True, tag="probe"):
     """One isolation probe of one impl under one load (``ctxbench locals``)."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.cell.db.workload import error_code
+from bench.plan.specs import Connection
 from bench.server import ServerTarget, TlsSettings
 
 
@@ -19,11 +20,15 @@ class Target(ServerTarget):
     options: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, Any]) -> Target:
-        """The target named by a cell spec's connection fields."""
-        return cls(str(spec["host"]), int(spec["port"]), str(spec["user"]), str(spec.get("password") or ""),
-                   str(spec["database"]), source=str(spec.get("source") or "spec"),
-                   tls=TlsSettings.from_dict(spec.get("tls")), options=dict(spec.get("connect_options") or {}))
+    def from_spec(cls, spec: Connection | Mapping[str, Any]) -> Target:
+        """The target named by a cell spec's connection fields (a typed task spec, or its JSON form)."""
+        if not isinstance(spec, Connection):
+            spec = Connection(**{k: spec[k] for k in ("host", "port", "user", "database")},
+                              password=spec.get("password"), source=spec.get("source"), tls=spec.get("tls"),
+                              connect_options=spec.get("connect_options") or {})
+        return cls(spec.host, int(spec.port), spec.user, spec.password or "", spec.database,
+                   source=spec.source or "spec", tls=TlsSettings.from_dict(spec.tls),
+                   options=dict(spec.connect_options or {}))
 
     def connect_kwargs(self) -> dict[str, Any]:
         """``pymysql.connect`` keywords, with a connect timeout and the extra options."""

@@ -1,0 +1,181 @@
+"""One typed spec per kind of cell: what the plan holds, and what a cell process is told to run.
+
+Two families, one owner:
+
+* **plan specs** -- :class:`ProbesSpec`, :class:`MicroSpec`, :class:`CeilingSpec`, :class:`DbSpec`,
+  :class:`StackSpec`: a planned cell's coordinates and timing, as ``run.json`` stores them
+  (:func:`plan_spec_from_json` reads one back, by the cell's kind);
+* **task specs** -- :class:`ProbesSpec` again (a probe cell runs its plan spec as it is),
+  :class:`MicroTask` and :class:`DbTask`: what ``python -m bench.cell`` runs, written to the cell's
+  private spec file by the parent and read by the cell (:func:`task_from_json`).
+
+These are the only places a spec turns into JSON and back; everything between holds the objects.
+Optional fields default to :data:`msgspec.UNSET` (absent from the JSON), so the JSON of each spec is
+field for field what the dicts it replaces held.  This module imports nothing of the suite: the cell
+process reads it before gevent patches anything (the one import the cell stage makes from the plan
+stage; ``pyproject.toml``'s layers contract names it).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+#: The watchdog's default: seconds without progress before a db cell is declared hung.
+DEFAULT_HANG_AFTER = 5.0
+
+
+class Spec(msgspec.Struct, kw_only=True, repr_omit_defaults=True):
+    """A spec; :meth:`to_json` is its JSON form."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of this spec (absent optional fields left out)."""
+        return msgspec.to_builtins(self)
+
+    def replace(self: Any, **changes: Any) -> Any:
+        """A copy with ``changes`` applied."""
+        return msgspec.structs.replace(self, **changes)
+
+
+class ProbesSpec(Spec, kw_only=True):
+    """A probe cell: every probe of ``probes`` on one impl under one load, ``workers`` at a time."""
+
+    task: Literal["probes"] = "probes"
+    impl: str
+    load: str
+    workers: int
+    probes: list[str]
+
+
+class MicroSpec(Spec, kw_only=True):
+    """The micro-benchmark cell: every impl timed in ``processes`` fresh processes."""
+
+    impls: list[str]
+    processes: int
+    values: int
+    min_time: float
+
+
+class CeilingSpec(Spec, kw_only=True):
+    """The server's own capacity (mysqlslap) at one concurrency."""
+
+    concurrency: int
+
+
+class DbSpec(Spec, kw_only=True):
+    """A ``db`` or ``request`` cell as planned: strategy x load x concurrency (x impl) x processes, and its timing.
+
+    ``impl`` is None for a ``db`` cell (and written as null); ``processes`` is absent for one process (plans
+    written before it existed are one process); ``hang_after`` is absent from plans written before it existed.
+    """
+
+    kind: Literal["db", "request"]
+    strategy: str
+    load: str
+    concurrency: int  # workers per process
+    impl: str | None
+    processes: int | UnsetType = UNSET
+    duration: float
+    warmup: float
+    hang_after: float | UnsetType = UNSET
+    mix: dict[str, int] | UnsetType = UNSET
+
+    @property
+    def process_count(self) -> int:
+        """Load processes (1 when absent)."""
+        return 1 if self.processes is UNSET else int(self.processes)
+
+    @property
+    def watchdog(self) -> float:
+        """Seconds without progress before the cell is hung (the default when the plan predates the setting)."""
+        return DEFAULT_HANG_AFTER if self.hang_after is UNSET else float(self.hang_after)
+
+
+class StackSpec(Spec, kw_only=True):
+    """A real-stack cell: one server x impl x strategy x concurrency x worker processes."""
+
+    server: str
+    workers: int
+    impl: str
+    strategy: str
+    concurrency: int
+    duration: float
+    warmup: float
+
+
+#: A planned cell's spec, by the cell's kind.
+PLAN_SPECS: dict[str, type[Spec]] = {
+    "probes": ProbesSpec, "micro": MicroSpec, "ceiling": CeilingSpec, "db": DbSpec, "request": DbSpec,
+    "stack": StackSpec,
+}
+PlanSpec = ProbesSpec | MicroSpec | CeilingSpec | DbSpec | StackSpec
+
+
+def plan_spec_from_json(kind: str, raw: Any) -> PlanSpec:
+    """The spec of a planned cell of ``kind`` from its JSON form (``run.json``); ValueError if it does not fit."""
+    try:
+        return msgspec.convert(raw, type=PLAN_SPECS[kind])  # type: ignore[return-value]
+    except (KeyError, msgspec.ValidationError) as exc:
+        raise ValueError(f"planned {kind!r} cell with a spec that does not fit: {exc}") from None
+
+
+class MicroTask(Spec, kw_only=True):
+    """One micro-benchmark worker process: ``impls`` x ``ops``, ``values`` values each (rotated by ``seed``)."""
+
+    task: Literal["micro"] = "micro"
+    ops: list[str]
+    values: int
+    warmups: int
+    min_time: float
+    impls: list[str]
+    seed: int = 0
+
+
+class Connection(Spec, kw_only=True):
+    """The server a cell connects to: the only place the password travels (in the cell's private spec file)."""
+
+    host: str
+    port: int
+    user: str
+    password: str | None = None
+    database: str
+    source: str | None = None
+    tls: dict[str, Any] | None = None
+    connect_options: dict[str, Any] | UnsetType = UNSET  # extra driver keywords for every connection
+
+
+class DbTask(Connection, kw_only=True):
+    """What one ``db`` / ``request`` cell process runs (each process of a several-process cell, with its ``group``)."""
+
+    task: Literal["db", "request"]
+    strategy: str
+    load: str
+    concurrency: int
+    impl: str | UnsetType = UNSET  # request cells
+    mix: dict[str, int] | UnsetType = UNSET  # db cells
+    duration: float | None = None
+    warmup: float = 0.5
+    hang_after: float = DEFAULT_HANG_AFTER
+    server_pid: int | None = None  # the server's process when it runs on this machine (its CPU is read)
+    ops: int | UnsetType = UNSET  # a fixed number of operations instead of a window
+    record: bool = True  # time and record every operation
+    timeline: bool = False  # keep the per-interval timeline (fault scenarios)
+    group: dict[str, Any] | UnsetType = UNSET  # several processes: the common start's folder, count and index
+
+
+#: What ``python -m bench.cell`` runs, by its ``task``.
+TASKS: dict[str, type[Spec]] = {"probes": ProbesSpec, "micro": MicroTask, "db": DbTask, "request": DbTask}
+TaskSpec = ProbesSpec | MicroTask | DbTask
+
+
+def task_from_json(raw: Any) -> TaskSpec:
+    """The task spec a cell process was given (the cell's edge); ValueError naming what does not fit."""
+    task = raw.get("task") if isinstance(raw, dict) else None
+    if task not in TASKS:
+        raise ValueError(f"unknown cell task {task!r}")
+    try:
+        return msgspec.convert(raw, type=TASKS[task])  # type: ignore[return-value]
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"malformed {task} spec: {exc}") from None
