@@ -21,7 +21,7 @@ import pytest
 from bench.cell import db as dbwork
 from bench.cell import strategies
 from bench.errors import UsageError
-from bench.exec.db import measure_overhead, run_db
+from bench.exec.db import run_db
 from bench.plan.cells import Cell
 from bench.plan.cells import db_cells as plan
 from bench.plan.selection import validate_db as validate
@@ -250,9 +250,22 @@ def test_no_server_means_skipped() -> None:
     assert {r["outcome"] for r in records} == {"skipped"}
 
 
-def test_overhead_measurement_runs(target: ServerTarget) -> None:
-    rec = measure_overhead(target, ops=200, repeats=3)
-    assert rec["kind"] == "db-overhead"
+def test_overhead_measurement_runs(target: ServerTarget, tmp_path: Any) -> None:
+    """``benchmarks/db_overhead.py`` as it is run: the record printed and written, measured in a fresh process."""
+    import subprocess
+    import sys
+    from urllib.parse import quote
+
+    from bench.records.environment import PROJECT_ROOT
+
+    url = f"mysql://{quote(target.user)}:{quote(target.password)}@{target.host}:{target.port}/{target.database}"
+    out = tmp_path / "overhead.json"
+    done = subprocess.run([sys.executable, "benchmarks/db_overhead.py", "--mysql-url", url, "--ops", "200",
+                           "--repeats", "3", "--json", str(out)], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=240)
+    assert done.returncode == 0, done.stderr
+    rec = json.loads(done.stdout)
+    assert rec == json.loads(out.read_text()) and rec["kind"] == "db-overhead" and rec["load"] == "threads"
     for variant in ("bare", "harness_no_record", "harness_record"):
         assert rec["per_op_us_best"][variant] > 0 and rec["stub_per_op_ns"][variant] > 0
     assert rec["stub_per_op_ns"]["harness_record"] > rec["stub_per_op_ns"]["bare"]

@@ -241,9 +241,14 @@ def test_the_gate_selects_the_asyncio_strategies_for_an_asyncio_load() -> None:
 
 
 def test_the_overhead_measurement_refuses_asyncio() -> None:
-    """The db-overhead cell times the blocking harness: asked under asyncio, it says so in one line."""
-    from bench.exec.db import measure_overhead
+    """The overhead measurement times the blocking harness: asked under asyncio, it says so in one line."""
+    from bench.records.environment import PROJECT_ROOT
+    from benchmarks.db_overhead import measure_overhead
 
     with pytest.raises(UsageError, match="blocking load") as info:
         measure_overhead(None, load="asyncio")
     assert "\n" not in str(info.value)
+    done = subprocess.run([sys.executable, "benchmarks/db_overhead.py", "--load", "asyncio"], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().splitlines() == [f"db_overhead: {info.value}"]

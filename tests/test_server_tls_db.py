@@ -25,8 +25,9 @@ import pytest
 
 import bench.server as mysql
 from bench.errors import UsageError
-from bench.exec.db import measure_overhead, run_db
+from bench.exec.db import run_db
 from bench.server import ServerHandle, ServerTarget, TlsSettings
+from benchmarks.db_overhead import measure_overhead
 from tests import tls_certs
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]

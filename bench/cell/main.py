@@ -73,13 +73,6 @@ def run_db(spec: dict[str, Any], load: Load, out_path: str) -> dict[str, Any]:
     return run_cell(spec, load, out_path)
 
 
-def run_db_overhead(spec: dict[str, Any], load: Load, out_path: str) -> dict[str, Any]:
-    """``SELECT 1`` bare vs through the measuring harness (:mod:`bench.cell.db.overhead`)."""
-    from bench.cell.db import run_overhead_cell
-
-    return run_overhead_cell(spec, load)
-
-
 def run_micro(spec: dict[str, Any], load: Load | None, out_path: str) -> dict[str, Any]:
     """A micro-benchmark worker: every subject of the spec timed in this process (:mod:`bench.cell.micro`)."""
     from bench.cell.micro import run_micro_worker
@@ -93,7 +86,7 @@ def _probes(spec: dict[str, Any], load: Load, out_path: str) -> dict[str, Any]:
 
 #: Cell task name -> what runs it, called as ``task(spec, load, out_path)``.
 TASKS: dict[str, Callable[[dict[str, Any], Any, str], dict[str, Any]]] = {
-    "probes": _probes, "db": run_db, "request": run_db, "db-overhead": run_db_overhead, "micro": run_micro,
+    "probes": _probes, "db": run_db, "request": run_db, "micro": run_micro,
 }
 
 

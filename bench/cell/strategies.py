@@ -93,6 +93,11 @@ class StrategyInfo:
     asettings: Mapping[str, Any] | None = None
     #: The modules it needs under asyncio (from the ``asyncio`` extra), checked before anything runs.
     amodules: tuple[str, ...] = ("aiomysql",)
+    #: Whether ``ctxbench faults`` runs its server faults by default (under every load of the fault plan it serves).
+    faults: bool = True
+    #: Where the fault defaults take it, lowest first (ties in table order): the pools (0), then a connection per
+    #: operation or per worker (1), then one connection behind a lock (2).
+    fault_rank: int = 0
 
     def loads(self) -> tuple[str, ...]:
         """The database loads it serves."""
@@ -110,13 +115,14 @@ STRATEGIES: dict[str, StrategyInfo] = {
         StrategyInfo("global", "one connection shared by every worker, no protection, never reopened"
                      f"{_AIO}one aiomysql connection", GlobalConnection, False, _GLOBAL_SETTINGS,
                      abuild=AioGlobal.build,
-                     asettings={"op_timeout_s": GLOBAL_READ_TIMEOUT, "reconnect": False, "driver": "aiomysql"}),
+                     asettings={"op_timeout_s": GLOBAL_READ_TIMEOUT, "reconnect": False, "driver": "aiomysql"},
+                     faults=False),  # wrong with or without a fault
         StrategyInfo("global-reconnect", "the shared connection, reopened by ping(reconnect=True) after an error "
                      "closed it", GlobalReconnect, False, {"read_timeout_s": GLOBAL_READ_TIMEOUT, "reconnect": True},
-                     in_default=False),
+                     in_default=False, faults=False),  # unprotected sharing, as ``global``
         StrategyInfo("locked", f"one connection behind threading.Lock (gevent's lock when patched){_AIO}one "
                      "aiomysql connection behind asyncio.Lock", LockedConnection, True, abuild=AioLocked.build,
-                     asettings={"driver": "aiomysql"}),
+                     asettings={"driver": "aiomysql"}, fault_rank=2),
         StrategyInfo("pooled", "DBUtils PooledDB, library defaults (ping=1, reset=True)", pooled, True,
                      {"maxconnections": "concurrency", "blocking": True, "ping": 1, "reset": True}),
         StrategyInfo("pooled-tuned", "DBUtils PooledDB, ping=0, reset=False", pooled_tuned, True,
@@ -124,13 +130,13 @@ STRATEGIES: dict[str, StrategyInfo] = {
         StrategyInfo("persistent", "DBUtils PersistentDB, one connection per thread/greenlet, ping=0",
                      DBUtilsPersistent, True, {"ping": 0}),
         StrategyInfo("per-request", f"a new connection for every operation{_AIO}a new aiomysql connection",
-                     PerRequest, True, abuild=AioPerRequest, asettings={"driver": "aiomysql"}),
+                     PerRequest, True, abuild=AioPerRequest, asettings={"driver": "aiomysql"}, fault_rank=1),
         StrategyInfo("sqlalchemy-queuepool", "SQLAlchemy QueuePool over PyMySQL, reset on return (rollback)",
                      SQLAlchemyQueuePool, True,
                      {"pool_size": "concurrency", "max_overflow": 0, "reset_on_return": "rollback"}),
         StrategyInfo("own-connection", "each worker owns one connection for its life (the reference)"
                      f"{_AIO}one aiomysql connection per task", OwnConnection, True, abuild=AioOwn,
-                     asettings={"driver": "aiomysql"}),
+                     asettings={"driver": "aiomysql"}, fault_rank=1),
         StrategyInfo("aiomysql-pool", "aiomysql's pool, library defaults (minsize=1)", None, True,
                      abuild=aiomysql_pool, asettings={"maxsize": "concurrency", "minsize": 1}),
         StrategyInfo("asyncmy-pool", "asyncmy's pool, library defaults (minsize=1, pool_recycle=3600)", None, True,

@@ -22,7 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="kill, restart, max-connections, hang, soak "
                         "(repeatable, comma-separated; default: all but soak)")
     p.add_argument("--strategy", action="append", metavar="NAME",
-                   help="strategies for kill, restart and max-connections (default: every built-in but global)")
+                   help="strategies for kill, restart and max-connections (default: every built-in but global, "
+                        "global-reconnect and the asyncio-only ones)")
     p.add_argument("--db-load", "--load", dest="db_load", action="append", metavar="NAME",
                    help="threads, gevent (default: threads)")
     p.add_argument("--concurrency", type=count(1, 10000), default=None, metavar="N",

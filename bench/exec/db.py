@@ -11,11 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bench.cell.db import DEFAULT_HANG_AFTER, target_spec
-from bench.cell.loads import ASYNC_DB_LOADS, DB_LOADS
+from bench.cell.db import DEFAULT_HANG_AFTER
 from bench.errors import UsageError
 from bench.exec.pipeline import MemorySink, Pipeline
-from bench.exec.spawn import run_cell
 from bench.plan.cells import plan_db
 from bench.plan.matrix import DB_DEFAULT, REQUEST_CONCURRENCY
 from bench.plan.selection import DbSelection, check_processes, validate_db
@@ -67,18 +65,3 @@ def run_db(
     errors = pipeline.run(cells)
     return sink.records, errors
 
-
-def measure_overhead(target: Any, *, ops: int = 2_000, repeats: int = 30, load: str = "threads",
-                     timeout: float = 300.0) -> dict[str, Any]:
-    """``SELECT 1`` per-op time bare vs through the harness, with and without recording (one fresh process)."""
-    blocking = [name for name in DB_LOADS if name not in ASYNC_DB_LOADS]
-    if load not in blocking:  # the overhead cell times the blocking harness
-        raise UsageError(f"the harness overhead is measured under a blocking load ({', '.join(blocking)}), "
-                         f"not {load!r}")
-    if ops < 100 or repeats < 3:
-        raise UsageError("overhead measurement needs at least 100 ops per block and 3 blocks")
-    spec = {**target_spec(target), "task": "db-overhead", "load": load, "ops": ops, "repeats": repeats}
-    result = run_cell(spec, timeout=timeout)
-    if not result.records:
-        raise RuntimeError(f"overhead cell: {result.failure or 'no record'}")
-    return result.records[0]

@@ -4,7 +4,8 @@
 each in a fresh process, while it kills, restarts, fills or starves the server (one scenario per
 cell); every cell gives one ``kind: "fault"`` record.  This package's public names, by stage:
 
-* the plan -- :class:`FaultPlan`, :func:`validate`, the defaults (:mod:`bench.faults.plan`);
+* the plan -- :class:`FaultPlan`, :func:`validate`, the defaults (:func:`fault_strategies`, from the strategies'
+  registry; :mod:`bench.faults.plan`);
 * the run -- :func:`run_faults` (:mod:`bench.faults.scenarios`), on the server of
   :func:`fault_server`, with the ``hang`` scenario's :func:`blocking_pool` (:mod:`bench.faults.fixtures`);
 * the judging -- :func:`recovery` (:mod:`bench.faults.recovery`), :func:`rss_summary` and
@@ -18,11 +19,11 @@ from bench.faults.findings import fault_rows, findings
 from bench.faults.fixtures import HANG_STRATEGY, BlockingPool, FaultServer, blocking_pool, fault_server
 from bench.faults.plan import (
     DEFAULT_SCENARIOS,
-    FAULT_STRATEGIES,
     SCENARIOS,
     SOAK_CELLS,
     SOAK_DURATION,
     FaultPlan,
+    fault_strategies,
     validate,
 )
 from bench.faults.recovery import recovery
@@ -32,7 +33,6 @@ from bench.faults.soak import SOAK_BASE_MIB, SOAK_RSS_GROWTH_MIB, peak_bound_mib
 
 __all__ = [
     "DEFAULT_SCENARIOS",
-    "FAULT_STRATEGIES",
     "HANG_STRATEGY",
     "SCENARIOS",
     "SOAK_BASE_MIB",
@@ -46,6 +46,7 @@ __all__ = [
     "fault_record",
     "fault_rows",
     "fault_server",
+    "fault_strategies",
     "findings",
     "kill_cells",
     "peak_bound_mib",

@@ -7,20 +7,19 @@ the fault scenarios is here; the soak's memory bounds are in :mod:`bench.faults.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
+from bench.cell.loads import ASYNC_DB_LOADS, DB_LOADS
+from bench.cell.strategies import STRATEGIES
 from bench.errors import UsageError
 from bench.plan.selection import validate_db
 
 #: Scenarios in the order they run; ``soak`` only when asked for (two minutes by default).
 SCENARIOS: tuple[str, ...] = ("kill", "restart", "max-connections", "hang", "soak")
 DEFAULT_SCENARIOS: tuple[str, ...] = ("kill", "restart", "max-connections", "hang")
-#: Strategies the server faults run by default: every built-in one but the unprotected shared
-#: connection (``global``, wrong with or without a fault).  ``locked`` and ``own-connection``
-#: are the bare connections (one shared behind a lock; one per worker).
-FAULT_STRATEGIES: tuple[str, ...] = (
-    "pooled", "pooled-tuned", "persistent", "sqlalchemy-queuepool", "per-request", "own-connection", "locked",
-)
+#: The loads the default fault strategies must serve: the blocking ones (the fault plan runs under threads).
+BLOCKING_DB_LOADS: tuple[str, ...] = tuple(name for name in DB_LOADS if name not in ASYNC_DB_LOADS)
 FAULT_CONCURRENCY = 8
 #: Measured seconds of a kill/restart cell: about 1.5 s before the fault, ``down`` s of outage, the rest to
 #: recover in.
@@ -55,12 +54,23 @@ SOAK_DURATION = 60.0
 SOAK_WARMUP = 2.0
 
 
+def fault_strategies(loads: Sequence[str] = BLOCKING_DB_LOADS) -> tuple[str, ...]:
+    """The strategies the server faults run by default, read from the registry when asked.
+
+    Every built-in strategy that declares ``faults`` (all but the unprotected shared connections, ``global`` and
+    ``global-reconnect``: wrong with or without a fault) and serves every load of ``loads``; the pools first, then a
+    connection per operation or per worker, then one connection behind a lock (``fault_rank``; ties in table order).
+    """
+    chosen = [info for info in STRATEGIES.values() if info.faults and set(loads) <= set(info.loads())]
+    return tuple(info.name for info in sorted(chosen, key=lambda info: info.fault_rank))
+
+
 @dataclass(frozen=True)
 class FaultPlan:
     """A selection for :func:`bench.faults.run_faults`; check it with :func:`validate`."""
 
     scenarios: tuple[str, ...] = DEFAULT_SCENARIOS
-    strategies: tuple[str, ...] = FAULT_STRATEGIES
+    strategies: tuple[str, ...] = field(default_factory=fault_strategies)
     loads: tuple[str, ...] = ("threads",)
     concurrency: int = FAULT_CONCURRENCY
     duration: float = FAULT_DURATION

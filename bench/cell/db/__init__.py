@@ -1,4 +1,4 @@
-"""The database workload and its measurement -- the cell side of ``db``, ``request`` and ``db-overhead`` cells.
+"""The database workload and its measurement -- the cell side of ``db`` and ``request`` cells.
 
 Contract: a ``db`` cell runs ``concurrency`` workers of one load against a real
 MySQL-protocol server through one connection strategy and returns one record
@@ -15,11 +15,10 @@ Modules: ``workload`` (operations, mix, oracle, error labels, schema),
 ``target`` (the server as a spec names it), ``counters`` (server counters),
 ``state`` (what the workers share; the connect phase), ``worker`` (the measured
 loop), ``summary`` (timing, correctness, timeline), ``watchdog``, ``task``
-(:func:`run_cell`), ``overhead`` (:func:`run_overhead_cell`).  The names below
-are what other packages use.
+(:func:`run_cell`).  The names below are what other packages use (the harness's
+own cost is measured outside the package: ``benchmarks/db_overhead.py``).
 """
 
-from bench.cell.db.overhead import run_overhead_cell
 from bench.cell.db.state import RATE_BOUND, STAMP_BYTES, TIMELINE_BUCKET, stamp_capacity
 from bench.cell.db.target import Target, target_spec
 from bench.cell.db.task import DEFAULT_HANG_AFTER, DEFAULT_WARMUP, run_cell
@@ -52,7 +51,6 @@ __all__ = [
     "mix_cycle",
     "parse_mix",
     "run_cell",
-    "run_overhead_cell",
     "stamp_capacity",
     "target_spec",
 ]
