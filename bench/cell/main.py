@@ -16,6 +16,10 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from msgspec import UNSET
+
+from bench.plan.specs import ProbesSpec, task_from_json
+
 if TYPE_CHECKING:
     from bench.cell.loads import Load
 
@@ -24,45 +28,43 @@ def _error_text(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {exc}".strip().splitlines()[0][:500]
 
 
-def run_probes(spec: dict[str, Any], load: Load) -> dict[str, Any]:
-    """Verify the load, then run each requested probe on one impl."""
+def run_probes(spec: ProbesSpec, load: Load) -> dict[str, Any]:
+    """Verify the load, then run each requested probe on one impl; the output with its typed records."""
     import localimpls
     from bench.cell.loads import LoadMismatch
     from bench.cell.probes import PROBES
     from bench.cell.twin import resolve_subject
+    from bench.records.kinds import ProbeRecord
 
-    impl, load_name, workers = spec["impl"], spec["load"], spec["workers"]
-    base = {"kind": "probe", "impl": impl, "load": load_name, "workers": workers}
     try:
         facts = load.verify()
     except LoadMismatch as exc:
-        raise SystemExit(f"load {load_name!r} is not what it claims: {exc}") from None
-    records = []
+        raise SystemExit(f"load {spec.load!r} is not what it claims: {exc}") from None
+
+    def failed(probe: str, error: str, trace: Any = UNSET) -> ProbeRecord:
+        return ProbeRecord(impl=spec.impl, load=spec.load, workers=spec.workers, probe=probe, outcome="error",
+                           violations=None, checks=0, error=error, traceback=trace)
+
     try:
-        factory = resolve_subject(impl)
+        factory = resolve_subject(spec.impl)
         factory()  # constructing one must work before any probe starts
     except Exception as exc:
         error = (exc.args[0] if isinstance(exc, localimpls.ImplError)
-                 else f"impl {impl!r} failed on construction: {_error_text(exc)}")
-        for probe in spec["probes"]:
-            records.append({**base, "probe": probe, "outcome": "error", "violations": None, "checks": 0,
-                            "error": error})
-        return {"records": records, "facts": {"load": facts}}
-    for probe in spec["probes"]:
+                 else f"impl {spec.impl!r} failed on construction: {_error_text(exc)}")
+        return {"records": [failed(probe, error) for probe in spec.probes], "facts": {"load": facts}}
+    records = []
+    for probe in spec.probes:
         started = time.perf_counter()
         try:
-            result = PROBES[probe](load, factory, workers)
+            result = PROBES[probe](load, factory, spec.workers)
         except Exception as exc:
-            records.append({
-                **base, "probe": probe, "outcome": "error", "violations": None, "checks": 0,
-                "error": f"impl {impl!r} failed under {load_name} in {probe}: {_error_text(exc)}",
-                "traceback": traceback.format_exc(),
-            })
+            error = f"impl {spec.impl!r} failed under {spec.load} in {probe}: {_error_text(exc)}"
+            records.append(failed(probe, error, traceback.format_exc()))
             continue
-        records.append({
-            **base, "probe": probe, "outcome": "ok", "violations": result.violations, "checks": result.checks,
-            "details": result.details, "duration_s": round(time.perf_counter() - started, 4),
-        })
+        records.append(ProbeRecord(
+            impl=spec.impl, load=spec.load, workers=spec.workers, probe=probe, outcome="ok",
+            violations=result.violations, checks=result.checks, details=result.details,
+            duration_s=round(time.perf_counter() - started, 4)))
     return {"records": records, "facts": {"load": facts}}
 
 
@@ -80,7 +82,7 @@ def run_micro(spec: dict[str, Any], load: Load | None, out_path: str) -> dict[st
     return run_micro_worker(spec)
 
 
-def _probes(spec: dict[str, Any], load: Load, out_path: str) -> dict[str, Any]:
+def _probes(spec: ProbesSpec, load: Load, out_path: str) -> dict[str, Any]:
     return run_probes(spec, load)
 
 
@@ -96,15 +98,22 @@ def main(argv: list[str]) -> int:
     if raw.startswith("@"):  # the parent passes the spec in a private file
         with open(raw[1:], encoding="utf-8") as handle:
             raw = handle.read()
-    spec = json.loads(raw)
+    task = task_from_json(json.loads(raw))  # the cell's edge: the spec is typed from here on
     out_path = argv[2]
     from bench.cell.loads import get_load
 
-    load = get_load(spec["load"]) if spec.get("load") else None
+    load = get_load(task.load) if getattr(task, "load", None) else None
     if load is not None:
         load.install()  # first: gevent patches before any subject is imported
-    output = TASKS[spec["task"]](spec, load, out_path)
+    # The spec's JSON form for the tasks that still read it by key (the db workload, the micro worker).
+    spec: Any = task if isinstance(task, ProbesSpec) else task.to_json()
+    output = TASKS[task.task](spec, load, out_path)
     from bench.records.io import atomic_write_json
+    from bench.records.kinds import Record
+    from bench.records.schema import to_json
 
+    records = output.get("records")
+    if records is not None:  # and the records' JSON form: the other half of the cell's edge
+        output["records"] = [to_json(r) if isinstance(r, Record) else r for r in records]
     atomic_write_json(out_path, output)
     return 0

@@ -27,8 +27,7 @@ __all__ = [
 
 T = TypeVar("T")
 
-#: Shorthands for the optional field types (``Opt[int]``: an int, or absent; ``Null[int]``: an int, null, or absent).
-Opt = T | UnsetType
+#: The type of an optional field (``Null[int]``: an int, null, or absent): a writer may set any of them to None.
 Null = T | None | UnsetType
 Counts = dict[str, int]
 Facts = dict[str, Any]
@@ -81,13 +80,13 @@ class ProbeRecord(Record, kw_only=True, tag="probe"):
     load: str
     probe: str
     outcome: str  # "ok", or "error" when the probe could not run
-    workers: Opt[int] = UNSET
+    workers: Null[int] = UNSET
     violations: Null[int] = UNSET  # None when the probe could not run, or is reported, not judged
-    checks: Opt[int] = UNSET  # an int when outcome is "ok"
-    details: Opt[Facts] = UNSET  # a reported probe (inheritance): {"inherited": n}
-    duration_s: Opt[float] = UNSET
-    error: Opt[str] = UNSET
-    traceback: Opt[str] = UNSET
+    checks: Null[int] = UNSET  # an int when outcome is "ok"
+    details: Null[Facts] = UNSET  # a reported probe (inheritance): {"inherited": n}
+    duration_s: Null[float] = UNSET
+    error: Null[str] = UNSET
+    traceback: Null[str] = UNSET
 
 
 class MicroRecord(Record, kw_only=True, tag="micro"):
@@ -96,13 +95,13 @@ class MicroRecord(Record, kw_only=True, tag="micro"):
     impl: str
     op: str
     ns_median: float
-    ns_spread: Opt[float] = UNSET
-    spread_kind: Opt[str] = UNSET  # "mad"
-    values: Opt[list[float]] = UNSET
-    processes: Opt[int] = UNSET
-    values_per_process: Opt[int] = UNSET
-    loops: Opt[int] = UNSET
-    harness_ns: Opt[float] = UNSET
+    ns_spread: Null[float] = UNSET
+    spread_kind: Null[str] = UNSET  # "mad"
+    values: Null[list[float]] = UNSET
+    processes: Null[int] = UNSET
+    values_per_process: Null[int] = UNSET
+    loops: Null[int] = UNSET
+    harness_ns: Null[float] = UNSET
     ratio_to_threading_local: Null[float] = UNSET  # None when the reference was not measured
 
 
@@ -111,7 +110,7 @@ class CeilingRecord(Record, kw_only=True, tag="ceiling"):
 
     concurrency: int
     outcome: str  # "ok" or "skipped"
-    query: Opt[str] = UNSET
+    query: Null[str] = UNSET
     samples: Null[list[float]] = UNSET
     ops_per_s: Null[float] = UNSET
 
@@ -119,34 +118,34 @@ class CeilingRecord(Record, kw_only=True, tag="ceiling"):
 class _LocustFields(Record, kw_only=True):
     """``load: "locust"`` (``ctxbench locust``): one record merged from the Locust workers' reports."""
 
-    users: Opt[int] = UNSET  # Locust users in total
-    locust_processes: Opt[int] = UNSET  # Locust worker processes that took part
-    reported_processes: Opt[int] = UNSET  # those that sent their report
-    locust_workers: Opt[list[Facts]] = UNSET  # per worker: id, index, host, pid, users, requests, ok, errors, ...
-    missing_workers: Opt[list[str]] = UNSET  # workers that took part and sent no report (died, or too late)
-    partial: Opt[bool] = UNSET  # True when any worker is missing: the totals cover only the others
-    truncated: Opt[bool] = UNSET  # True when the run was stopped before the window's end
-    requests: Opt[int] = UNSET  # operations (db) or requests (stack) that ended inside the window
-    warmup_requests: Opt[int] = UNSET  # operations that ended before it
-    worker_server_urls: Opt[list[str]] = UNSET  # the server each worker used, redacted
-    worker_problems: Opt[list[str]] = UNSET  # one line per worker that could not run the workload
-    measured_s: Opt[float] = UNSET  # seconds of the window the reports cover
+    users: Null[int] = UNSET  # Locust users in total
+    locust_processes: Null[int] = UNSET  # Locust worker processes that took part
+    reported_processes: Null[int] = UNSET  # those that sent their report
+    locust_workers: Null[list[Facts]] = UNSET  # per worker: id, index, host, pid, users, requests, ok, errors, ...
+    missing_workers: Null[list[str]] = UNSET  # workers that took part and sent no report (died, or too late)
+    partial: Null[bool] = UNSET  # True when any worker is missing: the totals cover only the others
+    truncated: Null[bool] = UNSET  # True when the run was stopped before the window's end
+    requests: Null[int] = UNSET  # operations (db) or requests (stack) that ended inside the window
+    warmup_requests: Null[int] = UNSET  # operations that ended before it
+    worker_server_urls: Null[list[str]] = UNSET  # the server each worker used, redacted
+    worker_problems: Null[list[str]] = UNSET  # one line per worker that could not run the workload
+    measured_s: Null[float] = UNSET  # seconds of the window the reports cover
 
 
 class _Workload(_LocustFields, kw_only=True):
     """What the database workload harness records (``db`` and ``request`` cells), besides their coordinates."""
 
-    reason: Opt[str] = UNSET  # why a cell was skipped, hung or crashed
+    reason: Null[str] = UNSET  # why a cell was skipped, hung or crashed
     duration_s: Null[float] = UNSET
-    warmup_s: Opt[float] = UNSET
+    warmup_s: Null[float] = UNSET
     ops_requested: Null[int] = UNSET
-    mix: Opt[Counts] = UNSET
-    settings: Opt[Facts] = UNSET
-    server_url: Opt[str] = UNSET  # password hidden
-    target_source: Opt[str] = UNSET
-    connect_options: Opt[Facts] = UNSET
+    mix: Null[Counts] = UNSET
+    settings: Null[Facts] = UNSET
+    server_url: Null[str] = UNSET  # password hidden
+    target_source: Null[str] = UNSET
+    connect_options: Null[Facts] = UNSET
     ops: Null[int] = UNSET
-    ops_total: Opt[int] = UNSET
+    ops_total: Null[int] = UNSET
     ops_per_s: Null[float] = UNSET
     #: p50, p90, p99, p99.9, max, mean, read from latency_hist (older records: p50, p90, p99, max).
     latency_ms: Null[dict[str, float | None]] = UNSET
@@ -156,30 +155,30 @@ class _Workload(_LocustFields, kw_only=True):
     connect_ms: Null[Facts] = UNSET
     first_checkout_ms: Null[dict[str, float | None]] = UNSET
     storage_growths: Null[int] = UNSET
-    errors: Opt[Counts] = UNSET  # error class -> count
-    error_count: Opt[int] = UNSET
-    error_samples: Opt[dict[str, str]] = UNSET
-    error_codes: Opt[Counts] = UNSET
+    errors: Null[Counts] = UNSET  # error class -> count
+    error_count: Null[int] = UNSET
+    error_samples: Null[dict[str, str]] = UNSET
+    error_codes: Null[Counts] = UNSET
     wrong_results: Null[int] = UNSET
-    wrong_detail: Opt[Counts] = UNSET  # foreign, stale, other
+    wrong_detail: Null[Counts] = UNSET  # foreign, stale, other
     #: Replies provably answering another operation, returned without any error (= wrong_detail foreign + stale).
     silent_wrong: Null[int] = UNSET
     local_violations: Null[int] = UNSET  # requests that read another request's context (request cells)
     connections_used: Null[int] = UNSET
-    connection_id_samples: Opt[Counts] = UNSET
+    connection_id_samples: Null[Counts] = UNSET
     client_statements: Null[int] = UNSET
     server: Null[Facts] = UNSET  # counter deltas, threads connected
     server_statements: Null[int] = UNSET
     statement_surplus: Null[int] = UNSET
     surplus_per_op: Null[float] = UNSET
     open_after_close: Null[int] = UNSET
-    ready_barrier_timeouts: Opt[int] = UNSET
+    ready_barrier_timeouts: Null[int] = UNSET
     client_cpu_us_per_op: Null[float] = UNSET
-    strategy_facts: Opt[Facts] = UNSET
-    hang_after_s: Opt[float] = UNSET
+    strategy_facts: Null[Facts] = UNSET
+    hang_after_s: Null[float] = UNSET
     hung_phase: Null[str] = UNSET
     unfinished_workers: Null[int] = UNSET
-    teardown_problems: Opt[dict[str, str]] = UNSET
+    teardown_problems: Null[dict[str, str]] = UNSET
     timeline: Null[Facts] = UNSET
     leaked_connections: Null[int] = UNSET
     cell_wall_s: Null[float] = UNSET
@@ -187,28 +186,28 @@ class _Workload(_LocustFields, kw_only=True):
     ceiling_query: Null[str] = UNSET
     ceiling_samples: Null[list[float]] = UNSET
     ratio_to_ceiling: Null[float] = UNSET
-    load_facts: Opt[Facts] = UNSET
-    repeat: Opt[int] = UNSET  # the gate's repeats
+    load_facts: Null[Facts] = UNSET
+    repeat: Null[int] = UNSET  # the gate's repeats
     machine_load_1m: Null[float] = UNSET
-    ab_side: Opt[Literal["change", "base"]] = UNSET  # ``regress --against``: which side of the A/B pair
+    ab_side: Null[Literal["change", "base"]] = UNSET  # ``regress --against``: which side of the A/B pair
     #: CPU seconds from the start (warm-up included) to the workers' end: the client process(es)' together,
     #: and the server's when it runs on this machine and its process was found (None otherwise).
     client_cpu_s: Null[float] = UNSET
     server_cpu_s: Null[float] = UNSET
     server_pid: Null[int] = UNSET
     #: A cell of several load processes (``--processes``; absent for one): ``concurrency`` is per process.
-    processes: Opt[int] = UNSET
-    total_concurrency: Opt[int] = UNSET  # processes x concurrency: what the server sees at once
-    per_process: Opt[list[Facts]] = UNSET  # one entry per process: its own figures
-    window: Opt[list[float]] = UNSET  # the measured window, perf_counter seconds, the same in every process
-    windows_equal: Opt[bool] = UNSET  # every process reported that same window
-    start_sync: Opt[Facts] = UNSET  # ok (every process had the common start), waited_s_max, ready_s
+    processes: Null[int] = UNSET
+    total_concurrency: Null[int] = UNSET  # processes x concurrency: what the server sees at once
+    per_process: Null[list[Facts]] = UNSET  # one entry per process: its own figures
+    window: Null[list[float]] = UNSET  # the measured window, perf_counter seconds, the same in every process
+    windows_equal: Null[bool] = UNSET  # every process reported that same window
+    start_sync: Null[Facts] = UNSET  # ok (every process had the common start), waited_s_max, ready_s
     #: Written by one process of several, for the merge only: its index and pid, its start, its connections' ids.
-    process_index: Opt[int] = UNSET
-    pid: Opt[int] = UNSET
-    t_go: Opt[float] = UNSET
-    connection_ids: Opt[list[int]] = UNSET
-    ok: Opt[int] = UNSET  # Locust: operations answered right
+    process_index: Null[int] = UNSET
+    pid: Null[int] = UNSET
+    t_go: Null[float] = UNSET
+    connection_ids: Null[list[int]] = UNSET
+    ok: Null[int] = UNSET  # Locust: operations answered right
 
 
 class DbRecord(_Workload, kw_only=True, tag="db"):
@@ -234,18 +233,18 @@ class DbOverheadRecord(Record, kw_only=True, tag="db-overhead"):
     """``SELECT 1`` per op bare vs through the measuring harness (``benchmarks/db_overhead.py``)."""
 
     load: str
-    ops_per_block: Opt[int] = UNSET
-    blocks: Opt[int] = UNSET
-    per_op_us_best: Opt[dict[str, float]] = UNSET
-    per_op_us_median: Opt[dict[str, float]] = UNSET
-    recording_overhead: Opt[float] = UNSET
-    harness_overhead: Opt[float] = UNSET
-    recording_overhead_best: Opt[float] = UNSET
-    harness_overhead_best: Opt[float] = UNSET
-    stub_per_op_ns: Opt[dict[str, float]] = UNSET
-    recording_cost_share: Opt[float] = UNSET
-    harness_cost_share: Opt[float] = UNSET
-    server_url: Opt[str] = UNSET
+    ops_per_block: Null[int] = UNSET
+    blocks: Null[int] = UNSET
+    per_op_us_best: Null[dict[str, float]] = UNSET
+    per_op_us_median: Null[dict[str, float]] = UNSET
+    recording_overhead: Null[float] = UNSET
+    harness_overhead: Null[float] = UNSET
+    recording_overhead_best: Null[float] = UNSET
+    harness_overhead_best: Null[float] = UNSET
+    stub_per_op_ns: Null[dict[str, float]] = UNSET
+    recording_cost_share: Null[float] = UNSET
+    harness_cost_share: Null[float] = UNSET
+    server_url: Null[str] = UNSET
 
 
 class FaultRecord(Record, kw_only=True, tag="fault"):
@@ -257,26 +256,26 @@ class FaultRecord(Record, kw_only=True, tag="fault"):
     concurrency: int
     outcome: Null[str] = UNSET
     problem: Null[str] = UNSET  # None when the strategy behaved as the scenario demands
-    errors: Opt[Counts] = UNSET
-    error_count: Opt[int] = UNSET
-    error_codes: Opt[Counts] = UNSET
-    error_samples: Opt[dict[str, str]] = UNSET
+    errors: Null[Counts] = UNSET
+    error_count: Null[int] = UNSET
+    error_codes: Null[Counts] = UNSET
+    error_samples: Null[dict[str, str]] = UNSET
     wrong_results: Null[int] = UNSET
     ops: Null[int] = UNSET
     ops_per_s: Null[float] = UNSET
     leaked_connections: Null[int] = UNSET
     cell_wall_s: Null[float] = UNSET
-    attempts: Opt[int] = UNSET
+    attempts: Null[int] = UNSET
     latency_ms: Null[dict[str, float | None]] = UNSET  # the cell's, as in DbRecord
     latency_hist: Null[HistogramField] = UNSET  # the cell's histogram, as in DbRecord
-    cell: Opt[Facts] = UNSET  # the whole db record of the cell, in its JSON form
+    cell: Null[Facts] = UNSET  # the whole db record of the cell, in its JSON form
     # kill / restart: the fault's timing and the recovery it allowed
-    down_s: Opt[float] = UNSET
-    stop_s: Opt[float] = UNSET
-    restart_s: Opt[float] = UNSET
-    downtime_s: Opt[float] = UNSET
-    fault_not_injected: Opt[str] = UNSET
-    note: Opt[str] = UNSET
+    down_s: Null[float] = UNSET
+    stop_s: Null[float] = UNSET
+    restart_s: Null[float] = UNSET
+    downtime_s: Null[float] = UNSET
+    fault_not_injected: Null[str] = UNSET
+    note: Null[str] = UNSET
     errors_before_fault: Null[int] = UNSET
     time_to_first_error_s: Null[float] = UNSET
     ops_per_s_before: Null[float] = UNSET
@@ -289,23 +288,23 @@ class FaultRecord(Record, kw_only=True, tag="fault"):
     ops_per_s_after: Null[float] = UNSET
     throughput_after_ratio: Null[float] = UNSET
     # max-connections
-    max_connections: Opt[int] = UNSET
-    errors_1040: Opt[int] = UNSET
-    crashed: Opt[bool] = UNSET
+    max_connections: Null[int] = UNSET
+    errors_1040: Null[int] = UNSET
+    crashed: Null[bool] = UNSET
     threads_connected_before: Null[int] = UNSET
     threads_connected_after: Null[int] = UNSET
     open_after_close: Null[int] = UNSET
     max_used_connections: Null[int] = UNSET
     # hang
-    hang_after_s: Opt[float] = UNSET
+    hang_after_s: Null[float] = UNSET
     hung_phase: Null[str] = UNSET
     unfinished_workers: Null[int] = UNSET
     ended_by: Null[str] = UNSET
-    cell_processes_left: Opt[list[int]] = UNSET
-    next_cell: Opt[Facts] = UNSET
+    cell_processes_left: Null[list[int]] = UNSET
+    next_cell: Null[Facts] = UNSET
     # soak
     duration_s: Null[float] = UNSET
-    rss_mib: Opt[Facts] = UNSET
+    rss_mib: Null[Facts] = UNSET
     within_bound: Null[bool] = UNSET
     storage_growths: Null[int] = UNSET
 
@@ -326,26 +325,26 @@ class StackRecord(_LocustFields, kw_only=True, tag="stack"):
     outcome: str  # "ok", "errors", "hung", "skipped" or "error"
     model_load: Null[str] = UNSET  # the in-process load that claims to predict this server
     duration_s: Null[float] = UNSET
-    warmup_s: Opt[float] = UNSET
-    warmup: Opt[Facts] = UNSET  # the warm-up's own tallies (requests, ok, wrong, errors), kept apart
-    request_timeout_s: Opt[float] = UNSET
-    reason: Opt[str] = UNSET  # why a cell was skipped, hung or failed
-    ok: Opt[int] = UNSET  # answered 200 with the request's own token and row
-    wrong_local: Opt[int] = UNSET
-    silent_wrong: Opt[int] = UNSET
-    app_errors: Opt[Counts] = UNSET  # what the app itself reported failing, by class
-    http_errors: Opt[Counts] = UNSET  # status -> count
-    client_errors: Opt[Counts] = UNSET  # error class -> count
+    warmup_s: Null[float] = UNSET
+    warmup: Null[Facts] = UNSET  # the warm-up's own tallies (requests, ok, wrong, errors), kept apart
+    request_timeout_s: Null[float] = UNSET
+    reason: Null[str] = UNSET  # why a cell was skipped, hung or failed
+    ok: Null[int] = UNSET  # answered 200 with the request's own token and row
+    wrong_local: Null[int] = UNSET
+    silent_wrong: Null[int] = UNSET
+    app_errors: Null[Counts] = UNSET  # what the app itself reported failing, by class
+    http_errors: Null[Counts] = UNSET  # status -> count
+    client_errors: Null[Counts] = UNSET  # error class -> count
     ops_per_s: Null[float] = UNSET  # requests ended in the window per second
     latency_ms: Null[dict[str, float | None]] = UNSET  # p50, p90, p99, p99.9, max, mean, read from latency_hist
     latency_hist: Null[HistogramField] = UNSET  # every request's latency in the window (HDR histogram)
-    processes: Opt[int] = UNSET  # server processes (= workers)
+    processes: Null[int] = UNSET  # server processes (= workers)
     #: Each server process's share of the window, by the pid its replies named (requests with no reply last).
-    per_process: Opt[list[Facts]] = UNSET
+    per_process: Null[list[Facts]] = UNSET
     #: What the server proved about its load: patched or not, threads, greenlets or asyncio tasks, processes.
-    load_facts: Opt[Facts] = UNSET
-    load: Opt[str] = UNSET  # "locust" when Locust workers drove it (``ctxbench locust --scenario stack``)
+    load_facts: Null[Facts] = UNSET
+    load: Null[str] = UNSET  # "locust" when Locust workers drove it (``ctxbench locust --scenario stack``)
     server_counters: Null[Facts] = UNSET  # the MySQL server's counter deltas, when the master could read them
     server_pid: Null[int] = UNSET
-    server_pids: Opt[list[int]] = UNSET
+    server_pids: Null[list[int]] = UNSET
     cell_wall_s: Null[float] = UNSET
