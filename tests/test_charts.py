@@ -25,7 +25,9 @@ import pytest
 
 from bench.present import charts, palette
 from bench.records.io import SCHEMA_VERSION, atomic_write_json, results_document
+from bench.records.kinds import Record
 from bench.records.read import load_records
+from bench.records.schema import records_from_json, records_to_json, to_json
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_CHARTS = ("throughput", "latency", "errors", "request")
@@ -56,7 +58,7 @@ def real_results_dir() -> Path:
     return out
 
 
-def real_locals_records() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def real_locals_records() -> tuple[dict[str, Any], list[Record]]:
     environment, records, problems = load_records(real_results_dir())
     assert not problems, problems
     return environment, records
@@ -86,7 +88,7 @@ def _db(strategy: str, load: str, concurrency: int, ops_per_s: float, *, errors:
     return rec
 
 
-def db_records() -> list[dict[str, Any]]:
+def db_records() -> list[Record]:
     """A small database matrix and request scenario, by hand: global breaks at 4, locked hangs once, the rest are
     clean."""
     recs = []
@@ -105,15 +107,15 @@ def db_records() -> list[dict[str, Any]]:
                 leak = 5 if (impl, load) == ("threading-local", "gevent") else 0
                 recs.append(_db(strategy, load, 16, 8000.0, kind="request", impl=impl, local_violations=leak,
                                 errors={"RuntimeError:reentrant": 40} if strategy == "global" else None))
-    return recs
+    return records_from_json(recs)
 
 
-def stack_records() -> list[dict[str, Any]]:
+def stack_records() -> list[Record]:
     """A small real-stack matrix, by hand: the shared connection fails silently under gevent, loudly under threads;
     threading.local leaks under the server that does not patch threads; one cell hung."""
     from tests.test_stack_model import stack_rec
 
-    recs = []
+    recs: list[Record] = []
     for server, load in (("gunicorn-gthread", "threads"), ("gevent-pywsgi", "gevent"),
                          ("gevent-pywsgi-nothread", "gevent-nothread")):
         for impl in ("threading-local", "fast"):
@@ -190,8 +192,8 @@ def test_run_directory_with_broken_cell_files(tmp_path: Path) -> None:
     run = tmp_path / "run"
     (run / "cells").mkdir(parents=True)
     atomic_write_json(run / "environment.json", environment)
-    probes = [r for r in records if r["kind"] == "probe"]
-    micro = [r for r in records if r["kind"] == "micro"]
+    probes = records_to_json(r for r in records if r.kind == "probe")
+    micro = records_to_json(r for r in records if r.kind == "micro")
     half = len(probes) // 2
     atomic_write_json(run / "cells" / "01-probes.json",
                       {"schema": SCHEMA_VERSION, "cell": "probes a", "records": probes[:half]})
@@ -204,7 +206,8 @@ def test_run_directory_with_broken_cell_files(tmp_path: Path) -> None:
     atomic_write_json(run / "cells" / "06-old.json", {"schema": 0, "cell": "old", "records": probes})
     bad_record = {"kind": "probe", "impl": "fast", "load": "threads"}  # no probe, no outcome
     atomic_write_json(run / "cells" / "07-partial.json",
-                      {"schema": SCHEMA_VERSION, "cell": "db", "records": [db_records()[0], bad_record, "junk"]})
+                      {"schema": SCHEMA_VERSION, "cell": "db",
+                       "records": [to_json(db_records()[0]), bad_record, "junk"]})
 
     planned = ["01-probes", "02-micro", "03-truncated", "04-malformed", "05-empty", "06-old", "07-partial", "08-killed"]
     atomic_write_json(run / "run.json", {"schema": SCHEMA_VERSION, "cells": planned})
@@ -269,9 +272,9 @@ def test_no_server_means_db_charts_skipped(tmp_path: Path) -> None:
 
 def test_only_micro_or_only_probes(tmp_path: Path) -> None:
     _, records = real_locals_records()
-    micro = [r for r in records if r["kind"] == "micro"]
+    micro = [r for r in records if r.kind == "micro"]
     assert [p.name for p in charts.draw_all(micro, tmp_path / "m", formats=("png",))] == ["cost_per_op.png"]
-    probes = [r for r in records if r["kind"] == "probe"]
+    probes = [r for r in records if r.kind == "probe"]
     assert [p.name for p in charts.draw_all(probes, tmp_path / "p", formats=("png",))] == ["isolation.png"]
 
 

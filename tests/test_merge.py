@@ -8,6 +8,7 @@ import pytest
 
 from bench.records import latency
 from bench.records.merge import merge_processes
+from bench.records.schema import from_json
 
 WINDOW = [100.0, 102.0]
 
@@ -87,12 +88,12 @@ def test_scaling_rows_give_efficiency_against_one_process() -> None:
     two = {**one, "processes": 2, "ops_per_s": 1500.0, "client_cpu_s": 2.0, "ratio_to_ceiling": 0.25}
     four = {**one, "processes": 4, "ops_per_s": 4000.0, "server_cpu_s": None}
     alone = {**one, "strategy": "locked"}  # measured at one P only: no scaling row
-    header, rows = scaling_rows([four, alone, one, two])
+    header, rows = scaling_rows([from_json(r) for r in (four, alone, one, two)])
     assert header[:6] == ["cell", "load", "workers per process", "processes", "ops/s", "efficiency"]
     assert [(r[3], r[5], r[6], r[7]) for r in rows] == [("1", "100%", "1.00", "0.50"), ("2", "75%", "2.00", "0.50"),
                                                       ("4", "100%", "1.00", "-")]
     assert [r[8] for r in rows] == ["-", "25%", "-"]
-    assert workers_text(two) == "2x8" and workers_text(one) == "8"
+    assert workers_text(from_json(two)) == "2x8" and workers_text(from_json(one)) == "8"
 
 
 def test_scaling_script_refuses_bad_input_in_one_line() -> None:
@@ -114,11 +115,13 @@ def test_charts_and_findings_read_one_record_per_cell() -> None:
     record stands for it, and a cell run only as two processes still appears."""
     from bench.present.common import one_per_cell
 
-    one = {"kind": "db", "strategy": "pooled", "load": "threads", "concurrency": 4}
+    one = {"kind": "db", "strategy": "pooled", "load": "threads", "concurrency": 4, "outcome": "ok"}
     two = {**one, "processes": 2}
     only_two = {**two, "strategy": "locked"}
-    stack = {"kind": "stack", "server": "waitress"}
-    assert one_per_cell([two, one, only_two, stack]) == [one, only_two, stack]
+    stack = {"kind": "stack", "server": "waitress", "workers": 1, "impl": "fast", "strategy": "pooled",
+             "concurrency": 4, "outcome": "ok"}
+    assert one_per_cell([from_json(r) for r in (two, one, only_two, stack)]) == [
+        from_json(r) for r in (one, only_two, stack)]
 
 
 def test_the_report_shows_the_scaling_table() -> None:
@@ -126,6 +129,7 @@ def test_the_report_shows_the_scaling_table() -> None:
 
     one = {"kind": "db", "strategy": "pooled-tuned", "load": "threads", "concurrency": 8, "ops_per_s": 1000.0,
            "outcome": "ok"}
-    titles = [title for title, _header, _rows in sections([one, {**one, "processes": 2, "ops_per_s": 1800.0}])]
+    two = {**one, "processes": 2, "ops_per_s": 1800.0}
+    titles = [title for title, _header, _rows in sections([from_json(one), from_json(two)])]
     assert any(title.startswith("Scaling over processes") for title in titles)
-    assert not any(t.startswith("Scaling") for t, _h, _r in sections([one]))  # one P: nothing to compare
+    assert not any(t.startswith("Scaling") for t, _h, _r in sections([from_json(one)]))  # one P: nothing to compare

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from bench.present import charts, report
+from bench.records.kinds import MicroRecord, ProbeRecord, known
 from tests.test_charts import assert_png, db_records, real_locals_records, stack_records
 
 SECRET = "Zq7-distinctive-report-Pw"
@@ -92,15 +93,15 @@ def test_sanitise() -> None:
 def test_findings_come_from_the_records(built: dict[str, Any]) -> None:
     found = report.findings(built["records"])
     text = "\n".join(found)
-    probes = {(r["impl"], r["load"], r["probe"]): r for r in built["records"] if r["kind"] == "probe"}
+    probes = {(r.impl, r.load, r.probe): r for r in built["records"] if isinstance(r, ProbeRecord)}
     # The real probe run: threading.local is per OS thread, so it fails isolation under asyncio; fast never fails.
-    assert probes[("threading-local", "asyncio", "isolation")]["violations"] > 0
+    assert (probes[("threading-local", "asyncio", "isolation")].violations or 0) > 0
     assert re.search(r"Under asyncio, [^.]*threading-local[^.;]* fail[s]? isolation", text), text
-    assert not any(r["violations"] for (impl, _, p), r in probes.items()
-                   if impl == "fast" and r["violations"] is not None)
+    assert not any(r.violations for (impl, _, p), r in probes.items()
+                   if impl == "fast" and known(r.violations) is not None)
     assert "fast passes every judged probe under every load measured" in text
-    ratio = next(r["ratio_to_threading_local"] for r in built["records"]
-                 if r["kind"] == "micro" and r["impl"] == "fast" and r["op"] == "get")
+    ratio = next(r.ratio_to_threading_local for r in built["records"]
+                 if isinstance(r, MicroRecord) and r.impl == "fast" and r.op == "get")
     assert f"fast read is {ratio:.1f}x threading.local" in text
     # The hand-built database records: global breaks at 4 and 16 under both loads, locked hangs once.
     assert ("global returned wrong results under threads at concurrency 4 and 16 "

@@ -215,7 +215,7 @@ def test_the_model_under_asyncio_predicts_uvicorn(target: Any) -> None:
     sink = MemorySink()
     errors = Pipeline(sink, quiet=True, target=target).run(cells)
     assert errors == [], errors
-    pairings = {p.stack["impl"]: p for p in pair_all(sink.records)}
+    pairings = {p.stack.impl: p for p in pair_all(sink.records)}
     assert set(pairings) == set(impls)
     leaky, safe = pairings["threading-local"], pairings["fast"]
     assert leaky.local is not None and (leaky.local.stack, leaky.local.model) == ("leaks", "leaks")

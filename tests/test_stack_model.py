@@ -7,44 +7,46 @@ disagreements below are ones the check must report (a pairing that always agreed
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from bench.present import charts, report
 from bench.present.findings import findings
 from bench.present.model import disagreements, model_findings, model_rows, pair_all
-from bench.records.schema import check_record
+from bench.records.kinds import DbRecord, ProbeRecord, RequestRecord, StackRecord
+from bench.records.schema import check_record, from_json, to_json
 
 
 def stack_rec(server: str, model_load: str, impl: str, strategy: str, *, silent: int = 0, local: int = 0,
               http: dict[str, int] | None = None, client: dict[str, int] | None = None, outcome: str = "ok",
-              concurrency: int = 16, requests: int = 1000) -> dict[str, Any]:
-    """A stack record as ``run_stack_cell`` writes one."""
+              concurrency: int = 16, requests: int = 1000) -> StackRecord:
+    """A stack record as ``run_stack_cell`` writes one, read back."""
     good = max(0, requests - silent - local - sum((http or {}).values()))
-    return {"kind": "stack", "server": server, "workers": 1, "impl": impl, "strategy": strategy,
-            "concurrency": concurrency, "model_load": model_load, "duration_s": 1.5, "outcome": outcome,
-            "requests": requests, "ok": good, "wrong_local": local, "silent_wrong": silent, "http_errors": http or {},
-            "client_errors": client or {}, "ops_per_s": good / 1.5,
-            "latency_ms": {"p50": 1.0, "p90": 2.0, "p99": 4.0, "max": 9.0}, "load_facts": {}}
+    return cast(StackRecord, from_json({
+        "kind": "stack", "server": server, "workers": 1, "impl": impl, "strategy": strategy,
+        "concurrency": concurrency, "model_load": model_load, "duration_s": 1.5, "outcome": outcome,
+        "requests": requests, "ok": good, "wrong_local": local, "silent_wrong": silent, "http_errors": http or {},
+        "client_errors": client or {}, "ops_per_s": good / 1.5,
+        "latency_ms": {"p50": 1.0, "p90": 2.0, "p99": 4.0, "max": 9.0}, "load_facts": {}}))
 
 
-def probe_rec(impl: str, load: str, violations: int) -> dict[str, Any]:
-    return {"kind": "probe", "impl": impl, "load": load, "probe": "isolation", "outcome": "ok", "workers": 8,
-            "violations": violations, "checks": 40}
+def probe_rec(impl: str, load: str, violations: int) -> ProbeRecord:
+    return cast(ProbeRecord, from_json({"kind": "probe", "impl": impl, "load": load, "probe": "isolation",
+                                        "outcome": "ok", "workers": 8, "violations": violations, "checks": 40}))
 
 
 def db_rec(strategy: str, load: str, concurrency: int, *, wrong: int = 0, errors: int = 0,
-           silent: int | None = None, outcome: str = "ok") -> dict[str, Any]:
+           silent: int | None = None, outcome: str = "ok") -> DbRecord:
     rec: dict[str, Any] = {"kind": "db", "strategy": strategy, "load": load, "concurrency": concurrency,
                            "outcome": outcome, "ops_per_s": 5000.0, "wrong_results": wrong,
                            "errors": {"RuntimeError": errors} if errors else {}}
     if silent is not None:
         rec["silent_wrong"] = silent
-    return rec
+    return cast(DbRecord, from_json(rec))
 
 
 def test_stack_record_meets_its_schema() -> None:
-    assert check_record(stack_rec("waitress", "threads", "fast", "global")) is None
-    bad = stack_rec("waitress", "threads", "fast", "global")
+    assert check_record(to_json(stack_rec("waitress", "threads", "fast", "global"))) is None
+    bad = to_json(stack_rec("waitress", "threads", "fast", "global"))
     bad["concurrency"] = True
     assert check_record(bad) == "stack record with concurrency True"
     del bad["server"]
@@ -116,7 +118,7 @@ def test_hung_server_is_predicted_by_a_hung_cell() -> None:
                db_rec("pooled-tuned", "gevent-nothread", 16, outcome="hung")]
     [p] = pair_all(records)
     assert p.verdict == "agree" and p.strategy is not None and p.strategy.stack == "hung"
-    records[1]["outcome"] = "ok"
+    records[1].outcome = "ok"
     assert pair_all(records)[0].verdict == "disagree"
 
 
@@ -136,10 +138,10 @@ def test_nearest_concurrency_and_old_records_without_silent_wrong() -> None:
     [p] = pair_all(records)
     assert p.strategy is not None and p.strategy.model_cell == "db global x threads c=64"  # 4x off either way: higher
     assert p.mode is not None and p.mode.agrees  # errors dominate in both
-    records[2]["concurrency"] = 8  # 2x off beats 4x off
+    records[2].concurrency = 8  # 2x off beats 4x off
     assert pair_all(records)[0].strategy.model_cell == "db global x threads c=8"  # type: ignore[union-attr]
-    records[2]["concurrency"] = 64
-    records[1]["concurrency"] = 12  # 1.33x off
+    records[2].concurrency = 64
+    records[1].concurrency = 12  # 1.33x off
     again = pair_all(records)[0]
     assert again.mode is not None and (again.mode.model, again.verdict) == ("silent wrong", "disagree")
 
@@ -171,10 +173,11 @@ def test_report_and_chart_carry_the_stack_and_the_model_check(tmp_path: Path) ->
 
 
 def request_rec(impl: str, strategy: str, load: str, concurrency: int, *, silent: int = 0,
-                errors: int = 0) -> dict[str, Any]:
-    return {"kind": "request", "impl": impl, "strategy": strategy, "load": load, "concurrency": concurrency,
-            "outcome": "ok", "ops_per_s": 4000.0, "wrong_results": silent, "silent_wrong": silent,
-            "local_violations": 0, "errors": {"RuntimeError": errors} if errors else {}}
+                errors: int = 0) -> RequestRecord:
+    return cast(RequestRecord, from_json({
+        "kind": "request", "impl": impl, "strategy": strategy, "load": load, "concurrency": concurrency,
+        "outcome": "ok", "ops_per_s": 4000.0, "wrong_results": silent, "silent_wrong": silent,
+        "local_violations": 0, "errors": {"RuntimeError": errors} if errors else {}}))
 
 
 def test_the_request_scenario_predicts_before_the_db_mix() -> None:

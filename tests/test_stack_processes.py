@@ -146,16 +146,17 @@ def test_a_server_running_fewer_processes_than_declared_is_refused(monkeypatch: 
 
 def test_the_per_process_table_shows_multi_process_cells_only() -> None:
     from bench.present.tables import stack_process_rows
+    from bench.records.schema import from_json, to_json
     from tests.test_stack_model import stack_rec
 
     base = time.perf_counter()
     tally = Tally()
     tally.rows = [Row(base, base + 0.002, "ok", "", "", pid) for pid in (7, 7, 7, 9)]
     tally.rows.append(Row(base, base + 1.0, "client_errors", "ConnectionTimeout", "", None))
-    two = {**stack_rec("gunicorn-gthread", "threads", "fast", "pooled-tuned"), **tally.summary((base, base + 2.0)),
-           "workers": 2, "processes": 2}
-    one = {**stack_rec("waitress", "threads", "fast", "pooled-tuned"), "per_process": two["per_process"][:1]}
-    header, rows = stack_process_rows([two, one])
+    two = {**to_json(stack_rec("gunicorn-gthread", "threads", "fast", "pooled-tuned")),
+           **tally.summary((base, base + 2.0)), "workers": 2, "processes": 2}
+    one = {**to_json(stack_rec("waitress", "threads", "fast", "pooled-tuned")), "per_process": two["per_process"][:1]}
+    header, rows = stack_process_rows([from_json(two), from_json(one)])
     assert [row[header.index("pid")] for row in rows] == ["7", "9", "-"]  # waitress's single share: no rows
     assert [row[header.index("share")] for row in rows] == ["60%", "20%", "20%"]
     assert [row[header.index("errors")] for row in rows] == ["0", "0", "1"]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bench.cli.common import results_source
 from bench.errors import EXIT_OK, UsageError
+from bench.records.kinds import Record
 from bench.records.read import load_records
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_report)
 
 
-def _records(source: Path, *, warn: bool) -> list[dict]:
+def _records(source: Path, *, warn: bool) -> list[Record]:
     """The readable records of ``source`` (``warn``: log each unreadable file); none is a UsageError."""
     _environment, records, problems = load_records(source)
     if not records:

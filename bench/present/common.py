@@ -8,14 +8,30 @@ fixed order (:mod:`bench.present.palette`), then any others in order of first ap
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal, TypeVar, overload
 
 from bench.present import palette
-from bench.records.schema import check_record
+from bench.records.kinds import (
+    DbRecord,
+    MicroRecord,
+    ProbeRecord,
+    Record,
+    RequestRecord,
+    StackRecord,
+)
 
 #: The order of the known loads and ops (others follow in order of appearance).
 LOAD_ORDER: tuple[str, ...] = tuple(palette.LOAD_STYLES)
 OP_ORDER: tuple[str, ...] = ("get", "set", "del", "push", "top", "pop", "proxy-get")
+
+#: A cell of the database workload harness: a connection strategy under a load (db), with a request context on a
+#: Local beside it (request).
+Workload = DbRecord | RequestRecord
+#: The records that name an impl, a strategy, a load.
+WithImpl = ProbeRecord | MicroRecord | RequestRecord | StackRecord
+WithStrategy = DbRecord | RequestRecord | StackRecord
+WithLoad = ProbeRecord | DbRecord | RequestRecord
+R = TypeVar("R", bound=Record)
 
 
 def ordered(values: Iterable[str], order: Iterable[str]) -> list[str]:
@@ -25,27 +41,49 @@ def ordered(values: Iterable[str], order: Iterable[str]) -> list[str]:
     return sorted(values, key=lambda v: (rank.get(v, len(rank)), values.index(v)))
 
 
-def impls_of(records: Iterable[dict[str, Any]]) -> list[str]:
+def impls_of(records: Iterable[WithImpl]) -> list[str]:
     """The impls of ``records``, in palette order."""
-    return ordered((r["impl"] for r in records), palette.IMPL_COLOURS)
+    return ordered((r.impl for r in records), palette.IMPL_COLOURS)
 
 
-def strategies_of(records: Iterable[dict[str, Any]]) -> list[str]:
+def strategies_of(records: Iterable[WithStrategy]) -> list[str]:
     """The strategies of ``records``, in palette order."""
-    return ordered((r["strategy"] for r in records), palette.STRATEGY_COLOURS)
+    return ordered((r.strategy for r in records), palette.STRATEGY_COLOURS)
 
 
-def loads_of(records: Iterable[dict[str, Any]]) -> list[str]:
+def loads_of(records: Iterable[WithLoad]) -> list[str]:
     """The loads of ``records``, in :data:`LOAD_ORDER`."""
-    return ordered((r["load"] for r in records), LOAD_ORDER)
+    return ordered((r.load for r in records), LOAD_ORDER)
 
 
-def of_kind(records: Iterable[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    """The records of ``kind`` that meet their schema."""
-    return [r for r in records if r.get("kind") == kind and check_record(r) is None]
+@overload
+def of_kind(records: Iterable[Record], kind: Literal["probe"]) -> list[ProbeRecord]: ...
+@overload
+def of_kind(records: Iterable[Record], kind: Literal["micro"]) -> list[MicroRecord]: ...
+@overload
+def of_kind(records: Iterable[Record], kind: Literal["db"]) -> list[DbRecord]: ...
+@overload
+def of_kind(records: Iterable[Record], kind: Literal["request"]) -> list[RequestRecord]: ...
+@overload
+def of_kind(records: Iterable[Record], kind: Literal["stack"]) -> list[StackRecord]: ...
+@overload
+def of_kind(records: Iterable[Record], kind: str) -> list[Record]: ...
+def of_kind(records: Iterable[Record], kind: str) -> list[Any]:
+    """The records of ``kind`` (records are typed, so valid, once read: :func:`bench.records.read.load_records`)."""
+    return [r for r in records if r.kind == kind]
 
 
-def one_per_cell(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def skipped(rec: Record) -> bool:
+    """Whether ``rec`` is a db, request or stack cell that was skipped (no server, or nothing to run it on)."""
+    return isinstance(rec, (DbRecord, RequestRecord, StackRecord)) and rec.outcome == "skipped"
+
+
+def cell_of(rec: Workload) -> tuple[str, str | None, str, str, int]:
+    """The cell a db/request record measured: kind, impl (request records only), strategy, load, concurrency."""
+    return rec.kind, rec.impl if isinstance(rec, RequestRecord) else None, rec.strategy, rec.load, rec.concurrency
+
+
+def one_per_cell(records: Iterable[R]) -> list[R]:
     """``records`` with one db/request record per impl x strategy x load x concurrency: where a cell was also run
     as several processes (``--processes``), the record with the fewest.
 
@@ -55,34 +93,32 @@ def one_per_cell(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     records = list(records)
     fewest: dict[tuple[Any, ...], int] = {}
     for r in records:
-        if r.get("kind") in ("db", "request"):
-            key = (r["kind"], r.get("impl"), r.get("strategy"), r.get("load"), r.get("concurrency"))
-            fewest[key] = min(fewest.get(key, 1 << 30), int(r.get("processes") or 1))
-    return [r for r in records if r.get("kind") not in ("db", "request")
-            or int(r.get("processes") or 1) == fewest[(r["kind"], r.get("impl"), r.get("strategy"), r.get("load"),
-                                                       r.get("concurrency"))]]
+        if isinstance(r, (DbRecord, RequestRecord)):
+            key = cell_of(r)
+            fewest[key] = min(fewest.get(key, 1 << 30), r.processes or 1)
+    return [r for r in records if not isinstance(r, (DbRecord, RequestRecord))
+            or (r.processes or 1) == fewest[cell_of(r)]]
 
 
-def error_total(rec: dict[str, Any]) -> int:
+def error_total(rec: Workload) -> int:
     """All errors of a db/request record, over every class."""
-    errors = rec.get("errors") or {}
+    errors = rec.errors or {}
     return int(sum(v for v in errors.values() if isinstance(v, (int, float))))
 
 
-def silent_wrong(rec: dict[str, Any]) -> int | None:
+def silent_wrong(rec: Workload) -> int | None:
     """Another operation's replies returned without any error (older records: ``wrong_detail`` foreign + stale)."""
-    value = rec.get("silent_wrong")
-    if isinstance(value, int):
-        return value
-    detail = rec.get("wrong_detail")
+    if isinstance(rec.silent_wrong, int):
+        return rec.silent_wrong
+    detail = rec.wrong_detail
     if isinstance(detail, dict) and isinstance(detail.get("foreign"), int):
         return int(detail["foreign"]) + int(detail.get("stale") or 0)
     return None
 
 
-def is_bad(rec: dict[str, Any]) -> bool:
+def is_bad(rec: Workload) -> bool:
     """Whether a db/request cell did not end clean: an outcome other than ok, any error or any wrong result."""
-    return rec.get("outcome") != "ok" or bool(error_total(rec)) or bool(rec.get("wrong_results"))
+    return rec.outcome != "ok" or bool(error_total(rec)) or bool(rec.wrong_results)
 
 
 def short_count(n: float | None) -> str:

@@ -14,6 +14,7 @@ from bench.cell.probes import JUDGED, PROBES
 from bench.present.common import (
     LOAD_ORDER,
     OP_ORDER,
+    Workload,
     error_total,
     impls_of,
     is_bad,
@@ -24,9 +25,9 @@ from bench.present.common import (
     silent_wrong,
     strategies_of,
 )
+from bench.records.kinds import DbRecord, MicroRecord, ProbeRecord, Record
 
-Record = dict[str, Any]
-ProbeCells = dict[tuple[str, str, str], Record]
+ProbeCells = dict[tuple[str, str, str], ProbeRecord]
 
 
 def join_words(items: Sequence[str]) -> str:
@@ -47,6 +48,11 @@ def _fmt_rate(v: Any) -> str:
     return f"{v:,.0f}" if isinstance(v, (int, float)) else "-"
 
 
+def _rate(rec: DbRecord) -> float:
+    """A db record's ops/s, 0 when it measured none."""
+    return float(rec.ops_per_s) if isinstance(rec.ops_per_s, (int, float)) else 0.0
+
+
 def _verb(names: Sequence[str], one: str, many: str) -> str:
     return one if len(names) == 1 else many
 
@@ -60,10 +66,10 @@ def _load_findings(load: str, impls: list[str], judged: list[str], cells: ProbeC
     broken: list[str] = []
     for impl in impls:
         recs = [cells.get((impl, load, p)) for p in judged]
-        if any(r is not None and r.get("outcome") != "ok" for r in recs):
+        if any(r is not None and r.outcome != "ok" for r in recs):
             broken.append(impl)
         fails = tuple(p for p, r in zip(judged, recs, strict=True)
-                      if r is not None and r.get("outcome") == "ok" and r.get("violations"))
+                      if r is not None and r.outcome == "ok" and r.violations)
         if fails:
             failing.setdefault(fails, []).append(impl)
     out: list[str] = []
@@ -83,19 +89,21 @@ def _load_findings(load: str, impls: list[str], judged: list[str], cells: ProbeC
     return out
 
 
+def _passes(rec: ProbeRecord | None) -> bool:
+    return rec is not None and rec.outcome == "ok" and not rec.violations
+
+
 def _always_clean(impls: list[str], loads: list[str], judged: list[str], cells: ProbeCells) -> list[str]:
     """The impls that pass every judged probe under every load."""
-    return [i for i in impls
-            if all((cells.get((i, ld, p)) or {}).get("outcome") == "ok" and not cells[(i, ld, p)].get("violations")
-                   for ld in loads for p in judged)]
+    return [i for i in impls if all(_passes(cells.get((i, ld, p))) for ld in loads for p in judged)]
 
 
-def _probe_findings(probes: list[Record]) -> tuple[list[str], list[str]]:
+def _probe_findings(probes: list[ProbeRecord]) -> tuple[list[str], list[str]]:
     """Sentences about isolation and inheritance, and the impls that pass every judged probe under every load."""
     impls = impls_of(probes)
     loads = loads_of(probes)
-    judged = [p for p in PROBES if p in JUDGED and any(r["probe"] == p for r in probes)]
-    cells = {(r["impl"], r["load"], r["probe"]): r for r in probes}
+    judged = [p for p in PROBES if p in JUDGED and any(r.probe == p for r in probes)]
+    cells = {(r.impl, r.load, r.probe): r for r in probes}
     out = [line for load in loads for line in _load_findings(load, impls, judged, cells)]
     always = _always_clean(impls, loads, judged, cells)
     if always and len(loads) > 1:
@@ -103,10 +111,10 @@ def _probe_findings(probes: list[Record]) -> tuple[list[str], list[str]]:
                    f"measured ({join_words(loads)}).")
     inherit: dict[str, list[str]] = {}
     for r in probes:
-        if r["probe"] == "inheritance" and r.get("outcome") == "ok":
-            inherited = (r.get("details") or {}).get("inherited")
-            if inherited and inherited == r.get("checks"):
-                inherit.setdefault(r["load"], []).append(r["impl"])
+        if r.probe == "inheritance" and r.outcome == "ok":
+            inherited = (r.details or {}).get("inherited")
+            if inherited and inherited == r.checks:
+                inherit.setdefault(r.load, []).append(r.impl)
     for load in ordered(inherit, LOAD_ORDER):
         names = ordered(inherit[load], impls)
         out.append(f"A child starts with its parent's value under {load} with {join_words(names)} "
@@ -114,20 +122,20 @@ def _probe_findings(probes: list[Record]) -> tuple[list[str], list[str]]:
     return out, always
 
 
-def _cost_findings(micro: list[Record], safe: set[str]) -> list[str]:
+def _cost_findings(micro: list[MicroRecord], safe: set[str]) -> list[str]:
     """Sentences about the cost per op, and the cheapest read among the ``safe`` impls."""
-    cells = {(r["impl"], r["op"]): r for r in micro}
-    ops = ordered((r["op"] for r in micro), OP_ORDER)
+    cells = {(r.impl, r.op): r for r in micro}
+    ops = ordered((r.op for r in micro), OP_ORDER)
     out: list[str] = []
     ref = cells.get(("threading-local", "get"))
     floor = cells.get(("plain", "get"))
     if ref and floor:
-        out.append(f"A threading.local read costs {ref['ns_median']:.1f} ns, "
-                   f"a plain attribute read {floor['ns_median']:.1f} ns (the floor).")
+        out.append(f"A threading.local read costs {ref.ns_median:.1f} ns, "
+                   f"a plain attribute read {floor.ns_median:.1f} ns (the floor).")
     for impl in impls_of(micro):
         if impl in ("plain", "threading-local"):
             continue
-        ratios = [(op, cells[(impl, op)].get("ratio_to_threading_local")) for op in ops if (impl, op) in cells]
+        ratios = [(op, cells[(impl, op)].ratio_to_threading_local) for op in ops if (impl, op) in cells]
         ratios = [(op, r) for op, r in ratios if isinstance(r, (int, float))]
         if not ratios:
             continue
@@ -135,17 +143,17 @@ def _cost_findings(micro: list[Record], safe: set[str]) -> list[str]:
         head = f"{impl} read is {read:.1f}x threading.local" if read is not None else f"{impl} costs"
         detail = ", ".join(f"{op} {r:.1f}x" for op, r in ratios)
         out.append(f"{head} ({detail}).")
-    gets = [(cells[(i, "get")]["ns_median"], i) for i in safe if (i, "get") in cells]
+    gets = [(cells[(i, "get")].ns_median, i) for i in safe if (i, "get") in cells]
     if gets:
         ns, best = min(gets)
-        ratio = cells[(best, "get")].get("ratio_to_threading_local")
+        ratio = cells[(best, "get")].ratio_to_threading_local
         ratio_text = f", {ratio:.1f}x threading.local" if isinstance(ratio, (int, float)) else ""
         out.append(f"Of the impls that pass every judged probe under every load, the cheapest read is {best}'s "
                    f"({ns:.1f} ns{ratio_text}).")
     return out
 
 
-def locals_findings(records: list[Record]) -> list[str]:
+def locals_findings(records: Sequence[Record]) -> list[str]:
     """Sentences about isolation (per load), inheritance and cost, from probe and micro records."""
     probes = of_kind(records, "probe")
     micro = of_kind(records, "micro")
@@ -162,11 +170,12 @@ def locals_findings(records: list[Record]) -> list[str]:
 # --- the connection strategies
 
 
-def _by_strategy_load(recs: list[Record], pick: Callable[[Record], bool]) -> dict[str, dict[str, list[int]]]:
+def _by_strategy_load(recs: Sequence[Workload],
+                      pick: Callable[[Workload], bool]) -> dict[str, dict[str, list[int]]]:
     found: dict[str, dict[str, list[int]]] = {}
     for r in recs:
         if pick(r):
-            found.setdefault(r["strategy"], {}).setdefault(r["load"], []).append(r["concurrency"])
+            found.setdefault(r.strategy, {}).setdefault(r.load, []).append(r.concurrency)
     return found
 
 
@@ -177,14 +186,14 @@ def _where(per_load: dict[str, list[int]], loads: list[str]) -> str:
 _WRONG_WORDS = {"foreign": "from another worker", "stale": "stale (its own earlier reply)", "other": "unattributable"}
 
 
-def _fault_findings(db: list[Record], loads: list[str], strategies: list[str]) -> list[str]:
+def _fault_findings(db: list[DbRecord], loads: list[str], strategies: list[str]) -> list[str]:
     """Wrong results, errors and hangs per strategy, and the strategies without any."""
     out: list[str] = []
-    wrong = _by_strategy_load(db, lambda r: bool(r.get("wrong_results")))
+    wrong = _by_strategy_load(db, lambda r: bool(r.wrong_results))
     for strategy in ordered(wrong, strategies):
-        mine = [r for r in db if r["strategy"] == strategy and r.get("wrong_results")]
-        total = sum(int(r["wrong_results"]) for r in mine)
-        detail = {k: sum(int((r.get("wrong_detail") or {}).get(k) or 0) for r in mine) for k in _WRONG_WORDS}
+        mine = [r for r in db if r.strategy == strategy and r.wrong_results]
+        total = sum(int(r.wrong_results or 0) for r in mine)
+        detail = {k: sum(int((r.wrong_detail or {}).get(k) or 0) for r in mine) for k in _WRONG_WORDS}
         split = ", ".join(f"{n:,} {_WRONG_WORDS[k]}" for k, n in detail.items() if n)
         out.append(f"{strategy} returned wrong results {_where(wrong[strategy], loads)} ({total:,} in all"
                    + (f": {split}" if split else "") + ").")
@@ -192,34 +201,34 @@ def _fault_findings(db: list[Record], loads: list[str], strategies: list[str]) -
     for strategy in ordered(errs, strategies):
         classes: dict[str, int] = {}
         for r in db:
-            if r["strategy"] == strategy:
-                for k, v in (r.get("errors") or {}).items():
+            if r.strategy == strategy:
+                for k, v in (r.errors or {}).items():
                     classes[k] = classes.get(k, 0) + int(v)
         top = sorted(classes.items(), key=lambda kv: -kv[1])[:3]
         listed = ", ".join(f"{k}: {v:,}" for k, v in top)
         out.append(f"{strategy} raised errors {_where(errs[strategy], loads)} ({listed}).")
-    hung = _by_strategy_load(db, lambda r: r.get("outcome") == "hung")
+    hung = _by_strategy_load(db, lambda r: r.outcome == "hung")
     for strategy in ordered(hung, strategies):
         out.append(f"{strategy} hung {_where(hung[strategy], loads)}.")
-    clean = [s for s in strategies if all(not is_bad(r) for r in db if r["strategy"] == s)]
+    clean = [s for s in strategies if all(not is_bad(r) for r in db if r.strategy == s)]
     if clean:
         out.append(f"{join_words(clean)} returned only each worker's own rows, with no error, in every cell measured.")
     return out
 
 
-def _idle_findings(db: list[Record], loads: list[str], strategies: list[str]) -> list[str]:
+def _idle_findings(db: list[DbRecord], loads: list[str], strategies: list[str]) -> list[str]:
     """Clean cells that finished no operation in the window, with the slow first connections that explain it."""
-    idle: dict[tuple[str, int], list[Record]] = {}
+    idle: dict[tuple[str, int], list[DbRecord]] = {}
     for r in db:
-        if r.get("outcome") == "ok" and r.get("ops_per_s") == 0:
-            idle.setdefault((r["load"], r["concurrency"]), []).append(r)
+        if r.outcome == "ok" and r.ops_per_s == 0:
+            idle.setdefault((r.load, r.concurrency), []).append(r)
     out: list[str] = []
     for (load, c), recs in sorted(idle.items(), key=lambda kv: (loads.index(kv[0][0]), kv[0][1])):
-        names = ordered((r["strategy"] for r in recs), strategies)
+        names = ordered((r.strategy for r in recs), strategies)
         text = (f"Under {load} at {c} workers, {join_words(names)} finished no operation inside the measured window "
                 f"and recorded no error")
-        slowest = max(((r.get("first_checkout_ms") or {}).get("max") or 0 for r in recs), default=0)
-        budget = max((float(r.get("warmup_s") or 0) + float(r.get("duration_s") or 0) for r in recs), default=0)
+        slowest = max(((r.first_checkout_ms or {}).get("max") or 0 for r in recs), default=0)
+        budget = max((float(r.warmup_s or 0) + float(r.duration_s or 0) for r in recs), default=0)
         if slowest and budget and slowest / 1e3 > budget / 2:
             text += (f"; first connections took up to {slowest / 1e3:.1f} s "
                      f"against a warm-up plus window of {budget:.1f} s")
@@ -227,20 +236,19 @@ def _idle_findings(db: list[Record], loads: list[str], strategies: list[str]) ->
     return out
 
 
-def _speed_findings(db: list[Record], loads: list[str]) -> list[str]:
+def _speed_findings(db: list[DbRecord], loads: list[str]) -> list[str]:
     """The fastest correct strategy per load (against the server's ceiling), and pooled-tuned against own-connection."""
     out: list[str] = []
     for load in loads:
-        rows = [r for r in db if r["load"] == load and not is_bad(r) and isinstance(r.get("ops_per_s"), (int, float))
-                and r["ops_per_s"] > 0]
+        rows = [r for r in db if r.load == load and not is_bad(r) and _rate(r) > 0]
         if not rows:
             continue
-        best = max(rows, key=lambda r: r["ops_per_s"])
-        text = (f"Under {load} the highest throughput of a correct strategy is {best['strategy']}'s "
-                f"{_fmt_rate(best['ops_per_s'])} ops/s at {best['concurrency']} workers")
-        ceiling = best.get("server_ceiling_ops_per_s")
+        best = max(rows, key=_rate)
+        text = (f"Under {load} the highest throughput of a correct strategy is {best.strategy}'s "
+                f"{_fmt_rate(best.ops_per_s)} ops/s at {best.concurrency} workers")
+        ceiling = best.server_ceiling_ops_per_s
         if isinstance(ceiling, (int, float)) and ceiling > 0:
-            text += (f", {best['ops_per_s'] / ceiling:.0%} of the server's own ceiling there "
+            text += (f", {_rate(best) / ceiling:.0%} of the server's own ceiling there "
                      f"(mysqlslap: {_fmt_rate(ceiling)} queries/s)")
         out.append(text + ".")
     shares = ratio_to_own(db)
@@ -256,20 +264,20 @@ def ratio_to_own(records: Sequence[Record], strategy: str = "pooled-tuned",
                  reference: str = "own-connection") -> list[dict[str, Any]]:
     """``strategy``'s throughput over ``reference``'s at the same load and concurrency, sorted by load then
     concurrency; only pairs of db records that both ran clean and measured a rate."""
-    by_key = {(r["strategy"], r["load"], r["concurrency"]): r for r in records
-              if r.get("kind") == "db" and not is_bad(r) and r.get("ops_per_s")}
+    by_key = {(r.strategy, r.load, r.concurrency): r for r in records
+              if isinstance(r, DbRecord) and not is_bad(r) and r.ops_per_s}
     rows = []
     for (name, load, c), rec in by_key.items():
         ref = by_key.get((reference, load, c))
         if name == strategy and ref is not None:
-            rows.append({"load": load, "concurrency": c, "strategy_ops_per_s": rec["ops_per_s"],
-                         "reference_ops_per_s": ref["ops_per_s"], "ratio": rec["ops_per_s"] / ref["ops_per_s"]})
+            rows.append({"load": load, "concurrency": c, "strategy_ops_per_s": rec.ops_per_s,
+                         "reference_ops_per_s": ref.ops_per_s, "ratio": _rate(rec) / _rate(ref)})
     return sorted(rows, key=lambda row: (row["load"], row["concurrency"]))
 
 
-def db_findings(records: list[Record]) -> list[str]:
+def db_findings(records: Sequence[Record]) -> list[str]:
     """Sentences about wrong results, errors, hangs, clean strategies and throughput, from db records."""
-    db = [r for r in of_kind(records, "db") if r.get("outcome") != "skipped"]
+    db = [r for r in of_kind(records, "db") if r.outcome != "skipped"]
     if not db:
         return []
     loads = loads_of(db)
@@ -281,29 +289,31 @@ def db_findings(records: list[Record]) -> list[str]:
 # --- silent wrong results: the number a user must see first
 
 
-def _silent_sentence(label: str, recs: list[Record], loads: list[str]) -> str:
+def _silent_sentence(label: str, recs: Sequence[Workload], loads: list[str]) -> str:
     """One sentence: how often ``recs`` (cells with silent wrong results) returned another operation's reply."""
     total = sum(silent_wrong(r) or 0 for r in recs)
     errors = sum(error_total(r) for r in recs)
-    where = _where(_by_strategy_load(recs, lambda r: True).get(recs[0]["strategy"], {}), loads)
-    ops = sum(int(r.get("ops_total") or 0) for r in recs)
+    where = _where(_by_strategy_load(recs, lambda r: True).get(recs[0].strategy, {}), loads)
+    ops = sum(int(r.ops_total or 0) for r in recs)
     share = f", {total / ops:.0%} of its operations there" if ops else ""
     compared = f"more often than it raised an error ({errors:,})" if total > errors else f"beside {errors:,} errors"
     return (f"{label} returned another operation's reply (another worker's or another request's) as its own, "
             f"without any error, {total:,} times {where}{share}; {compared}.")
 
 
-def silent_findings(records: list[Record]) -> list[str]:
+def silent_findings(records: Sequence[Record]) -> list[str]:
     """Sentences about silent wrong results (another operation's reply returned as success), per strategy and kind."""
     out: list[str] = []
-    for kind, label in (("db", "{s}"), ("request", "In the request scenario, {s}")):
-        cells = [r for r in of_kind(records, kind) if r.get("outcome") != "skipped"]
+    kinds: tuple[tuple[Sequence[Workload], str], ...] = (
+        (of_kind(records, "db"), "{s}"), (of_kind(records, "request"), "In the request scenario, {s}"))
+    for of_this_kind, label in kinds:
+        cells = [r for r in of_this_kind if r.outcome != "skipped"]
         silent = [r for r in cells if silent_wrong(r)]
         loads = loads_of(cells)
         for strategy in strategies_of(silent):
-            mine = [r for r in silent if r["strategy"] == strategy]
+            mine = [r for r in silent if r.strategy == strategy]
             out.append(_silent_sentence(label.format(s=strategy), mine, loads))
-    measured = [r for r in of_kind(records, "db") + of_kind(records, "request") if r.get("outcome") != "skipped"]
+    measured = [r for of_this_kind, _label in kinds for r in of_this_kind if r.outcome != "skipped"]
     if measured and not out:
         out.append("No strategy returned another operation's reply as success in any cell measured.")
     return out
@@ -312,28 +322,28 @@ def silent_findings(records: list[Record]) -> list[str]:
 # --- the request scenario
 
 
-def request_findings(records: list[Record]) -> list[str]:
+def request_findings(records: Sequence[Record]) -> list[str]:
     """Sentences about the request scenario: which Local leaked request context, under which load."""
-    req = [r for r in of_kind(records, "request") if r.get("outcome") != "skipped"]
+    req = [r for r in of_kind(records, "request") if r.outcome != "skipped"]
     if not req:
         return []
     out: list[str] = []
     loads = loads_of(req)
     for impl in impls_of(req):
-        mine = [r for r in req if r["impl"] == impl]
-        leaked = [r for r in mine if r.get("local_violations")]
+        mine = [r for r in req if r.impl == impl]
+        leaked = [r for r in mine if r.local_violations]
         if leaked:
             parts = []
             for load in loads:
-                at = [r for r in leaked if r["load"] == load]
+                at = [r for r in leaked if r.load == load]
                 if at:
-                    total = sum(int(r["local_violations"]) for r in at)
-                    of = len([r for r in mine if r["load"] == load])
+                    total = sum(int(r.local_violations or 0) for r in at)
+                    of = len([r for r in mine if r.load == load])
                     parts.append(f"under {load} ({total:,} reads of another request's context, "
                                  f"with {len(at)} of {of} strategies)")
             out.append(f"With the request context on {impl}, requests saw another request's context "
                        f"{join_words(parts)}.")
-    clean = [i for i in impls_of(req) if all(not r.get("local_violations") for r in req if r["impl"] == i)]
+    clean = [i for i in impls_of(req) if all(not r.local_violations for r in req if r.impl == i)]
     if clean:
         out.append(f"With the request context on {join_words(clean)}, no request saw another's context "
                    f"under {join_words(loads)}.")
@@ -343,32 +353,32 @@ def request_findings(records: list[Record]) -> list[str]:
 # --- the real stack
 
 
-def stack_findings(records: list[Record]) -> list[str]:
+def stack_findings(records: Sequence[Record]) -> list[str]:
     """Sentences about the real stack: silent wrong replies first, then Locals that leaked, per server."""
-    stack = [r for r in of_kind(records, "stack") if r.get("outcome") not in ("skipped", "error")]
+    stack = [r for r in of_kind(records, "stack") if r.outcome not in ("skipped", "error")]
     out: list[str] = []
     for r in stack:
-        requests = r.get("requests") or 0
-        silent = int(r.get("silent_wrong") or 0)
+        requests = r.requests or 0
+        silent = int(r.silent_wrong or 0)
         if silent and requests:
-            errors = sum(int(v) for v in (r.get("http_errors") or {}).values())
-            out.append(f"Under {r['server']} with {r['impl']} x {r['strategy']}, {silent / requests:.0%} of requests "
+            errors = sum(int(v) for v in (r.http_errors or {}).values())
+            out.append(f"Under {r.server} with {r.impl} x {r.strategy}, {silent / requests:.0%} of requests "
                        f"({silent:,} of {requests:,}) were answered 200 with another request's row; "
                        f"{errors:,} got an HTTP error.")
     leaks: dict[str, list[str]] = {}
     for r in stack:
-        if r.get("wrong_local"):
-            leaks.setdefault(r["impl"], []).append(r["server"])
+        if r.wrong_local:
+            leaks.setdefault(r.impl, []).append(r.server)
     for impl, servers in leaks.items():
         out.append(f"With the request token on {impl}, replies carried another request's token under "
                    f"{join_words(list(dict.fromkeys(servers)))}.")
-    hung = [f"{r['server']} ({r['impl']} x {r['strategy']})" for r in stack if r.get("outcome") == "hung"]
+    hung = [f"{r.server} ({r.impl} x {r.strategy})" for r in stack if r.outcome == "hung"]
     if hung:
         out.append(f"The real server hung under {join_words(hung)}.")
     return out
 
 
-def findings(records: list[Record]) -> list[str]:
+def findings(records: Sequence[Record]) -> list[str]:
     """Every key finding, in report order: silent wrong results first, then locals, database, request scenario,
     the real stack and the model check."""
     from bench.present.model import model_findings

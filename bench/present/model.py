@@ -32,12 +32,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from bench.present.common import error_total, of_kind, one_per_cell
+from bench.present.common import Workload, error_total, of_kind, one_per_cell
+from bench.records.kinds import DbRecord, ProbeRecord, Record, RequestRecord, StackRecord, known
 from bench.stack import PREDICTORS
-
-Record = dict[str, Any]
 
 #: The probe whose verdict predicts a stack cell's Local verdict.
 LOCAL_PROBE = "isolation"
@@ -62,7 +60,7 @@ class Comparison:
 class Pairing:
     """One stack cell and its comparisons (each None when the model has no cell for it)."""
 
-    stack: Record
+    stack: StackRecord
     local: Comparison | None
     strategy: Comparison | None
     mode: Comparison | None
@@ -82,115 +80,117 @@ class Pairing:
     def key(self) -> str:
         """A stable name: ``model/SERVER/IMPL/STRATEGY/cN`` (and ``/wN`` beyond one server worker)."""
         s = self.stack
-        workers = f"/w{s['workers']}" if s.get("workers", 1) != 1 else ""
-        return f"model/{s['server']}/{s['impl']}/{s['strategy']}/c{s['concurrency']}{workers}"
+        workers = f"/w{s.workers}" if s.workers != 1 else ""
+        return f"model/{s.server}/{s.impl}/{s.strategy}/c{s.concurrency}{workers}"
 
 
-def stack_errors(rec: Record) -> int:
+def stack_errors(rec: StackRecord) -> int:
     """HTTP errors and client errors of a stack record, every class."""
     total = 0
-    for field in ("http_errors", "client_errors"):
-        total += int(sum(v for v in (rec.get(field) or {}).values() if isinstance(v, (int, float))))
+    for counts in (rec.http_errors, rec.client_errors):
+        total += int(sum(v for v in (counts or {}).values() if isinstance(v, (int, float))))
     return total
 
 
-def ran(rec: Record) -> bool:
+def ran(rec: StackRecord) -> bool:
     """Whether a stack cell produced counts to judge (it was not skipped and did not fail before serving)."""
-    outcome = rec.get("outcome")
-    return outcome == "hung" or (outcome in ("ok", "errors") and bool(rec.get("requests")))
+    outcome = rec.outcome
+    return outcome == "hung" or (outcome in ("ok", "errors") and bool(rec.requests))
 
 
 def _mode(silent: int, errors: int) -> str:
     return SILENT if silent > errors else ERRORS
 
 
-def stack_strategy(rec: Record) -> tuple[str, str | None]:
+def stack_strategy(rec: StackRecord) -> tuple[str, str | None]:
     """(``safe`` / ``unsafe`` / ``hung``, failure mode or None) of a stack cell."""
-    if rec.get("outcome") == "hung":
+    if rec.outcome == "hung":
         return "hung", None
-    silent, errors = int(rec.get("silent_wrong") or 0), stack_errors(rec)
+    silent, errors = int(rec.silent_wrong or 0), stack_errors(rec)
     if silent or errors:
         return "unsafe", _mode(silent, errors)
     return "safe", None
 
 
-def model_strategy(rec: Record) -> tuple[str, str | None]:
+def model_strategy(rec: Workload) -> tuple[str, str | None]:
     """(``safe`` / ``unsafe`` / ``hung``, failure mode or None) of an in-process db or request record."""
-    if rec.get("outcome") == "hung":
+    if rec.outcome == "hung":
         return "hung", None
-    silent = rec.get("silent_wrong")
+    silent = known(rec.silent_wrong)
     if silent is None:
-        silent = rec.get("wrong_results")
-    silent, wrong, errors = int(silent or 0), int(rec.get("wrong_results") or 0), error_total(rec)
+        silent = known(rec.wrong_results)
+    silent, wrong, errors = int(silent or 0), int(rec.wrong_results or 0), error_total(rec)
     if wrong or silent or errors:
         return "unsafe", _mode(silent, errors)
     return "safe", None
 
 
-def probe_for(probes: Sequence[Record], impl: str, load: str) -> Record | None:
+def probe_for(probes: Sequence[ProbeRecord], impl: str, load: str) -> ProbeRecord | None:
     """The isolation probe that predicts ``impl`` under ``load`` (through :data:`PREDICTORS` for app-only impls)."""
     for name in PREDICTORS.get(impl, (impl,)):
         for rec in probes:
-            if rec["impl"] == name and rec["load"] == load and rec["probe"] == LOCAL_PROBE and rec["outcome"] == "ok":
+            if rec.impl == name and rec.load == load and rec.probe == LOCAL_PROBE and rec.outcome == "ok":
                 return rec
     return None
 
 
-def db_for(db: Sequence[Record], strategy: str, load: str, concurrency: int) -> Record | None:
+def db_for(db: Sequence[Workload], strategy: str, load: str, concurrency: int) -> Workload | None:
     """The db record of ``strategy`` under ``load`` at the concurrency nearest ``concurrency``.
 
     Nearest by ratio (the matrix's levels grow by factors: 1, 4, 16, 64), the higher level on a tie.
     """
-    mine = [r for r in db if r["strategy"] == strategy and r["load"] == load and r.get("outcome") != "skipped"]
+    mine = [r for r in db if r.strategy == strategy and r.load == load and r.outcome != "skipped"]
     if not mine:
         return None
-    return min(mine, key=lambda r: (abs(math.log(r["concurrency"] / concurrency)), -r["concurrency"]))
+    return min(mine, key=lambda r: (abs(math.log(r.concurrency / concurrency)), -r.concurrency))
 
 
-def local_observed(rec: Record) -> bool:
+def local_observed(rec: StackRecord) -> bool:
     """Whether any reply of a stack cell carried its Local back (HTTP 200): when every request failed, the stack
     cannot show a leak, and its Local verdict is not compared."""
-    return int(rec.get("requests") or 0) > stack_errors(rec)
+    return int(rec.requests or 0) > stack_errors(rec)
 
 
-def _local(rec: Record, probes: Sequence[Record]) -> Comparison | None:
-    probe = probe_for(probes, rec["impl"], rec.get("model_load") or "")
-    if probe is None or rec.get("outcome") == "hung" or rec.get("wrong_local") is None or not local_observed(rec):
+def _local(rec: StackRecord, probes: Sequence[ProbeRecord]) -> Comparison | None:
+    probe = probe_for(probes, rec.impl, rec.model_load or "")
+    if probe is None or rec.outcome == "hung" or known(rec.wrong_local) is None or not local_observed(rec):
         return None
-    stack = "leaks" if rec["wrong_local"] else "isolates"
-    model = "leaks" if probe.get("violations") else "isolates"
-    return Comparison("local", stack, model, f"probe {probe['impl']} x {probe['load']}: "
-                                               f"{probe.get('violations')}/{probe.get('checks')}")
+    stack = "leaks" if rec.wrong_local else "isolates"
+    model = "leaks" if probe.violations else "isolates"
+    return Comparison("local", stack, model, f"probe {probe.impl} x {probe.load}: "
+                                               f"{known(probe.violations)}/{known(probe.checks)}")
 
 
-def request_for(requests: Sequence[Record], impl: str, strategy: str, load: str, concurrency: int) -> Record | None:
+def request_for(requests: Sequence[RequestRecord], impl: str, strategy: str, load: str,
+                concurrency: int) -> Workload | None:
     """The request-scenario record of ``impl`` (or its predictor) x ``strategy`` under ``load``, nearest concurrency."""
     for name in PREDICTORS.get(impl, (impl,)):
-        mine = [r for r in requests if r.get("impl") == name]
+        mine = [r for r in requests if r.impl == name]
         found = db_for(mine, strategy, load, concurrency)
         if found is not None:
             return found
     return None
 
 
-def _strategy(rec: Record, db: Sequence[Record],
-              requests: Sequence[Record] = ()) -> tuple[Comparison | None, Comparison | None]:
-    load = rec.get("model_load") or ""
-    model_rec = request_for(requests, rec["impl"], rec["strategy"], load, rec["concurrency"])
+def _strategy(rec: StackRecord, db: Sequence[DbRecord],
+              requests: Sequence[RequestRecord] = ()) -> tuple[Comparison | None, Comparison | None]:
+    load = rec.model_load or ""
+    model_rec = request_for(requests, rec.impl, rec.strategy, load, rec.concurrency)
     if model_rec is None:
-        model_rec = db_for(db, rec["strategy"], load, rec["concurrency"])
+        model_rec = db_for(db, rec.strategy, load, rec.concurrency)
     if model_rec is None:
         return None, None
     (stack, stack_mode), (model, model_mode) = stack_strategy(rec), model_strategy(model_rec)
-    impl = f"{model_rec['impl']} x " if model_rec["kind"] == "request" else ""
-    where = f"{model_rec['kind']} {impl}{model_rec['strategy']} x {model_rec['load']} c={model_rec['concurrency']}"
+    impl = f"{model_rec.impl} x " if isinstance(model_rec, RequestRecord) else ""
+    where = f"{model_rec.kind} {impl}{model_rec.strategy} x {model_rec.load} c={model_rec.concurrency}"
     strategy = Comparison("strategy", stack, model, where)
     if stack_mode is None or model_mode is None:
         return strategy, None
     return strategy, Comparison("failure mode", stack_mode, model_mode, where)
 
 
-def pair(rec: Record, probes: Sequence[Record], db: Sequence[Record], requests: Sequence[Record] = ()) -> Pairing:
+def pair(rec: StackRecord, probes: Sequence[ProbeRecord], db: Sequence[DbRecord],
+         requests: Sequence[RequestRecord] = ()) -> Pairing:
     """One stack record beside its in-process cells (probe, request-scenario and db records)."""
     strategy, mode = _strategy(rec, db, requests)
     return Pairing(rec, _local(rec, probes), strategy, mode)
@@ -227,7 +227,7 @@ def model_rows(records: Iterable[Record]) -> tuple[list[str], list[list[str]]]:
         s = p.stack
         cells = "; ".join(c.model_cell for c in (p.local, p.strategy) if c is not None) or "-"
         local = _side(p.local) if p.local is not None or local_observed(s) else "not observed (no reply) / -"
-        rows.append([s["server"], str(s.get("model_load")), s["impl"], s["strategy"], str(s["concurrency"]),
+        rows.append([s.server, str(known(s.model_load)), s.impl, s.strategy, str(s.concurrency),
                      local, _side(p.strategy), "-" if p.mode is None else _side(p.mode), cells, p.verdict])
     return list(MODEL_HEADER), rows
 
@@ -248,6 +248,6 @@ def model_findings(records: Iterable[Record]) -> list[str]:
         named = []
         for p in wrong[:4]:
             what = ", ".join(f"{c.aspect} {c.stack} vs model {c.model}" for c in p.comparisons if not c.agrees)
-            named.append(f"{p.stack['server']} {p.stack['impl']} x {p.stack['strategy']} ({what})")
+            named.append(f"{p.stack.server} {p.stack.impl} x {p.stack.strategy} ({what})")
         text += ": " + "; ".join(named) + ("; ..." if len(wrong) > 4 else "")
     return [text + "."]

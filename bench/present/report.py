@@ -46,6 +46,7 @@ from bench.present.tables import (
     stack_rows,
 )
 from bench.records.io import atomic_write_text
+from bench.records.kinds import Record
 from bench.records.read import Sources, load_records
 
 __all__ = [
@@ -109,7 +110,7 @@ def environment_rows(environment: dict[str, Any]) -> list[tuple[str, str]]:
     return flat
 
 
-def sections(records: list[dict[str, Any]]) -> list[Table]:
+def sections(records: Sequence[Record]) -> list[Table]:
     """(title, header, rows) of every table the records allow."""
     tables = [
         ("The real stack: a Flask app under real WSGI servers (its Starlette twin under uvicorn) over HTTP "
@@ -129,7 +130,7 @@ def sections(records: list[dict[str, Any]]) -> list[Table]:
     return [(title, header, rows) for title, (header, rows) in tables if rows]
 
 
-def chart_notes(records: list[dict[str, Any]], available: Iterable[str]) -> list[str]:
+def chart_notes(records: Sequence[Record], available: Iterable[str]) -> list[str]:
     """Why each chart that is not shown is missing."""
     reasons = charts.skip_reasons(records)
     have = set(available)
@@ -149,8 +150,8 @@ def chart_files(charts_dir: Path) -> dict[str, Path]:
     return found
 
 
-def _title(records: list[dict[str, Any]]) -> str:
-    kinds = {r.get("kind") for r in records}
+def _title(records: Sequence[Record]) -> str:
+    kinds = {r.kind for r in records}
     pairs = (("context-locals", {"probe", "micro"}), ("MySQL connection strategies", {"db", "request"}),
              ("the real stack", {"stack"}))
     halves = [words for words, of in pairs if kinds & of]
@@ -205,7 +206,7 @@ def _data_uri(path: Path) -> str:
     return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def _html_head(environment: dict[str, Any], records: list[dict[str, Any]]) -> list[str]:
+def _html_head(environment: dict[str, Any], records: Sequence[Record]) -> list[str]:
     title = _title(records)
     commit = sanitise(str(environment.get("commit") or "unknown commit"))
     return [
@@ -219,7 +220,7 @@ def _html_head(environment: dict[str, Any], records: list[dict[str, Any]]) -> li
     ]
 
 
-def _html_charts(records: list[dict[str, Any]], available: dict[str, Path]) -> list[str]:
+def _html_charts(records: Sequence[Record], available: dict[str, Path]) -> list[str]:
     parts = ["<h2>Charts</h2>"]
     for name, path in available.items():
         alt = charts.CHARTS[name]
@@ -231,7 +232,7 @@ def _html_charts(records: list[dict[str, Any]], available: dict[str, Path]) -> l
     return parts
 
 
-def write_html(environment: dict[str, Any], records: list[dict[str, Any]], charts_dir: str | os.PathLike[str],
+def write_html(environment: dict[str, Any], records: Sequence[Record], charts_dir: str | os.PathLike[str],
                out_path: str | os.PathLike[str], problems: Sequence[str] = ()) -> Path:
     """Write the self-contained HTML report; return its path."""
     out = Path(out_path)
@@ -262,7 +263,7 @@ def write_html(environment: dict[str, Any], records: list[dict[str, Any]], chart
 # --- Markdown
 
 
-def _markdown_charts(records: list[dict[str, Any]], rel: Path, charts_dir: Path) -> list[str]:
+def _markdown_charts(records: Sequence[Record], rel: Path, charts_dir: Path) -> list[str]:
     """The charts section: PNG links where there are PNGs, else whatever :func:`chart_files` finds."""
     available = {name: path for name, path in ((n, charts_dir / f"{n}.png") for n in charts.CHARTS) if path.is_file()}
     if not available:
@@ -277,7 +278,7 @@ def _markdown_charts(records: list[dict[str, Any]], rel: Path, charts_dir: Path)
     return lines
 
 
-def write_markdown(environment: dict[str, Any], records: list[dict[str, Any]], charts_rel_dir: str | os.PathLike[str],
+def write_markdown(environment: dict[str, Any], records: Sequence[Record], charts_rel_dir: str | os.PathLike[str],
                    out_path: str | os.PathLike[str], problems: Sequence[str] = ()) -> Path:
     """Write REPORT.md (charts as image links relative to ``out_path``'s directory); return its path."""
     out = Path(out_path)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 from matplotlib.figure import Figure
@@ -34,7 +33,8 @@ from bench.present.charts.latency import draw_latency
 from bench.present.charts.request import draw_request
 from bench.present.charts.stack import draw_stack
 from bench.present.charts.throughput import draw_throughput
-from bench.present.common import of_kind, one_per_cell
+from bench.present.common import of_kind, one_per_cell, skipped
+from bench.records.kinds import DbRecord, Record, RequestRecord, StackRecord
 from bench.records.read import keep_valid
 
 __all__ = ["CHARTS", "CHART_KIND", "DRAWERS", "FORMATS", "PNG_DPI", "draw_all", "skip_reasons"]
@@ -57,7 +57,7 @@ CHART_KIND: dict[str, str] = {
     "isolation": "probe", "cost_per_op": "micro", "throughput": "db", "latency": "db", "errors": "db",
     "request": "request", "stack": "stack",
 }
-DRAWERS: dict[str, Callable[[list[dict[str, Any]]], Figure | None]] = {
+DRAWERS: dict[str, Callable[[list[Record]], Figure | None]] = {
     "isolation": draw_isolation,
     "cost_per_op": draw_cost,
     "throughput": draw_throughput,
@@ -76,21 +76,22 @@ NO_RECORDS: dict[str, str] = {
 }
 
 
-def skip_reasons(records: list[dict[str, Any]]) -> dict[str, str]:
+def skip_reasons(records: Sequence[Record]) -> dict[str, str]:
     """Chart name -> why it will not be drawn from these records (charts that will be drawn are absent)."""
     reasons: dict[str, str] = {}
     for name, kind in CHART_KIND.items():
         recs = of_kind(records, kind)
+        cells = [r for r in recs if isinstance(r, (DbRecord, RequestRecord, StackRecord))]
         if not recs:
             reasons[name] = NO_RECORDS[kind]
-        elif kind in ("db", "request", "stack") and all(r.get("outcome") == "skipped" for r in recs):
-            reasons[name] = f"every {kind} cell was skipped ({recs[0].get('reason') or 'no server'})"
-        elif name == "latency" and not any((r.get("latency_ms") or {}).get("p50") for r in recs):
+        elif cells and all(r.outcome == "skipped" for r in cells):
+            reasons[name] = f"every {kind} cell was skipped ({cells[0].reason or 'no server'})"
+        elif name == "latency" and not any((r.latency_ms or {}).get("p50") for r in cells):
             reasons[name] = "no db record carries a latency"
     return reasons
 
 
-def draw_all(records: list[dict[str, Any]], out_dir: Path, *, formats: Sequence[str] = FORMATS,
+def draw_all(records: Sequence[Record], out_dir: Path, *, formats: Sequence[str] = FORMATS,
              notes: list[str] | None = None) -> list[Path]:
     """Draw every chart the records allow into ``out_dir``; return the files written.
 
@@ -106,7 +107,7 @@ def draw_all(records: list[dict[str, Any]], out_dir: Path, *, formats: Sequence[
     said: list[str] = []
     valid = one_per_cell(keep_valid("records", records, said))  # several-process cells: the scaling table
     reasons = skip_reasons(valid)
-    drawable = [r for r in valid if not (r["kind"] in ("db", "request", "stack") and r.get("outcome") == "skipped")]
+    drawable = [r for r in valid if not skipped(r)]
     written: list[Path] = []
     with matplotlib.rc_context(STYLE):  # type: ignore[arg-type]  # matplotlib types the keys as one Literal
         for name, draw in DRAWERS.items():

@@ -18,13 +18,14 @@ from matplotlib.patches import Patch
 from bench.present import palette
 from bench.present.charts.figure import figure, grid_axes, heat_text_colour, rect
 from bench.present.common import error_total, loads_of, of_kind, short_count, silent_wrong, strategies_of
+from bench.records.kinds import DbRecord, Record
 
-Value = Callable[[dict[str, Any]], int | None]
+Value = Callable[[DbRecord], int | None]
 
 
-def _other_wrong(rec: dict[str, Any]) -> int | None:
+def _other_wrong(rec: DbRecord) -> int | None:
     """Wrong results that cannot be attributed to another operation."""
-    wrong, silent = rec.get("wrong_results"), silent_wrong(rec)
+    wrong, silent = rec.wrong_results, silent_wrong(rec)
     if not isinstance(wrong, int):
         return None
     return wrong - silent if isinstance(silent, int) else wrong
@@ -38,14 +39,14 @@ PANELS: tuple[tuple[str, Value, bool], ...] = (
 )
 
 
-def draw_errors(records: list[dict[str, Any]]) -> Figure | None:
+def draw_errors(records: list[Record]) -> Figure | None:
     """Heatmaps, strategy (rows) x concurrency (columns), a column per load: one row of panels per :data:`PANELS`."""
     db = of_kind(records, "db")
     if not db:
         return None
     strategies = strategies_of(db)
     loads = loads_of(db)
-    cells = {(r["strategy"], r["load"], r["concurrency"]): r for r in db}
+    cells = {(r.strategy, r.load, r.concurrency): r for r in db}
     panel_h = 0.36 * len(strategies) + 1.0
     fig = figure(len(PANELS) * panel_h + 1.3)
     # One subfigure per row of panels: its title spans the row (a per-panel title that long overlaps its neighbours).
@@ -59,7 +60,7 @@ def draw_errors(records: list[dict[str, Any]]) -> Figure | None:
         rows[row].suptitle(title, fontsize=10.5)
         for col, load in enumerate(loads):
             ax = axes[col]
-            levels = sorted({r["concurrency"] for r in db if r["load"] == load})
+            levels = sorted({r.concurrency for r in db if r.load == load})
             for y, strategy in enumerate(strategies):
                 for x, c in enumerate(levels):
                     face, text, colour, weight = _error_cell(cells.get((strategy, load, c)), value, cmap, norm,
@@ -100,14 +101,14 @@ def _short_class(label: str) -> str:
     return label if len(label) <= 16 else label[:15] + "…"
 
 
-def _error_cell(rec: dict[str, Any] | None, value: Value, cmap: ListedColormap, norm: LogNorm,
+def _error_cell(rec: DbRecord | None, value: Value, cmap: ListedColormap, norm: LogNorm,
                 *, with_class: bool) -> tuple[Any, str, str, str]:
     """(face colour, text, text colour, font weight) of one heatmap cell."""
     if rec is None:
         return palette.VERDICT_COLOURS["missing"], "-", "#777777", "normal"
-    outcome = rec.get("outcome")
+    outcome = rec.outcome
     n = value(rec)
-    if (rec.get("errors") or {}).get("cell-crashed"):
+    if (rec.errors or {}).get("cell-crashed"):
         return palette.VERDICT_COLOURS["error"], "crashed", "white", "bold"
     if outcome in ("hung", "skipped") and not n:
         return palette.VERDICT_COLOURS["error"], str(outcome), "white", "bold"
@@ -120,7 +121,7 @@ def _error_cell(rec: dict[str, Any] | None, value: Value, cmap: ListedColormap, 
     if outcome == "hung":
         text += " hung"
     if with_class:
-        errors = rec.get("errors") or {}
+        errors = rec.errors or {}
         if errors:
             top = max(errors, key=lambda k: errors[k])
             text += "\n" + _short_class(top)

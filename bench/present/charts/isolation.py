@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -13,19 +12,20 @@ from bench.cell.probes import JUDGED, PROBES
 from bench.present import palette
 from bench.present.charts.figure import figure, grid_axes, rect
 from bench.present.common import impls_of, loads_of, of_kind, ordered
+from bench.records.kinds import ProbeRecord, Record, known
 
-Cells = dict[tuple[str, str, str], dict[str, Any]]
+Cells = dict[tuple[str, str, str], ProbeRecord]
 
 
-def draw_isolation(records: list[dict[str, Any]]) -> Figure | None:
+def draw_isolation(records: list[Record]) -> Figure | None:
     """One panel per probe: impl (rows) x load (columns), coloured pass/fail, counts written in; then the key."""
     probes_recs = of_kind(records, "probe")
     if not probes_recs:
         return None
-    probes = ordered((r["probe"] for r in probes_recs), PROBES)
+    probes = ordered((r.probe for r in probes_recs), PROBES)
     impls = impls_of(probes_recs)
     loads = loads_of(probes_recs)
-    cells = {(r["impl"], r["load"], r["probe"]): r for r in probes_recs}
+    cells = {(r.impl, r.load, r.probe): r for r in probes_recs}
     ncols = min(3, len(probes) + 1)
     nrows = math.ceil((len(probes) + 1) / ncols)
     panel_h = 0.32 * len(impls) + 1.1
@@ -36,7 +36,7 @@ def draw_isolation(records: list[dict[str, Any]]) -> Figure | None:
     _key(axes[len(probes) // ncols][len(probes) % ncols])
     for extra in range(len(probes) + 1, nrows * ncols):
         axes[extra // ncols][extra % ncols].axis("off")
-    workers = sorted({r["workers"] for r in probes_recs if isinstance(r.get("workers"), int)})
+    workers = sorted({r.workers for r in probes_recs if isinstance(r.workers, int)})
     worker_text = f", {'/'.join(map(str, workers))} workers per cell" if workers else ""
     fig.suptitle(f"Isolation probes: which Local keeps each worker's value to itself{worker_text}")
     return fig
@@ -71,17 +71,17 @@ def _key(ax: Axes) -> None:
     )
 
 
-def isolation_cell(rec: dict[str, Any] | None, judged: bool) -> tuple[str, str, str, str]:
+def isolation_cell(rec: ProbeRecord | None, judged: bool) -> tuple[str, str, str, str]:
     """(face colour, text, font weight, text colour) of one isolation cell."""
     if rec is None:
         return palette.VERDICT_COLOURS["missing"], "-", "normal", "#666666"
-    if rec.get("outcome") != "ok":
+    if rec.outcome != "ok":
         return palette.VERDICT_COLOURS["error"], "error", "bold", "white"
-    checks = rec.get("checks")
+    checks = known(rec.checks)
     if not judged:
-        inherited = (rec.get("details") or {}).get("inherited")
+        inherited = (rec.details or {}).get("inherited")
         return palette.VERDICT_COLOURS["reported"], f"inherits\n{inherited}/{checks}", "normal", "#333333"
-    violations = rec.get("violations") or 0
+    violations = rec.violations or 0
     if violations:
         return palette.VERDICT_COLOURS["fail"], f"{violations}/{checks}", "bold", palette.FAIL_TEXT
     return palette.VERDICT_COLOURS["ok"], f"0/{checks}", "normal", "#1E4D3A"

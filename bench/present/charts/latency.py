@@ -14,6 +14,7 @@ from bench.present import palette
 from bench.present.charts.figure import concurrency_axis, figure, log_ticks
 from bench.present.common import loads_of, of_kind, strategies_of
 from bench.records import latency
+from bench.records.kinds import DbRecord, Record
 
 #: Preferred concurrency for the latency CDF (else the one measured in the most cells).
 CDF_CONCURRENCY = 16
@@ -30,13 +31,13 @@ def _cdf_y_inverse(t: Any) -> Any:
     return 1.0 + 1e-3 - np.power(10.0, -np.asarray(t, dtype=float))
 
 
-def cdf_points(rec: dict[str, Any]) -> tuple[list[float], list[float], bool]:
+def cdf_points(rec: DbRecord) -> tuple[list[float], list[float], bool]:
     """(latency ms, fraction of ops at or below it, from_histogram) for one db record.
 
     From the record's HDR histogram (``latency_hist``) when it has a non-empty one it can read; else through the
     recorded percentiles (``latency_ms``), which are only a few points of the curve.
     """
-    field = rec.get(latency.FIELD)
+    field = rec.latency_hist
     if isinstance(field, dict) and field.get("count"):
         try:
             xs, ys = latency.cdf_ms(field)
@@ -44,41 +45,41 @@ def cdf_points(rec: dict[str, Any]) -> tuple[list[float], list[float], bool]:
             xs, ys = [], []
         if xs:
             return xs, ys, True
-    lat = rec.get("latency_ms") or {}
+    lat = rec.latency_ms or {}
     pts = [(float(v), q) for v, q in ((lat.get(k), q) for k, q in FALLBACK_QUANTILES)
            if isinstance(v, (int, float)) and v > 0]
     return [v for v, _ in pts], [q for _, q in pts], False
 
 
-def _cdf_concurrency(db: list[dict[str, Any]]) -> int | None:
-    with_latency = [r for r in db if (r.get("latency_ms") or {}).get("p50")]
-    levels = sorted({r["concurrency"] for r in with_latency})
+def _cdf_concurrency(db: list[DbRecord]) -> int | None:
+    with_latency = [r for r in db if (r.latency_ms or {}).get("p50")]
+    levels = sorted({r.concurrency for r in with_latency})
     if not levels:
         return None
     if CDF_CONCURRENCY in levels:
         return CDF_CONCURRENCY
-    counts = {c: sum(1 for r in with_latency if r["concurrency"] == c) for c in levels}
+    counts = {c: sum(1 for r in with_latency if r.concurrency == c) for c in levels}
     return max(levels, key=lambda c: (counts[c], c))
 
 
-def draw_latency(records: list[dict[str, Any]]) -> Figure | None:
+def draw_latency(records: list[Record]) -> Figure | None:
     """Top row: p50 (solid) and p99 (dashed) vs concurrency per strategy; bottom row: the latency CDF at one level."""
     db = of_kind(records, "db")
-    if not any((r.get("latency_ms") or {}).get("p50") for r in db):
+    if not any((r.latency_ms or {}).get("p50") for r in db):
         return None
     loads = loads_of(db)
     strategies = strategies_of(db)
-    levels = sorted({r["concurrency"] for r in db})
+    levels = sorted({r.concurrency for r in db})
     at = _cdf_concurrency(db)
     fig = figure(7.6)
     axes = fig.subplots(2, len(loads), squeeze=False)
-    lat_values = [v for r in db for k, v in (r.get("latency_ms") or {}).items()
+    lat_values = [v for r in db for k, v in (r.latency_ms or {}).items()
                   if k in ("p50", "p99", "max") and isinstance(v, (int, float)) and v > 0]
     span = (min(lat_values) / 1.6, max(lat_values) * 1.6)
     any_hist = False
     for col, load in enumerate(loads):
-        _percentile_panel(axes[0][col], [r for r in db if r["load"] == load], load, strategies, levels, span)
-        at_level = [r for r in db if r["load"] == load and r["concurrency"] == at]
+        _percentile_panel(axes[0][col], [r for r in db if r.load == load], load, strategies, levels, span)
+        at_level = [r for r in db if r.load == load and r.concurrency == at]
         any_hist = _cdf_panel(axes[1][col], at_level, load, strategies, at, span, any_hist)
     handles = [Line2D([], [], color=palette.strategy_colour(s), linewidth=1.6, label=s) for s in strategies]
     handles += [Line2D([], [], color="#333333", marker="o", markersize=3.5, linewidth=1.2, label="p50 (top row)"),
@@ -91,14 +92,14 @@ def draw_latency(records: list[dict[str, Any]]) -> Figure | None:
     return fig
 
 
-def _percentile_panel(ax: Axes, db: list[dict[str, Any]], load: str, strategies: list[str], levels: list[int],
+def _percentile_panel(ax: Axes, db: list[DbRecord], load: str, strategies: list[str], levels: list[int],
                       span: tuple[float, float]) -> None:
     """p50 (solid) and p99 (dashed) vs concurrency, a line per strategy, for one load."""
     for strategy in strategies:
-        rows = sorted((r for r in db if r["strategy"] == strategy), key=lambda r: r["concurrency"])
+        rows = sorted((r for r in db if r.strategy == strategy), key=lambda r: r.concurrency)
         colour = palette.strategy_colour(strategy)
         for key, style, marker in (("p50", "-", "o"), ("p99", "--", "^")):
-            values = [(r["concurrency"], (r.get("latency_ms") or {}).get(key)) for r in rows]
+            values = [(r.concurrency, (r.latency_ms or {}).get(key)) for r in rows]
             pts = [(c, float(v)) for c, v in values if isinstance(v, (int, float)) and v > 0]
             ax.plot([c for c, _ in pts], [v for _, v in pts], color=colour, linestyle=style, marker=marker,
                     markersize=3.5, linewidth=1.2)
@@ -110,11 +111,11 @@ def _percentile_panel(ax: Axes, db: list[dict[str, Any]], load: str, strategies:
     ax.set_ylabel("latency per op, ms (log scale)")
 
 
-def _cdf_panel(ax: Axes, at_level: list[dict[str, Any]], load: str, strategies: list[str], at: int | None,
+def _cdf_panel(ax: Axes, at_level: list[DbRecord], load: str, strategies: list[str], at: int | None,
                span: tuple[float, float], any_hist: bool) -> bool:
     """The latency CDF of each strategy at concurrency ``at`` for one load; return whether a histogram was drawn yet."""
     for strategy in strategies:
-        rec = next((r for r in at_level if r["strategy"] == strategy), None)
+        rec = next((r for r in at_level if r.strategy == strategy), None)
         if rec is None:
             continue
         xs, ys, from_hist = cdf_points(rec)

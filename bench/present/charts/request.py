@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from bench.present import palette
 from bench.present.charts.figure import figure, grid_axes, rect
 from bench.present.common import error_total, impls_of, loads_of, of_kind, short_count, strategies_of
+from bench.records.kinds import Record, RequestRecord, known
 
 KEY_TITLE = ("cell text: L = requests that read another's context (Local), W = wrong DB replies, E = errors; "
              "then successful ops/s")
 
 
-def draw_request(records: list[dict[str, Any]]) -> Figure | None:
+def draw_request(records: list[Record]) -> Figure | None:
     """One panel per load: impl (rows) x strategy (columns): local violations, wrong results, ops/s."""
     req = of_kind(records, "request")
     if not req:
@@ -23,7 +22,7 @@ def draw_request(records: list[dict[str, Any]]) -> Figure | None:
     loads = loads_of(req)
     impls = impls_of(req)
     strategies = strategies_of(req)
-    cells = {(r["impl"], r["strategy"], r["load"]): r for r in req}
+    cells = {(r.impl, r.strategy, r.load): r for r in req}
     panel_h = 0.42 * len(impls) + 1.2
     fig = figure(panel_h * len(loads) + 1.0)
     axes = fig.subplots(len(loads), 1, squeeze=False)[:, 0]
@@ -35,7 +34,7 @@ def draw_request(records: list[dict[str, Any]]) -> Figure | None:
                 ax.text(x, y, text, ha="center", va="center", fontsize=7.5, color=colour, fontweight=weight,
                         linespacing=1.05)
         grid_axes(ax, strategies, impls, show_rows=True, rotate=20)
-        conc = sorted({r["concurrency"] for r in req if r["load"] == load})
+        conc = sorted({r.concurrency for r in req if r.load == load})
         ax.set_title(f"load: {load}, {'/'.join(map(str, conc))} concurrent requests", fontsize=9.5)
     axes[-1].set_xlabel("connection strategy")
     fig.legend(
@@ -51,19 +50,19 @@ def draw_request(records: list[dict[str, Any]]) -> Figure | None:
     return fig
 
 
-def request_cell(rec: dict[str, Any] | None) -> tuple[str, str, str, str]:
+def request_cell(rec: RequestRecord | None) -> tuple[str, str, str, str]:
     """(face colour, text, text colour, font weight) of one request-scenario cell."""
     if rec is None:
         return palette.VERDICT_COLOURS["missing"], "-", "#777777", "normal"
-    outcome = rec.get("outcome")
+    outcome = rec.outcome
     if outcome in ("hung", "skipped"):
         return palette.VERDICT_COLOURS["error"], str(outcome), "white", "bold"
-    if (rec.get("errors") or {}).get("cell-crashed"):
+    if (rec.errors or {}).get("cell-crashed"):
         return palette.VERDICT_COLOURS["error"], "cell\ncrashed", "white", "bold"
-    lv = rec.get("local_violations")
-    wr = rec.get("wrong_results")
+    lv = known(rec.local_violations)
+    wr = known(rec.wrong_results)
     errors = error_total(rec)
-    rate = rec.get("ops_per_s")
+    rate = rec.ops_per_s
     line1 = f"L {short_count(lv)}  W {short_count(wr)}"
     rate_text = f"{short_count(rate)}/s" if isinstance(rate, (int, float)) else "-/s"
     line2 = (f"E {short_count(errors)}  " if errors else "") + rate_text

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -11,21 +9,22 @@ from matplotlib.lines import Line2D
 from bench.present import palette
 from bench.present.charts.figure import concurrency_axis, figure, log_ticks, points
 from bench.present.common import is_bad, loads_of, of_kind, short_count, strategies_of
+from bench.records.kinds import DbRecord, Record
 
 
-def draw_throughput(records: list[dict[str, Any]]) -> Figure | None:
+def draw_throughput(records: list[Record]) -> Figure | None:
     """Successful ops/s vs concurrency, a line per strategy, one panel per load, the mysqlslap ceiling drawn."""
     db = of_kind(records, "db")
     if not db:
         return None
     loads = loads_of(db)
     strategies = strategies_of(db)
-    levels = sorted({r["concurrency"] for r in db})
+    levels = sorted({r.concurrency for r in db})
     fig = figure(4.4)
     axes = list(fig.subplots(1, len(loads), squeeze=False, sharey=True)[0])
-    values = [r["ops_per_s"] for r in db if isinstance(r.get("ops_per_s"), (int, float)) and r["ops_per_s"] > 0]
-    ceilings = {r["concurrency"]: r["server_ceiling_ops_per_s"] for r in db
-                if isinstance(r.get("server_ceiling_ops_per_s"), (int, float))}
+    values = [r.ops_per_s for r in db if isinstance(r.ops_per_s, (int, float)) and r.ops_per_s > 0]
+    ceilings = {r.concurrency: r.server_ceiling_ops_per_s for r in db
+                if isinstance(r.server_ceiling_ops_per_s, (int, float))}
     top = max([*values, *ceilings.values(), 1.0])
     bottom = min(values) / 2.5 if values else 1.0
     idle = False
@@ -36,8 +35,8 @@ def draw_throughput(records: list[dict[str, Any]]) -> Figure | None:
                     solid_capstyle="round", zorder=1)
             ax.plot(xs, [ceilings[c] for c in xs], color=palette.CEILING_COLOUR, linewidth=1, linestyle=":", zorder=1)
         for k, strategy in enumerate(strategies):
-            rows = sorted((r for r in db if r["load"] == load and r["strategy"] == strategy),
-                          key=lambda r: r["concurrency"])
+            rows = sorted((r for r in db if r.load == load and r.strategy == strategy),
+                          key=lambda r: r.concurrency)
             if rows:
                 # markers on the bottom edge side by side, not on top of each other
                 dodge = 2 ** (0.05 * (k - (len(strategies) - 1) / 2))
@@ -55,11 +54,11 @@ def draw_throughput(records: list[dict[str, Any]]) -> Figure | None:
     return fig
 
 
-def _strategy_line(ax: Axes, rows: list[dict[str, Any]], strategy: str, load: str, bottom: float, dodge: float) -> bool:
+def _strategy_line(ax: Axes, rows: list[DbRecord], strategy: str, load: str, bottom: float, dodge: float) -> bool:
     """One strategy's line and markers in one panel; True when a clean cell finished no op (drawn at the bottom)."""
     colour = palette.strategy_colour(strategy)
     style = palette.load_style(load)
-    pts = [(r["concurrency"], float(r.get("ops_per_s") or 0.0), is_bad(r)) for r in rows]
+    pts = [(r.concurrency, float(r.ops_per_s or 0.0), is_bad(r)) for r in rows]
     points(ax, [(c, v) for c, v, _bad in pts if v > 0], color=colour, linestyle=style.linestyle, linewidth=1.4,
            zorder=2)
     points(ax, [(c, v) for c, v, bad in pts if not bad and v > 0], linestyle="none", marker=style.marker, color=colour,
@@ -85,9 +84,9 @@ def _handles(strategies: list[str], ceilings: bool, idle: bool) -> list[Line2D]:
     return handles
 
 
-def mix_text(db: list[dict[str, Any]]) -> str:
+def mix_text(db: list[DbRecord]) -> str:
     """The operation mix every db record shares, in words; "" when they differ or none says."""
-    mixes = {tuple(sorted((r.get("mix") or {}).items())) for r in db if r.get("mix")}
+    mixes = {tuple(sorted((r.mix or {}).items())) for r in db if r.mix}
     if len(mixes) != 1:
         return ""
     mix = dict(next(iter(mixes)))
