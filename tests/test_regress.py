@@ -30,6 +30,8 @@ from bench.gate import baseline as gate_baseline
 from bench.gate import confirm, decision, disturbed, measure, metrics, output, stats
 from bench.gate import plan as gate_plan
 from bench.records.io import SCHEMA_VERSION, RecordError
+from bench.records.kinds import MicroRecord, Record
+from bench.records.schema import from_json
 
 ROOT = Path(__file__).resolve().parent.parent
 TUNABLE = "tests.slow_locals:Tunable"
@@ -263,9 +265,16 @@ def test_parse_max_slowdown() -> None:
             regress.parse_max_slowdown(bad)
 
 
+def _micro(**fields: Any) -> MicroRecord:
+    """A micro record of op ``get`` with ``fields``, read from its JSON form."""
+    rec = from_json({"kind": "micro", "op": "get", "ns_median": 1.0, **fields})
+    assert isinstance(rec, MicroRecord)
+    return rec
+
+
 def test_per_process_ratios_pair_process_k_with_process_k() -> None:
-    rec = {"impl": "x", "processes": 3, "values_per_process": 2, "values": [10, 12, 20, 22, 30, 32]}
-    ref = {"impl": "threading-local", "processes": 3, "values_per_process": 2, "values": [5, 6, 10, 11, 0, 0]}
+    rec = _micro(impl="x", processes=3, values_per_process=2, values=[10, 12, 20, 22, 30, 32])
+    ref = _micro(impl="threading-local", processes=3, values_per_process=2, values=[5, 6, 10, 11, 0, 0])
     samples, why = metrics.per_process_ratios(rec, ref)
     assert samples == [2.0, 2.0] and why is not None and "1 of 3" in why
 
@@ -364,9 +373,9 @@ def test_a_cell_unstable_in_the_baseline_is_reported_not_judged() -> None:
 
 
 def test_a_database_repeat_shared_with_another_client_gives_no_sample() -> None:
-    def cell(strategy: str, ops_per_s: float, surplus: int, client: int = 10_000) -> dict[str, Any]:
-        return {"kind": "db", "strategy": strategy, "load": "threads", "concurrency": 4, "outcome": "ok",
-                "ops_per_s": ops_per_s, "statement_surplus": surplus, "client_statements": client}
+    def cell(strategy: str, ops_per_s: float, surplus: int, client: int = 10_000) -> Record:
+        return from_json({"kind": "db", "strategy": strategy, "load": "threads", "concurrency": 4, "outcome": "ok",
+                          "ops_per_s": ops_per_s, "statement_surplus": surplus, "client_statements": client})
 
     rounds = [
         [cell("locked", 10_000, 1), cell("pooled", 5_000, 10_003)],  # pooled pings once per op: its own surplus

@@ -23,6 +23,8 @@ import pytest
 from bench.cell import twin
 from bench.errors import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION
 from bench.gate import ab
+from bench.records.kinds import Record
+from bench.records.schema import from_json
 
 ROOT = Path(__file__).resolve().parent.parent
 IMPL = "abpkg.loc:Local"
@@ -365,9 +367,9 @@ def test_database_pairs_flag_a_slowed_user_factory(tmp_path: Path, mysql_server:
     assert_nothing_left(repo, tmp_path / "tmp")
 
 
-def _db_rec(strategy: str, ops: float, repeat: int, outcome: str = "ok") -> dict[str, Any]:
-    return {"kind": "db", "strategy": strategy, "load": "threads", "concurrency": 2, "outcome": outcome,
-            "ops_per_s": ops, "repeat": repeat, "machine_load_1m": 0.0, "wrong_results": 0, "errors": {}}
+def _db_rec(strategy: str, ops: float, repeat: int, outcome: str = "ok") -> Record:
+    return from_json({"kind": "db", "strategy": strategy, "load": "threads", "concurrency": 2, "outcome": outcome,
+                      "ops_per_s": ops, "repeat": repeat, "machine_load_1m": 0.0, "wrong_results": 0, "errors": {}})
 
 
 def test_database_pairs_decision_and_output_shapes(tmp_path: Path) -> None:
@@ -378,7 +380,7 @@ def test_database_pairs_decision_and_output_shapes(tmp_path: Path) -> None:
     thresholds = Thresholds({"micro": 0.1, "db": 0.2}, 0.05)
     change = [[_db_rec("s", 500.0 + i, i), _db_rec("locked", 1000.0, i)] for i in range(6)]
     base = [[_db_rec("s", 1000.0 - i, i), _db_rec("locked", 1000.0 + i, i)] for i in range(6)]
-    change[5][0]["outcome"] = "error"  # a pair with a failed cell gives no sample
+    change[5][0] = change[5][0].replace(outcome="error")  # a pair with a failed cell gives no sample
     results = {r.name: r for r in db_ab_speed({"change": change, "base": base}, thresholds, [])}
     slowed = results["db/s/threads/c2"]
     assert slowed.verdict == "regression" and len(slowed.paired) == 5 and slowed.slowdown > 0.4

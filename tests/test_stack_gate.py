@@ -16,15 +16,22 @@ from bench.gate.decision import compare_correctness, in_selection, leaks
 from bench.gate.measure import Measurement
 from bench.gate.metrics import model_entries
 from bench.records.io import SCHEMA_VERSION, RecordError
+from bench.records.kinds import Record
+from bench.records.schema import from_json
 from tests.test_stack_model import db_rec, probe_rec, stack_rec
 
 KEY = "model/gevent-pywsgi/fast/global/c16"
 
 
-def _records(model_errors: int, local_violations: int = 0) -> list[dict[str, Any]]:
-    return [stack_rec("gevent-pywsgi", "gevent", "fast", "global", silent=900, http={"500": 20}),
-            probe_rec("fast", "gevent", local_violations),
-            db_rec("global", "gevent", 16, wrong=500, silent=500, errors=model_errors)]
+def _typed(rec: Record | dict[str, Any]) -> Record:
+    """A record built by tests.test_stack_model's helpers, typed (read from its JSON form if it is one)."""
+    return rec if isinstance(rec, Record) else from_json(rec)
+
+
+def _records(model_errors: int, local_violations: int = 0) -> list[Record]:
+    return [_typed(stack_rec("gevent-pywsgi", "gevent", "fast", "global", silent=900, http={"500": 20})),
+            _typed(probe_rec("fast", "gevent", local_violations)),
+            _typed(db_rec("global", "gevent", 16, wrong=500, silent=500, errors=model_errors))]
 
 
 def test_model_entries_name_the_aspects_in_disagreement() -> None:
@@ -34,7 +41,7 @@ def test_model_entries_name_the_aspects_in_disagreement() -> None:
     assert agree[KEY]["aspects"]["failure mode"] == "stack silent wrong / model silent wrong"
     loud = model_entries(_records(model_errors=90_000))[KEY]
     assert loud["disagree_on"] == ["failure mode"] and leaks(loud)
-    assert model_entries([stack_rec("waitress", "threads", "fast", "global")]) == {}  # nothing predicts it
+    assert model_entries([_typed(stack_rec("waitress", "threads", "fast", "global"))]) == {}  # nothing predicts it
 
 
 def test_a_new_disagreement_fails_and_an_old_one_does_not() -> None:

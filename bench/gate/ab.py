@@ -24,6 +24,7 @@ from bench.cell.twin import base_name, change_name, is_base
 from bench.gate import stats
 from bench.gate.decision import CorrectnessResult, SpeedResult, Thresholds, compare_correctness, settle
 from bench.gate.metrics import micro_name, per_process_ratios
+from bench.records.kinds import MicroRecord, Record
 
 
 @dataclass
@@ -78,13 +79,13 @@ def judge(name: str, paired: list[float], base: list[float], now: list[float], m
                            paired=paired))
 
 
-def _reference_ratios(rec: Mapping[str, Any], ref: Mapping[str, Any] | None) -> list[float]:
+def _reference_ratios(rec: MicroRecord, ref: MicroRecord | None) -> list[float]:
     return per_process_ratios(rec, ref)[0] if ref is not None else []
 
 
-def ab_speed(records: Iterable[Mapping[str, Any]], thresholds: Thresholds, notes: list[str]) -> list[ABResult]:
+def ab_speed(records: Iterable[Record], thresholds: Thresholds, notes: list[str]) -> list[ABResult]:
     """One result per impl x op with micro records on both sides, by name."""
-    micro = {(r["impl"], r["op"]): r for r in records if r.get("kind") == "micro"}
+    micro = {(r.impl, r.op): r for r in records if isinstance(r, MicroRecord)}
     out = []
     for (impl, op), rec in sorted(micro.items()):
         if is_base(impl) or impl in (SUBJECT_PLAIN, SUBJECT_REFERENCE):

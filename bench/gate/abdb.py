@@ -20,7 +20,7 @@ import logging
 import math
 import os
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +31,13 @@ from bench.gate.decision import CorrectnessResult, Thresholds, compare_correctne
 from bench.gate.disturbed import disturbed_cells
 from bench.gate.measure import machine_load
 from bench.gate.metrics import db_entries, db_name
+from bench.records.kinds import DbRecord, Record
 
 log = logging.getLogger(__name__)
 
 SIDES: tuple[str, ...] = ("change", "base")
 #: Rounds of records per side: ``{"change": [[records of pair 0], ...], "base": [...]}``.
-SideRounds = dict[str, list[list[dict[str, Any]]]]
+SideRounds = dict[str, list[list[Record]]]
 
 
 @contextlib.contextmanager
@@ -75,16 +76,15 @@ def run_db_pairs(target: Any, tree: Path, strategies: Sequence[str], loads: Sequ
                             recs, errs = run_db(target, strategies=(strategy,), loads=(load,), concurrency=(c,),
                                                 duration=duration, warmup=warmup, ceiling=False)
                         load_1m = machine_load()
-                        for rec in recs:
-                            rec.update(repeat=index, machine_load_1m=load_1m, ab_side=side)
-                        rounds[side][index] += recs
+                        rounds[side][index] += [rec.replace(repeat=index, machine_load_1m=load_1m, ab_side=side)
+                                                for rec in recs]
                         errors += [f"{side}: {e}" for e in errs if f"{side}: {e}" not in errors]
     return rounds, errors
 
 
-def _ops(rec: Mapping[str, Any] | None) -> float | None:
-    value = rec.get("ops_per_s") if rec else None
-    ok = rec is not None and rec.get("outcome") == "ok" and isinstance(value, int | float) and value > 0
+def _ops(rec: DbRecord | None) -> float | None:
+    value = rec.ops_per_s if rec is not None else None
+    ok = rec is not None and rec.outcome == "ok" and isinstance(value, int | float) and value > 0
     return float(value) if ok and value is not None else None
 
 
@@ -94,9 +94,9 @@ def db_ab_speed(rounds: SideRounds, thresholds: Thresholds, notes: list[str]) ->
     paired: dict[tuple[str, str, int], list[float]] = {}
     ops: dict[tuple[str, str, int], tuple[list[float], list[float]]] = {}
     for index, (mine, theirs) in enumerate(zip(rounds["change"], rounds["base"], strict=True)):
-        base_cells = {(r["strategy"], r["load"], r["concurrency"]): r for r in theirs if r.get("kind") == "db"}
-        for rec in (r for r in mine if r.get("kind") == "db"):
-            key = (rec["strategy"], rec["load"], rec["concurrency"])
+        base_cells = {(r.strategy, r.load, r.concurrency): r for r in theirs if isinstance(r, DbRecord)}
+        for rec in (r for r in mine if isinstance(r, DbRecord)):
+            key = (rec.strategy, rec.load, rec.concurrency)
             series = paired.setdefault(key, [])
             now, before = _ops(rec), _ops(base_cells.get(key))
             if (index, *key) not in disturbed and now and before:

@@ -40,6 +40,7 @@ from bench.gate.output import headline, report
 from bench.gate.plan import AB_MIN_PAIRS, GatePlan
 from bench.gate.run import Outputs, write_outputs
 from bench.gate.worktree import Sides, base_tree, find_sides
+from bench.records.kinds import MicroRecord, ProbeRecord
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ def _outcome(measurement: Any, plan: GatePlan, thresholds: Thresholds, preflight
     outcome = GateOutcome()
     outcome.speed = list(ab_speed(measurement.records, thresholds, measurement.notes))
     outcome.correctness = ab_correctness(measurement.correctness)
-    impls_seen = {r["impl"] for r in measurement.records if r.get("kind") in ("micro", "probe")}
+    impls_seen = {r.impl for r in measurement.records if isinstance(r, MicroRecord | ProbeRecord)}
     change_only, base_only = one_sided(impls_seen, list(plan.impls))
     base_only = sorted(set(base_only) | set(preflight_out.get("base_only", [])))
     outcome.new_speed = [f"{n} (only in the change, not judged)" for n in change_only]

@@ -6,28 +6,29 @@ slowdown against the baseline median, coloured by the metric's verdict, threshol
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bench.gate import stats
 from bench.gate.decision import GateOutcome, SpeedResult, slowdown_of
+from bench.records.kinds import DbRecord, Record
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def chart_records(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def chart_records(records: Sequence[Record]) -> list[Record]:
     """Records for the standard charts: of the repeats of a db cell, the one with the median ops/s."""
-    cells: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    out: list[dict[str, Any]] = []
+    cells: dict[tuple[str, str, int], list[DbRecord]] = {}
+    out: list[Record] = []
     for rec in records:
-        if rec.get("kind") == "db":
-            cells.setdefault((rec["strategy"], rec["load"], rec["concurrency"]), []).append(dict(rec))
+        if isinstance(rec, DbRecord):
+            cells.setdefault((rec.strategy, rec.load, rec.concurrency), []).append(rec)
         else:
-            out.append(dict(rec))
+            out.append(rec)
     for repeats in cells.values():
-        repeats.sort(key=lambda r: float(r.get("ops_per_s") or 0.0))
+        repeats.sort(key=lambda r: float(r.ops_per_s or 0.0))
         out.append(repeats[len(repeats) // 2])
     return out
 
@@ -87,7 +88,7 @@ def draw_gate(outcome: GateOutcome) -> Figure | None:
     return fig
 
 
-def write_charts(out_dir: Path, records: Sequence[Mapping[str, Any]], outcome: GateOutcome | None) -> list[Path]:
+def write_charts(out_dir: Path, records: Sequence[Record], outcome: GateOutcome | None) -> list[Path]:
     """The standard charts of this run's records, and ``regress.png``/``.svg`` of the comparison."""
     from bench.present import charts
 

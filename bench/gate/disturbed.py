@@ -10,8 +10,9 @@ Why these two guards, and what they were measured against: docs/gate.md.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+
+from bench.records.kinds import DbRecord, Record
 
 #: A database cell whose server executed more than this share of its statements (and at least
 #: FOREIGN_MIN statements) for someone else was disturbed: its repeat gives no ratio.
@@ -26,37 +27,37 @@ Cell = tuple[str, str, int]
 RepeatCell = tuple[int, str, str, int]
 
 
-def busy_limit(rec: Mapping[str, Any]) -> float:
+def busy_limit(rec: DbRecord) -> float:
     """The load above which a database cell shared the machine with other work.
 
     :data:`BUSY_PER_CPU` runnable tasks per CPU, plus what the cell itself keeps runnable: its
     client threads (one per worker under ``threads``, one under gevent) and, on a local server,
     up to one server thread per connection.
     """
-    concurrency = int(rec.get("concurrency") or 1)
-    client = concurrency if rec.get("load") == "threads" else 1
+    concurrency = int(rec.concurrency or 1)
+    client = concurrency if rec.load == "threads" else 1
     return BUSY_PER_CPU * (os.cpu_count() or 1) + client + concurrency
 
 
-def _db_records(rounds: Sequence[Sequence[Mapping[str, Any]]]) -> list[tuple[int, Mapping[str, Any]]]:
-    return [(index, rec) for index, records in enumerate(rounds) for rec in records if rec.get("kind") == "db"]
+def _db_records(rounds: Sequence[Sequence[Record]]) -> list[tuple[int, DbRecord]]:
+    return [(index, rec) for index, records in enumerate(rounds) for rec in records if isinstance(rec, DbRecord)]
 
 
-def _cell(rec: Mapping[str, Any]) -> Cell:
-    return rec["strategy"], rec["load"], rec["concurrency"]
+def _cell(rec: DbRecord) -> Cell:
+    return rec.strategy, rec.load, rec.concurrency
 
 
-def busy_machine(rounds: Sequence[Sequence[Mapping[str, Any]]]) -> set[RepeatCell]:
+def busy_machine(rounds: Sequence[Sequence[Record]]) -> set[RepeatCell]:
     """Cells after which the 1-minute load average was above :func:`busy_limit`."""
     out: set[RepeatCell] = set()
     for index, rec in _db_records(rounds):
-        load_1m = rec.get("machine_load_1m")
+        load_1m = rec.machine_load_1m
         if isinstance(load_1m, int | float) and load_1m > busy_limit(rec):
             out.add((index, *_cell(rec)))
     return out
 
 
-def shared_server(rounds: Sequence[Sequence[Mapping[str, Any]]]) -> set[RepeatCell]:
+def shared_server(rounds: Sequence[Sequence[Record]]) -> set[RepeatCell]:
     """Cells whose server executed statements for another client.
 
     A cell's ``statement_surplus`` (statements executed minus statements the cell sent) holds the
@@ -67,7 +68,7 @@ def shared_server(rounds: Sequence[Sequence[Mapping[str, Any]]]) -> set[RepeatCe
     """
     rows: dict[Cell, list[tuple[int, float, float]]] = {}
     for index, rec in _db_records(rounds):
-        surplus, client = rec.get("statement_surplus"), rec.get("client_statements")
+        surplus, client = rec.statement_surplus, rec.client_statements
         if isinstance(surplus, int | float) and isinstance(client, int | float) and client > 0:
             rows.setdefault(_cell(rec), []).append((index, float(surplus), float(client)))
     out: set[RepeatCell] = set()
@@ -79,6 +80,6 @@ def shared_server(rounds: Sequence[Sequence[Mapping[str, Any]]]) -> set[RepeatCe
     return out
 
 
-def disturbed_cells(rounds: Sequence[Sequence[Mapping[str, Any]]]) -> set[RepeatCell]:
+def disturbed_cells(rounds: Sequence[Sequence[Record]]) -> set[RepeatCell]:
     """(repeat, strategy, load, concurrency) of the cells that shared the server or the machine with other work."""
     return busy_machine(rounds) | shared_server(rounds)

@@ -22,10 +22,12 @@ from bench.errors import UsageError
 from bench.gate.metrics import Metric, db_entries, db_metrics, micro_metrics, model_entries, probe_entries
 from bench.gate.plan import DB_REFERENCE, ENV_REQUIRE_DB, JOBS, GatePlan
 from bench.plan.selection import LocalsPlan
+from bench.records.kinds import Record
 
 log = logging.getLogger(__name__)
 
-Rounds = list[list[dict[str, Any]]]
+#: Records per repeat: ``rounds[r]`` holds the records of repeat ``r``.
+Rounds = list[list[Record]]
 
 
 @dataclass
@@ -33,7 +35,7 @@ class Measurement:
     """What one run of the quick matrix produced."""
 
     environment: dict[str, Any]
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     speed: dict[str, Metric] = field(default_factory=dict)
@@ -83,7 +85,7 @@ def run_db_rounds(target: Any, strategies: Sequence[str], loads: Sequence[str], 
     errors: list[str] = []
     groups = [(load, c) for load in loads for c in concurrency]
     for r in range(repeats):
-        records: list[dict[str, Any]] = []
+        records: list[Record] = []
         for g, (load, c) in enumerate(groups):
             order = rotated(list(strategies), r + g, repeats)
             log.info("db: repeat %d/%d, %s c=%d: %s", r + 1, repeats, load, c, ", ".join(order))
@@ -91,10 +93,7 @@ def run_db_rounds(target: Any, strategies: Sequence[str], loads: Sequence[str], 
                 recs, errs = run_db(target, strategies=(strategy,), loads=(load,), concurrency=(c,), duration=duration,
                                     warmup=warmup, ceiling=False)
                 load_1m = machine_load()
-                for rec in recs:
-                    rec["repeat"] = r
-                    rec["machine_load_1m"] = load_1m
-                records += recs
+                records += [rec.replace(repeat=r, machine_load_1m=load_1m) for rec in recs]
                 errors += [e for e in errs if e not in errors]
         rounds.append(records)
     return rounds, errors
@@ -154,7 +153,7 @@ def measure(plan: GatePlan, target: Any, *, db_skipped: str | None = None, quiet
     return out
 
 
-def run_stack_check(target: Any, records: list[dict[str, Any]], *, quiet: bool = True) -> list[str]:
+def run_stack_check(target: Any, records: list[Record], *, quiet: bool = True) -> list[str]:
     """The quick real-stack matrix and the in-process db cells that predict it, appended to ``records``.
 
     The gate's own db rounds hold only the strategies expected safe at its concurrency, so the stack's

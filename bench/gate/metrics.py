@@ -11,7 +11,7 @@ pure; a metric that cannot be formed adds a line saying why to the ``notes`` lis
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ from bench.cell.micro import SUBJECT_PLAIN, SUBJECT_REFERENCE
 from bench.gate import stats
 from bench.gate.disturbed import disturbed_cells
 from bench.gate.plan import DB_REFERENCE, KINDS
+from bench.records.kinds import DbRecord, MicroRecord, ProbeRecord, Record, known
 
 
 def micro_name(impl: str, op: str) -> str:
@@ -82,7 +83,7 @@ class Metric:
         return metric
 
 
-def per_process_ratios(rec: Mapping[str, Any], ref: Mapping[str, Any]) -> tuple[list[float], str | None]:
+def per_process_ratios(rec: MicroRecord, ref: MicroRecord) -> tuple[list[float], str | None]:
     """One sample per process: the median over its rounds of ``rec``'s value over ``ref``'s.
 
     Returns (samples, why some are missing, or None).
@@ -93,13 +94,13 @@ def per_process_ratios(rec: Mapping[str, Any], ref: Mapping[str, Any]) -> tuple[
     apart.  A round whose values are not both positive (an op at the harness floor) gives no
     ratio; a process left with none gives no sample.
     """
-    size, count = rec.get("values_per_process"), rec.get("processes")
-    values, ref_values = rec.get("values") or [], ref.get("values") or []
+    size, count = rec.values_per_process, rec.processes
+    values, ref_values = rec.values or [], ref.values or []
     if not isinstance(size, int) or not isinstance(count, int) or size < 1 or count < 1:
         return [], "record lacks processes/values_per_process"
-    if (count != ref.get("processes") or size != ref.get("values_per_process")
+    if (count != ref.processes or size != ref.values_per_process
             or len(values) != count * size or len(ref_values) != count * size):
-        return [], f"its values and {ref.get('impl')}'s do not line up process by process"
+        return [], f"its values and {ref.impl}'s do not line up process by process"
     samples, dropped = [], 0
     for k in range(count):
         mine, theirs = values[k * size:(k + 1) * size], ref_values[k * size:(k + 1) * size]
@@ -111,9 +112,9 @@ def per_process_ratios(rec: Mapping[str, Any], ref: Mapping[str, Any]) -> tuple[
     return samples, (f"{dropped} of {count} processes at the harness floor (values <= 0 ns)" if dropped else None)
 
 
-def micro_metrics(records: Iterable[Mapping[str, Any]], notes: list[str]) -> dict[str, Metric]:
+def micro_metrics(records: Iterable[Record], notes: list[str]) -> dict[str, Metric]:
     """One metric per (impl, op) of the micro records, threading.local and the floor excluded."""
-    micro = {(r["impl"], r["op"]): r for r in records if r.get("kind") == "micro"}
+    micro = {(r.impl, r.op): r for r in records if isinstance(r, MicroRecord)}
     out: dict[str, Metric] = {}
     for (impl, op), rec in micro.items():
         if impl in (SUBJECT_PLAIN, SUBJECT_REFERENCE):
@@ -131,15 +132,15 @@ def micro_metrics(records: Iterable[Mapping[str, Any]], notes: list[str]) -> dic
     return out
 
 
-def _ops_per_s(rec: Mapping[str, Any] | None) -> float | None:
+def _ops_per_s(rec: DbRecord | None) -> float | None:
     """A cell's ops/s if it is usable for a ratio (outcome ok, a positive number), else None."""
-    value = rec.get("ops_per_s") if rec else None
-    if rec and rec.get("outcome") == "ok" and isinstance(value, int | float) and value > 0:
+    value = rec.ops_per_s if rec is not None else None
+    if rec is not None and rec.outcome == "ok" and isinstance(value, int | float) and value > 0:
         return float(value)
     return None
 
 
-def db_metrics(rounds: Sequence[Sequence[Mapping[str, Any]]], notes: list[str]) -> dict[str, Metric]:
+def db_metrics(rounds: Sequence[Sequence[Record]], notes: list[str]) -> dict[str, Metric]:
     """One metric per (strategy, load, concurrency): ops/s over ``locked``'s, one sample per repeat.
 
     A repeat in which either cell was disturbed (:func:`bench.gate.disturbed.disturbed_cells`)
@@ -149,7 +150,7 @@ def db_metrics(rounds: Sequence[Sequence[Mapping[str, Any]]], notes: list[str]) 
     left_out: dict[tuple[str, str, int], int] = {}
     disturbed = disturbed_cells(rounds)
     for index, records in enumerate(rounds):
-        cells = {(r["strategy"], r["load"], r["concurrency"]): r for r in records if r.get("kind") == "db"}
+        cells = {(r.strategy, r.load, r.concurrency): r for r in records if isinstance(r, DbRecord)}
         for (strategy, load, c), rec in cells.items():
             if strategy == DB_REFERENCE:
                 continue
@@ -174,55 +175,55 @@ def db_metrics(rounds: Sequence[Sequence[Mapping[str, Any]]], notes: list[str]) 
     return out
 
 
-def probe_entries(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+def probe_entries(records: Iterable[Record]) -> dict[str, dict[str, Any]]:
     """Correctness entries of the judged probes: violations and checks per impl x load x probe."""
     from bench.cell.probes import JUDGED
 
     out: dict[str, dict[str, Any]] = {}
     for rec in records:
-        if rec.get("kind") != "probe" or rec.get("probe") not in JUDGED or rec.get("outcome") != "ok":
+        if not isinstance(rec, ProbeRecord) or rec.probe not in JUDGED or rec.outcome != "ok":
             continue
-        if not isinstance(rec.get("violations"), int):
+        if not isinstance(rec.violations, int):
             continue
-        out[probe_key(rec["impl"], rec["load"], rec["probe"])] = {
-            "kind": "probe", "impl": rec["impl"], "load": rec["load"], "probe": rec["probe"],
-            "violations": rec["violations"], "checks": rec.get("checks"),
+        out[probe_key(rec.impl, rec.load, rec.probe)] = {
+            "kind": "probe", "impl": rec.impl, "load": rec.load, "probe": rec.probe,
+            "violations": rec.violations, "checks": known(rec.checks),
         }
     return out
 
 
-def db_entries(rounds: Sequence[Sequence[Mapping[str, Any]]]) -> dict[str, dict[str, Any]]:
+def db_entries(rounds: Sequence[Sequence[Record]]) -> dict[str, dict[str, Any]]:
     """Correctness entries of the database cells: wrong results and errors summed over the repeats."""
     out: dict[str, dict[str, Any]] = {}
     for records in rounds:
         for rec in records:
-            if rec.get("kind") != "db" or rec.get("outcome") == "skipped":
+            if not isinstance(rec, DbRecord) or rec.outcome == "skipped":
                 continue
-            name = db_name(rec["strategy"], rec["load"], rec["concurrency"])
-            entry = out.setdefault(name, {"kind": "db", "strategy": rec["strategy"], "load": rec["load"],
-                                          "concurrency": rec["concurrency"], "wrong_results": 0, "errors": 0,
+            name = db_name(rec.strategy, rec.load, rec.concurrency)
+            entry = out.setdefault(name, {"kind": "db", "strategy": rec.strategy, "load": rec.load,
+                                          "concurrency": rec.concurrency, "wrong_results": 0, "errors": 0,
                                           "error_classes": {}, "repeats": 0})
             entry["repeats"] += 1
-            entry["wrong_results"] += int(rec.get("wrong_results") or 0)
-            for label, n in (rec.get("errors") or {}).items():
+            entry["wrong_results"] += int(rec.wrong_results or 0)
+            for label, n in (rec.errors or {}).items():
                 entry["errors"] += int(n)
                 entry["error_classes"][label] = entry["error_classes"].get(label, 0) + int(n)
     return out
 
 
-def model_entries(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+def model_entries(records: Sequence[Record]) -> dict[str, dict[str, Any]]:
     """Correctness entries of the model check: per real-stack cell with an in-process prediction, the aspects
     (local, strategy, failure mode) on which the model disagrees with the stack, and both sides of each."""
     from bench.present.model import pair_all
 
     out: dict[str, dict[str, Any]] = {}
-    for p in pair_all([dict(r) for r in records]):
+    for p in pair_all(records):
         if p.verdict == "unpredicted":
             continue
         s = p.stack
         out[p.key()] = {
-            "kind": "model", "server": s["server"], "impl": s["impl"], "strategy": s["strategy"],
-            "concurrency": s["concurrency"], "disagreements": sum(1 for c in p.comparisons if not c.agrees),
+            "kind": "model", "server": s.server, "impl": s.impl, "strategy": s.strategy,
+            "concurrency": s.concurrency, "disagreements": sum(1 for c in p.comparisons if not c.agrees),
             "disagree_on": [c.aspect for c in p.comparisons if not c.agrees],
             "aspects": {c.aspect: f"stack {c.stack} / model {c.model}" for c in p.comparisons},
         }
