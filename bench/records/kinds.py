@@ -142,7 +142,7 @@ class _Workload(_LocustFields, kw_only=True):
     ops_requested: Null[int] = UNSET
     mix: Opt[Counts] = UNSET
     settings: Opt[Facts] = UNSET
-    server_url: Opt[str] = UNSET  # password hidden
+    server_url: Null[str] = UNSET  # password hidden (Locust: None when no one server was known)
     target_source: Opt[str] = UNSET
     connect_options: Opt[Facts] = UNSET
     ops: Null[int] = UNSET
@@ -346,6 +346,7 @@ class StackRecord(_LocustFields, kw_only=True, tag="stack"):
     load_facts: Opt[Facts] = UNSET
     load: Opt[str] = UNSET  # "locust" when Locust workers drove it (``ctxbench locust --scenario stack``)
     server_counters: Null[Facts] = UNSET  # the MySQL server's counter deltas, when the master could read them
+    server_url: Null[str] = UNSET  # Locust: the MySQL server the run used, redacted (None: not known)
     server_pid: Null[int] = UNSET
     server_pids: Opt[list[int]] = UNSET
     cell_wall_s: Null[float] = UNSET
