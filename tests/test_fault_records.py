@@ -13,7 +13,7 @@ from bench.faults import fault_record
 from bench.faults.running import start_cell
 from bench.plan.cells import Cell
 from bench.records import latency
-from bench.records.schema import check_record
+from bench.records.schema import check_record, to_json
 from bench.records.scrub import scrub
 
 pytestmark = pytest.mark.db
@@ -27,7 +27,7 @@ def test_a_fault_record_carries_the_cells_histogram(mysql_server: Any) -> None:
     rec, problem = outcome
     assert problem is None and rec["outcome"] == "ok", rec.get("reason")
     fault = scrub(fault_record("soak", cell, outcome, duration_s=0.5), target.password or "unset")
-    assert check_record(fault, {"fault"}) is None
+    assert check_record(to_json(fault), {"fault"}) is None
     hist = fault[latency.FIELD]
     assert hist == rec[latency.FIELD] and hist["count"] == rec["ops"] == fault["ops"] > 0
     summary = latency.field_summary_ms(hist)  # decodes: the scrub left it whole

@@ -29,6 +29,7 @@ from bench import faults
 from bench.errors import UsageError
 from bench.records.environment import PROJECT_ROOT
 from bench.records.io import SCHEMA_VERSION, atomic_write_json
+from bench.records.schema import records_from_json
 from bench.server.install import server_command
 from tests import accounts, fault_helpers
 
@@ -125,13 +126,13 @@ def test_peak_bound_counts_the_preallocated_stamps() -> None:
 def test_findings_name_every_broken_promise() -> None:
     base = {"kind": "fault", "strategy": "pooled", "load": "threads", "concurrency": 40, "problem": None,
             "error_count": 0, "wrong_results": 0}
-    lines = faults.findings([
+    lines = faults.findings(records_from_json([
         {**base, "scenario": "max-connections", "leaked_connections": 2, "crashed": False, "open_after_close": 0},
         {**base, "scenario": "max-connections", "leaked_connections": 0, "crashed": True, "open_after_close": 3},
         {**base, "scenario": "soak", "leaked_connections": 0, "within_bound": False,
          "rss_mib": {"growth_mib": 80.0, "bound_growth_mib": 16.0, "peak_mib": 500.0, "bound_peak_mib": 600.0}},
         {**base, "scenario": "hang", "leaked_connections": 0, "outcome": "errors", "cell_processes_left": [123]},
-    ])
+    ]))  # type: ignore[arg-type]
     text = "\n".join(lines)
     assert "still held 2 connection(s)" in text and "crashed" in text and "left 3 connection(s) open" in text
     assert "grew 80.0 MiB" in text and "cell processes left [123]" in text

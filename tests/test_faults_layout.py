@@ -8,6 +8,7 @@ Fast: nothing here starts a server or a cell.
 from __future__ import annotations
 
 import pkgutil
+from typing import Any
 
 import pytest
 
@@ -61,6 +62,7 @@ def test_a_server_fault_cell_that_missed_the_recovery_runs_once_more(monkeypatch
 
     from bench.faults import scenarios
     from bench.plan.cells import Cell
+    from bench.records.kinds import FaultRecord
 
     class Collect(logging.Handler):
         def __init__(self) -> None:
@@ -71,22 +73,26 @@ def test_a_server_fault_cell_that_missed_the_recovery_runs_once_more(monkeypatch
             self.records.append(record)
 
     cell = Cell("db", "pooled", "threads", 8)
-    results = iter([{"note": "recovery not observed"}, {"recovered": True}])
+
+    def fault(**fields: Any) -> FaultRecord:
+        return FaultRecord(scenario="kill", strategy="pooled", load="threads", concurrency=8, **fields)
+
+    results = iter([fault(note="recovery not observed"), fault(recovered=True)])
     monkeypatch.setattr(scenarios, "_server_fault_cell", lambda *_args: next(results))
     logger, caught = logging.getLogger(scenarios.__name__), Collect()
     level = logger.level
     logger.addHandler(caught)
     logger.setLevel(logging.INFO)
     try:
-        fault = scenarios._server_fault_with_rerun(None, scenarios.FaultPlan(), "kill", cell)  # type: ignore[arg-type]
+        got = scenarios._server_fault_with_rerun(None, scenarios.FaultPlan(), "kill", cell)  # type: ignore[arg-type]
     finally:
         logger.removeHandler(caught)
         logger.setLevel(level)
-    assert fault == {"recovered": True, "attempts": 2}
+    assert got == fault(recovered=True, attempts=2)
     assert [r.getMessage() for r in caught.records] == [
         "kill: db pooled threads c=8", "kill: db pooled threads c=8 (attempt 2: recovery not observed the first time)"]
 
-    always = iter([{"note": "1"}, {"note": "2"}, {"note": "3"}])
+    always = iter([fault(note="1"), fault(note="2"), fault(note="3")])
     monkeypatch.setattr(scenarios, "_server_fault_cell", lambda *_args: next(always))
-    assert scenarios._server_fault_with_rerun(None, scenarios.FaultPlan(), "kill", cell) == {  # type: ignore[arg-type]
-        "note": "2", "attempts": scenarios.SERVER_FAULT_ATTEMPTS}
+    assert scenarios._server_fault_with_rerun(None, scenarios.FaultPlan(), "kill", cell) == fault(  # type: ignore[arg-type]
+        note="2", attempts=scenarios.SERVER_FAULT_ATTEMPTS)

@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from bench.exec.pipeline import MemorySink
     from bench.present.tables import print_table
     from bench.records.environment import fingerprint, load_average
+    from bench.records.kinds import FaultRecord
 
     sigterm_as_interrupt()
     plan = _plan(args)
@@ -72,14 +73,13 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.json)
     document = MemorySink(path=args.json, environment=fingerprint())
 
-    def save(rec: dict) -> None:
+    def save(rec: FaultRecord) -> None:
         document.records.append(rec)
         document.save()
 
-    faults.run_faults(plan, on_record=save, environment=document.environment)
+    records = faults.run_faults(plan, on_record=save, environment=document.environment)
     document.environment["load_average_end"] = load_average()
     document.save()
-    records = document.records
     header, rows = faults.fault_rows(records)
     if rows:
         title = "Faults: errors by class, time to first error, recovery once the server is back, leaks"
@@ -88,4 +88,4 @@ def run(args: argparse.Namespace) -> int:
         log.warning("%s", line)
     if args.json:
         print(f"records written to {args.json}")
-    return EXIT_ERROR if any(r.get("problem") for r in records) else EXIT_OK
+    return EXIT_ERROR if any(rec.problem for rec in records) else EXIT_OK

@@ -16,6 +16,8 @@ from bench.cli.args import MYSQL_URL_HELP, add_locust_run, check_writable, count
 from bench.cli.common import sigterm_as_interrupt
 from bench.errors import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, UsageError
 from bench.plan import matrix
+from bench.records.kinds import DbRecord, Record, StackRecord
+from bench.records.schema import RecordInvalid, from_json
 
 log = logging.getLogger(__name__)
 
@@ -87,18 +89,31 @@ def _spec(args: argparse.Namespace, workers: int, port: int, run_dir: Any) -> An
                    mix=args.mix)
 
 
-def _finish(rec: dict[str, Any] | None, run_dir: Any) -> int:
-    """Print the record's summary; 0 complete, 1 partial or none."""
-    if rec is None:
-        log.error("the run wrote no record (see the Locust output above); %s", run_dir)
-        return EXIT_REGRESSION
+def _typed(found: Record | dict[str, Any]) -> DbRecord | StackRecord:
+    """The run's record as an object: the session reads it back from the run directory in its JSON form."""
+    rec = found if isinstance(found, Record) else from_json(found, {"db", "stack"})
+    if not isinstance(rec, DbRecord | StackRecord):
+        raise RecordInvalid(f"a {rec.kind} record where a db or stack record was expected")
+    return rec
+
+
+def _finish(found: Record | dict[str, Any] | None, run_dir: Any) -> int:
+    """Print the summary of the record the run wrote (``found``, None if none); 0 complete, 1 partial or none."""
     from bench.swarm.summary import print_summary
 
-    print_summary(rec, run_dir)
-    if rec.get("partial"):
-        log.warning("partial: no report from %s", ", ".join(rec.get("missing_workers") or []))
+    if found is None:
+        log.error("the run wrote no record (see the Locust output above); %s", run_dir)
         return EXIT_REGRESSION
-    return EXIT_OK if rec.get("outcome") in ("ok", "errors") else EXIT_REGRESSION
+    try:
+        rec = _typed(found)
+    except RecordInvalid as exc:
+        log.error("the run's record is not readable: %s; %s", exc, run_dir)
+        return EXIT_REGRESSION
+    print_summary(rec, run_dir)
+    if rec.partial:
+        log.warning("partial: no report from %s", ", ".join(rec.missing_workers or []))
+        return EXIT_REGRESSION
+    return EXIT_OK if rec.outcome in ("ok", "errors") else EXIT_REGRESSION
 
 
 def _warn_exposed(bind_host: str) -> None:

@@ -20,9 +20,10 @@ from bench.faults.plan import FLOWING_SELECTS
 from bench.plan.cells import Cell, Timing
 from bench.plan.matrix import LEAK_WAIT, db_cell_timeout
 from bench.poll import poll
+from bench.records.kinds import DbRecord
 
-#: A cell's record (with the parent's additions) and its problem line, or None.
-CellOutcome = tuple[dict[str, Any], str | None]
+#: A cell's ``db`` record (with the parent's additions) and its problem line, or None.
+CellOutcome = tuple[DbRecord, str | None]
 
 
 def cell_processes() -> list[Any]:

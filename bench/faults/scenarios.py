@@ -15,10 +15,10 @@
     One long cell per load at high concurrency on ``pooled-tuned``: the cell process's resident
     memory is sampled and held to bounds (:mod:`bench.faults.soak`).
 
-Every cell gives one record ``kind: "fault"`` (:func:`fault_record`: ``scenario``, ``strategy``,
-``load``, ``concurrency``, errors by class, ``wrong_results``, ``leaked_connections``, the cell's
+Every cell gives one :class:`~bench.records.kinds.FaultRecord` (:func:`fault_record`: ``scenario``,
+``strategy``, ``load``, ``concurrency``, errors by class, ``wrong_results``, ``leaked_connections``, the cell's
 ``outcome``, ``latency_ms`` and its HDR histogram ``latency_hist`` (the cell's own: one cell per record, nothing
-to merge), what the scenario measures, and the whole ``db`` record under ``cell``), scrubbed of
+to merge), what the scenario measures, and the whole ``db`` record under ``cell``, in its JSON form), scrubbed of
 both passwords and handed to ``on_record`` as the cell ends.  Progress lines go to this module's
 logger.  The server's counters reset when it restarts, so kill and restart cells do not use the
 cell's server-side deltas; their recovery comes from the timeline (:mod:`bench.faults.recovery`).
@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_attempt
@@ -51,88 +52,107 @@ from bench.faults.recovery import recovery
 from bench.faults.running import CellOutcome, cell_processes, kill_cells, settled_threads, start_cell, wait_flowing
 from bench.faults.soak import RssSampler, peak_bound_mib, rss_summary
 from bench.plan.cells import Cell
-from bench.records.latency import FIELD
+from bench.records.kinds import FaultRecord, known
+from bench.records.schema import to_json
 
 log = logging.getLogger(__name__)
 
 #: Receives each ``fault`` record as its cell ends (a data callback: records, not messages).
-Emit = Callable[[dict[str, Any]], None]
+Emit = Callable[[FaultRecord], None]
 
 
-def fault_record(scenario: str, cell: Cell, outcome: CellOutcome, **extra: Any) -> dict[str, Any]:
-    """The ``fault`` record of one cell: the common fields, the scenario's ``extra``, the whole ``db`` record."""
+def fault_record(scenario: str, cell: Cell, outcome: CellOutcome, **scenario_fields: Any) -> FaultRecord:
+    """The ``fault`` record of one cell: the common fields, the scenario's own fields, the whole ``db`` record.
+
+    ``scenario_fields`` are :class:`~bench.records.kinds.FaultRecord` fields (a name it does not declare is a
+    TypeError); ``cell`` holds the ``db`` record in its JSON form, timeline included: nothing measured is dropped.
+    """
     rec, problem = outcome
-    errors = dict(rec.get("errors") or {})
-    return {
-        "kind": "fault", "scenario": scenario, "strategy": cell.strategy, "load": cell.load,
-        "concurrency": cell.concurrency, "outcome": rec.get("outcome"), "errors": errors,
-        "error_count": sum(errors.values()), "error_codes": rec.get("error_codes") or {},
-        "error_samples": rec.get("error_samples") or {}, "wrong_results": rec.get("wrong_results"),
-        "ops": rec.get("ops"), "ops_per_s": rec.get("ops_per_s"), "leaked_connections": rec.get("leaked_connections"),
-        "cell_wall_s": rec.get("cell_wall_s"), "latency_ms": rec.get("latency_ms"), FIELD: rec.get(FIELD),
-        "problem": problem, **extra,
-        "cell": rec,  # the whole db record, timeline included: nothing measured is dropped
-    }
+    errors = dict(rec.errors or {})
+    return FaultRecord(
+        scenario=scenario, strategy=cell.strategy, load=cell.load, concurrency=cell.concurrency, outcome=rec.outcome,
+        errors=errors, error_count=sum(errors.values()), error_codes=rec.error_codes or {},
+        error_samples=rec.error_samples or {}, wrong_results=known(rec.wrong_results), ops=known(rec.ops),
+        ops_per_s=known(rec.ops_per_s), leaked_connections=known(rec.leaked_connections),
+        cell_wall_s=known(rec.cell_wall_s), latency_ms=known(rec.latency_ms), latency_hist=known(rec.latency_hist),
+        problem=problem, **scenario_fields, cell=to_json(rec),
+    )
 
 
 # --- kill and restart
 
 
-def _inject(server: FaultServer, plan: FaultPlan, scenario: str, facts: dict[str, Any]) -> tuple[float, float]:
-    """Stop the server (SIGKILL or clean shutdown), keep it down ``plan.down`` s, start it; (stopped at, back at)."""
+@dataclass(frozen=True)
+class _Injected:
+    """A server fault as the parent did it: when (``time.monotonic()``) and how long each step took."""
+
+    fault_at: float  # the server was killed, or told to shut down
+    back_at: float  # it took the login again
+    stop_s: float
+    restart_s: float
+
+    @property
+    def downtime_s(self) -> float:
+        return round(self.back_at - self.fault_at, 3)
+
+
+def _inject(server: FaultServer, plan: FaultPlan, scenario: str) -> _Injected:
+    """Stop the server (SIGKILL or clean shutdown), keep it down ``plan.down`` s, start it again."""
     server.close()  # the admin connection would die with the server anyway
     fault_at = time.monotonic()
     if scenario == "kill":
         server.handle.kill()
     else:
         server.handle.terminate()
-    facts["stop_s"] = round(time.monotonic() - fault_at, 3)
+    stop_s = round(time.monotonic() - fault_at, 3)
     time.sleep(max(0.0, fault_at + plan.down - time.monotonic()))
-    facts["restart_s"] = round(server.handle.restart(), 3)
-    back_at = time.monotonic()
-    facts["downtime_s"] = round(back_at - fault_at, 3)
-    return fault_at, back_at
+    restart_s = round(server.handle.restart(), 3)
+    return _Injected(fault_at, time.monotonic(), stop_s, restart_s)
 
 
-def _server_fault_cell(server: FaultServer, plan: FaultPlan, scenario: str, cell: Cell) -> dict[str, Any]:
+def _server_fault_cell(server: FaultServer, plan: FaultPlan, scenario: str, cell: Cell) -> FaultRecord:
     """One cell with the server killed (or shut down) and restarted in its measured window."""
     if not server.handle.running:  # a previous cell's restart failed: try once more
         server.handle.restart()
     base = server.status("Com_select")
     running = start_cell(server, cell, duration=plan.duration, warmup=FAULT_WARMUP, hang_after=FAULT_HANG_AFTER)
-    facts: dict[str, Any] = {"down_s": plan.down}
-    fault_at = back_at = None
+    injected = None
     try:
         if wait_flowing(server, running, base, plan.concurrency):
             time.sleep(FAULT_WARMUP + LEAD)
-            fault_at, back_at = _inject(server, plan, scenario, facts)
-        else:
-            facts["fault_not_injected"] = "the cell's workload never reached the server"
+            injected = _inject(server, plan, scenario)
     finally:
         if not server.handle.running:
             server.handle.restart()  # whatever happened, the next cell gets a server
     outcome = running.result()
-    timeline = outcome[0].get("timeline")
-    measured = recovery(timeline, fault_at=fault_at, back_at=back_at) if timeline and fault_at is not None else {}
-    if back_at is not None and timeline and timeline["window"][1] < back_at + OBSERVED_AT_LEAST:
-        facts["note"] = (f"the window ended less than {OBSERVED_AT_LEAST:g} s after the server was back: "
-                         "recovery not observed")
-    return fault_record(scenario, cell, outcome, **facts, **measured)
+    if injected is None:
+        return fault_record(scenario, cell, outcome, down_s=plan.down,
+                            fault_not_injected="the cell's workload never reached the server")
+    fault = fault_record(scenario, cell, outcome, down_s=plan.down, stop_s=injected.stop_s,
+                         restart_s=injected.restart_s, downtime_s=injected.downtime_s)
+    timeline = known(outcome[0].timeline)
+    if not timeline:
+        return fault
+    fault = fault.replace(**recovery(timeline, fault_at=injected.fault_at, back_at=injected.back_at))
+    if timeline["window"][1] < injected.back_at + OBSERVED_AT_LEAST:
+        fault = fault.replace(note=f"the window ended less than {OBSERVED_AT_LEAST:g} s after the server was back: "
+                                   "recovery not observed")
+    return fault
 
 
-def _server_fault_with_rerun(server: FaultServer, plan: FaultPlan, scenario: str, cell: Cell) -> dict[str, Any]:
+def _server_fault_with_rerun(server: FaultServer, plan: FaultPlan, scenario: str, cell: Cell) -> FaultRecord:
     """The cell, run once more if its window ended before the recovery could be seen; ``attempts`` says how often."""
 
     def announce(state: RetryCallState) -> None:
         again = f" (attempt {state.attempt_number}: recovery not observed the first time)"
         log.info(f"{scenario}: {cell.label()}" + (again if state.attempt_number > 1 else ""))
 
-    attempts = Retrying(stop=stop_after_attempt(SERVER_FAULT_ATTEMPTS), retry=retry_if_result(lambda f: "note" in f),
+    attempts = Retrying(stop=stop_after_attempt(SERVER_FAULT_ATTEMPTS),
+                        retry=retry_if_result(lambda f: known(f.note) is not None),
                         retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
                         before=announce)
-    fault: dict[str, Any] = attempts(_server_fault_cell, server, plan, scenario, cell)
-    fault["attempts"] = attempts.statistics["attempt_number"]
-    return fault
+    fault: FaultRecord = attempts(_server_fault_cell, server, plan, scenario, cell)
+    return fault.replace(attempts=attempts.statistics["attempt_number"])
 
 
 def _server_fault(server: FaultServer, plan: FaultPlan, scenario: str, emit: Emit) -> None:
@@ -146,19 +166,19 @@ def _server_fault(server: FaultServer, plan: FaultPlan, scenario: str, emit: Emi
 # --- max-connections, hang, soak
 
 
-def _max_connections_cell(server: FaultServer, plan: FaultPlan, cell: Cell) -> dict[str, Any]:
+def _max_connections_cell(server: FaultServer, plan: FaultPlan, cell: Cell) -> FaultRecord:
     before = server.status("Threads_connected")
     outcome = start_cell(server, cell, duration=MAXCONN_DURATION, warmup=MAXCONN_WARMUP,
                          hang_after=FAULT_HANG_AFTER).result()
     after = settled_threads(server, before)
     rec = outcome[0]
-    errors = rec.get("errors") or {}
-    crashed = "cell-crashed" in errors or not rec.get("outcome") or rec.get("outcome") == "hung"
+    errors = rec.errors or {}
+    max_used = ((rec.server or {}).get("max_used_connections") or {}).get("after")
+    crashed = "cell-crashed" in errors or not rec.outcome or rec.outcome == "hung"
     return fault_record(
         "max-connections", cell, outcome, max_connections=plan.max_connections,
         errors_1040=errors.get("server:1040", 0), crashed=crashed, threads_connected_before=before,
-        threads_connected_after=after, open_after_close=rec.get("open_after_close"),
-        max_used_connections=((rec.get("server") or {}).get("max_used_connections") or {}).get("after"),
+        threads_connected_after=after, open_after_close=known(rec.open_after_close), max_used_connections=max_used,
     )
 
 
@@ -188,12 +208,12 @@ def _hang(server: FaultServer, plan: FaultPlan, emit: Emit) -> None:
         next_rec, next_problem = start_cell(server, after, duration=0.5, warmup=0.1,
                                             hang_after=FAULT_HANG_AFTER).result()
         emit(server.scrub(fault_record(
-            "hang", cell, outcome, hang_after_s=plan.hang_after, hung_phase=rec.get("hung_phase"),
-            unfinished_workers=rec.get("unfinished_workers"),
+            "hang", cell, outcome, hang_after_s=plan.hang_after, hung_phase=known(rec.hung_phase),
+            unfinished_workers=known(rec.unfinished_workers),
             # The parent's time limit only fires when the watchdog did not: then run_one reports a problem.
-            ended_by="parent time limit" if problem else ("watchdog" if rec.get("outcome") == "hung" else None),
+            ended_by="parent time limit" if problem else ("watchdog" if rec.outcome == "hung" else None),
             cell_processes_left=left,
-            next_cell={"strategy": after.strategy, "outcome": next_rec.get("outcome"), "errors": next_rec.get("errors"),
+            next_cell={"strategy": after.strategy, "outcome": next_rec.outcome, "errors": known(next_rec.errors),
                        "problem": next_problem},
         )))
 
@@ -210,11 +230,11 @@ def _soak(server: FaultServer, plan: FaultPlan, emit: Emit) -> None:
         finally:
             samples = sampler.stop()
         rec = outcome[0]
-        window = (rec.get("timeline") or {}).get("window") or [0.0, 0.0]
+        window = (rec.timeline or {}).get("window") or [0.0, 0.0]
         rss = rss_summary(samples, window, peak_bound=peak_bound_mib(plan.soak_duration, SOAK_WARMUP, concurrency))
         emit(server.scrub(fault_record(
             "soak", cell, outcome, duration_s=plan.soak_duration, rss_mib=rss, within_bound=rss.get("within_bound"),
-            storage_growths=rec.get("storage_growths"), open_after_close=rec.get("open_after_close"),
+            storage_growths=known(rec.storage_growths), open_after_close=known(rec.open_after_close),
         )))
 
 
@@ -222,16 +242,16 @@ def _soak(server: FaultServer, plan: FaultPlan, emit: Emit) -> None:
 
 
 def run_faults(plan: FaultPlan, *, on_record: Emit | None = None,
-               environment: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+               environment: dict[str, Any] | None = None) -> list[FaultRecord]:
     """Run ``plan``'s scenarios against a private server; return the ``fault`` records (also given to ``on_record``).
 
     ``environment``, if given, gets the private server's facts.  However the run ends (Ctrl-C,
     SIGTERM, an error), no cell process and no server is left behind.
     """
     validate(plan)
-    records: list[dict[str, Any]] = []
+    records: list[FaultRecord] = []
 
-    def emit(rec: dict[str, Any]) -> None:
+    def emit(rec: FaultRecord) -> None:
         records.append(rec)
         if on_record:
             on_record(rec)

@@ -345,6 +345,7 @@ class StackRecord(_LocustFields, kw_only=True, tag="stack"):
     load_facts: Null[Facts] = UNSET
     load: Null[str] = UNSET  # "locust" when Locust workers drove it (``ctxbench locust --scenario stack``)
     server_counters: Null[Facts] = UNSET  # the MySQL server's counter deltas, when the master could read them
+    server_url: Null[str] = UNSET  # Locust: the MySQL server the run used, redacted (None: not known)
     server_pid: Null[int] = UNSET
     server_pids: Null[list[int]] = UNSET
     cell_wall_s: Null[float] = UNSET

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.swarm.merge import merge_record
+from bench.swarm.merge import Report, merge_record
 from bench.swarm.options import NONCE_OPTION, Plan, PlanError, new_nonce, read_plan
 from bench.swarm.worker import DRAIN_BOUND
 
@@ -37,7 +37,7 @@ class MasterSide:
         """No plan, no reports."""
         self.plan: Plan | None = None
         self.scenario = "db"
-        self.reports: dict[str, dict[str, Any]] = {}
+        self.reports: dict[str, Report] = {}
         self.expected: list[str] = []
         self.before: dict[str, int] | None = None
         self.server_url: str | None = None
@@ -101,17 +101,16 @@ class MasterSide:
                            server_url=self.server_url)
         run_dir = RunDir(Path(self.plan.run_dir)) if self.plan.run_dir else RunDir.create(Path("results"))
         run_dir.cells.mkdir(parents=True, exist_ok=True)
-        cid = cell_id("locust", self.scenario, rec.get("strategy"), f"u{rec['users']}",
-                      f"p{rec['locust_processes']}")
+        cid = cell_id("locust", self.scenario, rec.strategy, f"u{rec.users}", f"p{rec.locust_processes}")
         options = {k: v for k, v in vars(self.plan).items() if k != "nonce"}
         run_dir.write_plan({"command": "locust", "options": {**options, "scenario": self.scenario},
-                            "cells": [{"id": cid, "kind": rec["kind"], "label": f"locust {self.scenario}"}]})
+                            "cells": [{"id": cid, "kind": rec.kind, "label": f"locust {self.scenario}"}]})
         run_dir.write_environment({**fingerprint(), "server": {"found": self.before is not None,
                                                                "url": self.server_url}})
         run_dir.write_cell(cid, [rec])
         self.written = run_dir.path
         log.info("ctxbench: record written to %s (%s, %d of %d workers reported)", run_dir.cell_path(cid),
-                 rec["outcome"], rec["reported_processes"], rec["locust_processes"])
+                 rec.outcome, rec.reported_processes, rec.locust_processes)
         return run_dir.path
 
 
