@@ -148,7 +148,7 @@ def test_a_server_running_fewer_processes_than_declared_is_refused(monkeypatch: 
 
 def test_the_per_process_table_shows_multi_process_cells_only() -> None:
     from bench.present.tables import stack_process_rows
-    from bench.records.schema import from_json, to_json
+    from bench.records.schema import from_json
     from tests.test_stack_model import stack_rec
 
     base = time.perf_counter()
