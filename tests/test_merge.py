@@ -13,7 +13,7 @@ from bench.records.schema import from_json
 WINDOW = [100.0, 102.0]
 
 
-def _child(index: int, pid: int, latencies_s: list[float], **extra: Any) -> dict[str, Any]:
+def _child(index: int, pid: int, latencies_s: list[float], **extra: Any) -> Any:
     """A process's record as a cell writes it: counts, its connection ids, its window and its histogram."""
     hist = latency.encode(latency.from_seconds(latencies_s))
     ops = len(latencies_s)
@@ -25,7 +25,7 @@ def _child(index: int, pid: int, latencies_s: list[float], **extra: Any) -> dict
            "window": list(WINDOW), "start_sync": {"ok": True, "waited_s": 0.01 * (index + 1)},
            latency.FIELD: hist, "latency_ms": latency.field_summary_ms(hist)}
     rec.update(extra)
-    return rec
+    return from_json(rec)
 
 
 def test_totals_are_sums_and_connections_are_distinct() -> None:
@@ -57,10 +57,11 @@ def test_percentiles_come_from_the_merged_histogram_never_averaged() -> None:
 
 def test_a_hung_or_crashed_process_is_named_and_unknown_totals_stay_unknown() -> None:
     ok = _child(0, 601, [0.001] * 10)
-    hung = {"process_index": 1, "pid": 602, "outcome": "hung", "hung_phase": "workers", "hang_after_s": 5.0,
-            "ops": None}
-    crashed = {"process_index": 2, "pid": 603, "outcome": "errors", "reason": "exited with status 3: no message",
-               "ops": None, "errors": {"process-crashed": 1}}
+    cell = {"kind": "db", "strategy": "pooled-tuned", "load": "threads", "concurrency": 4}
+    hung = from_json({**cell, "process_index": 1, "pid": 602, "outcome": "hung", "hung_phase": "workers",
+                      "hang_after_s": 5.0, "ops": None})
+    crashed = from_json({**cell, "process_index": 2, "pid": 603, "outcome": "errors",
+                         "reason": "exited with status 3: no message", "ops": None, "errors": {"process-crashed": 1}})
     rec = merge_processes([ok, hung, crashed], processes=3)
     assert rec["outcome"] == "hung"
     assert "process 1 (pid 602) hung: no progress for 5.0s in phase workers" in rec["reason"]

@@ -25,11 +25,10 @@ from bench.exec import dbcell
 from bench.exec.group import GroupRun, run_group
 from bench.exec.spawn import CellResult
 from bench.plan.cells import Cell
-from bench.plan.matrix import CEILING_QUERY, PROCESS_READY_WAIT, THREADS_POLL_INTERVAL
+from bench.plan.matrix import PROCESS_READY_WAIT, THREADS_POLL_INTERVAL
 from bench.plan.specs import DbTask
-from bench.records.kinds import Record
-from bench.records.merge import merge_processes, process_reason
-from bench.records.schema import from_json, to_json
+from bench.records.kinds import UNSET, known
+from bench.records.merge import Workload, merge_processes, process_reason
 from bench.server.procinfo import process_cpu_s
 
 
@@ -113,27 +112,29 @@ def _prepare(target: Target) -> tuple[CounterReader, dict[str, int]]:
     return counters, counter_deltas(counters.read(), counters.read(), {})
 
 
-def _process_record(i: int, pid: int, result: CellResult, group: GroupRun, limit: float) -> dict[str, Any]:
+def _process_record(cell: Cell, i: int, pid: int, result: CellResult, group: GroupRun,
+                    limit: float) -> Workload:
     """Process ``i``'s record, or a stub naming why it has none (hung, crashed, killed with its group)."""
     if result.records:
-        return {**to_json(result.records[0]), "process_index": i, "pid": pid}
+        return result.records[0].replace(process_index=i, pid=pid)  # type: ignore[no-any-return]
     if i in group.timed_out:
         outcome, reason = "hung", f"killed by the parent after {limit:.0f}s (its own watchdog did not end it)"
     elif i in group.killed:
         outcome, reason = "skipped", "ended by the parent with its group"
     else:
         outcome, reason = "errors", result.failure or "wrote no record"
-    return {"process_index": i, "pid": pid, "outcome": outcome, "reason": reason, "ops": None, "ops_per_s": None,
-            "errors": {"process-crashed": 1} if outcome == "errors" else {}}
+    one = Cell(cell.kind, cell.strategy, cell.load, cell.concurrency, cell.impl)
+    return dbcell.stub_record(one, outcome, reason, process_index=i, pid=pid,
+                              errors={"process-crashed": 1} if outcome == "errors" else {})
 
 
 def _server_fields(before: Mapping[str, int], after: Mapping[str, int], self_cost: Mapping[str, int],
-                   seen: Mapping[str, Any], polls: int, rec: Mapping[str, Any]) -> dict[str, Any]:
+                   seen: Mapping[str, Any], polls: int, rec: Workload) -> dict[str, Any]:
     """The server's counters once around the whole cell, reconciled with every process's client statements."""
     deltas = counter_deltas(before, after, self_cost)
     questions = deltas.get("Questions")
     server_statements = None if questions is None else questions - polls
-    clients, ops_total = rec.get("client_statements"), rec.get("ops_total")
+    clients, ops_total = known(rec.client_statements), known(rec.ops_total)
     surplus = None if server_statements is None or clients is None else server_statements - clients
     peak, base = seen["threads_connected_peak"], seen["threads_connected_baseline"]
     return {
@@ -154,42 +155,29 @@ def _server_fields(before: Mapping[str, int], after: Mapping[str, int], self_cos
     }
 
 
-def _merged(cell: Cell, group: GroupRun, limit: float) -> tuple[dict[str, Any], str | None]:
+def _merged(cell: Cell, group: GroupRun, limit: float) -> tuple[Workload, str | None]:
     """The merged record of the group's processes, and an error line when the group did not run as one."""
-    children = [_process_record(i, pid, res, group, limit)
+    children = [_process_record(cell, i, pid, res, group, limit)
                 for i, (pid, res) in enumerate(zip(group.pids, group.results, strict=True))]
     rec = merge_processes(children, cell.processes)
-    # The cell's coordinates, also when no process left a record to take them from.
-    rec.update({"kind": cell.kind, "strategy": cell.strategy, "load": cell.load, "concurrency": cell.concurrency,
-                "total_concurrency": cell.total_concurrency})
-    if cell.impl is not None:
-        rec["impl"] = cell.impl
-    rec["start_sync"]["ready_s"] = group.ready_s
+    rec.total_concurrency = cell.total_concurrency
+    rec.start_sync = {**(rec.start_sync or {}), "ready_s": group.ready_s}
     if group.failure:
-        failed = [c for c in children if c.get("outcome") in ("hung", "errors")]
-        worst = "hung" if any(c.get("outcome") == "hung" for c in failed) or "not ready" in group.failure else "errors"
-        detail = "; ".join(f"process {c['process_index']}: {process_reason(c)}" for c in failed)
-        rec["outcome"], rec["reason"] = worst, group.failure + (f" ({detail})" if detail else "")
+        failed = [c for c in children if c.outcome in ("hung", "errors")]
+        worst = "hung" if any(c.outcome == "hung" for c in failed) or "not ready" in group.failure else "errors"
+        detail = "; ".join(f"process {c.process_index}: {process_reason(c)}" for c in failed)
+        rec.outcome, rec.reason = worst, group.failure + (f" ({detail})" if detail else "")
     elif group.timed_out:
-        rec["outcome"] = "hung"
+        rec.outcome = "hung"
     # As for one process: the parent killing a process, or one crashing, is an error line; a process its own
     # watchdog ended ``hung`` is the cell's result, said in its record.
-    crashed = any(c.get("errors", {}).get("process-crashed") for c in children)
-    problem = f"{cell.label()}: {rec.get('reason')}" if group.failure or group.timed_out or crashed else None
+    crashed = any((c.errors or {}).get("process-crashed") for c in children)
+    problem = f"{cell.label()}: {known(rec.reason)}" if group.failure or group.timed_out or crashed else None
     return rec, problem
 
 
-def _add_ceiling(rec: dict[str, Any], cell: Cell, ceilings: dbcell.Ceilings) -> None:
-    """The server's ceiling at the cell's total concurrency and the cell's ratio to it (on the merged record)."""
-    top = ceilings.best.get(cell.total_concurrency)
-    rec["server_ceiling_ops_per_s"] = top
-    rec["ceiling_query"] = CEILING_QUERY if top is not None else None
-    rec["ceiling_samples"] = ceilings.samples.get(cell.total_concurrency)
-    rec["ratio_to_ceiling"] = round(rec["ops_per_s"] / top, 4) if top and rec.get("ops_per_s") else None
-
-
 def run_many(target: Any, cell: Cell, task: DbTask, *, limit: float, ceilings: dbcell.Ceilings | None = None,
-             ready_timeout: float = PROCESS_READY_WAIT) -> tuple[Record, str | None]:
+             ready_timeout: float = PROCESS_READY_WAIT) -> tuple[Workload, str | None]:
     """Run a cell of ``cell.processes`` processes; its merged record (with the parent's additions) and an error line."""
     import pymysql
 
@@ -217,13 +205,13 @@ def run_many(target: Any, cell: Cell, task: DbTask, *, limit: float, ceilings: d
         watch.close()
         counters.close()
     rec, problem = _merged(cell, group, limit)
-    rec.update(_server_fields(before, after, self_cost, seen, watch.polls, rec))
+    rec = rec.replace(**_server_fields(before, after, self_cost, seen, watch.polls, rec))
     if problems or seen["watch_problem"]:
-        rec["teardown_problems"] = {**problems, **({"watch": seen["watch_problem"]} if seen["watch_problem"] else {})}
-    rec["leaked_connections"] = dbcell.leak_check(target, leak_before)
-    rec["cell_wall_s"] = round(time.perf_counter() - started, 3)
-    _add_ceiling(rec, cell, ceilings or dbcell.Ceilings())
+        rec.teardown_problems = {**problems, **({"watch": seen["watch_problem"]} if seen["watch_problem"] else {})}
+    rec.leaked_connections = dbcell.leak_check(target, leak_before)
+    rec.cell_wall_s = round(time.perf_counter() - started, 3)
+    dbcell.add_ceiling(rec, cell, ceilings or dbcell.Ceilings())
     facts = next((r.facts.get("load") for r in group.results if r.facts.get("load")), None)
-    if facts:
-        rec.setdefault("load_facts", facts)
-    return from_json(rec), problem  # the merge adds up the processes' records in their JSON form
+    if facts and rec.load_facts is UNSET:
+        rec.load_facts = facts
+    return rec, problem

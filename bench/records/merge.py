@@ -12,10 +12,19 @@ the caller.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from bench.records import latency
+from bench.records.kinds import UNSET, DbRecord, RequestRecord
+
+Workload = DbRecord | RequestRecord
+
+
+def _get(rec: Workload, name: str) -> Any:
+    """Field ``name`` of ``rec``; None when absent (the merge reads fields by the names listed above)."""
+    value = getattr(rec, name, None)
+    return None if value is UNSET else value
 
 #: Outcomes from best to worst; the merged record takes the worst of its processes'.
 OUTCOME_ORDER = ("ok", "errors", "skipped", "hung")
@@ -32,43 +41,44 @@ PER_PROCESS = ("ops", "ops_per_s", "error_count", "silent_wrong", "wrong_results
                "client_statements", "latency_ms", "outcome", "window")
 
 
-def _index(rec: Mapping[str, Any]) -> int:
-    return int(rec.get("process_index", 0))
+def _index(rec: Workload) -> int:
+    return int(_get(rec, "process_index") or 0)
 
 
-def _sum(records: Sequence[Mapping[str, Any]], name: str) -> int | float | None:
-    values = [rec.get(name) for rec in records]
+def _sum(records: Sequence[Workload], name: str) -> int | float | None:
+    values = [_get(rec, name) for rec in records]
     if not values or any(not isinstance(v, (int, float)) or isinstance(v, bool) for v in values):
         return None
     total = sum(values)  # type: ignore[arg-type]
     return round(total, 4) if isinstance(total, float) else total
 
 
-def _by_label(records: Sequence[Mapping[str, Any]], name: str) -> dict[str, int]:
+def _by_label(records: Sequence[Workload], name: str) -> dict[str, int]:
     out: dict[str, int] = {}
     for rec in records:
-        for label, count in (rec.get(name) or {}).items():
+        for label, count in (_get(rec, name) or {}).items():
             out[label] = out.get(label, 0) + int(count)
     return dict(sorted(out.items()))
 
 
-def _outcome(records: Sequence[Mapping[str, Any]]) -> tuple[str, str | None]:
+def _outcome(records: Sequence[Workload]) -> tuple[str, str | None]:
     """The worst outcome, and the reasons of the processes that had one (``process i (pid N): ...``)."""
-    ranks = [OUTCOME_ORDER.index(r.get("outcome")) if r.get("outcome") in OUTCOME_ORDER else 1 for r in records]
+    ranks = [OUTCOME_ORDER.index(_get(r, "outcome")) if _get(r, "outcome") in OUTCOME_ORDER else 1 for r in records]
     worst = OUTCOME_ORDER[max(ranks)]
-    reasons = [f"process {_index(r)} (pid {r.get('pid')}) {r.get('outcome')}: {process_reason(r)}"
-               for r in records if r.get("reason") or r.get("outcome") == "hung"]
+    reasons = [f"process {_index(r)} (pid {_get(r, 'pid')}) {r.outcome}: {process_reason(r)}"
+               for r in records if _get(r, "reason") or _get(r, "outcome") == "hung"]
     return worst, "; ".join(reasons) or None
 
 
-def process_reason(rec: Mapping[str, Any]) -> str:
+def process_reason(rec: Workload) -> str:
     """A process's own reason, or for a hung one without any, the phase it hung in."""
-    return str(rec.get("reason") or f"no progress for {rec.get('hang_after_s')}s in phase {rec.get('hung_phase')}")
+    hung = f"no progress for {_get(rec, 'hang_after_s')}s in phase {_get(rec, 'hung_phase')}"
+    return str(_get(rec, "reason") or hung)
 
 
-def _latency(records: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def _latency(records: Sequence[Workload]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """The merged histogram and the percentiles read from it (None when a process has none)."""
-    fields = [rec.get(latency.FIELD) for rec in records]
+    fields = [_get(rec, latency.FIELD) for rec in records]
     if not fields or any(not f for f in fields):
         return None, None
     merged = latency.merge(fields)  # type: ignore[arg-type]
@@ -76,32 +86,32 @@ def _latency(records: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any] | Non
     return merged, summary
 
 
-def _connections(records: Sequence[Mapping[str, Any]]) -> int | None:
+def _connections(records: Sequence[Workload]) -> int | None:
     """Distinct server connection ids over every process (None when a process did not report its ids)."""
-    if any(not isinstance(rec.get("connection_ids"), list) for rec in records):
+    if any(not isinstance(_get(rec, "connection_ids"), list) for rec in records):
         return None
     ids: set[int] = set()
     for rec in records:
-        ids.update(int(i) for i in rec["connection_ids"])
+        ids.update(int(i) for i in _get(rec, "connection_ids"))
     return len(ids)
 
 
-def _strategy_facts(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _strategy_facts(records: Sequence[Workload]) -> dict[str, Any]:
     """The first process's facts, with every count summed over processes (reconnects, reopened connections)."""
-    facts = dict(records[0].get("strategy_facts") or {})
+    facts = dict(_get(records[0], "strategy_facts") or {})
     for key, value in facts.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            facts[key] = sum((r.get("strategy_facts") or {}).get(key, 0) for r in records)
+            facts[key] = sum((_get(r, "strategy_facts") or {}).get(key, 0) for r in records)
     return facts
 
 
-def _timing(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _timing(records: Sequence[Workload]) -> dict[str, Any]:
     """The shared window, whether every process had it, and the wait for the slowest."""
-    windows = [rec.get("window") for rec in records]
-    syncs = [rec.get("start_sync") or {} for rec in records]
+    windows = [_get(rec, "window") for rec in records]
+    syncs = [_get(rec, "start_sync") or {} for rec in records]
     waits = [s.get("waited_s") for s in syncs if isinstance(s.get("waited_s"), (int, float))]
-    measured = [rec.get("measured_s") for rec in records if isinstance(rec.get("measured_s"), (int, float))]
-    waits_pool = [(rec.get("pool_wait_ms") or {}) for rec in records]
+    measured = [_get(rec, "measured_s") for rec in records if isinstance(_get(rec, "measured_s"), (int, float))]
+    waits_pool = [(_get(rec, "pool_wait_ms") or {}) for rec in records]
     totals = [w.get("total") for w in waits_pool if isinstance(w.get("total"), (int, float))]
     maxima = [w.get("max") for w in waits_pool if isinstance(w.get("max"), (int, float))]
     return {
@@ -113,40 +123,41 @@ def _timing(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _per_process(rec: Mapping[str, Any]) -> dict[str, Any]:
+def _per_process(rec: Workload) -> dict[str, Any]:
     """One process's own figures, as ``per_process`` lists them."""
-    return {"index": _index(rec), "pid": rec.get("pid"), **{k: rec.get(k) for k in PER_PROCESS},
-            "cpu_s": rec.get("client_cpu_s"), "latency_count": (rec.get(latency.FIELD) or {}).get("count")}
+    return {"index": _index(rec), "pid": _get(rec, "pid"), **{k: _get(rec, k) for k in PER_PROCESS},
+            "cpu_s": _get(rec, "client_cpu_s"), "latency_count": (_get(rec, latency.FIELD) or {}).get("count")}
 
 
-def merge_processes(records: Sequence[Mapping[str, Any]], processes: int) -> dict[str, Any]:
+def merge_processes(records: Sequence[Workload], processes: int) -> Workload:
     """The record of a cell of ``processes`` processes from each one's record (one per process, any order).
 
-    A process that left no record is passed as a stub with its ``process_index``, ``pid``, ``outcome`` and
-    ``reason``.  The caller adds the server's fields (counters, CPU, ceiling, leak check).
+    A process that left no record is passed as a stub record with its ``process_index``, ``pid``, ``outcome`` and
+    ``reason``.  Fields are merged by the names listed above; the merged record is of the processes' type.
+    The caller adds the server's fields (counters, CPU, ceiling, leak check).
     """
     if not records:
         raise ValueError("no process records to merge")
     ordered = sorted(records, key=_index)
-    first = next((r for r in ordered if r.get("strategy")), ordered[0])
-    rec: dict[str, Any] = {key: first[key] for key in SHARED if key in first}
-    concurrency = int(first.get("concurrency") or 0)
+    first = next((r for r in ordered if _get(r, "settings") is not None), ordered[0])  # a stub has no settings
+    rec: dict[str, Any] = {key: getattr(first, key) for key in SHARED if key != "kind" and hasattr(first, key)}
+    concurrency = int(_get(first, "concurrency") or 0)
     rec.update({"processes": processes, "concurrency": concurrency, "total_concurrency": processes * concurrency})
     rec.update({name: _sum(ordered, name) for name in SUMMED})
     rec.update({name: _by_label(ordered, name) for name in BY_LABEL})
     samples: dict[str, str] = {}
     for r in ordered:
-        for label, text in (r.get("error_samples") or {}).items():
+        for label, text in (_get(r, "error_samples") or {}).items():
             samples.setdefault(label, text)
     rec["error_samples"] = samples
     rec["connections_used"] = _connections(ordered)
     rec[latency.FIELD], rec["latency_ms"] = _latency(ordered)
     rec["strategy_facts"] = _strategy_facts(ordered)
     rec.update(_timing(ordered))
-    ops_total, cpu = rec.get("ops_total"), rec.get("client_cpu_s")
+    ops_total, cpu = _get(rec, "ops_total"), _get(rec, "client_cpu_s")
     rec["client_cpu_us_per_op"] = round(cpu / ops_total * 1e6, 2) if cpu is not None and ops_total else None
     rec["outcome"], reason = _outcome(ordered)
     if reason:
         rec["reason"] = reason
     rec["per_process"] = [_per_process(r) for r in ordered]
-    return rec
+    return type(first)(**{k: v for k, v in rec.items() if v is not UNSET})
