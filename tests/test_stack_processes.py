@@ -13,13 +13,16 @@ import psutil
 import pytest
 
 from bench.records import latency
-from bench.records.schema import check_record
+from bench.records.schema import check_record, to_json
 from bench.stack.drive import Row, Tally, per_process, pid_of
 
 SHARE_COUNTS = ("requests", "ok", "silent_wrong", "wrong_local")
+#: A stack cell's coordinates and timing, as the driver's spec holds them (no warm-up: the window starts at once).
+CELL = {"server": "gunicorn-gthread", "workers": 2, "impl": "fast", "strategy": "pooled-tuned", "concurrency": 4,
+        "warmup": 0.0}
 
 
-def _assert_shares_add_up(rec: dict[str, Any]) -> None:
+def _assert_shares_add_up(rec: Any) -> None:
     """Every count of ``per_process`` sums to the record's total; the merged histograms hold every request."""
     shares = rec["per_process"]
     for key in SHARE_COUNTS:
@@ -50,8 +53,7 @@ def test_shares_are_split_by_pid_and_add_up() -> None:
              Row(base, base + 0.003, "http_errors", "502", "", None),
              Row(base, base + 5.0, "client_errors", "ConnectionTimeout", "", None)]
     tally.rows = rows
-    window = (base, base + 10.0)
-    rec = tally.summary(window)
+    rec = tally.record({**CELL, "duration": 10.0}, base)
     assert [share["pid"] for share in rec["per_process"]] == [200, 201, None]  # sorted by pid, no pid last
     by_pid = {share["pid"]: share for share in rec["per_process"]}
     assert (by_pid[200]["requests"], by_pid[200]["ok"], by_pid[200]["wrong_local"], by_pid[200]["silent_wrong"]) == (
@@ -63,7 +65,7 @@ def test_shares_are_split_by_pid_and_add_up() -> None:
     _assert_shares_add_up(rec)
     # A request ending outside the window is in no share.
     tally.rows.append(Row(base, base + 11.0, "ok", "", "", 200))
-    assert tally.summary(window)["per_process"] == rec["per_process"]
+    assert tally.record({**CELL, "duration": 10.0}, base)["per_process"] == rec["per_process"]
 
 
 def test_a_share_can_fail_the_sum() -> None:
@@ -72,8 +74,8 @@ def test_a_share_can_fail_the_sum() -> None:
     rows = [Row(base, base + 0.001, "ok", "", "", pid) for pid in (1, 2, 2)]
     rec = Tally()
     rec.rows = rows
-    summary = rec.summary((base, base + 1.0))
-    summary["per_process"] = per_process(rows[1:], 1.0)  # pid 1's request dropped
+    summary = rec.record({**CELL, "duration": 1.0}, base).replace(
+        per_process=per_process(rows[1:], 1.0))  # pid 1's request dropped
     with pytest.raises(AssertionError):
         _assert_shares_add_up(summary)
 
@@ -152,8 +154,8 @@ def test_the_per_process_table_shows_multi_process_cells_only() -> None:
     tally = Tally()
     tally.rows = [Row(base, base + 0.002, "ok", "", "", pid) for pid in (7, 7, 7, 9)]
     tally.rows.append(Row(base, base + 1.0, "client_errors", "ConnectionTimeout", "", None))
-    two = {**stack_rec("gunicorn-gthread", "threads", "fast", "pooled-tuned"), **tally.summary((base, base + 2.0)),
-           "workers": 2, "processes": 2}
+    two = {**stack_rec("gunicorn-gthread", "threads", "fast", "pooled-tuned"),
+           **to_json(tally.record({**CELL, "duration": 2.0}, base)), "workers": 2, "processes": 2}
     one = {**stack_rec("waitress", "threads", "fast", "pooled-tuned"), "per_process": two["per_process"][:1]}
     header, rows = stack_process_rows([two, one])
     assert [row[header.index("pid")] for row in rows] == ["7", "9", "-"]  # waitress's single share: no rows

@@ -1,18 +1,23 @@
 """The HTTP load on a real server: Locust as a library, headless, in its own process.
 
-``python -m bench.stack.drive SPEC OUT`` -- SPEC a JSON file ``{"url", "concurrency", "duration", "warmup",
-"request_timeout"}``, OUT where the JSON result goes.  Contract: ``concurrency`` Locust users (``FastHttpUser``, no
-wait between requests) are all started at once through ``Environment.create_local_runner()`` (no web UI, no
-master: nothing binds a port); each request carries a fresh unique token and its reply is checked against that
-token alone: ``wrong_local`` (HTTP 200 whose Local held another token), ``silent_wrong`` (HTTP 200 carrying another
-request's row), ``http_errors`` by status (and ``app_errors``: the error class an HTTP 500 named),
+``python -m bench.stack.drive SPEC OUT`` -- SPEC a JSON file holding the stack cell's coordinates and timing
+(``server``, ``workers``, ``impl``, ``strategy``, ``concurrency``, ``duration``, ``warmup``, ``request_timeout``;
+others are ignored) and the ``url`` to load; OUT where the cell's :class:`~bench.records.kinds.StackRecord` goes,
+in its JSON form (:func:`bench.records.schema.to_json`).  Contract: ``concurrency`` Locust users
+(``FastHttpUser``, no wait between requests) are all started at once through ``Environment.create_local_runner()``
+(no web UI, no master: nothing binds a port); each request carries a fresh unique token and its reply is checked
+against that token alone: ``wrong_local`` (HTTP 200 whose Local held another token), ``silent_wrong`` (HTTP 200
+carrying another request's row), ``http_errors`` by status (and ``app_errors``: the error class an HTTP 500 named),
 ``client_errors`` by exception class (no reply within ``request_timeout`` is one).  Only requests that ended inside
 the window (after ``warmup``, for ``duration``) are counted; ``ops_per_s`` and the latency histogram
 (``latency_hist``, :mod:`bench.records.latency`) with the percentiles read from it (``latency_ms``) are over those.
 ``per_process`` splits the same counts, rate and histogram by the server pid each reply named
 (:data:`bench.stack.PID_HEADER`; requests with no reply have no pid): the shares add up to the totals.  ``warmup``
 holds the counts only for the requests that ended before the window (where a shared connection often fails
-first).  The run stops by itself at the window's end.
+first).  ``outcome`` is ``ok`` when every request came back right, ``errors`` (with the ``reason``) when any came
+back wrong or failed or none ended inside the window.  What only the parent knows -- ``model_load``, ``processes``,
+``load_facts``, the server's pids, ``cell_wall_s``, and whether the server still answers afterwards -- it adds.
+The run stops by itself at the window's end.
 
 Locust patches with gevent when it is imported, so nothing else may share this process.
 """
@@ -24,9 +29,12 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
 from bench.records import latency
+from bench.records.kinds import UNSET, StackRecord
+from bench.records.schema import to_json
 from bench.stack import PID_HEADER
 
 #: Seconds a request may wait for its reply (connect, send, receive) unless the spec says otherwise.
@@ -46,27 +54,70 @@ class Row(NamedTuple):
     pid: int | None  # None: no reply, or a reply without the pid header
 
 
-def counts(rows: Sequence[Row]) -> dict[str, Any]:
+@dataclass
+class Counts:
+    """The outcomes of some requests: right, wrong (by how), failed (by HTTP status or client error class).
+
+    Its :func:`dataclasses.asdict` is the record's ``warmup`` value, field for field.
+    """
+
+    requests: int = 0
+    ok: int = 0  # answered 200 with the request's own token and row
+    wrong_local: int = 0
+    silent_wrong: int = 0
+    http_errors: dict[str, int] = field(default_factory=dict)  # status -> count
+    client_errors: dict[str, int] = field(default_factory=dict)  # error class -> count
+    app_errors: dict[str, int] = field(default_factory=dict)  # the error class an HTTP 500 named -> count
+
+    @property
+    def errors(self) -> int:
+        """Requests that failed: non-2xx statuses and requests with no reply."""
+        return sum(self.http_errors.values()) + sum(self.client_errors.values())
+
+    @property
+    def failure(self) -> str | None:
+        """Why these requests make a cell's outcome ``errors``; None when every one came back right."""
+        failed = self.wrong_local + self.silent_wrong + self.errors
+        if failed:
+            return f"{failed} of {self.requests} requests came back wrong or failed"
+        if not self.requests:
+            return "no request ended inside the window"
+        return None
+
+
+def _bump(counter: dict[str, int], key: str) -> None:
+    counter[key] = counter.get(key, 0) + 1
+
+
+def counts(rows: Sequence[Row]) -> Counts:
     """``requests``, ``ok``, ``wrong_local``, ``silent_wrong`` and the error classes of ``rows``."""
-    out: dict[str, Any] = {"requests": len(rows), "ok": 0, "wrong_local": 0, "silent_wrong": 0, "http_errors": {},
-                           "client_errors": {}, "app_errors": {}}
+    out = Counts(requests=len(rows))
     for row in rows:
         if row.kind in ("http_errors", "client_errors"):
-            out[row.kind][row.label] = out[row.kind].get(row.label, 0) + 1
+            _bump(out.http_errors if row.kind == "http_errors" else out.client_errors, row.label)
             if row.detail:
-                out["app_errors"][row.detail] = out["app_errors"].get(row.detail, 0) + 1
-        else:
-            for part in row.kind.split("+"):
-                out[part] += 1
+                _bump(out.app_errors, row.detail)
+            continue
+        parts = row.kind.split("+")  # "ok", or "wrong_local" and/or "silent_wrong"
+        out.ok += "ok" in parts
+        out.wrong_local += "wrong_local" in parts
+        out.silent_wrong += "silent_wrong" in parts
     return out
 
 
-def _timing(rows: Sequence[Row], span: float) -> dict[str, Any]:
+class _Timing(NamedTuple):
+    """Requests per second over a span, and their latencies: the HDR histogram and the percentiles read from it."""
+
+    ops_per_s: float | None
+    latency_ms: dict[str, float | None]
+    latency_hist: dict[str, Any]  # the histogram's JSON form (bench.records.latency.encode)
+
+
+def _timing(rows: Sequence[Row], span: float) -> _Timing:
     """``ops_per_s`` over ``span``, and ``latency_ms`` read from the rows' HDR histogram, which goes in too."""
     hist = latency.from_seconds([row.end - row.start for row in rows])
-    return {"ops_per_s": round(len(rows) / span, 1) if span > 0 else None,
-            "latency_ms": {k: v for k, v in latency.summary_ms(hist).items() if k != "count"},
-            latency.FIELD: latency.encode(hist)}
+    return _Timing(round(len(rows) / span, 1) if span > 0 else None,
+                   {k: v for k, v in latency.summary_ms(hist).items() if k != "count"}, latency.encode(hist))
 
 
 def per_process(rows: Sequence[Row], span: float) -> list[dict[str, Any]]:
@@ -81,9 +132,8 @@ def per_process(rows: Sequence[Row], span: float) -> list[dict[str, Any]]:
     shares = []
     for pid in sorted(by_pid, key=lambda p: (p is None, p or 0)):
         part = counts(by_pid[pid])
-        errors = sum(part["http_errors"].values()) + sum(part["client_errors"].values())
-        shares.append({"pid": pid, **{k: part[k] for k in ("requests", "ok", "silent_wrong", "wrong_local")},
-                       "errors": errors, **_timing(by_pid[pid], span)})
+        shares.append({"pid": pid, "requests": part.requests, "ok": part.ok, "silent_wrong": part.silent_wrong,
+                       "wrong_local": part.wrong_local, "errors": part.errors, **_timing(by_pid[pid], span)._asdict()})
     return shares
 
 
@@ -101,13 +151,34 @@ class Tally:
         begin, end = window
         return [row for row in self.rows if begin <= row.end < end]
 
-    def summary(self, window: tuple[float, float]) -> dict[str, Any]:
-        """Counts, ops/s, the latency histogram and its percentiles, and the shares per server pid, over the
-        requests that ended inside ``window``."""
-        inside = self.inside(window)
-        span = window[1] - window[0]
-        return {**counts(inside), "measured_s": round(span, 4), **_timing(inside, span),
-                "per_process": per_process(inside, span)}
+    def record(self, spec: Mapping[str, Any], started: float) -> StackRecord:
+        """The cell's record: the requests that ended inside its window (``warmup`` s after ``started``, for
+        ``duration`` s) -- counts, ops/s, the latency histogram and its percentiles, the shares per server pid --
+        and the warm-up's own counts."""
+        begin, end = window(spec, started)
+        inside = self.inside((begin, end))
+        tallied = counts(inside)
+        reason = tallied.failure
+        timing = _timing(inside, end - begin)
+        return StackRecord(
+            server=str(spec["server"]), workers=int(spec["workers"]), impl=str(spec["impl"]),
+            strategy=str(spec["strategy"]), concurrency=int(spec["concurrency"]),
+            outcome="ok" if reason is None else "errors", reason=UNSET if reason is None else reason,
+            duration_s=spec["duration"], warmup_s=spec["warmup"],
+            warmup=asdict(counts(self.inside((started, begin)))),
+            request_timeout_s=float(spec.get("request_timeout", DEFAULT_REQUEST_TIMEOUT)),
+            requests=tallied.requests, ok=tallied.ok, wrong_local=tallied.wrong_local,
+            silent_wrong=tallied.silent_wrong, http_errors=tallied.http_errors, app_errors=tallied.app_errors,
+            client_errors=tallied.client_errors, ops_per_s=timing.ops_per_s,
+            latency_ms=timing.latency_ms, latency_hist=timing.latency_hist,
+            per_process=per_process(inside, end - begin),
+        )
+
+
+def window(spec: Mapping[str, Any], started: float) -> tuple[float, float]:
+    """The measured window of a run whose users were started at ``started``: ``warmup`` s later, ``duration`` s."""
+    begin = started + float(spec["warmup"])
+    return begin, begin + float(spec["duration"])
 
 
 def pid_of(headers: Any) -> int | None:
@@ -170,29 +241,25 @@ def _user_class(url: str, timeout: float, tally: Tally) -> type:
     return StackUser
 
 
-def run(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """Run the load the spec describes; the summary of the window."""
+def run(spec: Mapping[str, Any]) -> StackRecord:
+    """Run the load the spec describes; the cell's record of its window."""
     import gevent
     from locust.env import Environment
 
     tally = Tally()
     timeout = float(spec.get("request_timeout", DEFAULT_REQUEST_TIMEOUT))
-    users = int(spec["concurrency"])
     env = Environment(user_classes=[_user_class(str(spec["url"]), timeout, tally)])
     runner = env.create_local_runner()
     started = time.perf_counter()
-    runner.start(users, spawn_rate=SPAWN_RATE)
-    begin = started + float(spec["warmup"])
-    end = begin + float(spec["duration"])
-    gevent.sleep(max(0.0, end - time.perf_counter()))
+    runner.start(int(spec["concurrency"]), spawn_rate=SPAWN_RATE)
+    gevent.sleep(max(0.0, window(spec, started)[1] - time.perf_counter()))
     runner.quit()
     runner.greenlet.join(timeout=timeout + 1)
-    during_warmup = counts(tally.inside((started, begin)))
-    return {**tally.summary((begin, end)), "warmup": during_warmup, "users": users, "request_timeout_s": timeout}
+    return tally.record(spec, started)
 
 
 def main(argv: list[str]) -> int:
-    """``SPEC OUT``: run and write the result; 2 with one line on stderr when the arguments are wrong."""
+    """``SPEC OUT``: run and write the record; 2 with one line on stderr when the arguments are wrong."""
     if len(argv) != 2:
         sys.stderr.write("usage: python -m bench.stack.drive SPEC OUT\n")
         return 2
@@ -200,10 +267,10 @@ def main(argv: list[str]) -> int:
 
     with open(argv[0], encoding="utf-8") as fh:
         spec = json.load(fh)
-    result = run(spec)
+    rec = run(spec)
     tmp = f"{argv[1]}.tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(result, fh)
+        json.dump(to_json(rec), fh)
     os.replace(tmp, argv[1])
     return 0
 
