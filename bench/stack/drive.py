@@ -29,6 +29,7 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
 from bench.records import latency
@@ -53,18 +54,54 @@ class Row(NamedTuple):
     pid: int | None  # None: no reply, or a reply without the pid header
 
 
-def counts(rows: Sequence[Row]) -> dict[str, Any]:
+@dataclass
+class Counts:
+    """The outcomes of some requests: right, wrong (by how), failed (by HTTP status or client error class).
+
+    Its :func:`dataclasses.asdict` is the record's ``warmup`` value, field for field.
+    """
+
+    requests: int = 0
+    ok: int = 0  # answered 200 with the request's own token and row
+    wrong_local: int = 0
+    silent_wrong: int = 0
+    http_errors: dict[str, int] = field(default_factory=dict)  # status -> count
+    client_errors: dict[str, int] = field(default_factory=dict)  # error class -> count
+    app_errors: dict[str, int] = field(default_factory=dict)  # the error class an HTTP 500 named -> count
+
+    @property
+    def errors(self) -> int:
+        """Requests that failed: non-2xx statuses and requests with no reply."""
+        return sum(self.http_errors.values()) + sum(self.client_errors.values())
+
+    @property
+    def failure(self) -> str | None:
+        """Why these requests make a cell's outcome ``errors``; None when every one came back right."""
+        failed = self.wrong_local + self.silent_wrong + self.errors
+        if failed:
+            return f"{failed} of {self.requests} requests came back wrong or failed"
+        if not self.requests:
+            return "no request ended inside the window"
+        return None
+
+
+def _bump(counter: dict[str, int], key: str) -> None:
+    counter[key] = counter.get(key, 0) + 1
+
+
+def counts(rows: Sequence[Row]) -> Counts:
     """``requests``, ``ok``, ``wrong_local``, ``silent_wrong`` and the error classes of ``rows``."""
-    out: dict[str, Any] = {"requests": len(rows), "ok": 0, "wrong_local": 0, "silent_wrong": 0, "http_errors": {},
-                           "client_errors": {}, "app_errors": {}}
+    out = Counts(requests=len(rows))
     for row in rows:
         if row.kind in ("http_errors", "client_errors"):
-            out[row.kind][row.label] = out[row.kind].get(row.label, 0) + 1
+            _bump(out.http_errors if row.kind == "http_errors" else out.client_errors, row.label)
             if row.detail:
-                out["app_errors"][row.detail] = out["app_errors"].get(row.detail, 0) + 1
-        else:
-            for part in row.kind.split("+"):
-                out[part] += 1
+                _bump(out.app_errors, row.detail)
+            continue
+        parts = row.kind.split("+")  # "ok", or "wrong_local" and/or "silent_wrong"
+        out.ok += "ok" in parts
+        out.wrong_local += "wrong_local" in parts
+        out.silent_wrong += "silent_wrong" in parts
     return out
 
 
@@ -95,9 +132,8 @@ def per_process(rows: Sequence[Row], span: float) -> list[dict[str, Any]]:
     shares = []
     for pid in sorted(by_pid, key=lambda p: (p is None, p or 0)):
         part = counts(by_pid[pid])
-        errors = sum(part["http_errors"].values()) + sum(part["client_errors"].values())
-        shares.append({"pid": pid, **{k: part[k] for k in ("requests", "ok", "silent_wrong", "wrong_local")},
-                       "errors": errors, **_timing(by_pid[pid], span)._asdict()})
+        shares.append({"pid": pid, "requests": part.requests, "ok": part.ok, "silent_wrong": part.silent_wrong,
+                       "wrong_local": part.wrong_local, "errors": part.errors, **_timing(by_pid[pid], span)._asdict()})
     return shares
 
 
@@ -122,32 +158,21 @@ class Tally:
         begin, end = window(spec, started)
         inside = self.inside((begin, end))
         tallied = counts(inside)
-        reason = _failure(tallied)
+        reason = tallied.failure
         timing = _timing(inside, end - begin)
         return StackRecord(
             server=str(spec["server"]), workers=int(spec["workers"]), impl=str(spec["impl"]),
             strategy=str(spec["strategy"]), concurrency=int(spec["concurrency"]),
             outcome="ok" if reason is None else "errors", reason=UNSET if reason is None else reason,
             duration_s=spec["duration"], warmup_s=spec["warmup"],
-            warmup=counts(self.inside((started, begin))),
+            warmup=asdict(counts(self.inside((started, begin)))),
             request_timeout_s=float(spec.get("request_timeout", DEFAULT_REQUEST_TIMEOUT)),
-            requests=tallied["requests"], ok=tallied["ok"], wrong_local=tallied["wrong_local"],
-            silent_wrong=tallied["silent_wrong"], http_errors=tallied["http_errors"],
-            app_errors=tallied["app_errors"], client_errors=tallied["client_errors"], ops_per_s=timing.ops_per_s,
+            requests=tallied.requests, ok=tallied.ok, wrong_local=tallied.wrong_local,
+            silent_wrong=tallied.silent_wrong, http_errors=tallied.http_errors, app_errors=tallied.app_errors,
+            client_errors=tallied.client_errors, ops_per_s=timing.ops_per_s,
             latency_ms=timing.latency_ms, latency_hist=timing.latency_hist,
             per_process=per_process(inside, end - begin),
         )
-
-
-def _failure(tallied: Mapping[str, Any]) -> str | None:
-    """Why the window's requests make the cell's outcome ``errors``; None when every one came back right."""
-    failed = (tallied["wrong_local"] + tallied["silent_wrong"] + sum(tallied["http_errors"].values())
-              + sum(tallied["client_errors"].values()))
-    if failed:
-        return f"{failed} of {tallied['requests']} requests came back wrong or failed"
-    if not tallied["requests"]:
-        return "no request ended inside the window"
-    return None
 
 
 def window(spec: Mapping[str, Any], started: float) -> tuple[float, float]:
