@@ -21,6 +21,7 @@ from bench.exec.session import open_server
 from bench.plan.cells import Planned
 from bench.present.report import render_report
 from bench.records.environment import fingerprint, load_average
+from bench.records.kinds import CeilingRecord
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,8 @@ def _stored_ceilings(run_dir: RunDir, cells: list[Planned]) -> dict[int, list[fl
     ceilings: dict[int, list[float] | None] = {}
     for cell in cells:
         records = run_dir.stored(cell.id) if cell.kind == "ceiling" else None
-        if records and isinstance(records[0], dict) and records[0].get("samples"):
-            ceilings[records[0]["concurrency"]] = records[0]["samples"]
+        if records and isinstance(records[0], CeilingRecord) and records[0].samples:
+            ceilings[records[0].concurrency] = records[0].samples
     return ceilings
 
 

@@ -23,6 +23,8 @@ from typing import Any
 from bench.errors import UsageError
 from bench.plan.cells import Planned
 from bench.records.io import SCHEMA_VERSION, RecordError, atomic_write_json, read_json
+from bench.records.kinds import Record
+from bench.records.schema import RecordInvalid, records_from_json, records_to_json
 
 
 def new_run_id() -> str:
@@ -81,25 +83,32 @@ class RunDir:
     def cell_path(self, cid: str) -> Path:
         return self.cells / f"{cid}.json"
 
-    def write_cell(self, cid: str, records: list[dict[str, Any]], **extra: Any) -> None:
-        atomic_write_json(self.cell_path(cid), {"schema": SCHEMA_VERSION, "cell": cid, **extra, "records": records})
+    def write_cell(self, cid: str, records: list[Record], **extra: Any) -> None:
+        """The cell's file, written atomically (the writers' edge: each record in its JSON form)."""
+        document = {"schema": SCHEMA_VERSION, "cell": cid, **extra, "records": records_to_json(records)}
+        atomic_write_json(self.cell_path(cid), document)
 
-    def write(self, cell: Planned, records: list[dict[str, Any]], **extra: Any) -> None:
+    def write(self, cell: Planned, records: list[Record], **extra: Any) -> None:
         """The pipeline's sink: the cell's file, written atomically."""
         self.write_cell(cell.id, records, **extra)
 
-    def stored(self, cid: str) -> list[dict[str, Any]] | None:
-        """The records of a finished cell, or None when its file is missing or unreadable."""
+    def stored(self, cid: str) -> list[Record] | None:
+        """The records of a finished cell (typed: a reader's edge), or None when its file is missing or unreadable."""
         try:
             doc = read_json(self.cell_path(cid))
         except RecordError:
             return None
         records = doc.get("records") if isinstance(doc, dict) else None
-        return records if isinstance(records, list) else None
+        if not isinstance(records, list):
+            return None
+        try:
+            return records_from_json(records)
+        except RecordInvalid:
+            return None
 
     def is_done(self, cid: str) -> bool:
         """A cell is finished when its file is readable -- unless it only says 'skipped' (no server then)."""
         records = self.stored(cid)
         if records is None:
             return False
-        return not records or not all(r.get("outcome") == "skipped" for r in records)
+        return not records or not all(getattr(r, "outcome", None) == "skipped" for r in records)

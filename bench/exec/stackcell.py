@@ -32,6 +32,8 @@ import localimpls
 from bench.cell.strategies import StrategyError, check_name
 from bench.records import latency
 from bench.records.environment import PROJECT_ROOT
+from bench.records.kinds import UNSET, StackRecord, known
+from bench.records.schema import RecordInvalid, from_json
 from bench.server.process import parent_death_signal
 from bench.server.target import scrub
 from bench.stack import STACK_IMPLS_EXTRA, missing_extra
@@ -48,20 +50,22 @@ REQUEST_TIMEOUT = 5.0
 ALIVE_TIMEOUT = 3.0
 
 
-def _record(spec: Mapping[str, Any], info: ServerInfo | None, outcome: str, reason: str | None) -> dict[str, Any]:
-    rec: dict[str, Any] = {
-        "kind": "stack", "server": spec.get("server"), "workers": spec.get("workers", 1), "impl": spec.get("impl"),
-        "strategy": spec.get("strategy"), "concurrency": spec.get("concurrency"),
-        "model_load": info.model_load if info else None, "duration_s": spec.get("duration"),
-        "warmup_s": spec.get("warmup"), "outcome": outcome, "requests": None, "ok": None, "wrong_local": None,
-        "silent_wrong": None, "http_errors": {}, "app_errors": {}, "client_errors": {},
-        "ops_per_s": None, "latency_ms": dict.fromkeys((*(key for key, _ in latency.PERCENTILES), "max", "mean")),
-        latency.FIELD: None, "processes": spec.get("workers", 1), "per_process": [], "load_facts": {},
-        "server_pid": None, "server_pids": [],
-    }
-    if reason is not None:
-        rec["reason"] = reason
-    return rec
+def _record(spec: Mapping[str, Any], info: ServerInfo | None, outcome: str, reason: str | None) -> StackRecord:
+    """A stack cell's record before its load ran: coordinates, no counts (the one place such a record is made)."""
+
+    def coordinate(name: str, default: Any = None) -> Any:
+        value = spec.get(name, default)
+        return value if value is not None else default
+
+    return StackRecord(
+        server=str(coordinate("server", "?")), workers=coordinate("workers", 1), impl=str(coordinate("impl", "?")),
+        strategy=str(coordinate("strategy", "?")), concurrency=coordinate("concurrency", 0),
+        model_load=info.model_load if info else None, duration_s=spec.get("duration"), warmup_s=spec.get("warmup"),
+        outcome=outcome, requests=None, ok=None, wrong_local=None, silent_wrong=None, http_errors={}, app_errors={},
+        client_errors={}, ops_per_s=None,
+        latency_ms=dict.fromkeys((*(key for key, _ in latency.PERCENTILES), "max", "mean")), latency_hist=None,
+        processes=spec.get("workers", 1), per_process=[], load_facts={}, server_pid=None, server_pids=[],
+        reason=UNSET if reason is None else reason)
 
 
 def check_spec(spec: Mapping[str, Any]) -> tuple[ServerInfo, dict[str, Any]]:
@@ -104,10 +108,10 @@ def _private_json(path: Path, data: Mapping[str, Any]) -> Path:
     return path
 
 
-def _drive(url: str, spec: Mapping[str, Any], workdir: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """Run the HTTP load in its own process: its result, or None and why (``"hung: ..."`` when it was killed)."""
-    drive_spec = {"url": url, **{k: spec[k] for k in ("concurrency", "duration", "warmup", "request_timeout")}}
-    spec_path = _private_json(workdir / "drive.json", drive_spec)
+def _drive(url: str, spec: Mapping[str, Any], workdir: Path) -> tuple[StackRecord | None, str | None]:
+    """Run the HTTP load in its own process: its record, or None and why (``"hung: ..."`` when it was killed)."""
+    keys = ("server", "workers", "impl", "strategy", "concurrency", "duration", "warmup", "request_timeout")
+    spec_path = _private_json(workdir / "drive.json", {"url": url, **{k: spec[k] for k in keys}})
     out_path = workdir / "drive-out.json"
     limit = float(spec["warmup"]) + float(spec["duration"]) + float(spec["request_timeout"]) + DRIVE_SLACK
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH", ""))
@@ -126,7 +130,10 @@ def _drive(url: str, spec: Mapping[str, Any], workdir: Path) -> tuple[dict[str, 
     if proc.returncode != 0 or not out_path.exists():
         lines = [line for line in (stderr or "").splitlines() if line.strip()]
         return None, f"the HTTP load exited with status {proc.returncode}: {lines[-1] if lines else 'no message'}"
-    return json.loads(out_path.read_text()), None
+    try:  # the driver's edge: its record typed from here on
+        return from_json(json.loads(out_path.read_text()), {"stack"}), None  # type: ignore[return-value]
+    except (ValueError, RecordInvalid) as exc:
+        return None, f"the HTTP load wrote no valid record: {exc}"
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:
@@ -145,22 +152,20 @@ def _still_answers(port: int) -> bool:
     return status == 200
 
 
-def _fill(rec: dict[str, Any], result: Mapping[str, Any]) -> None:
-    keys = ("requests", "ok", "wrong_local", "silent_wrong", "http_errors", "app_errors", "client_errors", "ops_per_s",
-            "latency_ms", latency.FIELD, "per_process", "request_timeout_s", "warmup")
-    rec.update({key: result[key] for key in keys if key in result})
-    failed = (result["wrong_local"] + result["silent_wrong"] + sum(result["http_errors"].values())
-              + sum(result["client_errors"].values()))
-    if failed:
-        rec["outcome"] = "errors"
-        rec["reason"] = f"{failed} of {result['requests']} requests came back wrong or failed"
-    elif not result["requests"]:
-        rec["outcome"] = "errors"
-        rec["reason"] = "no request ended inside the window"
+#: What the driver measured, copied onto the cell's record (the parent adds what only it knows).
+MEASURED = ("outcome", "reason", "requests", "ok", "wrong_local", "silent_wrong", "http_errors", "app_errors",
+            "client_errors", "ops_per_s", "latency_ms", latency.FIELD, "per_process", "request_timeout_s", "warmup")
 
 
-def _measure(target: Any, info: ServerInfo, spec: dict[str, Any], rec: dict[str, Any], workdir: Path) -> str | None:
-    """Start, prove, load, stop; fill ``rec``; the error line or None."""
+def _fill(rec: StackRecord, driven: StackRecord) -> StackRecord:
+    """``rec`` with what the driver measured."""
+    measured = {f: getattr(driven, f) for f in MEASURED if getattr(driven, f) is not UNSET}
+    return rec.replace(**measured)  # type: ignore[no-any-return]
+
+
+def _measure(target: Any, info: ServerInfo, spec: dict[str, Any], rec: StackRecord,
+             workdir: Path) -> tuple[StackRecord, str | None]:
+    """Start, prove, load, stop; the filled record and the error line or None."""
     app = {"impl": spec["impl"], "strategy": spec["strategy"], "connect": target.connect_kwargs(),
            "concurrency": spec["concurrency"], "io_sleep": float(spec.get("io_sleep", 0.0))}
     app_path = _private_json(workdir / "app.json", app)
@@ -169,28 +174,28 @@ def _measure(target: Any, info: ServerInfo, spec: dict[str, Any], rec: dict[str,
         running = start(info, port=port, workers=spec["workers"], concurrency=spec["concurrency"], app_spec=app_path,
                         workdir=workdir, password=target.password)
     except StackStartError as exc:
-        rec["server_pids"] = sorted(exc.pids)
+        rec.server_pids = sorted(exc.pids)  # the caller's record: it says which processes were started
         raise
-    rec["server_pid"] = running.pid
+    rec.server_pid = running.pid
     why: str | None = None
     try:
-        rec["load_facts"] = prove(running, concurrency=spec["concurrency"], workers=spec["workers"])
-        result, why = _drive(f"http://127.0.0.1:{port}", spec, workdir)
-        if result is not None:
-            _fill(rec, result)
+        rec.load_facts = prove(running, concurrency=spec["concurrency"], workers=spec["workers"])
+        driven, why = _drive(f"http://127.0.0.1:{port}", spec, workdir)
+        if driven is not None:
+            rec = _fill(rec, driven)
             if not _still_answers(port):
                 why = f"hung: the server stopped answering /_load within {ALIVE_TIMEOUT:.0f}s after the load"
     finally:
         stop(running)
-        rec["server_pids"] = sorted(running.pids)
+        rec.server_pids = sorted(running.pids)
     if why is None:
-        return None
-    rec["outcome"] = "hung" if why.startswith("hung") else "error"
-    rec["reason"] = why.removeprefix("hung: ")
-    return rec["reason"]
+        return rec, None
+    rec.outcome = "hung" if why.startswith("hung") else "error"
+    rec.reason = why.removeprefix("hung: ")
+    return rec, rec.reason
 
 
-def run_stack_cell(target: Any, spec: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+def run_stack_cell(target: Any, spec: Mapping[str, Any]) -> tuple[StackRecord, str | None]:
     """Run one stack cell; its record and an error line (or None).  Never raises on bad input or a bad server."""
     try:
         info, full = check_spec(spec)
@@ -203,16 +208,17 @@ def run_stack_cell(target: Any, spec: Mapping[str, Any]) -> tuple[dict[str, Any]
         return _record(full, info, "skipped", missing), None
     rec = _record(full, info, "ok", None)
     started = time.perf_counter()
+    error: str | None
     with tempfile.TemporaryDirectory(prefix="ctxbench-stack-") as tmp:
         try:
-            error = _measure(target, info, full, rec, Path(tmp))
+            rec, error = _measure(target, info, full, rec, Path(tmp))
         except StackStartError as exc:
-            rec["outcome"], rec["reason"] = "error", str(exc)
+            rec.outcome, rec.reason = "error", str(exc)
             error = str(exc)
-    rec["cell_wall_s"] = round(time.perf_counter() - started, 3)
+    rec.cell_wall_s = round(time.perf_counter() - started, 3)
     if error is not None:
         error = scrub(f"{label(full)}: {error}", target.password)
-        rec["reason"] = scrub(rec["reason"], target.password)
-    if rec["outcome"] != "ok":
-        log.debug("%s: %s", label(full), rec.get("reason"))
+        rec.reason = scrub(known(rec.reason), target.password)
+    if rec.outcome != "ok":
+        log.debug("%s: %s", label(full), known(rec.reason))
     return rec, error
