@@ -27,6 +27,7 @@ from bench.plan.cells import db_cells as plan
 from bench.plan.selection import validate_db as validate
 from bench.present.findings import ratio_to_own
 from bench.records import latency
+from bench.records.schema import to_json
 from bench.server import ServerTarget
 
 pytestmark = pytest.mark.db
@@ -235,7 +236,7 @@ def test_a_pool_that_blocks_forever_ends_as_hung(target: ServerTarget) -> None:
 def test_password_never_recorded(target: ServerTarget) -> None:
     wrong = dataclasses.replace(target, password=SECRET)
     records, errors = run_db(wrong, strategies=["pooled-tuned"], loads=["threads"], concurrency=[2], **SHORT)
-    text = json.dumps([records, errors])
+    text = json.dumps([records, errors], default=to_json)
     assert SECRET not in text
     (rec,) = records
     assert rec["outcome"] in ("errors", "skipped")

@@ -174,7 +174,7 @@ def test_a_refused_login_is_one_record_without_the_password(target: ServerTarget
     wrong = dataclasses.replace(target, password=secret)
     records, errors = run_db(wrong, strategies=["pooled-tuned"], loads=["threads"], concurrency=[2], processes=[2],
                              **SHORT)
-    assert secret not in json.dumps([records, errors])
+    assert secret not in json.dumps([records, errors], default=to_json)
     (rec,) = records
     assert rec["outcome"] == "errors" and rec["processes"] == 2 and "Access denied" in rec["reason"]
     assert len(errors) == 1 and "setup failed" in errors[0]

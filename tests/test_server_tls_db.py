@@ -26,6 +26,7 @@ import pytest
 import bench.server as mysql
 from bench.errors import UsageError
 from bench.exec.db import run_db
+from bench.records.schema import to_json
 from bench.server import ServerHandle, ServerTarget, TlsSettings
 from benchmarks.db_overhead import measure_overhead
 from tests import tls_certs
@@ -162,7 +163,7 @@ def test_db_cells_speak_tls_on_every_connection(tls_server: TlsServer) -> None:
         assert rec["leaked_connections"] == 0  # the parent read Threads_connected over TLS, with the certificate
         assert rec["server_ceiling_ops_per_s"]  # mysqlslap logged in: it had the client certificate
         assert "ssl_ca=" in rec["server_url"] and "ssl_verify_identity=true" in rec["server_url"]
-        assert SECRET not in json.dumps(rec)
+        assert SECRET not in json.dumps(rec, default=to_json)
     tls_accepted = after["Ssl_accepts"] - before["Ssl_accepts"]
     assert tls_accepted > 10  # cells, counters, per-request connects, mysqlslap
     # The one plain connection in between is the root connection that read ``after``.
@@ -176,7 +177,7 @@ def test_a_cell_given_the_wrong_ca_fails_on_the_certificate(tls_server: TlsServe
     records, _ = run_db(tls_server.target(ca=tls_server.other_ca), strategies=["own-connection"], loads=["threads"],
                         concurrency=[1], duration=0.3, warmup=0.1, ceiling=False)
     assert [rec["outcome"] for rec in records] == ["errors"]  # not "skipped": a server answered
-    assert "CERTIFICATE_VERIFY_FAILED" in records[0]["reason"] and SECRET not in json.dumps(records)
+    assert "CERTIFICATE_VERIFY_FAILED" in records[0]["reason"] and SECRET not in json.dumps(records, default=to_json)
 
 
 def test_mysqlslap_needs_the_settings_it_is_given(tls_server: TlsServer) -> None:
@@ -202,7 +203,7 @@ def test_the_stack_app_connects_with_the_settings(tls_server: TlsServer) -> None
                                                       "strategy": "pooled-tuned", "workers": 1, "concurrency": 2,
                                                       "duration": 0.5, "warmup": 0.2})
     assert error is None and rec["outcome"] == "ok" and rec["ok"] > 0, rec.get("reason")
-    assert SECRET not in json.dumps(rec)
+    assert SECRET not in json.dumps(rec, default=to_json)
     left = {proc.pid for proc in psutil.Process().children(recursive=True)} - children
     assert {pid for pid in left if not _gone(pid)} == set()
 
@@ -234,7 +235,7 @@ def test_asyncio_cells_speak_tls_with_the_settings(tls_server: TlsServer) -> Non
     assert errors == []
     for rec in records:
         assert rec["outcome"] == "ok" and rec["ops"] > 0 and rec["errors"] == {}, (rec["strategy"], rec.get("reason"))
-        assert SECRET not in json.dumps(rec)
+        assert SECRET not in json.dumps(rec, default=to_json)
     tls_accepted = after["Ssl_accepts"] - before["Ssl_accepts"]
     assert tls_accepted > 10
     assert after["Connections"] - before["Connections"] - tls_accepted == 1  # the root connection reading ``after``

@@ -100,9 +100,13 @@ def _shape(rec: Any, kinds: frozenset[str] | set[str]) -> str | None:
 
 
 def check_record(rec: Any, kinds: frozenset[str] | set[str] = RUN_KINDS) -> str | None:
-    """Why the JSON object ``rec`` is not a valid record of one of ``kinds``, or None when it is."""
+    """Why ``rec`` is not a valid record of one of ``kinds``, or None when it is.
+
+    ``rec`` is a JSON object, or a typed record (checked through its JSON form: a field set by assignment is not
+    validated when it is set, so a wrong type shows here).
+    """
     try:
-        from_json(rec, kinds)
+        from_json(to_json(rec) if isinstance(rec, Record) else rec, kinds)
     except RecordInvalid as exc:
         return str(exc)
     return None
