@@ -1,8 +1,8 @@
 """A cell of several processes: P ``python -m bench.cell`` started at once, one common start, every pid ended.
 
 The parent listens on 127.0.0.1 (an ephemeral port, passed in each child's spec with its index and a random key),
-starts the P processes through the one spawner (:func:`bench.exec.spawn.launch`) and waits, within
-``ready_timeout``, until every one of them has said ``ready`` (its workers all connected:
+starts the P processes through the one spawner (:func:`bench.exec.spawn.launch`, on :mod:`bench.child`) and
+waits, within ``ready_timeout``, until every one of them has said ``ready`` (its workers all connected:
 :mod:`bench.cell.db.start`).  Then it sends each the same start time, a ``time.perf_counter()`` value
 ``lead`` seconds ahead (CLOCK_MONOTONIC: the same clock in every process of the machine).  A process that ends
 before it is ready, or that is not ready in time, ends the group: every process is killed and the failure names
@@ -16,14 +16,13 @@ import hmac
 import secrets
 import selectors
 import socket
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.exec.spawn import CellResult, Launched, collect, kill_tree, launch
+from bench.exec.spawn import CellResult, Launched, collect, launch
 from bench.plan.matrix import PROCESS_READY_WAIT, PROCESS_START_LEAD
 from bench.plan.specs import DbTask
 
@@ -60,10 +59,10 @@ def _ready_index(line: bytes, key: str, launched: list[Launched]) -> int | None:
 
 
 def _ended_early(launched: list[Launched], ready: dict[int, socket.socket]) -> str | None:
-    for i, child in enumerate(launched):
-        code = child.proc.poll()
+    for i, one in enumerate(launched):
+        code = one.child.poll()
         if i not in ready and code is not None:
-            return f"process {i} (pid {child.pid}) ended with status {code} before it was ready"
+            return f"process {i} (pid {one.pid}) ended with status {code} before it was ready"
     return None
 
 
@@ -108,26 +107,19 @@ def _gather(listener: socket.socket, launched: list[Launched], key: str,
 
 def _wait_all(launched: list[Launched], deadline: float) -> list[int]:
     """Wait for every process until ``deadline`` (monotonic); kill the ones still running; their indexes."""
-    late = []
-    for i, child in enumerate(launched):
-        try:
-            child.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            late.append(i)
+    late = [i for i, one in enumerate(launched) if one.child.wait(max(0.0, deadline - time.monotonic())) is None]
     for i in late:
-        kill_tree(launched[i].pid)
-        launched[i].proc.wait()
+        launched[i].child.kill()
     return late
 
 
 def _kill_all(launched: list[Launched]) -> list[int]:
     """Kill every process still running (by pid, with its children); their indexes."""
     killed = []
-    for i, child in enumerate(launched):
-        if child.proc.poll() is None:
-            kill_tree(child.pid)  # psutil reaps it: Popen's returncode is no longer the truth, the index is kept
+    for i, one in enumerate(launched):
+        if one.child.poll() is None:
+            one.child.kill()
             killed.append(i)
-        child.proc.wait()
     return killed
 
 

@@ -2,16 +2,16 @@
 
 Each cell runs in a fresh process (gevent must patch before anything imports
 threading or socket, and one cell's leftovers must not colour the next).  The
-parent never measures; it plans, launches, enforces a time limit (killing the
-whole process tree with psutil, which knows a process's children portably) and
-reads back the records the cell wrote atomically.
+parent never measures; it plans, launches through :mod:`bench.child` (a session
+of its own, the spec in a private file, a time limit after which the whole
+process tree is killed, death with the parent) and reads back the records the
+cell wrote atomically.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import msgspec
-import psutil
-
+from bench import child
+from bench.child import kill_tree as kill_tree  # re-exported: the fault runner ends cell processes by pid
 from bench.records.environment import PROJECT_ROOT
 from bench.records.kinds import Record
 from bench.records.schema import RecordInvalid, records_from_json
@@ -70,41 +69,19 @@ def _child_env(index: int | None = None) -> dict[str, str]:
     return env
 
 
-def kill_tree(pid: int) -> None:
-    """Kill a process and every process it started."""
-    try:
-        parent = psutil.Process(pid)
-        procs = [*parent.children(recursive=True), parent]
-    except psutil.NoSuchProcess:
-        return
-    for proc in procs:
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(procs, timeout=5)
-
-
 @dataclass
 class Launched:
     """One cell process started by :func:`launch`: its process, where its output and its stderr go."""
 
     spec: Any
-    proc: subprocess.Popen[bytes]
+    child: child.Child
     out_path: Path
     err_path: Path
     started: float
 
     @property
     def pid(self) -> int:
-        return self.proc.pid
-
-
-def _write_spec(spec: Any, path: Path) -> Path:
-    """The spec (which may hold a server password) in a private file, never on the command line (the cell's edge)."""
-    path.touch(mode=0o600)
-    path.write_bytes(msgspec.json.encode(spec))
-    return path
+        return self.child.pid
 
 
 def launch(spec: Any, folder: Path, name: str, *, index: int | None = None,
@@ -114,12 +91,12 @@ def launch(spec: Any, folder: Path, name: str, *, index: int | None = None,
     stderr goes to a file (several processes at once cannot all be read through pipes without one filling up).
     ``index`` is put in the child's environment (:data:`ENV_PROCESS_INDEX`) for one of several processes.
     """
-    spec_path = _write_spec(spec, folder / f"{name}.spec.json")
+    spec_path = child.write_spec(folder / f"{name}.spec.json", spec)  # it may hold a password: never on argv
     out_path, err_path = folder / f"{name}.out.json", folder / f"{name}.err"
     with open(err_path, "wb") as err:
-        proc = subprocess.Popen([python, "-m", "bench.cell", f"@{spec_path}", str(out_path)], cwd=PROJECT_ROOT,
-                                env=_child_env(index), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
-    return Launched(spec, proc, out_path, err_path, time.perf_counter())
+        started = child.start([python, "-m", "bench.cell", f"@{spec_path}", str(out_path)], cwd=PROJECT_ROOT,
+                              env=_child_env(index), stderr=err)
+    return Launched(spec, started, out_path, err_path, time.perf_counter())
 
 
 def last_line(text: str) -> str:
@@ -136,7 +113,7 @@ def collect(launched: Launched, *, timed_out: bool = False, timeout: float = 0.0
         result.failure = f"timed out after {timeout:.0f}s and was killed"
         return result
     _read_output(result, launched.out_path)
-    code = launched.proc.returncode
+    code = launched.child.returncode
     if code != 0 and not result.records and result.failure is None:
         stderr = launched.err_path.read_text(errors="replace") if launched.err_path.exists() else ""
         result.failure = f"exited with status {code}: {last_line(stderr)}"
@@ -166,34 +143,19 @@ def run_cell(spec: Any, *, timeout: float, python: str = sys.executable) -> Cell
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ctxbench-cell-") as tmp:
         out_path = Path(tmp) / "out.json"
-        spec_path = _write_spec(spec, Path(tmp) / "spec.json")
-        proc = subprocess.Popen(
-            [python, "-m", "bench.cell", f"@{spec_path}", str(out_path)],
-            cwd=cell_root(),
-            env=_child_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            _, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            kill_tree(proc.pid)
-            proc.communicate()
+        spec_path = child.write_spec(Path(tmp) / "spec.json", spec)  # it may hold a password: never on argv
+        done = child.run([python, "-m", "bench.cell", f"@{spec_path}", str(out_path)], timeout=timeout,
+                         cwd=cell_root(), env=_child_env())
+        result.duration_s = time.perf_counter() - started
+        if done.timed_out:
             result.timed_out = True
             result.failure = f"timed out after {timeout:.0f}s and was killed"
-            result.duration_s = time.perf_counter() - started
             return result
-        except BaseException:
-            kill_tree(proc.pid)
-            raise
-        result.duration_s = time.perf_counter() - started
         _read_output(result, out_path)
         if result.failure:
             return result
-        if proc.returncode != 0 and not result.records:
-            result.failure = f"exited with status {proc.returncode}: {last_line(stderr)}"
+        if done.returncode != 0 and not result.records:
+            result.failure = f"exited with status {done.returncode}: {last_line(done.stderr or '')}"
     return result
 
 

@@ -19,8 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,12 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import localimpls
+from bench import child
 from bench.cell.strategies import StrategyError, check_name
 from bench.records import latency
 from bench.records.environment import PROJECT_ROOT
 from bench.records.kinds import UNSET, StackRecord, known
 from bench.records.schema import RecordInvalid, from_json
-from bench.server.process import parent_death_signal
 from bench.server.target import scrub
 from bench.stack import STACK_IMPLS_EXTRA, missing_extra
 from bench.stack.launch import StackStartError, free_port, get_json, prove, start, stop
@@ -102,46 +100,25 @@ def label(spec: Mapping[str, Any]) -> str:
             f"c={spec.get('concurrency')}")
 
 
-def _private_json(path: Path, data: Mapping[str, Any]) -> Path:
-    path.touch(mode=0o600)
-    path.write_text(json.dumps(data))
-    return path
-
-
 def _drive(url: str, spec: Mapping[str, Any], workdir: Path) -> tuple[StackRecord | None, str | None]:
     """Run the HTTP load in its own process: its record, or None and why (``"hung: ..."`` when it was killed)."""
     keys = ("server", "workers", "impl", "strategy", "concurrency", "duration", "warmup", "request_timeout")
-    spec_path = _private_json(workdir / "drive.json", {"url": url, **{k: spec[k] for k in keys}})
+    spec_path = child.write_spec(workdir / "drive.json", {"url": url, **{k: spec[k] for k in keys}})
     out_path = workdir / "drive-out.json"
     limit = float(spec["warmup"]) + float(spec["duration"]) + float(spec["request_timeout"]) + DRIVE_SLACK
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH", ""))
                                                        if p)}
-    proc = subprocess.Popen([sys.executable, "-m", "bench.stack.drive", str(spec_path), str(out_path)],
-                            cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            preexec_fn=parent_death_signal())
-    try:
-        _, stderr = proc.communicate(timeout=limit)
-    except BaseException as exc:
-        _kill_group(proc)
-        if isinstance(exc, subprocess.TimeoutExpired):
-            return None, f"hung: the HTTP load did not end within {limit:.0f}s and was killed"
-        raise
-    if proc.returncode != 0 or not out_path.exists():
-        lines = [line for line in (stderr or "").splitlines() if line.strip()]
-        return None, f"the HTTP load exited with status {proc.returncode}: {lines[-1] if lines else 'no message'}"
+    done = child.run([sys.executable, "-m", "bench.stack.drive", str(spec_path), str(out_path)], timeout=limit,
+                     cwd=PROJECT_ROOT, env=env)
+    if done.timed_out:
+        return None, f"hung: the HTTP load did not end within {limit:.0f}s and was killed"
+    if done.returncode != 0 or not out_path.exists():
+        lines = [line for line in (done.stderr or "").splitlines() if line.strip()]
+        return None, f"the HTTP load exited with status {done.returncode}: {lines[-1] if lines else 'no message'}"
     try:  # the driver's edge: its record typed from here on
         return from_json(json.loads(out_path.read_text()), {"stack"}), None  # type: ignore[return-value]
     except (ValueError, RecordInvalid) as exc:
         return None, f"the HTTP load wrote no valid record: {exc}"
-
-
-def _kill_group(proc: subprocess.Popen[str]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.communicate()
 
 
 def _still_answers(port: int) -> bool:
@@ -168,7 +145,7 @@ def _measure(target: Any, info: ServerInfo, spec: dict[str, Any], rec: StackReco
     """Start, prove, load, stop; the filled record and the error line or None."""
     app = {"impl": spec["impl"], "strategy": spec["strategy"], "connect": target.connect_kwargs(),
            "concurrency": spec["concurrency"], "io_sleep": float(spec.get("io_sleep", 0.0))}
-    app_path = _private_json(workdir / "app.json", app)
+    app_path = child.write_spec(workdir / "app.json", app)
     port = int(spec.get("port") or free_port())
     try:
         running = start(info, port=port, workers=spec["workers"], concurrency=spec["concurrency"], app_spec=app_path,

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from typing import IO, Any
@@ -25,9 +25,8 @@ from mirakuru import SimpleExecutor
 from mirakuru.base import cleanup_subprocesses
 from mirakuru.exceptions import ProcessFinishedWithError
 
+from bench.child import death_signal
 from bench.server.target import STOP_TIMEOUT
-
-_PR_SET_PDEATHSIG = 1
 
 # mirakuru's exit hook SIGKILLs every process whose marker *contains* this pid as a substring (pid 1234 matches
 # another ctxbench's server marked "11234:..."); bench.server.private stops its own servers at exit, SIGTERM first.
@@ -38,22 +37,12 @@ def parent_death_signal() -> Callable[[], None] | None:
     """A function making Linux send SIGTERM to the (forked) child when its parent dies, or None.
 
     The kernel sends it when the *thread* that forked exits, so it is only used from the main thread, which lives
-    as long as the process.
+    as long as the process (a server may outlive the thread that needed it first).  SIGTERM, not the SIGKILL of
+    :mod:`bench.child`'s children: the server is given its own shutdown.
     """
-    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread():
         return None
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    sigterm = 15
-
-    def set_pdeathsig() -> None:
-        prctl(_PR_SET_PDEATHSIG, sigterm)
-
-    return set_pdeathsig
+    return death_signal(signal.SIGTERM)
 
 
 class ServerProcess(SimpleExecutor):

@@ -29,6 +29,7 @@ from flask import Flask, Response, g, jsonify, request
 
 from bench.cell.db.workload import select_token
 from bench.cell.strategies import build_strategy
+from bench.child import die_with_parent
 from bench.stack import PID_HEADER
 from bench.stack.handler import (
     InFlight,
@@ -96,5 +97,10 @@ def create_app(settings: Mapping[str, Any], *, on_exit: Callable[[Callable[[], N
 
 
 def create_app_from_env() -> Flask:
-    """The app whose settings are in the file :data:`ENV_APP_SPEC` names; SystemExit with one line if unusable."""
+    """The app whose settings are in the file :data:`ENV_APP_SPEC` names; SystemExit with one line if unusable.
+
+    A server's worker process (gunicorn's) builds it: it is made to die with the server's master process
+    (:func:`bench.child.die_with_parent`).
+    """
+    die_with_parent()
     return create_app(read_settings())

@@ -35,6 +35,7 @@ from starlette.routing import Route
 from bench.cell.db.aworker import aselect_token
 from bench.cell.db.workload import select_token
 from bench.cell.strategies import build_strategy, check_product
+from bench.child import die_with_parent
 from bench.stack import PID_HEADER, STACK_IMPLS_EXTRA
 from bench.stack.handler import (
     APP_LINE,
@@ -152,7 +153,9 @@ def create_app(settings: Mapping[str, Any]) -> Starlette:
 
 def create_app_from_env() -> Starlette:
     """The app whose settings are in the file :data:`bench.stack.ENV_APP_SPEC` names (uvicorn's ``--factory``);
-    SystemExit with one line if unusable."""
+    SystemExit with one line if unusable.  A worker process of ``uvicorn --workers N`` builds it: it is made to die
+    with the supervisor (:func:`bench.child.die_with_parent`; uvicorn's workers would serve on without it)."""
+    die_with_parent()
     try:
         return create_app(read_settings())
     except ValueError as exc:

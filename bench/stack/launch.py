@@ -1,14 +1,15 @@
 """Starting a real server, making it prove its load, and stopping it by pid.
 
-Contract: :func:`start` runs a server of :data:`bench.stack.servers.SERVERS` as its own process group
-(``start_new_session``) on 127.0.0.1, with the app's settings in a private file (never on its command line), and
+Contract: :func:`start` runs a server of :data:`bench.stack.servers.SERVERS` through :mod:`bench.child` -- its own
+process group (a session of its own), dying with its parent -- on 127.0.0.1, with the app's settings in a private
+file (never on its command line), and
 returns once the server answers -- from a process of that group -- or raises :class:`StackStartError` with one line
 (a port taken, a server that exits, one that does not answer in time).  :func:`prove` sends overlapping requests to
 ``/_load``, in rounds until every worker process has answered, and raises :class:`StackStartError` unless every
 answer shows the server's declared load (gevent's patches, greenlets, asyncio tasks on one thread or OS threads,
 this server's software) and
-every worker answered.  :func:`stop` ends the group (SIGTERM, then SIGKILL) and waits until every pid it had is gone;
-it never raises.  Only ``http.client`` talks to the server from here: no proxy
+every worker answered.  :func:`stop` ends the group (SIGTERM, then SIGKILL: :meth:`bench.child.Child.end`) and waits
+until every pid it had is gone; it never raises.  Only ``http.client`` talks to the server from here: no proxy
 set in the environment can step in.
 """
 
@@ -18,9 +19,7 @@ import http.client
 import json
 import logging
 import os
-import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Mapping
@@ -31,9 +30,9 @@ from typing import Any
 
 import psutil
 
+from bench import child
 from bench.poll import poll_until
 from bench.records.environment import PROJECT_ROOT
-from bench.server.process import parent_death_signal
 from bench.server.target import scrub
 from bench.stack import ENV_APP_SPEC
 from bench.stack.handler import APP_LINE
@@ -48,6 +47,8 @@ START_TIMEOUT = 30.0
 PROOF_HOLD = 0.3
 #: Seconds every worker process of a multi-process server has, after the first answered, to answer too.
 WORKERS_TIMEOUT = 30.0
+#: Seconds a server has to end after SIGTERM (gunicorn's own graceful timeout, and some) before SIGKILL.
+STOP_GRACE = GRACEFUL_TIMEOUT + 3.0
 
 
 class StackStartError(Exception):
@@ -64,14 +65,14 @@ class Running:
     """A started server: its process (the group leader), port and log, and every pid its group had."""
 
     info: ServerInfo
-    proc: subprocess.Popen[bytes]
+    child: child.Child
     port: int
     log_path: Path
     pids: set[int] = field(default_factory=set)
 
     @property
     def pid(self) -> int:
-        return self.proc.pid
+        return self.child.pid
 
     def group(self) -> set[int]:
         """The server's pids now (the leader and its descendants), remembered for :func:`stop`."""
@@ -141,11 +142,9 @@ def start(info: ServerInfo, *, port: int, workers: int, concurrency: int, app_sp
         raise StackStartError(f"{info.name}: port {port} on {HOST} is taken")
     log_path = workdir / f"{info.name}.log"
     with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen([sys.executable, *info.argv(port, workers, concurrency)], cwd=PROJECT_ROOT,
-                                env=_env(app_spec), stdin=subprocess.DEVNULL, stdout=log_file,
-                                stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=parent_death_signal())
-    running = Running(info, proc, port, log_path)
+        server = child.start([sys.executable, *info.argv(port, workers, concurrency)], cwd=PROJECT_ROOT,
+                             env=_env(app_spec), stdout=log_file, stderr=child.STDOUT, grace=STOP_GRACE)
+    running = Running(info, server, port, log_path)
     try:
         _wait_ready(running, time.monotonic() + timeout, password)
     except BaseException as exc:
@@ -165,9 +164,9 @@ def _wait_ready(running: Running, deadline: float, password: str) -> None:
 
     def attempt() -> None:
         running.group()
-        if running.proc.poll() is not None:
+        if running.child.poll() is not None:
             why = last_line(running.log_path, password)
-            raise StackStartError(f"{name} exited with status {running.proc.returncode}: {why}")
+            raise StackStartError(f"{name} exited with status {running.child.returncode}: {why}")
         try:
             status, body = get_json(port, "/_load", timeout=2.0)
         except OSError as exc:
@@ -258,39 +257,9 @@ def check_proof(info: ServerInfo, facts: Mapping[str, Any], *, overlap_possible:
     return None
 
 
-def stop(running: Running, grace: float = GRACEFUL_TIMEOUT + 3.0) -> None:
+def stop(running: Running, grace: float = STOP_GRACE) -> None:
     """End the server's process group (SIGTERM, then SIGKILL after ``grace`` s) and wait until every pid is gone."""
     running.group()
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(running.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-        for pid in list(running.pids):
-            if pid != running.pid:
-                _signal(pid, sig)
-        try:
-            running.proc.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            continue
-        if not _alive(running.pids - {running.pid}, wait):
-            return
-    log.warning("%s: pids %s outlived SIGKILL", running.info.name, sorted(_alive(running.pids, 0.0)))
-
-
-def _signal(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _alive(pids: set[int], wait: float) -> set[int]:
-    procs = []
-    for pid in pids:
-        try:
-            procs.append(psutil.Process(pid))
-        except psutil.NoSuchProcess:
-            continue
-    _, alive = psutil.wait_procs(procs, timeout=wait)
-    return {proc.pid for proc in alive if proc.status() != psutil.STATUS_ZOMBIE}
+    left = running.child.end(grace)
+    if left:
+        log.warning("%s: pids %s outlived SIGKILL", running.info.name, sorted(left))

@@ -3,18 +3,17 @@
 Contract: :func:`master_argv` and :func:`worker_argv` are the Locust command lines (headless, no web UI, the master
 bound to the address given -- 127.0.0.1 unless told otherwise --, a run time ``-t`` and a stop timeout); no password
 is on them: :func:`child_env` puts the server's URL into the child's ``CTXBENCH_MYSQL_URL``.  :func:`start` runs one
-as its own process group, dying with its parent (a parent-death signal); :func:`wait` waits up to a bound and then
-ends it (:func:`end`: SIGTERM, then SIGKILL, by pid and group, until the pid is gone).  :func:`wait_reachable` says
-whether a master answers on its port within a bound.
+through :mod:`bench.child`: its own process group, dying with its parent, ended as a whole -- SIGTERM, then SIGKILL
+after :data:`TERM_GRACE` s -- when it is closed or outlives the bound it is waited for
+(:meth:`bench.child.Child.wait_or_end`).  :func:`wait_reachable` says whether a master answers on its port within a
+bound.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import signal
 import socket
-import subprocess
 import sys
 import time
 import urllib.parse
@@ -23,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from bench import child
 from bench.plan.matrix import LOCUST_SLACK
 from bench.records.environment import PROJECT_ROOT
 from bench.server import ENV_URL, ServerTarget
-from bench.server.process import parent_death_signal
 from bench.swarm import LOCUSTFILE, USER_CLASSES
 from bench.swarm.worker import DRAIN_BOUND
 
@@ -113,44 +112,10 @@ def child_env(target: ServerTarget | None) -> dict[str, str]:
     return env
 
 
-def start(argv: Sequence[str], env: Mapping[str, str], output: IO[Any] | int | None) -> subprocess.Popen[bytes]:
-    """Start one Locust process as its own group, its output (stdout and stderr) to ``output``."""
-    return subprocess.Popen(list(argv), env=dict(env), cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=output,
-                            stderr=output if output is not None else None, start_new_session=True,
-                            preexec_fn=parent_death_signal())
-
-
-def end(proc: subprocess.Popen[bytes], grace: float = TERM_GRACE) -> None:
-    """End ``proc`` and its group by pid: SIGTERM, then SIGKILL after ``grace`` s; returns once it is reaped."""
-    for sig, wait_s in ((signal.SIGTERM, grace), (signal.SIGKILL, grace)):
-        if proc.poll() is not None:
-            break
-        for kill in (os.killpg, os.kill):
-            try:
-                kill(proc.pid, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
-        try:
-            proc.wait(timeout=wait_s)
-        except subprocess.TimeoutExpired:
-            continue
-    try:  # the group's other members (none, normally): gone with the leader
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def wait(proc: subprocess.Popen[bytes], bound: float) -> bool:
-    """Wait up to ``bound`` seconds for ``proc`` to end by itself (True); otherwise end it (False)."""
-    try:
-        proc.wait(timeout=bound)
-        return True
-    except subprocess.TimeoutExpired:
-        end(proc)
-        return False
-    except BaseException:
-        end(proc)
-        raise
+def start(argv: Sequence[str], env: Mapping[str, str], output: IO[Any] | int | None) -> child.Child:
+    """Start one Locust process as its own group, its output (stdout and stderr) to ``output`` (None: this
+    process's); closing it sends SIGTERM, then SIGKILL after :data:`TERM_GRACE` s."""
+    return child.start(argv, cwd=PROJECT_ROOT, env=env, stdout=output, stderr=output, grace=TERM_GRACE)
 
 
 def wait_reachable(host: str, port: int, bound: float, interval: float = 0.5) -> bool:

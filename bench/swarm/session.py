@@ -18,6 +18,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench import child
 from bench.errors import UsageError
 from bench.server import ServerTarget
 from bench.swarm import launch
@@ -46,7 +47,7 @@ def run_master(spec: RunSpec, target: ServerTarget | None) -> dict[str, Any] | N
     proc = launch.start(launch.master_argv(spec), launch.child_env(target), None)
     log.info("locust master: pid %d, listening on %s:%d for %d workers", proc.pid, spec.bind_host, spec.port,
              spec.workers)
-    if not launch.wait(proc, spec.bound()):
+    if not proc.wait_or_end(spec.bound()):
         log.warning("the Locust master did not end within %.0fs and was ended", spec.bound())
     return read_record(spec.run_dir)
 
@@ -65,11 +66,9 @@ def _app(spec: RunSpec, target: ServerTarget) -> Iterator[str]:
     if why is not None:
         raise UsageError(why)
     with tempfile.TemporaryDirectory(prefix="ctxbench-locust-app-") as tmp:
-        app_spec = Path(tmp) / "app.json"
-        app_spec.touch(mode=0o600)
-        app_spec.write_text(json.dumps({"impl": spec.impl, "strategy": spec.strategy,
-                                        "connect": target.connect_kwargs(), "concurrency": spec.users,
-                                        "io_sleep": 0.0}))
+        app_spec = child.write_spec(Path(tmp) / "app.json", {
+            "impl": spec.impl, "strategy": spec.strategy, "connect": target.connect_kwargs(),
+            "concurrency": spec.users, "io_sleep": 0.0})
         port = free_port()
         running = start(info, port=port, workers=1, concurrency=spec.users, app_spec=app_spec, workdir=Path(tmp),
                         password=target.password)
@@ -92,7 +91,7 @@ def run_local(spec: RunSpec, target: ServerTarget | None) -> dict[str, Any] | No
             spec = replace(spec, host=stack.enter_context(_app(spec, target)))
         env = launch.child_env(target)
         master = launch.start(launch.master_argv(spec), env, None)
-        stack.callback(launch.end, master)
+        stack.callback(master.close)
         log.info("locust master: pid %d on %s:%d", master.pid, spec.bind_host, spec.port)
         launch.wait_reachable(spec.bind_host, spec.port, spec.connect_timeout)
         workers = []
@@ -100,13 +99,13 @@ def run_local(spec: RunSpec, target: ServerTarget | None) -> dict[str, Any] | No
         for i in range(spec.workers):
             out = stack.enter_context(open(spec.run_dir / launch.LOCUST_FILES / f"worker-{i}.log", "wb"))
             proc = launch.start(launch.worker_argv(spec.bind_host, spec.port), env, out)
-            stack.callback(launch.end, proc)
+            stack.callback(proc.close)
             workers.append(proc)
         log.info("locust workers: pids %s", " ".join(str(p.pid) for p in workers))
-        if not launch.wait(master, spec.bound()):
+        if not master.wait_or_end(spec.bound()):
             log.warning("the Locust master did not end within %.0fs and was ended", spec.bound())
         for proc in workers:
-            launch.wait(proc, WORKER_EXIT_BOUND)
+            proc.wait_or_end(WORKER_EXIT_BOUND)
     return read_record(spec.run_dir)
 
 
@@ -118,7 +117,7 @@ def run_worker(master_host: str, master_port: int, target: ServerTarget | None, 
                               f"{connect_timeout:g}s")
     proc = launch.start(launch.worker_argv(master_host, master_port), launch.child_env(target), None)
     log.info("locust worker: pid %d, master %s:%d", proc.pid, master_host, master_port)
-    if not launch.wait(proc, timeout):
+    if not proc.wait_or_end(timeout):
         log.warning("the Locust worker did not end within %.0fs and was ended", timeout)
         return 1
     return int(proc.returncode or 0)
