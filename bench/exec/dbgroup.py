@@ -178,9 +178,11 @@ def _merged(cell: Cell, group: GroupRun, limit: float) -> tuple[dict[str, Any], 
 
 def run_many(target: Any, cell: Cell, *, base_spec: Mapping[str, Any], limit: float,
              ceilings: Mapping[int, float | None], samples: Mapping[int, list[float] | None],
-             mix: Mapping[str, int] | None = None,
-             ready_timeout: float = PROCESS_READY_WAIT) -> tuple[dict[str, Any], str | None]:
-    """Run a cell of ``cell.processes`` processes; its merged record (with the parent's additions) and an error line."""
+             mix: Mapping[str, int] | None = None) -> tuple[dict[str, Any], str | None]:
+    """Run a cell of ``cell.processes`` processes; its merged record (with the parent's additions) and an error line.
+
+    Every process must be ready within :data:`PROCESS_READY_WAIT` seconds (this module's, read when called).
+    """
     import pymysql
 
     spec = dbcell.cell_spec(cell, base_spec, mix)
@@ -199,7 +201,7 @@ def run_many(target: Any, cell: Cell, *, base_spec: Mapping[str, Any], limit: fl
     started = time.perf_counter()
     try:
         before = counters.read()
-        group = run_group(spec, cell.processes, timeout=limit, ready_timeout=ready_timeout, on_start=watch.begin)
+        group = run_group(spec, cell.processes, timeout=limit, ready_timeout=PROCESS_READY_WAIT, on_start=watch.begin)
         seen = watch.finish()
         problems: dict[str, str] = {}
         after = counters.read_or_note("after_run", problems)
