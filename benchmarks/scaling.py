@@ -19,6 +19,7 @@ import sys
 from bench.cli.args import counts, seconds
 from bench.exec.db import run_db
 from bench.plan.matrix import MAX_PROCESSES
+from bench.plan.selection import DbSelection
 from bench.present.tables import print_table, scaling_rows
 from bench.records.environment import fingerprint
 from bench.records.io import atomic_write_json, results_document
@@ -55,9 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     environment = fingerprint()
     with handle:
         environment["server_source"] = handle.target.source
-        records, errors = run_db(handle.target, strategies=[args.strategy], loads=[args.load],
-                                 concurrency=args.concurrency[:1], processes=args.processes, duration=args.duration,
-                                 warmup=args.warmup, ceiling=not args.no_ceiling)
+        selection = DbSelection(strategies=[args.strategy], loads=[args.load], concurrency=args.concurrency[:1],
+                                processes=args.processes, duration=args.duration, warmup=args.warmup)
+        records, errors = run_db(handle.target, selection, ceiling=not args.no_ceiling)
     atomic_write_json(args.out, results_document(environment, records))
     header, rows = scaling_rows(records)
     print_table(f"Scaling over processes: {args.strategy}, {args.load}, {args.concurrency[0]} workers per process",

@@ -260,9 +260,10 @@ def test_missing_db_records_skip_db_charts(tmp_path: Path, caplog: pytest.LogCap
 def test_no_server_means_db_charts_skipped(tmp_path: Path) -> None:
     """Records of a database run without a server (every cell 'skipped') skip the DB charts with the reason."""
     from bench.exec.db import run_db
+    from bench.plan.selection import DbSelection
 
-    skipped, errors = run_db(None, strategies=["global", "pooled-tuned"], loads=["threads"], concurrency=[1, 4],
-                             impls_for_request=["fast"])
+    skipped, errors = run_db(None, DbSelection(strategies=["global", "pooled-tuned"], loads=["threads"],
+                                               concurrency=[1, 4], request_impls=["fast"]))
     assert not errors
     notes: list[str] = []
     assert charts.draw_all(skipped, tmp_path, notes=notes) == []
@@ -308,6 +309,7 @@ def test_charts_from_a_real_database_run(tmp_path: Path) -> None:
     import pymysql
 
     from bench.exec.db import run_db
+    from bench.plan.selection import DbSelection
     from bench.server import ServerTarget
 
     target = ServerTarget("127.0.0.1", 3306, "root", "", "test", "local-default")
@@ -315,9 +317,10 @@ def test_charts_from_a_real_database_run(tmp_path: Path) -> None:
         pymysql.connect(**target.connect_kwargs(), connect_timeout=2).close()
     except pymysql.err.MySQLError as exc:
         pytest.skip(f"no MySQL server on 127.0.0.1:3306: {exc}")
-    records, errors = run_db(target, strategies=["global", "pooled-tuned"], loads=["threads"], concurrency=[1, 4],
-                             duration=0.3, warmup=0.1, ceiling=False, impls_for_request=["fast"],
-                             request_strategies=["pooled-tuned"], request_concurrency=4)
+    records, errors = run_db(target, DbSelection(strategies=["global", "pooled-tuned"], loads=["threads"],
+                                                 concurrency=[1, 4], duration=0.3, warmup=0.1, request_impls=["fast"],
+                                                 request_strategies=["pooled-tuned"], request_concurrency=4),
+                             ceiling=False)
     assert not errors, errors
     atomic_write_json(tmp_path / "db.json", results_document({}, records))
     _, loaded, problems = load_records(tmp_path / "db.json")

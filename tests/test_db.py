@@ -24,7 +24,7 @@ from bench.errors import UsageError
 from bench.exec.db import run_db
 from bench.plan.cells import Cell
 from bench.plan.cells import db_cells as plan
-from bench.plan.selection import validate_db as validate
+from bench.plan.selection import DbSelection, check_selection
 from bench.present.findings import ratio_to_own
 from bench.records import latency
 from bench.records.schema import to_json
@@ -35,7 +35,8 @@ pytestmark = pytest.mark.db
 SAFE = ("locked", "pooled", "pooled-tuned", "persistent", "per-request", "sqlalchemy-queuepool", "own-connection")
 BROKEN = "tests.broken_strategies:SharedPairPool"
 LOADS = ("threads", "gevent")
-SHORT = {"duration": 0.5, "warmup": 0.2, "ceiling": False}
+#: Short cells (and no ceiling: ``run_db(..., ceiling=False)``).
+SHORT = {"duration": 0.5, "warmup": 0.2}
 #: Distinctive, so that finding it in a record cannot be a coincidence.
 SECRET = "Kx9-distinctive-db-Pw-0815"
 
@@ -71,8 +72,10 @@ def _by_cell(records: list[dict[str, Any]]) -> dict[tuple[Any, ...], dict[str, A
 @pytest.fixture(scope="module")
 def matrix(target: ServerTarget) -> dict[tuple[Any, ...], dict[str, Any]]:
     """Every strategy (and the broken pool) under threads and gevent at concurrency 4; global also at 16."""
-    records, errors = run_db(target, strategies=["global", *SAFE, BROKEN], loads=LOADS, concurrency=[4], **SHORT)
-    more, more_errors = run_db(target, strategies=["global"], loads=LOADS, concurrency=[16], **SHORT)
+    records, errors = run_db(target, DbSelection(strategies=["global", *SAFE, BROKEN], loads=LOADS, concurrency=[4],
+                                                 **SHORT), ceiling=False)
+    more, more_errors = run_db(target, DbSelection(strategies=["global"], loads=LOADS, concurrency=[16], **SHORT),
+                               ceiling=False)
     assert errors + more_errors == []
     return _by_cell(records + more)
 
@@ -87,8 +90,8 @@ def requests(target: ServerTarget) -> dict[tuple[Any, ...], dict[str, Any]]:
         (["threading-local"], ["pooled-tuned"], ["threads", "gevent"]),
         (["gevent-local"], ["pooled-tuned"], ["threads"]),  # gevent imported into a threads process
     ):
-        recs, errors = run_db(target, strategies=strats, loads=loads, concurrency=[1], impls_for_request=impls,
-                              request_concurrency=4, **SHORT)
+        recs, errors = run_db(target, DbSelection(strategies=strats, loads=loads, concurrency=[1], request_impls=impls,
+                                                  request_concurrency=4, **SHORT), ceiling=False)
         assert errors == []
         records += [r for r in recs if r["kind"] == "request"]
     return _by_cell(records)
@@ -134,8 +137,9 @@ def test_broken_pool_is_caught(matrix: dict[tuple[Any, ...], dict[str, Any]], lo
 def test_unreadable_connection_ids_are_counted(target: ServerTarget) -> None:
     """A connection whose id cannot be read is counted in the record, not silently dropped (nor counted as a
     connection)."""
-    records, errors = run_db(target, strategies=["tests.broken_strategies:HidesThreadId"], loads=["threads"],
-                             concurrency=[2], **SHORT)
+    selection = DbSelection(strategies=["tests.broken_strategies:HidesThreadId"], loads=["threads"], concurrency=[2],
+                            **SHORT)
+    records, errors = run_db(target, selection, ceiling=False)
     assert errors == []
     rec = records[0]
     assert rec["outcome"] == "ok", rec
@@ -225,8 +229,8 @@ def test_request_context_leaks_between_greenlets_on_threading_local(
 def test_a_pool_that_blocks_forever_ends_as_hung(target: ServerTarget) -> None:
     """A real lock under gevent-nothread blocks the hub: the cell's watchdog thread ends it."""
     started = time.monotonic()
-    records, errors = run_db(target, strategies=["locked"], loads=["gevent-nothread"], concurrency=[4], hang_after=1.0,
-                             **SHORT)
+    records, errors = run_db(target, DbSelection(strategies=["locked"], loads=["gevent-nothread"], concurrency=[4],
+                                                 hang_after=1.0, **SHORT), ceiling=False)
     assert errors == []  # the cell ended itself; the parent did not have to kill it
     (rec,) = records
     assert rec["outcome"] == "hung" and rec["unfinished_workers"] > 0
@@ -235,7 +239,8 @@ def test_a_pool_that_blocks_forever_ends_as_hung(target: ServerTarget) -> None:
 
 def test_password_never_recorded(target: ServerTarget) -> None:
     wrong = dataclasses.replace(target, password=SECRET)
-    records, errors = run_db(wrong, strategies=["pooled-tuned"], loads=["threads"], concurrency=[2], **SHORT)
+    records, errors = run_db(wrong, DbSelection(strategies=["pooled-tuned"], loads=["threads"], concurrency=[2],
+                                                **SHORT), ceiling=False)
     text = json.dumps([records, errors], default=to_json)
     assert SECRET not in text
     (rec,) = records
@@ -245,8 +250,8 @@ def test_password_never_recorded(target: ServerTarget) -> None:
 
 
 def test_no_server_means_skipped() -> None:
-    records, errors = run_db(None, strategies=["pooled", "global"], loads=["threads"], concurrency=[1, 4],
-                             impls_for_request=["fast"], duration=1.0, warmup=0.0)
+    records, errors = run_db(None, DbSelection(strategies=["pooled", "global"], loads=["threads"], concurrency=[1, 4],
+                                               request_impls=["fast"], duration=1.0, warmup=0.0))
     assert errors == [] and len(records) == 6
     assert {r["outcome"] for r in records} == {"skipped"}
 
@@ -287,7 +292,10 @@ def test_overhead_measurement_runs(target: ServerTarget, tmp_path: Any) -> None:
         ({"duration": 0}, "duration must be"),
         ({"duration": -1.0}, "duration must be"),
         ({"warmup": -0.1}, "warmup must be"),
-        ({"impls_for_request": ["no-such-impl"]}, "unknown impl"),
+        ({"request_impls": ["no-such-impl"]}, "unknown impl"),
+        ({"request_strategies": ["nope"]}, "unknown strategy 'nope'"),
+        ({"request_concurrency": 0}, "concurrency must be"),
+        ({"processes": [0]}, "processes must be"),
         ({"mix": {"select_token": 0}}, "weight must be"),
         ({"mix": {"drop_table": 1}}, "unknown operation"),
     ],
@@ -296,9 +304,10 @@ def test_bad_input_is_one_line(kwargs: dict[str, Any], words: str) -> None:
     args: dict[str, Any] = {"strategies": ["pooled"], "loads": ["threads"], "concurrency": [4], "duration": 1.0,
                             "warmup": 0.1}
     args.update(kwargs)
-    with pytest.raises(UsageError) as info:
-        validate(**args)
-    assert words in str(info.value) and "\n" not in str(info.value)
+    for check in (check_selection, lambda selection: run_db(None, selection)):  # run_db checks before it runs
+        with pytest.raises(UsageError) as info:
+            check(DbSelection(**args))
+        assert words in str(info.value) and "\n" not in str(info.value)
 
 
 def test_unknown_strategy_lists_the_known_ones() -> None:

@@ -23,12 +23,13 @@ from bench.cell import strategies
 from bench.errors import UsageError
 from bench.exec.db import run_db
 from bench.plan import matrix
-from bench.plan.selection import validate_db
+from bench.plan.selection import DbSelection, validate_db
 from bench.server import ServerTarget
 
 SAFE_ASYNC = ("locked", "per-request", "own-connection", "aiomysql-pool", "asyncmy-pool", "sqlalchemy-async",
               "to-thread")
-SHORT = {"duration": 0.5, "warmup": 0.2, "ceiling": False}
+#: Short cells (and no ceiling: ``run_db(..., ceiling=False)``).
+SHORT = {"duration": 0.5, "warmup": 0.2}
 Records = dict[tuple[Any, ...], dict[str, Any]]
 
 
@@ -45,7 +46,8 @@ def _by_cell(records: list[dict[str, Any]]) -> Records:
 def matrix_async(target: ServerTarget) -> Records:
     """Every asyncio strategy, global, and a user ``async def`` factory, under asyncio at concurrency 4 and 16."""
     names = ["global", *SAFE_ASYNC, "tests.async_strategies:own_connection"]
-    records, errors = run_db(target, strategies=names, loads=["asyncio"], concurrency=[4, 16], **SHORT)
+    records, errors = run_db(target, DbSelection(strategies=names, loads=["asyncio"], concurrency=[4, 16], **SHORT),
+                             ceiling=False)
     assert errors == []
     return _by_cell(records)
 
@@ -53,9 +55,9 @@ def matrix_async(target: ServerTarget) -> Records:
 @pytest.fixture(scope="module")
 def requests_async(target: ServerTarget) -> Records:
     """The request scenario under asyncio: three Locals over the aiomysql pool, at concurrency 8."""
-    records, errors = run_db(target, strategies=["aiomysql-pool"], loads=["asyncio"], concurrency=[8],
-                             impls_for_request=["fast", "contextvar", "threading-local"],
-                             request_concurrency=8, **SHORT)
+    records, errors = run_db(target, DbSelection(strategies=["aiomysql-pool"], loads=["asyncio"], concurrency=[8],
+                                                 request_impls=["fast", "contextvar", "threading-local"],
+                                                 request_concurrency=8, **SHORT), ceiling=False)
     assert errors == []
     return _by_cell([r for r in records if r["kind"] == "request"])
 
@@ -129,8 +131,8 @@ def test_a_hanging_async_strategy_ends_hung(target: ServerTarget, factory: str) 
 
     before = {p.pid for p in psutil.Process().children(recursive=True)}  # the private server, if any
     started = time.monotonic()
-    records, errors = run_db(target, strategies=[f"tests.async_strategies:{factory}"], loads=["asyncio"],
-                             concurrency=[4], hang_after=1.0, **SHORT)
+    records, errors = run_db(target, DbSelection(strategies=[f"tests.async_strategies:{factory}"], loads=["asyncio"],
+                                                 concurrency=[4], hang_after=1.0, **SHORT), ceiling=False)
     assert errors == []  # the cell ended itself; the parent did not have to kill it
     (rec,) = records
     assert rec["outcome"] == "hung" and rec["unfinished_workers"] == 4 and rec["hung_phase"] == "workers"
@@ -188,8 +190,8 @@ def test_a_missing_driver_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_two_processes_of_tasks_start_together(target: ServerTarget) -> None:
     """``--processes 2`` under asyncio: each process's tasks wait for the common start, the records merge."""
-    records, errors = run_db(target, strategies=["aiomysql-pool"], loads=["asyncio"], concurrency=[4],
-                             processes=[2], **SHORT)
+    records, errors = run_db(target, DbSelection(strategies=["aiomysql-pool"], loads=["asyncio"], concurrency=[4],
+                                                 processes=[2], **SHORT), ceiling=False)
     assert errors == []
     (rec,) = records
     assert rec["outcome"] == "ok" and rec["processes"] == 2 and rec["start_sync"]["ok"] is True

@@ -1,4 +1,5 @@
-"""The code's shape, checked: small modules and functions, no private name borrowed across stages, no test code shipped.
+"""The code's shape, checked: small modules and functions, few parameters, no private name borrowed across stages, no
+test code shipped.
 
 The import direction between stages is checked by import-linter (``tox -e lint``, the contract in pyproject.toml);
 line length by ruff.  Fast: nothing here imports the suite's heavy modules or starts anything.
@@ -19,6 +20,13 @@ MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 #: A function may run longer only with this comment on its ``def`` line, saying why.
 LONG_FUNCTION_MARK = "# long:"
+#: Parameters a function takes at most (``self``/``cls`` not counted; ``*args`` and ``**kwargs`` one each): more
+#: belong together in a selection or settings object.
+MAX_PARAMETERS = 7
+#: ``path function`` -> why it may take more.
+MANY_PARAMETERS: dict[str, str] = {
+    "bench/stack/launch.py start": "being rewritten",
+}
 
 
 def _modules() -> list[Path]:
@@ -49,6 +57,38 @@ def test_modules_and_functions_stay_small() -> None:
                 if length > MAX_FUNCTION_LINES and LONG_FUNCTION_MARK not in lines[node.lineno - 1]:
                     too_big.append(f"{name}:{node.lineno}: {node.name} is {length} lines")
     assert too_big == []
+
+
+def parameters(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """A function's parameters: ``self``/``cls`` (the first positional one) not counted, ``*a``/``**k`` one each."""
+    args = node.args
+    positional = [a.arg for a in (*args.posonlyargs, *args.args)]
+    count = len(positional) + len(args.kwonlyargs) + (args.vararg is not None) + (args.kwarg is not None)
+    return count - (1 if positional[:1] in (["self"], ["cls"]) else 0)
+
+
+def _many_parameters(path_name: str, text: str) -> list[str]:
+    return [f"{path_name} {node.name}: {parameters(node)} parameters" for node in ast.walk(ast.parse(text))
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and parameters(node) > MAX_PARAMETERS
+            and f"{path_name} {node.name}" not in MANY_PARAMETERS]
+
+
+def test_no_function_takes_more_than_seven_parameters() -> None:
+    """What belongs together travels together; an exception is named in :data:`MANY_PARAMETERS` with why."""
+    found = [line for path in _modules()
+             for line in _many_parameters(path.relative_to(PROJECT_ROOT).as_posix(), path.read_text())]
+    assert found == []
+
+
+def test_the_parameter_count_is_what_it_says() -> None:
+    text = ("class C:\n    def m(self, a, b, c, d, e, f, g): ...\n"
+            "    @classmethod\n    def k(cls, a, /, b, *, c): ...\n"
+            "def f(a, b, c, d, e, f, *args, **kwargs): ...\nasync def g(a, b, c, d, e, f, g): ...\n"
+            "def h(*, a, b, c, d, e, f, g): ...\n")
+    functions = [node for node in ast.walk(ast.parse(text)) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)]
+    assert {node.name: parameters(node) for node in functions} == {"m": 7, "k": 3, "f": 8, "g": 7, "h": 7}
+    assert _many_parameters("x.py", text) == ["x.py f: 8 parameters"]
+    assert _many_parameters("bench/stack/launch.py", "def start(a, b, c, d, e, f, g, h): ...\n") == []
 
 
 def _private(name: str) -> bool:

@@ -205,10 +205,12 @@ def test_a_hung_worker_leaves_no_process_behind(broken_path: Path, tmp_path: Pat
     """A worker that times out is killed with every process it started (checked by pid), and the subject is named."""
     import psutil
 
+    from bench.exec import micro
+
     pidfile = tmp_path / "pids"
     monkeypatch.setenv("CTXBENCH_TEST_PIDFILE", str(pidfile))
-    records, errors = run_micro(["brokenlocals:SpawnsAndHangs"], ops=["get"], processes=1, values=1, min_time=0.001,
-                                timeout=3)
+    monkeypatch.setattr(micro, "worker_timeout", lambda *args: 3.0)  # each worker's bound: 3 s, not minutes
+    records, errors = run_micro(["brokenlocals:SpawnsAndHangs"], ops=["get"], processes=1, values=1, min_time=0.001)
     pids = [int(pid) for line in pidfile.read_text().splitlines() for pid in line.split()]
     assert len(pids) == 4  # the first worker and its child; the retry of the subject alone and its child
 

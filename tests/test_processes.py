@@ -17,12 +17,14 @@ from bench.exec import dbcell, dbgroup
 from bench.exec.db import run_db
 from bench.plan.cells import Cell, Timing
 from bench.plan.matrix import db_cell_timeout
+from bench.plan.selection import DbSelection
 from bench.records.schema import check_record, to_json
 from bench.server import ServerTarget
 
 pytestmark = pytest.mark.db
 
-SHORT = {"duration": 0.5, "warmup": 0.2, "ceiling": False}
+#: Short cells (and no ceiling: ``run_db(..., ceiling=False)``).
+SHORT = {"duration": 0.5, "warmup": 0.2}
 POOL = 4  # workers per process = pool size per process (pools are sized to the concurrency)
 TOTALS = ("ops", "error_count", "wrong_results", "silent_wrong", "client_statements", "local_violations")
 
@@ -35,8 +37,8 @@ def target(mysql_server: Any) -> ServerTarget:
 @pytest.fixture(scope="module")
 def merged(target: ServerTarget) -> dict[str, dict[str, Any]]:
     """``pooled-tuned`` at 4 workers x 2 processes under threads and under gevent, one record each."""
-    records, errors = run_db(target, strategies=["pooled-tuned"], loads=["threads", "gevent"], concurrency=[POOL],
-                             processes=[2], **SHORT)
+    records, errors = run_db(target, DbSelection(strategies=["pooled-tuned"], loads=["threads", "gevent"],
+                                                 concurrency=[POOL], processes=[2], **SHORT), ceiling=False)
     assert errors == []
     return {r["load"]: r for r in records}
 
@@ -89,8 +91,9 @@ def test_the_server_reconciles_with_every_process_and_saw_every_pool(merged: dic
 
 def test_statements_one_process_hides_show_in_the_reconciliation(target: ServerTarget) -> None:
     """The check above catches a planted failure: process 1 sends a SELECT 1 per operation behind the workload."""
-    records, errors = run_db(target, strategies=["tests.broken_strategies:HiddenQueryInSecondProcess"],
-                             loads=["threads"], concurrency=[2], processes=[2], **SHORT)
+    records, errors = run_db(target, DbSelection(strategies=["tests.broken_strategies:HiddenQueryInSecondProcess"],
+                                                 loads=["threads"], concurrency=[2], processes=[2], **SHORT),
+                             ceiling=False)
     assert errors == []
     (rec,) = records
     hidden_ops = rec["per_process"][1]["ops"]
@@ -109,8 +112,9 @@ def test_server_cpu_is_read_when_the_server_is_on_this_machine(merged: dict[str,
 
 def test_request_scenario_over_two_processes(target: ServerTarget) -> None:
     """threading.local under gevent-nothread is shared by every greenlet: each process leaks, the sum is kept."""
-    records, errors = run_db(target, strategies=["pooled-tuned"], loads=["gevent-nothread"], concurrency=[1],
-                             impls_for_request=["threading-local"], request_concurrency=POOL, processes=[2], **SHORT)
+    selection = DbSelection(strategies=["pooled-tuned"], loads=["gevent-nothread"], concurrency=[1],
+                            request_impls=["threading-local"], request_concurrency=POOL, processes=[2], **SHORT)
+    records, errors = run_db(target, selection, ceiling=False)
     assert errors == []
     (rec,) = [r for r in records if r["kind"] == "request"]
     assert rec["impl"] == "threading-local" and rec["processes"] == 2
@@ -121,12 +125,12 @@ def test_request_scenario_over_two_processes(target: ServerTarget) -> None:
     assert _gone([p["pid"] for p in per])
 
 
-def _run_many(target: ServerTarget, strategy: str, *, ready_timeout: float = 60.0,
+def _run_many(target: ServerTarget, strategy: str, monkeypatch: pytest.MonkeyPatch, *, ready_timeout: float = 60.0,
               hang_after: float = 1.0) -> dict[str, Any]:
     cell = Cell("db", strategy, "threads", 2, None, 2)
     task = dbcell.cell_task(target, cell, Timing(0.5, 0.1, hang_after))
-    rec, problem = dbgroup.run_many(target, cell, task, limit=db_cell_timeout(0.5, 0.1, hang_after, 2),
-                                    ready_timeout=ready_timeout)
+    monkeypatch.setattr(dbgroup, "PROCESS_READY_WAIT", ready_timeout)
+    rec, problem = dbgroup.run_many(target, cell, task, limit=db_cell_timeout(0.5, 0.1, hang_after, 2))
     assert problem is not None and rec.reason in problem
     assert check_record(to_json(rec)) is None and rec.total_concurrency == 4
     return rec
@@ -137,8 +141,9 @@ def _run_many(target: ServerTarget, strategy: str, *, ready_timeout: float = 60.
     ("tests.broken_strategies:HangsInSecondProcess", "hung", "no progress for 1.0s"),
 ])
 def test_a_process_that_fails_ends_the_cell_with_a_record_naming_it(target: ServerTarget, strategy: str,
-                                                                    outcome: str, words: str) -> None:
-    rec = _run_many(target, strategy)
+                                                                    outcome: str, words: str,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    rec = _run_many(target, strategy, monkeypatch)
     pids = [p["pid"] for p in rec["per_process"]]
     assert rec["outcome"] == outcome
     assert f"process 1 (pid {pids[1]})" in rec["reason"] and words in rec["reason"], rec["reason"]
@@ -157,8 +162,9 @@ def test_a_process_hanging_in_the_window_is_named_and_the_others_still_count(tar
     assert _gone(pids)
 
 
-def test_a_process_never_ready_ends_the_cell_within_the_bound(target: ServerTarget) -> None:
-    rec = _run_many(target, "tests.broken_strategies:slow_to_build_in_second_process", ready_timeout=3.0,
+def test_a_process_never_ready_ends_the_cell_within_the_bound(target: ServerTarget,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    rec = _run_many(target, "tests.broken_strategies:slow_to_build_in_second_process", monkeypatch, ready_timeout=3.0,
                     hang_after=5.0)
     pids = [p["pid"] for p in rec["per_process"]]
     assert rec["outcome"] == "hung"
@@ -172,8 +178,8 @@ def test_a_refused_login_is_one_record_without_the_password(target: ServerTarget
 
     secret = "Vb4-distinctive-procs-Pw"
     wrong = dataclasses.replace(target, password=secret)
-    records, errors = run_db(wrong, strategies=["pooled-tuned"], loads=["threads"], concurrency=[2], processes=[2],
-                             **SHORT)
+    records, errors = run_db(wrong, DbSelection(strategies=["pooled-tuned"], loads=["threads"], concurrency=[2],
+                                                processes=[2], **SHORT), ceiling=False)
     assert secret not in json.dumps([records, errors], default=to_json)
     (rec,) = records
     assert rec["outcome"] == "errors" and rec["processes"] == 2 and "Access denied" in rec["reason"]
@@ -182,7 +188,8 @@ def test_a_refused_login_is_one_record_without_the_password(target: ServerTarget
 
 def test_one_process_is_the_cell_as_before(target: ServerTarget) -> None:
     """P = 1 runs no rendezvous and reads the server itself; its record has no group fields."""
-    records, errors = run_db(target, strategies=["pooled-tuned"], loads=["threads"], concurrency=[2], **SHORT)
+    records, errors = run_db(target, DbSelection(strategies=["pooled-tuned"], loads=["threads"], concurrency=[2],
+                                                 **SHORT), ceiling=False)
     assert errors == []
     (rec,) = records
     assert rec["outcome"] == "ok" and "processes" not in rec and "per_process" not in rec

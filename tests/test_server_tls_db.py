@@ -26,6 +26,7 @@ import pytest
 import bench.server as mysql
 from bench.errors import UsageError
 from bench.exec.db import run_db
+from bench.plan.selection import DbSelection
 from bench.records.schema import to_json
 from bench.server import ServerHandle, ServerTarget, TlsSettings
 from benchmarks.db_overhead import measure_overhead
@@ -151,9 +152,9 @@ def test_db_cells_speak_tls_on_every_connection(tls_server: TlsServer) -> None:
     target = tls_server.target()
     names = ("Connections", "Ssl_accepts", "Aborted_connects")
     before = tls_server.status(*names)
-    records, errors = run_db(target, strategies=["pooled-tuned", "per-request"], loads=["threads"], concurrency=[2],
-                             duration=0.5, warmup=0.2, ceiling=True, impls_for_request=["fast"],
-                             request_strategies=["pooled-tuned"])
+    records, errors = run_db(target, DbSelection(strategies=["pooled-tuned", "per-request"], loads=["threads"],
+                                                 concurrency=[2], duration=0.5, warmup=0.2, request_impls=["fast"],
+                                                 request_strategies=["pooled-tuned"]), ceiling=True)
     overhead = measure_overhead(target, ops=100, repeats=3)
     after = tls_server.status(*names)
     assert errors == [] and sorted(rec["kind"] for rec in records) == ["db", "db", "request"]
@@ -174,8 +175,9 @@ def test_db_cells_speak_tls_on_every_connection(tls_server: TlsServer) -> None:
 
 def test_a_cell_given_the_wrong_ca_fails_on_the_certificate(tls_server: TlsServer) -> None:
     """The CA travels to the cell: with another CA its connections are refused, and the cell says why."""
-    records, _ = run_db(tls_server.target(ca=tls_server.other_ca), strategies=["own-connection"], loads=["threads"],
-                        concurrency=[1], duration=0.3, warmup=0.1, ceiling=False)
+    records, _ = run_db(tls_server.target(ca=tls_server.other_ca),
+                        DbSelection(strategies=["own-connection"], loads=["threads"], concurrency=[1], duration=0.3,
+                                    warmup=0.1), ceiling=False)
     assert [rec["outcome"] for rec in records] == ["errors"]  # not "skipped": a server answered
     assert "CERTIFICATE_VERIFY_FAILED" in records[0]["reason"] and SECRET not in json.dumps(records, default=to_json)
 
@@ -215,8 +217,8 @@ def test_a_server_without_tls_is_named_when_the_url_asks_for_it(mysql_server: Se
     with pytest.raises(UsageError) as info:
         mysql.check_target(target)
     assert f"{target.host}:{target.port} does not offer TLS, but the URL asks for it (ssl=true)" in str(info.value)
-    records, _ = run_db(target, strategies=["own-connection"], loads=["threads"], concurrency=[1], duration=0.3,
-                        warmup=0.1, ceiling=False)
+    records, _ = run_db(target, DbSelection(strategies=["own-connection"], loads=["threads"], concurrency=[1],
+                                            duration=0.3, warmup=0.1), ceiling=False)
     assert [rec["outcome"] for rec in records] == ["errors"]  # a server answered: not "skipped"
 
 
@@ -229,8 +231,8 @@ def test_asyncio_cells_speak_tls_with_the_settings(tls_server: TlsServer) -> Non
     names = ("Connections", "Ssl_accepts", "Aborted_connects")
     before = tls_server.status(*names)
     strategies = ["aiomysql-pool", "asyncmy-pool", "sqlalchemy-async", "per-request", "locked", "to-thread"]
-    records, errors = run_db(target, strategies=strategies, loads=["asyncio"], concurrency=[2], duration=0.3,
-                             warmup=0.1, ceiling=False)
+    records, errors = run_db(target, DbSelection(strategies=strategies, loads=["asyncio"], concurrency=[2],
+                                                 duration=0.3, warmup=0.1), ceiling=False)
     after = tls_server.status(*names)
     assert errors == []
     for rec in records:
@@ -240,6 +242,7 @@ def test_asyncio_cells_speak_tls_with_the_settings(tls_server: TlsServer) -> Non
     assert tls_accepted > 10
     assert after["Connections"] - before["Connections"] - tls_accepted == 1  # the root connection reading ``after``
     assert after["Aborted_connects"] == before["Aborted_connects"]
-    (wrong,), _ = run_db(tls_server.target(ca=tls_server.other_ca), strategies=["aiomysql-pool"], loads=["asyncio"],
-                         concurrency=[1], duration=0.3, warmup=0.1, ceiling=False)
+    (wrong,), _ = run_db(tls_server.target(ca=tls_server.other_ca),
+                         DbSelection(strategies=["aiomysql-pool"], loads=["asyncio"], concurrency=[1], duration=0.3,
+                                     warmup=0.1), ceiling=False)
     assert wrong["outcome"] == "errors" and "certificate verify failed" in wrong["reason"], wrong.get("reason")

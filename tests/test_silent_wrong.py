@@ -17,18 +17,21 @@ import pytest
 
 from bench.cell.db import ANCHOR_MIX
 from bench.exec.db import run_db
+from bench.plan.selection import DbSelection
 from bench.server import ServerTarget
 from tests.test_db import target  # noqa: F401  (the module's server fixture)
 
 pytestmark = pytest.mark.db
 
-SHORT = {"duration": 0.5, "warmup": 0.2, "ceiling": False}
+#: Short cells (and no ceiling: ``run_db(..., ceiling=False)``).
+SHORT = {"duration": 0.5, "warmup": 0.2}
 
 
-def _one(server: ServerTarget, **kwargs: Any) -> dict[str, Any]:
-    records, errors = run_db(server, **{**SHORT, **kwargs})
+def _one(server: ServerTarget, **selection: Any) -> dict[str, Any]:
+    """The one record of the ``db`` cell, or of the request cell when ``selection`` has ``request_impls``."""
+    records, errors = run_db(server, DbSelection(**{**SHORT, **selection}), ceiling=False)
     assert errors == []
-    (rec,) = [r for r in records if r["kind"] == ("request" if kwargs.get("impls_for_request") else "db")]
+    (rec,) = [r for r in records if r["kind"] == ("request" if selection.get("request_impls") else "db")]
     return rec
 
 
@@ -41,7 +44,7 @@ def test_global_under_gevent_fails_silently(target: ServerTarget) -> None:  # no
 
 
 def test_request_scenario_on_global_fails_silently(target: ServerTarget) -> None:  # noqa: F811
-    rec = _one(target, strategies=["global"], loads=["gevent"], concurrency=[1], impls_for_request=["fast"],
+    rec = _one(target, strategies=["global"], loads=["gevent"], concurrency=[1], request_impls=["fast"],
                request_strategies=["global"], request_concurrency=16)
     assert rec["local_violations"] == 0
     assert rec["silent_wrong"] > rec["error_count"] >= 0 and rec["silent_wrong"] > 0
@@ -75,8 +78,9 @@ def test_a_strategy_that_swaps_replies_is_caught(target: ServerTarget) -> None: 
 
 def test_small_pool_on_one_unpatched_thread_hangs(target: ServerTarget) -> None:  # noqa: F811
     """PooledDB waits on a real OS lock: with more greenlets than connections the hub blocks."""
-    records, errors = run_db(target, strategies=["tests.broken_strategies:SmallPool"], loads=["gevent-nothread"],
-                             concurrency=[4], hang_after=1.0, **SHORT)
+    records, errors = run_db(target, DbSelection(strategies=["tests.broken_strategies:SmallPool"],
+                                                 loads=["gevent-nothread"], concurrency=[4], hang_after=1.0, **SHORT),
+                             ceiling=False)
     assert errors == []
     (rec,) = records
     assert rec["outcome"] == "hung" and rec["unfinished_workers"] > 0

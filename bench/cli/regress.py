@@ -13,7 +13,7 @@ import argparse
 import contextlib
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bench.cli.args import add_locals_selection, check_writable, count, counts, flatten, seconds
 from bench.errors import UsageError
@@ -45,6 +45,7 @@ from bench.plan.selection import select_impls, select_loads, select_probes, spli
 if TYPE_CHECKING:
     from bench.gate.baseline import Baseline, Overrides
     from bench.gate.decision import Thresholds
+    from bench.gate.measure import DbServer
 
 
 def _fraction(label: str, value: str, high: float) -> float:
@@ -222,8 +223,7 @@ def main(args: argparse.Namespace) -> int:
                             baseline.overrides if baseline else {})
     _check_outputs(args)
     with contextlib.ExitStack() as stack:
-        target, skipped = _server(stack, plan)
-        return _run(args, plan, thresholds, baseline, overrides, target, skipped)
+        return _run(args, plan, thresholds, baseline, overrides, _server(stack, plan))
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
@@ -233,50 +233,52 @@ def _check_outputs(args: argparse.Namespace) -> None:
             check_writable(path, directory=is_dir)
 
 
-def _server(stack: contextlib.ExitStack, plan: GatePlan) -> tuple[Any, str | None]:
-    """The server for the database half (kept open by ``stack``) and why it is skipped, or (None, None) without one.
+def _server(stack: contextlib.ExitStack, plan: GatePlan) -> DbServer:
+    """The server for the database half (kept open by ``stack``) or why it is skipped; neither without that half.
 
     Found before anything is measured: a --mysql-url that does not work ends the command now.
     """
-    from bench.gate.measure import find_target
+    from bench.gate.measure import DbServer, find_target
 
     if not plan.db:
-        return None, None
+        return DbServer()
     handle, target, skipped = find_target(plan.mysql_url)
     if handle is not None:
         stack.enter_context(handle)
-    return target, skipped
+    return DbServer(target, skipped)
 
 
 def _run_ab(args: argparse.Namespace, plan: GatePlan) -> int:
     """``--against REF``: the A/B run (:mod:`bench.gate.abrun`); no baseline file is read or written."""
     from bench.gate.abrun import run_ab
     from bench.gate.decision import Thresholds
-    from bench.gate.run import Outputs
+    from bench.gate.run import Judging, Outputs
+    from bench.gate.worktree import find_sides
 
     if args.update_baseline:
         raise UsageError("--against and --update-baseline do not go together: an A/B run writes no baseline")
     if args.no_micro and not plan.probes:
         raise UsageError("--against with --no-micro and no probe compares nothing")
     _check_outputs(args)
-    thresholds = Thresholds({**DEFAULT_AB_MAX_SLOWDOWN, **args.max_slowdown}, args.alpha, {})
+    judging = Judging(Thresholds({**DEFAULT_AB_MAX_SLOWDOWN, **args.max_slowdown}, args.alpha, {}), args.confirm)
     outputs = Outputs(baseline=args.baseline, markdown=args.markdown, json=args.json, charts=args.charts)
     with contextlib.ExitStack() as stack:
-        target, skipped = _server(stack, plan)
-        return run_ab(args.repo, args.against, plan, thresholds, outputs, confirm=args.confirm, quiet=args.quiet,
-                      jobs=args.jobs, target=target, db_skipped=skipped)
+        server = _server(stack, plan)
+        return run_ab(find_sides(args.repo, args.against), plan, judging, outputs, server=server, quiet=args.quiet,
+                      jobs=args.jobs)
 
 
 def _run(args: argparse.Namespace, plan: GatePlan, thresholds: Thresholds, baseline: Baseline | None,
-         overrides: Overrides, target: Any, skipped: str | None) -> int:
+         overrides: Overrides, server: DbServer) -> int:
     """Measure, then write the baseline or compare and report; the exit status."""
     from bench.gate import run as gate_run
     from bench.gate.measure import measure
 
-    measurement = measure(plan, target, db_skipped=skipped, quiet=args.quiet, jobs=args.jobs)
+    measurement = measure(plan, server.target, db_skipped=server.skipped, quiet=args.quiet, jobs=args.jobs)
     if plan.db and not measurement.db_ran:
         print(f"ctxbench regress: DB metrics skipped: {measurement.db_skipped}", file=sys.stderr)
     outputs = gate_run.Outputs(baseline=args.baseline, markdown=args.markdown, json=args.json, charts=args.charts)
     if baseline is None:
         return gate_run.update_baseline(plan, measurement, overrides, thresholds, outputs)
-    return gate_run.check(plan, measurement, baseline, thresholds, target, confirm=args.confirm, outputs=outputs)
+    return gate_run.check(plan, measurement, baseline, gate_run.Judging(thresholds, args.confirm), server.target,
+                          outputs=outputs)

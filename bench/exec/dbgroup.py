@@ -176,9 +176,12 @@ def _merged(cell: Cell, group: GroupRun, limit: float) -> tuple[Workload, str | 
     return rec, problem
 
 
-def run_many(target: Any, cell: Cell, task: DbTask, *, limit: float, ceilings: dbcell.Ceilings | None = None,
-             ready_timeout: float = PROCESS_READY_WAIT) -> tuple[Workload, str | None]:
-    """Run a cell of ``cell.processes`` processes; its merged record (with the parent's additions) and an error line."""
+def run_many(target: Any, cell: Cell, task: DbTask, *, limit: float,
+             ceilings: dbcell.Ceilings | None = None) -> tuple[Workload, str | None]:
+    """Run a cell of ``cell.processes`` processes; its merged record (with the parent's additions) and an error line.
+
+    Every process must be ready within :data:`PROCESS_READY_WAIT` seconds (this module's, read when called).
+    """
     import pymysql
 
     spec = task
@@ -197,7 +200,8 @@ def run_many(target: Any, cell: Cell, task: DbTask, *, limit: float, ceilings: d
     started = time.perf_counter()
     try:
         before = counters.read()
-        group = run_group(spec, cell.processes, timeout=limit, ready_timeout=ready_timeout, on_start=watch.begin)
+        group = run_group(spec, cell.processes, timeout=limit, ready_timeout=PROCESS_READY_WAIT,
+                          on_start=watch.begin)
         seen = watch.finish()
         problems: dict[str, str] = {}
         after = counters.read_or_note("after_run", problems)

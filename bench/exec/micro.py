@@ -41,12 +41,12 @@ def worker_timeout(subjects: int, ops: int, values: int, warmups: int, min_time:
     return 60.0 + 5.0 * planned
 
 
-def _spawn(python: str, spec: dict[str, Any], timeout: float) -> tuple[dict[str, Any] | None, str | None]:
+def _spawn(spec: dict[str, Any], timeout: float) -> tuple[dict[str, Any] | None, str | None]:
     """Run one worker process; return (its output, None) or (None, why it failed, one line)."""
     try:
-        result = run_cell(spec, timeout=timeout, python=python)
+        result = run_cell(spec, timeout=timeout)
     except OSError as exc:
-        raise UsageError(f"micro: cannot run {python!r}: {exc.strerror or exc}") from None
+        raise UsageError(f"micro: cannot run {sys.executable!r}: {exc.strerror or exc}") from None
     if result.timed_out:
         return None, f"worker process timed out after {timeout:.0f} s"
     if result.failure is not None:
@@ -133,31 +133,31 @@ class _Plan:
     values: int
     warmups: int
     min_time: float
-    timeout: float | None
 
     def spec(self, impls: list[str], seed: int) -> dict[str, Any]:
         return {"task": "micro", "ops": self.ops, "values": self.values, "warmups": self.warmups,
                 "min_time": self.min_time, "impls": impls, "seed": seed}
 
     def limit(self, count: int) -> float:
-        return self.timeout or worker_timeout(count, len(self.ops), self.values, self.warmups, self.min_time)
+        """Seconds worker processes of ``count`` subjects may take (:func:`worker_timeout`, read when called)."""
+        return worker_timeout(count, len(self.ops), self.values, self.warmups, self.min_time)
 
 
-def _run_process(plan: _Plan, index: int, collected: Collected, python: str, say: Callable[[str], None]) -> bool:
+def _run_process(plan: _Plan, index: int, collected: Collected, say: Callable[[str], None]) -> bool:
     """Worker ``index``: every subject not yet failed, in rotated order; retried one subject per process on a crash."""
     # Subjects that already failed fail the same way again: not re-run.
     order = rotated([name for name in plan.subjects if name not in collected.errors], index, plan.processes)
     if not order:
         return False
     say(f"micro: process {index + 1}/{plan.processes}: {len(order)} subjects x {len(plan.ops)} ops")
-    output, failure = _spawn(python, plan.spec(order, index), plan.limit(len(order)))
+    output, failure = _spawn(plan.spec(order, index), plan.limit(len(order)))
     if output is not None:
         collected.merge(output)
         return True
     # The whole process failed (crash, hang): one process per subject names the culprit.
     say(f"micro: process {index + 1}/{plan.processes} failed ({failure}); retrying one subject per process")
     for name in order:
-        solo, solo_failure = _spawn(python, plan.spec([name], index), plan.limit(1))
+        solo, solo_failure = _spawn(plan.spec([name], index), plan.limit(1))
         if solo is not None:
             collected.merge(solo)
         else:
@@ -174,15 +174,13 @@ def run_micro(
     warmups: int = 1,
     min_time: float = 0.01,
     progress: Callable[[str], None] | None = None,
-    python: str = sys.executable,
-    timeout: float | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Measure ``impls`` (plus ``plain`` and ``threading-local``) in ``processes`` fresh workers, one after another.
 
     Returns ``(records, errors)``: one ``micro`` record per (subject, op) that
     was measured, and one ``impl 'NAME': reason`` line per subject that was
-    not.  ``timeout`` bounds each worker process (seconds); by default a
-    generous multiple of the planned work.  Progress lines go to ``progress``
+    not.  Each worker process is bounded by :func:`worker_timeout`, a generous
+    multiple of its planned work.  Progress lines go to ``progress``
     when given (a progress display), else to this module's logger.  Raises
     UsageError for nonsense arguments.
     """
@@ -190,12 +188,11 @@ def run_micro(
         subjects=subjects_for(impls), ops=check_ops(ops), processes=check_int("processes", processes, 1),
         values=check_int("values", values, 1), warmups=check_int("warmups", warmups, 0),
         min_time=check_positive("min_time", min_time),
-        timeout=None if timeout is None else check_positive("timeout", timeout),
     )
     say = progress or log.info
     collected = Collected()
     for index in range(plan.processes):
-        if not _run_process(plan, index, collected, python, say):
+        if not _run_process(plan, index, collected, say):
             break
     errors = [collected.errors[name] for name in plan.subjects if name in collected.errors]
     return aggregate(collected, plan.subjects, plan.ops, plan.values), errors

@@ -1,7 +1,7 @@
 """A/B for the database strategies: base and change cells in pairs, in a random order, compared pair by pair.
 
 Contract
-    :func:`run_db_pairs` runs, ``pairs`` times, every selected strategy x load x concurrency
+    :func:`run_db_pairs` runs, ``pairs`` times, every strategy x load x concurrency of a selection
     twice in a row: once as the change (this checkout, the user's factories from ``--repo``'s
     working tree) and once as the base (a cell process started in the base tree
     (:data:`bench.exec.spawn.ENV_CELL_ROOT`), so the base's ``bench`` -- its strategies and
@@ -20,7 +20,8 @@ import logging
 import math
 import os
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from bench.gate.decision import CorrectnessResult, Thresholds, compare_correctne
 from bench.gate.disturbed import disturbed_cells
 from bench.gate.measure import machine_load
 from bench.gate.metrics import db_entries, db_name
+from bench.plan.selection import DbSelection
 from bench.records.kinds import DbRecord, Record
 
 log = logging.getLogger(__name__)
@@ -54,10 +56,9 @@ def _side(tree: Path, side: str) -> Iterator[None]:
             os.environ[ENV_CELL_ROOT] = saved
 
 
-def run_db_pairs(target: Any, tree: Path, strategies: Sequence[str], loads: Sequence[str],
-                 concurrency: Sequence[int], *, pairs: int, duration: float, warmup: float,
+def run_db_pairs(target: Any, tree: Path, selection: DbSelection, *, pairs: int,
                  seed: int | None = None) -> tuple[SideRounds, list[str]]:
-    """Every cell ``pairs`` times on each side, the sides of a pair back to back in a random order."""
+    """Every cell of ``selection`` ``pairs`` times on each side, the sides of a pair back to back in a random order."""
     from bench.exec.db import run_db
 
     rng = random.Random(seed)
@@ -66,15 +67,15 @@ def run_db_pairs(target: Any, tree: Path, strategies: Sequence[str], loads: Sequ
     for index in range(pairs):
         for side in SIDES:
             rounds[side].append([])
-        for load in loads:
-            for c in concurrency:
-                for strategy in strategies:
+        for load in selection.loads:
+            for c in selection.concurrency:
+                for strategy in selection.strategies:
                     order = rng.sample(SIDES, 2)
                     log.info("db A/B: pair %d/%d, %s %s c=%d: %s first", index + 1, pairs, strategy, load, c, order[0])
+                    one = replace(selection, strategies=[strategy], loads=[load], concurrency=[c])
                     for side in order:
                         with _side(tree, side):
-                            recs, errs = run_db(target, strategies=(strategy,), loads=(load,), concurrency=(c,),
-                                                duration=duration, warmup=warmup, ceiling=False)
+                            recs, errs = run_db(target, one, ceiling=False)
                         load_1m = machine_load()
                         rounds[side][index] += [rec.replace(repeat=index, machine_load_1m=load_1m, ab_side=side)
                                                 for rec in recs]

@@ -1,11 +1,11 @@
 """An A/B gate run: the base commit and the change measured together, compared, confirmed, reported.
 
 Contract
-    :func:`run_ab` checks out the base (:func:`bench.gate.worktree.base_tree`), asks a fresh
-    process which impls the base has and whether they import (:func:`preflight`: one that
-    is missing there is measured on the change side only and reported, not judged; one that
-    fails to import is a one-line UsageError), then runs the probes and the micro-benchmarks
-    with every impl ``NAME`` beside ``NAME@base`` (:mod:`bench.cell.twin`) -- each micro
+    :func:`run_ab` checks out the base of the sides it is given (:func:`bench.gate.worktree.find_sides`;
+    :func:`bench.gate.worktree.base_tree`), asks a fresh process which impls the base has and whether
+    they import (:func:`preflight`: one that is missing there is measured on the change side only and
+    reported, not judged; one that fails to import is a one-line UsageError), then runs the probes and the
+    micro-benchmarks with every impl ``NAME`` beside ``NAME@base`` (:mod:`bench.cell.twin`) -- each micro
     worker process times both in the same interleaved rounds.  Speed is judged by
     :func:`bench.gate.ab.ab_speed`, correctness by :func:`bench.gate.ab.ab_correctness`; a
     suspect is measured again (both sides, fresh processes) ``confirm`` times and fails the
@@ -35,11 +35,11 @@ from bench.gate.abdb import db_ab_correctness, db_ab_speed, run_db_pairs
 from bench.gate.baseline import Baseline
 from bench.gate.confirm import confirm_correctness
 from bench.gate.decision import GateOutcome, Thresholds
-from bench.gate.measure import measure, probe_rerun
+from bench.gate.measure import DbServer, measure, probe_rerun
 from bench.gate.output import headline, report
 from bench.gate.plan import AB_MIN_PAIRS, GatePlan
-from bench.gate.run import Outputs, write_outputs
-from bench.gate.worktree import Sides, base_tree, find_sides
+from bench.gate.run import Judging, Outputs, write_outputs
+from bench.gate.worktree import Sides, base_tree
 from bench.records.kinds import MicroRecord, ProbeRecord
 
 log = logging.getLogger(__name__)
@@ -95,8 +95,7 @@ def _fresh(suspects: Sequence[ABResult], plan: GatePlan, thresholds: Thresholds,
     for result in (r for r in suspects if r.kind == "db"):
         parts = result.name.split("/")  # db/STRATEGY/LOAD/cN
         strategy, load, c = "/".join(parts[1:-2]), parts[-2], int(parts[-1][1:])
-        rounds, errs = run_db_pairs(target, tree, [strategy], [load], [c], pairs=ab_pairs(plan),
-                                    duration=plan.db_duration, warmup=plan.db_warmup)
+        rounds, errs = run_db_pairs(target, tree, plan.db_selection([strategy], [load], [c]), pairs=ab_pairs(plan))
         errors += errs
         fresh.update({r.name: r for r in db_ab_speed(rounds, thresholds, [])})
     return fresh, errors
@@ -156,8 +155,7 @@ def _measure_db(measurement: Any, outcome: GateOutcome, plan: GatePlan, threshol
                 tree: Path) -> None:
     """The database pairs, into ``measurement`` (records, errors) and ``outcome`` (speed, correctness)."""
     started = time.monotonic()
-    rounds, errors = run_db_pairs(target, tree, plan.strategies, plan.db_loads, plan.concurrency, pairs=ab_pairs(plan),
-                                  duration=plan.db_duration, warmup=plan.db_warmup)
+    rounds, errors = run_db_pairs(target, tree, plan.db_selection(), pairs=ab_pairs(plan))
     measurement.db_ran = True
     measurement.environment["db_server"] = target.redacted_url()
     measurement.errors += errors
@@ -169,16 +167,16 @@ def _measure_db(measurement: Any, outcome: GateOutcome, plan: GatePlan, threshol
     measurement.seconds += time.monotonic() - started
 
 
-def run_ab(repo: Path, ref: str, plan: GatePlan, thresholds: Thresholds, outputs: Outputs, *, confirm: int,
-           quiet: bool, jobs: int, target: Any = None, db_skipped: str | None = None) -> int:
-    """The A/B gate (see the module docstring); the exit status.  Bad input raises a one-line UsageError.
+def run_ab(sides: Sides, plan: GatePlan, judging: Judging, outputs: Outputs, *, server: DbServer, quiet: bool,
+           jobs: int) -> int:
+    """The A/B gate of ``sides`` (:func:`bench.gate.worktree.find_sides`; see the module docstring); the exit status.
 
-    ``target``: the database server for the strategies' pairs (None: the database half is skipped, for
-    the reason ``db_skipped``).
+    ``server``: the database server for the strategies' pairs (no target: the database half is skipped, for its
+    reason).  Bad input raises a one-line UsageError.
     """
     import localimpls
 
-    sides = find_sides(repo, ref)
+    thresholds, target, confirm = judging.thresholds, server.target, judging.confirm
     third_party = [n for n in plan.impls if n in localimpls.REFERENCES]
     stack_asked = plan.stack
     plan = replace(plan, stack=False, impls=tuple(n for n in plan.impls if n not in third_party))
@@ -203,21 +201,21 @@ def run_ab(repo: Path, ref: str, plan: GatePlan, thresholds: Thresholds, outputs
             if plan.db and target is not None:
                 _measure_db(measurement, outcome, plan, thresholds, target, tree)
             elif plan.db:
-                measurement.db_skipped = db_skipped or "no MySQL-protocol server"
+                measurement.db_skipped = server.skipped or "no MySQL-protocol server"
             errors = list(measurement.errors)
             if confirm and outcome.regressions:
                 errors += _confirm_speed(outcome, ab_plan, thresholds, target, tree, confirm)
             if confirm and outcome.failures:
                 errors += confirm_correctness(outcome, probe_rerun(ab_plan), confirm)
-    return _finish(sides, ref, plan, measurement, outcome, errors, thresholds, outputs, confirm)
+    return _finish(sides, plan, measurement, outcome, errors, judging, outputs)
 
 
-def _finish(sides: Sides, ref: str, plan: GatePlan, measurement: Any, outcome: GateOutcome, errors: list[str],
-            thresholds: Thresholds, outputs: Outputs, confirm: int) -> int:
+def _finish(sides: Sides, plan: GatePlan, measurement: Any, outcome: GateOutcome, errors: list[str],
+            judging: Judging, outputs: Outputs) -> int:
     """Report both sides' comparison and write the outputs asked for; the exit status."""
-    print(f"A/B: change {sides.change_label()} against base {sides.base.label()} (--against {ref}), "
+    print(f"A/B: change {sides.change_label()} against base {sides.base.label()} (--against {sides.ref}), "
           "both timed in the same rounds of the same processes")
-    measurement.environment["ab"] = {"repo": str(sides.repo), "against": ref, "base": sides.base.sha,
+    measurement.environment["ab"] = {"repo": str(sides.repo), "against": sides.ref, "base": sides.base.sha,
                                      "base_subject": sides.base.subject, "change": sides.change.sha,
                                      "change_subject": sides.change.subject, "uncommitted": sides.dirty}
     if outcome.compared() == 0 and not errors:
@@ -226,8 +224,7 @@ def _finish(sides: Sides, ref: str, plan: GatePlan, measurement: Any, outcome: G
     report(outcome, baseline, measurement, plan)
     for line in errors:
         print(f"ctxbench: error: {line}", file=sys.stderr)
-    write_outputs(replace(outputs, baseline=baseline.path), outcome, baseline, measurement, plan, errors, thresholds,
-                  confirm=confirm)
+    write_outputs(replace(outputs, baseline=baseline.path), outcome, baseline, measurement, plan, errors, judging)
     print(headline(outcome, errors))
     if errors:
         return EXIT_ERROR

@@ -14,14 +14,14 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bench.cell.micro import rotated
 from bench.errors import UsageError
 from bench.gate.metrics import Metric, db_entries, db_metrics, micro_metrics, model_entries, probe_entries
 from bench.gate.plan import DB_REFERENCE, ENV_REQUIRE_DB, JOBS, GatePlan
-from bench.plan.selection import LocalsPlan
+from bench.plan.selection import DbSelection, LocalsPlan
 from bench.records.kinds import Record
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,14 @@ class Measurement:
     db_skipped: str | None = None
     db_ran: bool = False
     seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class DbServer:
+    """The server of the database half: its target (a ServerTarget), or None and why the half is skipped."""
+
+    target: Any = None
+    skipped: str | None = None
 
 
 @dataclass
@@ -70,9 +78,8 @@ def machine_load() -> float | None:
         return None
 
 
-def run_db_rounds(target: Any, strategies: Sequence[str], loads: Sequence[str], concurrency: Sequence[int], *,
-                  repeats: int, duration: float, warmup: float) -> tuple[Rounds, list[str]]:
-    """``repeats`` rounds of every cell, each cell a fresh process; records per round, and error lines.
+def run_db_rounds(target: Any, selection: DbSelection, *, repeats: int) -> tuple[Rounds, list[str]]:
+    """``repeats`` rounds of every cell of ``selection``, each cell a fresh process; records per round, error lines.
 
     Within a round the cells of one load and concurrency run back to back, the reference among
     them, in an order rotated from round to round: a ratio's two halves are measured seconds
@@ -83,15 +90,15 @@ def run_db_rounds(target: Any, strategies: Sequence[str], loads: Sequence[str], 
 
     rounds: Rounds = []
     errors: list[str] = []
-    groups = [(load, c) for load in loads for c in concurrency]
+    groups = [(load, c) for load in selection.loads for c in selection.concurrency]
     for r in range(repeats):
         records: list[Record] = []
         for g, (load, c) in enumerate(groups):
-            order = rotated(list(strategies), r + g, repeats)
+            order = rotated(list(selection.strategies), r + g, repeats)
             log.info("db: repeat %d/%d, %s c=%d: %s", r + 1, repeats, load, c, ", ".join(order))
             for strategy in order:  # one cell at a time, so the machine's load can be read after each
-                recs, errs = run_db(target, strategies=(strategy,), loads=(load,), concurrency=(c,), duration=duration,
-                                    warmup=warmup, ceiling=False)
+                one = replace(selection, strategies=[strategy], loads=[load], concurrency=[c])
+                recs, errs = run_db(target, one, ceiling=False)
                 load_1m = machine_load()
                 records += [rec.replace(repeat=r, machine_load_1m=load_1m) for rec in recs]
                 errors += [e for e in errs if e not in errors]
@@ -137,8 +144,7 @@ def measure(plan: GatePlan, target: Any, *, db_skipped: str | None = None, quiet
         out.db_skipped = db_skipped or "no MySQL-protocol server"
     elif plan.db:
         out.environment["db_server"] = target.redacted_url()
-        rounds, errors = run_db_rounds(target, plan.strategies, plan.db_loads, plan.concurrency,
-                                       repeats=plan.db_repeats, duration=plan.db_duration, warmup=plan.db_warmup)
+        rounds, errors = run_db_rounds(target, plan.db_selection(), repeats=plan.db_repeats)
         out.db_ran = True
         out.errors += errors
         for records in rounds:
@@ -202,8 +208,7 @@ def remeasure(plan: GatePlan, target: Any, wanted: Sequence[Metric]) -> Fresh:
         for load, c in dict.fromkeys((str(m.load), int(m.concurrency or 0)) for m in db):
             strategies = [DB_REFERENCE, *dict.fromkeys(m.subject for m in db if m.load == load and m.concurrency == c)]
             log.info("confirming database metric(s) at %s c=%d: %s", load, c, ", ".join(strategies[1:]))
-            rounds, errors = run_db_rounds(target, strategies, [load], [c], repeats=plan.db_repeats,
-                                           duration=plan.db_duration, warmup=plan.db_warmup)
+            rounds, errors = run_db_rounds(target, plan.db_selection(strategies, [load], [c]), repeats=plan.db_repeats)
             fresh.errors += errors
             fresh.metrics.update(db_metrics(rounds, fresh.notes))
     names = {m.name for m in wanted}
@@ -243,8 +248,8 @@ def combined_rerun(plan: GatePlan, target: Any) -> Rerun:
         cells = [n.split("/") for n in names if n.startswith("db/")]
         if cells and target is not None:
             for strategy, load, c in dict.fromkeys(("/".join(p[1:-2]), p[-2], int(p[-1][1:])) for p in cells):
-                rounds, errs = run_db_rounds(target, [strategy], [load], [c], repeats=plan.db_repeats,
-                                             duration=plan.db_duration, warmup=plan.db_warmup)
+                rounds, errs = run_db_rounds(target, plan.db_selection([strategy], [load], [c]),
+                                             repeats=plan.db_repeats)
                 errors += errs
                 fresh.update(db_entries(rounds))
         return fresh, errors

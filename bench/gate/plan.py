@@ -9,11 +9,12 @@ for flags and for a baseline file's overrides alike.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench.plan.selection import LocalsPlan
+from bench.plan.selection import DbSelection, LocalsPlan
 
 DEFAULT_BASELINE = Path("results") / "baseline.json"
 #: Micro-benchmarks: fresh processes (one sample each) x values per process.
@@ -79,6 +80,15 @@ class GatePlan(LocalsPlan):
         return {"impls": list(self.impls), "loads": list(self.loads), "probes": list(self.probes), "micro": self.micro,
                 "db": self.db, "strategies": list(self.strategies), "db_loads": list(self.db_loads),
                 "concurrency": list(self.concurrency), "stack": self.stack}
+
+    def db_selection(self, strategies: Sequence[str] | None = None, loads: Sequence[str] | None = None,
+                     concurrency: Sequence[int] | None = None) -> DbSelection:
+        """The database cells of this plan at its timing, or of the ``strategies``, ``loads`` and ``concurrency``
+        given instead (no request scenario)."""
+        return DbSelection(strategies=list(self.strategies if strategies is None else strategies),
+                           loads=list(self.db_loads if loads is None else loads),
+                           concurrency=list(self.concurrency if concurrency is None else concurrency),
+                           duration=self.db_duration, warmup=self.db_warmup)
 
     def for_baseline(self) -> GatePlan:
         """The same selection with a baseline's larger sample counts."""

@@ -44,6 +44,15 @@ class Outputs:
     charts: Path | None = None
 
 
+@dataclass(frozen=True)
+class Judging:
+    """How a run is judged: the thresholds, and how many fresh re-measurements a suspect must survive (``--confirm``;
+    0: none)."""
+
+    thresholds: Thresholds
+    confirm: int = 0
+
+
 def _print_errors(errors: Sequence[str]) -> None:
     for line in errors:
         print(f"ctxbench: error: {line}", file=sys.stderr)
@@ -116,7 +125,7 @@ def update_baseline(plan: GatePlan, measurement: Measurement, overrides: Overrid
     print(f"baseline written to {outputs.baseline}: {len(measurement.correctness)} correctness verdict(s), "
           f"{kept} speed metric(s) in {measurement.seconds:.0f} s{left_out}")
     _notes(measurement.notes)
-    write_outputs(outputs, None, None, measurement, plan, [], thresholds, confirm=0)
+    write_outputs(outputs, None, None, measurement, plan, [], Judging(thresholds))
     return EXIT_OK
 
 
@@ -129,11 +138,12 @@ def _nothing_comparable(outcome: GateOutcome, baseline: Baseline) -> str:
             f"(baseline selection: {baseline.selection.get('impls')}; check --impl/--load/--strategy)")
 
 
-def check(plan: GatePlan, measurement: Measurement, baseline: Baseline, thresholds: Thresholds, target: Any, *,
-          confirm: int, outputs: Outputs) -> int:
+def check(plan: GatePlan, measurement: Measurement, baseline: Baseline, judging: Judging, target: Any, *,
+          outputs: Outputs) -> int:
     """Compare with the baseline, confirm what changed, report and write the outputs; the exit status."""
     errors = list(measurement.errors)
-    outcome = compare(baseline, measurement, plan, thresholds)
+    outcome = compare(baseline, measurement, plan, judging.thresholds)
+    confirm = judging.confirm
     if confirm and outcome.regressions:
         errors += confirm_speed(outcome, baseline.speed, speed_remeasure(plan, target, baseline.speed), confirm)
     if confirm and outcome.failures:
@@ -142,7 +152,7 @@ def check(plan: GatePlan, measurement: Measurement, baseline: Baseline, threshol
         errors.append(_nothing_comparable(outcome, baseline))
     report(outcome, baseline, measurement, plan)
     _print_errors(errors)
-    write_outputs(outputs, outcome, baseline, measurement, plan, errors, thresholds, confirm=confirm)
+    write_outputs(outputs, outcome, baseline, measurement, plan, errors, judging)
     print(headline(outcome, errors))
     if errors:
         return EXIT_ERROR
@@ -150,10 +160,10 @@ def check(plan: GatePlan, measurement: Measurement, baseline: Baseline, threshol
 
 
 def write_outputs(outputs: Outputs, outcome: GateOutcome | None, baseline: Baseline | None, measurement: Measurement,
-                  plan: GatePlan, errors: Sequence[str], thresholds: Thresholds, *, confirm: int) -> None:
+                  plan: GatePlan, errors: Sequence[str], judging: Judging) -> None:
     """``--markdown``, ``--json`` and ``--charts``, each written whatever the verdict."""
     if outputs.markdown:
-        text = markdown_summary(outcome, baseline, measurement, plan, errors, thresholds, confirm)
+        text = markdown_summary(outcome, baseline, measurement, plan, errors, judging.thresholds, judging.confirm)
         atomic_write_text(outputs.markdown, text)
     if outputs.json:
         atomic_write_json(outputs.json, gate_document(outcome, measurement, plan, errors, str(outputs.baseline)))

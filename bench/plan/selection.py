@@ -47,19 +47,27 @@ class LocalsPlan:
 
 @dataclass(frozen=True)
 class DbSelection:
-    """A validated selection for the database matrix and the request scenario."""
+    """A selection for the database matrix and the request scenario (checked by :func:`check_selection`)."""
 
     strategies: list[str]
     loads: list[str]
     concurrency: list[int]
-    duration: float
-    warmup: float
-    request_impls: list[str]
-    request_strategies: list[str]
+    #: Measured seconds per cell, after the warm-up.
+    duration: float = DB_DEFAULT["duration"]
+    warmup: float = DB_DEFAULT["warmup"]
+    #: The Locals of the request scenario (none: no request cells).
+    request_impls: list[str] = field(default_factory=list)
+    #: The strategies of the request scenario (none: ``strategies``).
+    request_strategies: list[str] = field(default_factory=list)
     #: Seconds without progress after which a cell ends itself as ``hung``.
     hang_after: float = DB_DEFAULT["hang_after"]
     #: Load processes per cell (each runs ``concurrency`` workers): one cell per value.
     processes: list[int] = field(default_factory=lambda: list(PROCESSES_DEFAULT))
+    #: Workers of every request-scenario cell (that scenario runs at one concurrency).
+    request_concurrency: int = REQUEST_CONCURRENCY
+    #: The ``db`` cells' operation mix (None: the cell's ``DEFAULT_MIX``; the request scenario always echoes its
+    #: request token).
+    mix: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -165,9 +173,9 @@ def _check_timing(concurrency: Sequence[int], duration: float, warmup: float) ->
 
 
 def validate_db(*, strategies: Sequence[str], loads: Sequence[str], concurrency: Sequence[int], duration: float,
-                warmup: float, impls_for_request: Sequence[str] | None = None, mix: Mapping[str, int] | None = None,
+                warmup: float, impls_for_request: Sequence[str] | None = None,
                 request_concurrency: int = REQUEST_CONCURRENCY) -> None:
-    """Raise a one-line UsageError for the first bad input of a database selection."""
+    """Raise a one-line UsageError for the first bad input of a database selection (its mix: :func:`validate_mix`)."""
     _check_strategies(strategies)
     if not loads:
         raise UsageError("no load selected")
@@ -185,6 +193,10 @@ def validate_db(*, strategies: Sequence[str], loads: Sequence[str], concurrency:
             localimpls.target_of(impl)
         except localimpls.ImplError as exc:
             raise UsageError(str(exc)) from None
+
+
+def validate_mix(mix: Mapping[str, int] | None) -> None:
+    """A one-line UsageError unless ``mix`` is None (the default) or a valid operation mix."""
     if mix is not None:
         try:
             check_mix(mix)
@@ -205,9 +217,10 @@ def check_selection(selection: DbSelection) -> DbSelection:
     """``selection`` itself, once both its matrices (strategies, and the request scenario's) are valid."""
     check_processes(selection.processes)
     common = {"loads": selection.loads, "concurrency": selection.concurrency, "duration": selection.duration,
-              "warmup": selection.warmup}
+              "warmup": selection.warmup, "request_concurrency": selection.request_concurrency}
     validate_db(strategies=selection.strategies, impls_for_request=selection.request_impls, **common)
-    validate_db(strategies=selection.request_strategies, **common)
+    validate_db(strategies=selection.request_strategies or selection.strategies, **common)
+    validate_mix(selection.mix)
     return selection
 
 

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bench.cell.db.state import Run, WorkerState, note_connection_id, record_error, sample_connection_id
-from bench.cell.db.worker import _Request, measured_loop, request_done, request_failed, run_op
+from bench.cell.db.worker import _Request, measured_loop, request_end, request_failed, run_op
 from bench.cell.db.workload import (
     KV_ROWS,
     KV_TABLE,
@@ -153,8 +153,8 @@ def arequest_step(run: Run, i: int, checkout: Callable[[], Any], recover: Callab
     push, pop = run.stack.push, run.stack.pop
     request = run.request
     prefix = st.prefix
-    nonce = run.nonce
     perf = time.perf_counter
+    done = request_end(pop, counts, run.nonce, i)
     call = _runner(run)
     query = select_token if getattr(run.strategy, "sync_ops", False) else aselect_token
 
@@ -177,7 +177,7 @@ def arequest_step(run: Run, i: int, checkout: Callable[[], Any], recover: Callab
         except Exception as exc:
             await _errored(st, exc, recover)
             return request_failed(pop, ctx, counts)
-        return request_done(pop, ctx, counts, violated, reply, token, nonce, i, t1, t2)
+        return done(ctx, violated, reply, token, t1, t2)
 
     return step
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from array import array
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from bench.cell.db.start import SharedStart
@@ -152,45 +153,68 @@ class ReadyBarrier:
             self._aevent.set()  # broken: nobody else waits either
 
 
-class Run:
-    """Everything the workers of one cell share."""
+@dataclass(frozen=True)
+class RunSettings:
+    """What the workers of one cell are told: how many, for how long, what they run, how they start."""
 
-    def __init__(self, *, strategy: Strategy, concurrency: int, warmup: float, duration: float | None, ops: int | None,
-                 cycle: tuple[str, ...], nonce: str, record: bool, scenario: str,
-                 impl_factory: Callable[[], Any] | None = None, greenlets: bool = False,
-                 shared_start: SharedStart | None = None, server_pid: int | None = None) -> None:
+    concurrency: int
+    #: Seconds before the measured window starts.
+    warmup: float
+    #: Seconds of the measured window; None: the workers run ``ops`` operations in all instead.
+    duration: float | None
+    ops: int | None
+    #: The operations each worker cycles through (:func:`bench.cell.db.workload.mix_cycle`).
+    cycle: tuple[str, ...]
+    #: This cell's part of every token: tells its replies from any other cell's.
+    nonce: str
+    #: Keep the latency stamps of the right replies (False: counts only).
+    record: bool = True
+    #: ``db``, or ``request`` (a request context on a LocalStack built on ``impl_factory``'s Local).
+    scenario: str = "db"
+    impl_factory: Callable[[], Any] | None = None
+    #: The workers are greenlets (either gevent load): the ready barrier waits on a gevent Event.
+    greenlets: bool = False
+    #: One of several processes: the start comes from the parent (None: this process starts alone).
+    shared_start: SharedStart | None = None
+    #: The server's process on this machine, whose CPU is read at the start and the end (None: not read).
+    server_pid: int | None = None
+
+
+class Run:
+    """Everything the workers of one cell share: the strategy, the settings, what each worker leaves behind."""
+
+    def __init__(self, strategy: Strategy, settings: RunSettings) -> None:
+        concurrency, warmup, duration, ops = settings.concurrency, settings.warmup, settings.duration, settings.ops
         self.strategy = strategy
         self.raw = unwrapper(strategy)
         self.concurrency = concurrency
         self.warmup = warmup
         self.duration = duration
         self.ops_per_worker: int | None = None if ops is None else max(1, -(-ops // concurrency))
-        self.cycle = cycle
-        self.nonce = nonce
-        self.record = record
-        self.scenario = scenario
+        self.cycle = settings.cycle
+        self.nonce = settings.nonce
+        self.record = record = settings.record
+        self.scenario = scenario = settings.scenario
         self.progress = array("q", bytes(8 * concurrency))  # ops per worker, read by the watchdog
         self.connected = array("b", bytes(concurrency))  # connect phase done, per worker
         self.finished = array("b", bytes(concurrency))
         self.exclusive = bool(getattr(strategy, "exclusive_checkout", False))
-        self.ready = ReadyBarrier(concurrency, READY_TIMEOUT, greenlets)
+        self.ready = ReadyBarrier(concurrency, READY_TIMEOUT, settings.greenlets)
         self.t_start: float | None = None
         self.t_ready: float | None = None
         self.cpu_go: float | None = None
-        #: One of several processes: the start comes from the parent (None: this process starts alone).
-        self.shared_start = shared_start
-        #: The server's process on this machine, whose CPU is read at the start and the end (None: not read).
-        self.server_pid = server_pid
+        self.shared_start = settings.shared_start
+        self.server_pid = settings.server_pid
         self.server_cpu_go: float | None = None
         capacity = stamp_capacity(warmup + (duration or 0.0), concurrency, self.ops_per_worker, warmup)
-        self.states = [WorkerState(f"{nonce}.{i}.", capacity if record else 0) for i in range(concurrency)]
+        self.states = [WorkerState(f"{self.nonce}.{i}.", capacity if record else 0) for i in range(concurrency)]
         self.t_go: float | None = None
         self.window = (0.0, 0.0)
         self.phase = "workers"
         if scenario == "request":
             from localimpls.stack import LocalProxy, LocalStack
 
-            self.stack: Any = LocalStack(impl_factory)
+            self.stack: Any = LocalStack(settings.impl_factory)
             stack = self.stack
             self.request: Any = LocalProxy(lambda: stack.top)
 

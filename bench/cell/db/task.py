@@ -21,7 +21,7 @@ from typing import Any
 from bench.cell.db.aworker import aserve, run_aworker
 from bench.cell.db.counters import CounterReader, counter_deltas
 from bench.cell.db.start import SharedStart
-from bench.cell.db.state import Run
+from bench.cell.db.state import Run, RunSettings
 from bench.cell.db.summary import correctness, summarise_timing, timeline
 from bench.cell.db.target import Target, is_unreachable
 from bench.cell.db.watchdog import Watchdog
@@ -91,12 +91,12 @@ def _new_run(spec: Mapping[str, Any], kind: str, strategy: Strategy, mix: Mappin
         duration = 1.0
     greenlets = isinstance(load, Gevent)
     group = spec.get("group")
-    return Run(strategy=strategy, concurrency=int(spec["concurrency"]),
-               warmup=float(spec.get("warmup", DEFAULT_WARMUP)),
-               duration=None if duration is None else float(duration), ops=None if ops is None else int(ops),
-               cycle=mix_cycle(mix), nonce=os.urandom(4).hex(), record=bool(spec.get("record", True)), scenario=kind,
-               impl_factory=impl_factory, greenlets=greenlets,
-               shared_start=SharedStart(group, greenlets) if group else None, server_pid=spec.get("server_pid"))
+    return Run(strategy, RunSettings(
+        concurrency=int(spec["concurrency"]), warmup=float(spec.get("warmup", DEFAULT_WARMUP)),
+        duration=None if duration is None else float(duration), ops=None if ops is None else int(ops),
+        cycle=mix_cycle(mix), nonce=os.urandom(4).hex(), record=bool(spec.get("record", True)), scenario=kind,
+        impl_factory=impl_factory, greenlets=greenlets, shared_start=SharedStart(group, greenlets) if group else None,
+        server_pid=spec.get("server_pid")))
 
 
 def _work(run: Run, load: Load, strategy: Strategy, counters: CounterReader | None,

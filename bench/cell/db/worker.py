@@ -177,8 +177,8 @@ def request_step(run: Run, i: int, checkout: Callable[[], Any], recover: Callabl
     push, pop = run.stack.push, run.stack.pop
     request = run.request
     prefix = st.prefix
-    nonce = run.nonce
     perf = time.perf_counter
+    done = request_end(pop, counts, run.nonce, i)
 
     def step(n: int) -> tuple[float, float] | None:
         expected = prefix + str(n)
@@ -200,7 +200,7 @@ def request_step(run: Run, i: int, checkout: Callable[[], Any], recover: Callabl
         except Exception as exc:
             record_error(st, exc, recover)
             return request_failed(pop, ctx, counts)
-        return request_done(pop, ctx, counts, violated, reply, token, nonce, i, t1, t2)
+        return done(ctx, violated, reply, token, t1, t2)
 
     return step
 
@@ -211,17 +211,24 @@ def request_failed(pop: Callable[[], Any], ctx: Any, counts: Any) -> None:
         counts[LOCAL] += 1
 
 
-def request_done(pop: Callable[[], Any], ctx: Any, counts: Any, violated: bool, reply: Any, token: str, nonce: str,
-                 i: int, t1: float, t2: float) -> tuple[float, float] | None:
-    """After a request's query: pop its context, count the Local's leak and a wrong reply; the stamps if neither."""
-    if pop() is not ctx:
-        violated = True
-    if violated:
-        counts[LOCAL] += 1
-    if reply != token:
-        counts[judge(reply, nonce, i)] += 1
-        return None
-    return None if violated else (t1, t2)  # a request served with another's context is not timed either
+def request_end(pop: Callable[[], Any], counts: Any, nonce: str,
+                i: int) -> Callable[[Any, bool, Any, str, float, float], tuple[float, float] | None]:
+    """What worker ``i`` calls after each request's query: ``done(ctx, violated, reply, token, t1, t2)``.
+
+    ``done`` pops the request's context, counts the Local's leak and a wrong reply, and returns the stamps if
+    neither (the worker's own values are bound once here, not passed on every request).
+    """
+    def done(ctx: Any, violated: bool, reply: Any, token: str, t1: float, t2: float) -> tuple[float, float] | None:
+        if pop() is not ctx:
+            violated = True
+        if violated:
+            counts[LOCAL] += 1
+        if reply != token:
+            counts[judge(reply, nonce, i)] += 1
+            return None
+        return None if violated else (t1, t2)  # a request served with another's context is not timed either
+
+    return done
 
 
 def run_worker(run: Run, i: int) -> None:
