@@ -23,6 +23,7 @@ from bench.cell.micro import MINUS_SET, OPS, SUBJECT_PLAIN, SUBJECT_REFERENCE, f
 from bench.errors import UsageError
 from bench.exec.micro import Collected as _Collected
 from bench.exec.micro import aggregate, run_micro
+from bench.plan.specs import task_from_json
 
 BROKEN_MODULE = '''
 import os
@@ -229,8 +230,8 @@ def test_a_hung_worker_leaves_no_process_behind(broken_path: Path, tmp_path: Pat
 
 
 def test_worker_in_process_returns_values_per_subject_and_op() -> None:
-    out = run_micro_worker({"task": "micro", "impls": ["plain", "fast"], "ops": ["get", "del"], "values": 2,
-                            "warmups": 0, "min_time": 0.001, "seed": 1})
+    out = run_micro_worker(task_from_json({"task": "micro", "impls": ["plain", "fast"], "ops": ["get", "del"],
+                                           "values": 2, "warmups": 0, "min_time": 0.001, "seed": 1}))
     assert out["errors"] == {}
     assert set(out["values"]) == {"plain", "fast"}
     for per_op in out["values"].values():

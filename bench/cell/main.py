@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from msgspec import UNSET
 
-from bench.plan.specs import ProbesSpec, task_from_json
+from bench.plan.specs import DbTask, MicroTask, ProbesSpec, task_from_json
 
 if TYPE_CHECKING:
     from bench.cell.loads import Load
@@ -68,14 +68,14 @@ def run_probes(spec: ProbesSpec, load: Load) -> dict[str, Any]:
     return {"records": records, "facts": {"load": facts}}
 
 
-def run_db(spec: dict[str, Any], load: Load, out_path: str) -> dict[str, Any]:
+def run_db(spec: DbTask, load: Load, out_path: str) -> dict[str, Any]:
     """A ``db`` or ``request`` cell: connection strategy x load against a real server (:mod:`bench.cell.db`)."""
     from bench.cell.db import run_cell
 
     return run_cell(spec, load, out_path)
 
 
-def run_micro(spec: dict[str, Any], load: Load | None, out_path: str) -> dict[str, Any]:
+def run_micro(spec: MicroTask, load: Load | None, out_path: str) -> dict[str, Any]:
     """A micro-benchmark worker: every subject of the spec timed in this process (:mod:`bench.cell.micro`)."""
     from bench.cell.micro import run_micro_worker
 
@@ -87,7 +87,7 @@ def _probes(spec: ProbesSpec, load: Load, out_path: str) -> dict[str, Any]:
 
 
 #: Cell task name -> what runs it, called as ``task(spec, load, out_path)``.
-TASKS: dict[str, Callable[[dict[str, Any], Any, str], dict[str, Any]]] = {
+TASKS: dict[str, Callable[[Any, Any, str], dict[str, Any]]] = {
     "probes": _probes, "db": run_db, "request": run_db, "micro": run_micro,
 }
 
@@ -105,9 +105,7 @@ def main(argv: list[str]) -> int:
     load = get_load(task.load) if getattr(task, "load", None) else None
     if load is not None:
         load.install()  # first: gevent patches before any subject is imported
-    # The spec's JSON form for the tasks that still read it by key (the db workload, the micro worker).
-    spec: Any = task if isinstance(task, ProbesSpec) else task.to_json()
-    output = TASKS[task.task](spec, load, out_path)
+    output = TASKS[task.task](task, load, out_path)
     from bench.records.io import atomic_write_json
     from bench.records.kinds import Record
     from bench.records.schema import to_json

@@ -16,6 +16,7 @@ from bench.errors import UsageError
 from bench.exec.pipeline import MemorySink, Pipeline
 from bench.plan.cells import plan_db
 from bench.plan.selection import DbSelection, check_selection
+from bench.records.kinds import Record
 
 #: Keywords a caller may not pass as connect options: they come from the server target.
 RESERVED_CONNECT_OPTIONS = ("password", "passwd", "host", "port", "user", "database", "db")

@@ -166,6 +166,7 @@ class _Workload(_LocustFields, kw_only=True):
     local_violations: Null[int] = UNSET  # requests that read another request's context (request cells)
     connections_used: Null[int] = UNSET
     connection_id_samples: Null[Counts] = UNSET
+    connection_id_errors: Null[int] = UNSET  # how often a connection's id could not be read (only when it happened)
     client_statements: Null[int] = UNSET
     server: Null[Facts] = UNSET  # counter deltas, threads connected
     server_statements: Null[int] = UNSET

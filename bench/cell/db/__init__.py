@@ -21,7 +21,7 @@ own cost is measured outside the package: ``benchmarks/db_overhead.py``).
 
 from bench.cell.db.state import RATE_BOUND, STAMP_BYTES, TIMELINE_BUCKET, stamp_capacity
 from bench.cell.db.target import Target, target_spec
-from bench.cell.db.task import DEFAULT_HANG_AFTER, DEFAULT_WARMUP, run_cell
+from bench.cell.db.task import DEFAULT_WARMUP, run_cell
 from bench.cell.db.workload import (
     ANCHOR_MIX,
     DEFAULT_MIX,
@@ -33,6 +33,7 @@ from bench.cell.db.workload import (
     mix_cycle,
     parse_mix,
 )
+from bench.plan.specs import DEFAULT_HANG_AFTER
 
 __all__ = [
     "ANCHOR_MIX",

@@ -29,31 +29,29 @@ from bench.cell.db.worker import run_worker, serve
 from bench.cell.db.workload import ANCHOR_MIX, DEFAULT_MIX, check_mix, classify, ensure_schema, mix_cycle, one_line
 from bench.cell.loads import Gevent, Load, LoadMismatch
 from bench.cell.strategies import Strategy, build_strategy, check_product, settings_of
+from bench.plan.specs import DbTask
+from bench.records.kinds import DbRecord, RequestRecord, known
+from bench.records.merge import Workload
+from bench.records.schema import to_json
 from bench.records.scrub import scrub
 from bench.server.procinfo import process_cpu_s
 
 DEFAULT_WARMUP = 0.5
-DEFAULT_HANG_AFTER = 5.0
-
-
-def _base_record(spec: Mapping[str, Any], target: Target, kind: str, mix: Mapping[str, int]) -> dict[str, Any]:
-    rec: dict[str, Any] = {"kind": kind}
-    if kind == "request":
-        rec["impl"] = spec["impl"]
-    duration = spec.get("duration")
-    rec.update({
-        "strategy": spec["strategy"], "load": spec["load"], "concurrency": int(spec["concurrency"]),
-        "duration_s": None if duration is None else float(duration),
-        "warmup_s": float(spec.get("warmup", DEFAULT_WARMUP)),
-        "ops_requested": spec.get("ops"), "mix": dict(mix), "settings": settings_of(spec["strategy"], spec["load"]),
+def _base_record(spec: DbTask, target: Target, kind: str, mix: Mapping[str, int]) -> Workload:
+    """The cell's record before it ran: coordinates, settings, and every field a finished cell fills (as None)."""
+    fields: dict[str, Any] = {
+        "strategy": spec.strategy, "load": spec.load, "concurrency": int(spec.concurrency),
+        "duration_s": None if spec.duration is None else float(spec.duration), "warmup_s": float(spec.warmup),
+        "ops_requested": known(spec.ops), "mix": dict(mix), "settings": settings_of(spec.strategy, spec.load),
         "server_url": target.redacted_url(), "target_source": target.source, "connect_options": dict(target.options),
         # Filled below, by the watchdog, or (ceiling) by the parent; present in every record.
-        "outcome": None, "ops": None, "ops_per_s": None, "latency_ms": None, "latency_hist": None, "pool_wait_ms": None,
-        "connect_ms": None,
-        "errors": {}, "wrong_results": 0, "connections_used": None, "server": None, "client_statements": None,
-        "server_ceiling_ops_per_s": None, "ratio_to_ceiling": None,
-    })
-    return rec
+        "outcome": "", "ops": None, "ops_per_s": None, "latency_ms": None, "latency_hist": None, "pool_wait_ms": None,
+        "connect_ms": None, "errors": {}, "wrong_results": 0, "connections_used": None, "server": None,
+        "client_statements": None, "server_ceiling_ops_per_s": None, "ratio_to_ceiling": None,
+    }
+    if kind == "request":
+        return RequestRecord(impl=str(known(spec.impl)), **fields)
+    return DbRecord(**fields)
 
 
 def _failed(outcome: str, what: str, exc: BaseException) -> dict[str, Any]:
@@ -75,28 +73,28 @@ def _setup(target: Target, counters: CounterReader) -> dict[str, int]:
     return counter_deltas(first, counters.read(), {})
 
 
-def _impl_factory(spec: Mapping[str, Any], kind: str) -> Callable[[], Any] | None:
+def _impl_factory(spec: DbTask, kind: str) -> Callable[[], Any] | None:
     """The Local a ``request`` cell builds its ``LocalStack`` on (None for ``db``)."""
     if kind != "request":
         return None
     import localimpls
 
-    return localimpls.resolve(spec["impl"])
+    return localimpls.resolve(str(known(spec.impl)))
 
 
-def _new_run(spec: Mapping[str, Any], kind: str, strategy: Strategy, mix: Mapping[str, int], load: Load,
+def _new_run(spec: DbTask, kind: str, strategy: Strategy, mix: Mapping[str, int], load: Load,
              impl_factory: Callable[[], Any] | None) -> Run:
-    duration, ops = spec.get("duration"), spec.get("ops")
+    duration, ops = spec.duration, known(spec.ops)
     if duration is None and ops is None:
         duration = 1.0
     greenlets = isinstance(load, Gevent)
-    group = spec.get("group")
+    group = known(spec.group)
     return Run(strategy, RunSettings(
-        concurrency=int(spec["concurrency"]), warmup=float(spec.get("warmup", DEFAULT_WARMUP)),
+        concurrency=int(spec.concurrency), warmup=float(spec.warmup),
         duration=None if duration is None else float(duration), ops=None if ops is None else int(ops),
-        cycle=mix_cycle(mix), nonce=os.urandom(4).hex(), record=bool(spec.get("record", True)), scenario=kind,
+        cycle=mix_cycle(mix), nonce=os.urandom(4).hex(), record=spec.record, scenario=kind,
         impl_factory=impl_factory, greenlets=greenlets, shared_start=SharedStart(group, greenlets) if group else None,
-        server_pid=spec.get("server_pid")))
+        server_pid=spec.server_pid))
 
 
 def _work(run: Run, load: Load, strategy: Strategy, counters: CounterReader | None,
@@ -193,9 +191,9 @@ def _group_fields(run: Run) -> dict[str, Any]:
             "window": list(run.window), "start_sync": run.shared_start.facts(), "connection_ids": sorted(ids)}
 
 
-def _hung_record(run: Run, rec: dict[str, Any], hang_after: float, strategy_facts: dict[str, Any],
+def _hung_record(run: Run, rec: Workload, hang_after: float, strategy_facts: dict[str, Any],
                  password: str) -> Callable[[], dict[str, Any]]:
-    """What the watchdog writes when the workers stop making progress."""
+    """What the watchdog writes when the workers stop making progress (the record's JSON form: the cell's edge)."""
 
     def hung() -> dict[str, Any]:
         unfinished = sum(1 for flag in run.finished if not flag)
@@ -203,33 +201,32 @@ def _hung_record(run: Run, rec: dict[str, Any], hang_after: float, strategy_fact
         fields = {"outcome": "hung", "hung_phase": run.phase, "hang_after_s": hang_after,
                   "unfinished_workers": unfinished, "ops": None, "server": None, "strategy_facts": strategy_facts,
                   **_group_fields(run)}
-        return scrub({**rec, **partial, **fields}, password)
+        return to_json(scrub(rec.replace(**partial, **fields), password))
 
     return hung
 
 
-def run_cell(spec: dict[str, Any], load: Load, out_path: str) -> dict[str, Any]:
+def run_cell(spec: DbTask, load: Load, out_path: str) -> dict[str, Any]:
     """Cell task ``db`` / ``request``: one record (the watchdog writes a ``hung`` one to ``out_path`` itself)."""
     import pymysql
 
-    kind = "request" if spec.get("task") == "request" or spec.get("impl") else "db"
+    kind = "request" if spec.task == "request" or known(spec.impl) else "db"
     target = Target.from_spec(spec)
-    mix = check_mix(spec.get("mix") or (ANCHOR_MIX if kind == "request" else DEFAULT_MIX))
+    mix = check_mix(known(spec.mix) or (ANCHOR_MIX if kind == "request" else DEFAULT_MIX))
     if kind == "request":
         mix = dict(ANCHOR_MIX)
     rec = _base_record(spec, target, kind, mix)
     try:
         facts: dict[str, Any] = {"load": load.verify()}
     except LoadMismatch as exc:
-        raise SystemExit(f"load {spec['load']!r} is not what it claims: {exc}") from None
-    hang_after = float(spec.get("hang_after", DEFAULT_HANG_AFTER))
+        raise SystemExit(f"load {spec.load!r} is not what it claims: {exc}") from None
+    hang_after = float(spec.hang_after)
 
     def finish(extra: dict[str, Any]) -> dict[str, Any]:
-        rec.update(extra)
-        return scrub({"records": [rec], "facts": facts}, target.password)
+        return {"records": [scrub(rec.replace(**extra), target.password)], "facts": scrub(facts, target.password)}
 
     # One of several processes reads no server counters (it would count the others'): the parent does, once.
-    grouped = bool(spec.get("group"))
+    grouped = bool(known(spec.group))
     counters = None if grouped else CounterReader(target)
     try:
         self_cost = _setup(target, counters) if counters else {}
@@ -240,8 +237,8 @@ def run_cell(spec: dict[str, Any], load: Load, out_path: str) -> dict[str, Any]:
     before = counters.read() if counters else {}
     built = time.perf_counter()
     try:
-        made = build_strategy(spec["strategy"], target.connect_kwargs(), int(spec["concurrency"]), spec["load"])
-        strategy = check_product(spec["strategy"], load.resolve(made))
+        made = build_strategy(spec.strategy, target.connect_kwargs(), int(spec.concurrency), spec.load)
+        strategy = check_product(spec.strategy, load.resolve(made))
     except Exception as exc:  # the strategy could not even be built: that is its result
         if counters:
             counters.close()
@@ -262,6 +259,6 @@ def run_cell(spec: dict[str, Any], load: Load, out_path: str) -> dict[str, Any]:
         "strategy_facts": strategy_facts,
         "hang_after_s": hang_after,
         **({"teardown_problems": problems} if problems else {}),
-        **({"timeline": timeline(run)} if spec.get("timeline") else {}),
+        **({"timeline": timeline(run)} if spec.timeline else {}),
         "outcome": "errors" if bad else "ok",
     })

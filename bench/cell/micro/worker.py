@@ -31,6 +31,7 @@ from bench.cell.micro.ops import (
 )
 from bench.cell.micro.subjects import check_subject, prepare, subject_factory
 from bench.errors import UsageError
+from bench.plan.specs import MicroTask
 
 
 @dataclass(frozen=True)
@@ -45,21 +46,18 @@ class WorkerSpec:
     seed: int
 
     @classmethod
-    def parse(cls, spec: dict[str, Any]) -> WorkerSpec:
-        """Validate the JSON spec the parent sent; raise ValueError on anything malformed."""
+    def parse(cls, spec: MicroTask) -> WorkerSpec:
+        """Check the values of the spec the parent sent (its types were checked when it was read); ValueError if bad."""
         try:
-            impls = spec["impls"]
-            if not isinstance(impls, list) or not all(isinstance(name, str) for name in impls):
-                raise ValueError(f"impls must be a list of names, got {impls!r}")
             return cls(
-                impls=list(dict.fromkeys(impls)),
-                ops=check_ops(spec["ops"]),
-                values=check_int("values", spec["values"], 1),
-                warmups=check_int("warmups", spec["warmups"], 0),
-                min_time_ns=max(1, round(check_positive("min_time", spec["min_time"]) * 1e9)),
-                seed=check_int("seed", spec.get("seed", 0), 0),
+                impls=list(dict.fromkeys(spec.impls)),
+                ops=check_ops(spec.ops),
+                values=check_int("values", spec.values, 1),
+                warmups=check_int("warmups", spec.warmups, 0),
+                min_time_ns=max(1, round(check_positive("min_time", spec.min_time) * 1e9)),
+                seed=check_int("seed", spec.seed, 0),
             )
-        except (KeyError, UsageError) as exc:
+        except UsageError as exc:
             raise ValueError(f"malformed micro spec: {exc}") from None
 
 
@@ -182,7 +180,7 @@ def op_order(ops: Sequence[str], seed: int) -> list[str]:
     return [*ops[shift:], *ops[:shift]]
 
 
-def run_micro_worker(spec: dict[str, Any]) -> dict[str, Any]:
+def run_micro_worker(spec: MicroTask) -> dict[str, Any]:
     """Measure every subject of ``spec`` in this process (the child side of :func:`run_micro`).
 
     Returns ``{"values": {subject: {op: [ns per op, ...]}}, "loops": {subject:
