@@ -29,7 +29,7 @@ from bench import faults
 from bench.errors import UsageError
 from bench.records.environment import PROJECT_ROOT
 from bench.records.io import SCHEMA_VERSION, atomic_write_json
-from bench.records.schema import records_from_json
+from bench.records.schema import records_from_json, records_to_json
 from bench.server.install import server_command
 from tests import accounts, fault_helpers
 
@@ -212,7 +212,7 @@ def _hand_made_run(root: Path) -> Path:
     from tests.test_charts import db_records
 
     run = root / "run"
-    records = db_records()
+    records = records_to_json(db_records())
     atomic_write_json(run / "environment.json", {"schema": SCHEMA_VERSION, "python": {"version": "3.11"}})
     atomic_write_json(run / "cells" / "a.json",
                       {"schema": SCHEMA_VERSION, "cell": "a", "records": records[: len(records) // 2]})

@@ -15,6 +15,7 @@ from bench.exec.pipeline import MemorySink, Pipeline
 from bench.plan.cells import Cell, plan_db, plan_stack
 from bench.plan.selection import DbSelection, StackSelection, check_selection
 from bench.plan.specs import plan_spec_from_json
+from bench.records.schema import from_json
 
 
 def _db(**change: Any) -> DbSelection:
@@ -111,8 +112,8 @@ def test_run_records_a_one_process_server_asked_for_two_as_skipped(monkeypatch: 
 
     def runner(target: Any, spec: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
         ran.append(spec["server"])
-        return {"kind": "stack", "server": spec["server"], "workers": spec["workers"], "impl": spec["impl"],
-                "strategy": spec["strategy"], "concurrency": spec["concurrency"], "outcome": "ok"}, None
+        return from_json({"kind": "stack", "server": spec["server"], "workers": spec["workers"], "impl": spec["impl"],
+                          "strategy": spec["strategy"], "concurrency": spec["concurrency"], "outcome": "ok"}), None
 
     monkeypatch.setattr(bench.stack, "missing_extra", lambda: None)
     monkeypatch.setattr(bench.exec.stackcell, "run_stack_cell", runner)

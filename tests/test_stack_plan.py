@@ -186,7 +186,7 @@ def test_stack_cells_run_through_the_cell_runner_and_secrets_are_scrubbed(monkey
         assert got is target
         seen.append(spec)
         rec = stack_rec(spec["server"], "threads", spec["impl"], spec["strategy"], silent=3)
-        rec["reason"] = f"mysql://root:{target.password}@127.0.0.1/x"
+        rec.reason = f"mysql://root:{target.password}@127.0.0.1/x"
         return rec, f"stack cell failed near mysql://root:{target.password}@127.0.0.1/x"
 
     monkeypatch.setattr(bench.stack, "missing_extra", lambda: None)

@@ -27,7 +27,6 @@ from bench.plan.matrix import PROBE_CELL_TIMEOUT, db_cell_timeout
 from bench.plan.specs import CeilingSpec, DbSpec, MicroSpec, StackSpec
 from bench.records.io import atomic_write_json, results_document
 from bench.records.kinds import CeilingRecord, ProbeRecord, Record, StackRecord, known
-from bench.records.schema import from_json
 from bench.records.scrub import scrub
 
 log = logging.getLogger(__name__)
@@ -108,10 +107,7 @@ class Pipeline:
             self.errors.append(line)
             log.error(line)
 
-    def _finished(self, cell: Planned, records: Sequence[Record | dict[str, Any]], status: str = "",
-                  **extra: Any) -> None:
-        # A record that reaches here in its JSON form (a real-stack cell's, read back from its driver) is typed here.
-        records = [rec if isinstance(rec, Record) else from_json(rec) for rec in records]
+    def _finished(self, cell: Planned, records: list[Record], status: str = "", **extra: Any) -> None:
         if self.target is not None:
             records = scrub(records, self.target.password)
         self.sink.write(cell, records, **extra)
