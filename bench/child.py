@@ -1,7 +1,7 @@
 """Starting a child process and ending it with everything it started: the one place the suite does either.
 
 Every process ctxbench starts for its work -- a cell (``python -m bench.cell``, one or several per cell), a real
-server of the stack and its HTTP load (``python -m bench.stack.drive``), Locust's master and workers -- is started
+server of the stack and its HTTP load (``python -m bench.webstack.drive``), Locust's master and workers -- is started
 by :func:`start` (or :func:`run`, which also waits for it), and is ended here.  For each one this module promises:
 
 * **A session of its own** (``start_new_session``).  A terminal's Ctrl-C reaches ctxbench alone, which then ends

@@ -69,9 +69,9 @@ def _bare_loop(conn: Any, ops: int) -> float:
 
 def _harness_loop(strategy: Any, ops: int, record: bool, nonce: str, check: bool) -> float:
     """Seconds per ``SELECT 1`` through one ``db`` worker (its one CONNECTION_ID() sample included)."""
+    from bench.cell.db.loop import run_worker
     from bench.cell.db.state import Run, RunSettings
     from bench.cell.db.summary import correctness
-    from bench.cell.db.worker import run_worker
 
     run = Run(strategy, RunSettings(concurrency=1, warmup=0.0, duration=None, ops=ops, cycle=("select_1",),
                                     nonce=nonce, record=record))

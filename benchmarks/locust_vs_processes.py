@@ -21,9 +21,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench.locustload.launch import full_url
 from bench.records.environment import PROJECT_ROOT
 from bench.server import ENV_URL, ServerUnavailable, find_server
-from bench.swarm.launch import full_url
 
 #: Seconds one command may take beyond its window.
 SLACK = 120.0

@@ -16,7 +16,7 @@ from typing import Any
 
 from bench.exec.stackcell import run_stack_cell
 from bench.server import ServerUnavailable, find_server
-from bench.stack.servers import SERVERS
+from bench.webstack.servers import SERVERS
 
 IMPLS = ("threading-local", "fast")
 #: The shared connection and a good pool, per kind of load the server's app builds its strategy for.

@@ -280,8 +280,8 @@ def target():
 
 def serve(name, impl):
     from bench import child
-    from bench.stack.launch import free_port, prove, start
-    from bench.stack.servers import SERVERS
+    from bench.webstack.launch import free_port, prove, start
+    from bench.webstack.servers import SERVERS
     tgt = target()
     app = child.write_spec(WORKDIR / "app.json", {"impl": impl, "strategy": "per-request", "io_sleep": 0.0,
                                                   "connect": tgt.connect_kwargs(), "concurrency": 2})
@@ -300,12 +300,12 @@ run_cell(SPEC, timeout=600)
 
 _CELL_GROUP = """
 up(lambda found: sum("bench.cell" in line for line in found) >= 2)
-from bench.exec.group import run_group
+from bench.exec.procgroup import run_group
 run_group(SPEC, 2, timeout=600, ready_timeout=600)
 """
 
 _STACK_DRIVER = """
-up(lambda found: any("bench.stack.drive" in line for line in found))
+up(lambda found: any("bench.webstack.drive" in line for line in found))
 from bench.exec.stackcell import run_stack_cell
 run_stack_cell(target(), {"server": "waitress", "impl": "fast", "strategy": "per-request", "concurrency": 2,
                           "duration": 600, "warmup": 0.1})
@@ -321,7 +321,7 @@ def accept():
     time.sleep(0.5)
     tell()
 threading.Thread(target=accept, daemon=True).start()
-from bench.swarm.session import run_worker
+from bench.locustload.session import run_worker
 run_worker("127.0.0.1", master.getsockname()[1], None, connect_timeout=60, timeout=600)
 """
 
@@ -368,7 +368,7 @@ def test_no_child_outlives_a_parent_killed_by_sigkill(request: pytest.FixtureReq
         pytest.importorskip(module)
     url = None
     if request.node.get_closest_marker("db"):
-        from bench.swarm.launch import full_url
+        from bench.locustload.launch import full_url
 
         url = full_url(request.getfixturevalue("mysql_server").target)
     parent = _start_parent(body, tmp_path, url)

@@ -25,7 +25,7 @@ LONG_FUNCTION_MARK = "# long:"
 MAX_PARAMETERS = 7
 #: ``path function`` -> why it may take more.
 MANY_PARAMETERS: dict[str, str] = {
-    "bench/stack/launch.py start": "being rewritten",
+    "bench/webstack/launch.py start": "being rewritten",
 }
 
 
@@ -34,7 +34,7 @@ def _modules() -> list[Path]:
 
 
 def _stage(module: str) -> str:
-    """``bench.cell.db.worker`` -> ``bench.cell``; a top-level module is its own stage."""
+    """``bench.cell.db.loop`` -> ``bench.cell``; a top-level module is its own stage."""
     return ".".join(module.split(".")[:2])
 
 
@@ -88,7 +88,7 @@ def test_the_parameter_count_is_what_it_says() -> None:
     functions = [node for node in ast.walk(ast.parse(text)) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)]
     assert {node.name: parameters(node) for node in functions} == {"m": 7, "k": 3, "f": 8, "g": 7, "h": 7}
     assert _many_parameters("x.py", text) == ["x.py f: 8 parameters"]
-    assert _many_parameters("bench/stack/launch.py", "def start(a, b, c, d, e, f, g, h): ...\n") == []
+    assert _many_parameters("bench/webstack/launch.py", "def start(a, b, c, d, e, f, g, h): ...\n") == []
 
 
 def _private(name: str) -> bool:
@@ -127,7 +127,7 @@ def test_the_private_name_check_catches_what_it_names() -> None:
         "bench.faults.soak: from bench.exec.dbcell import _stub",
         "bench.faults.soak: line 3: bench.cell.db._RATE_BOUND",
     ]
-    assert _borrowed("bench.cell.db.worker", "from bench.cell.db.state import _grow\n") == []  # same stage
+    assert _borrowed("bench.cell.db.loop", "from bench.cell.db.state import _grow\n") == []  # same stage
 
 
 def test_only_the_suite_ships_in_the_wheel() -> None:

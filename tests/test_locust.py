@@ -19,11 +19,11 @@ import pytest
 
 pytest.importorskip("locust")
 
+from bench.locustload.launch import LOCUST_FILES, full_url
+from bench.locustload.tally import SILENT_WRONG_NAME
 from bench.records import latency
 from bench.records.environment import PROJECT_ROOT
-from bench.stack.launch import free_port
-from bench.swarm.launch import LOCUST_FILES, full_url
-from bench.swarm.tally import SILENT_WRONG_NAME
+from bench.webstack.launch import free_port
 from tests import accounts
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.locustload.merge import merge_record
+from bench.locustload.options import Plan
+from bench.locustload.tally import Tally, Window, request_type
 from bench.records import latency
-from bench.swarm.merge import merge_record
-from bench.swarm.options import Plan
-from bench.swarm.tally import Tally, Window, request_type
 
 PLAN = Plan(strategy="pooled-tuned", mix={"select_token": 1}, warmup=0.5, duration=2.0, report_grace=1.0,
             run_dir=None, impl="fast", server="external", nonce="n")
@@ -83,8 +83,8 @@ def test_window_phases_by_end_time() -> None:
 
 
 def test_the_url_handed_to_locust_processes_parses_back_to_the_same_target() -> None:
+    from bench.locustload.launch import full_url
     from bench.server import parse_url
-    from bench.swarm.launch import full_url
 
     for url in ("mysql://root:p%40ss%2Fw@127.0.0.1:3306/test", "mysql://u@db.example:3307/d?ssl=true"):
         target = parse_url(url)
@@ -92,8 +92,8 @@ def test_the_url_handed_to_locust_processes_parses_back_to_the_same_target() -> 
 
 
 def test_no_password_on_a_locust_command_line(tmp_path: Any) -> None:
+    from bench.locustload.launch import RunSpec, child_env, master_argv, worker_argv
     from bench.server import parse_url
-    from bench.swarm.launch import RunSpec, child_env, master_argv, worker_argv
 
     spec = RunSpec(scenario="db", strategy="pooled-tuned", users=4, workers=2, duration=1.0, warmup=0.5,
                    report_grace=1.0, connect_timeout=5.0, stop_timeout=5.0, bind_host="127.0.0.1", port=5557,

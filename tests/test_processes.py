@@ -13,7 +13,7 @@ from typing import Any
 import psutil
 import pytest
 
-from bench.exec import dbcell, dbgroup
+from bench.exec import dbcell, dbcell_group
 from bench.exec.db import run_db
 from bench.plan.cells import Cell, Timing
 from bench.plan.matrix import db_cell_timeout
@@ -129,8 +129,8 @@ def _run_many(target: ServerTarget, strategy: str, monkeypatch: pytest.MonkeyPat
               hang_after: float = 1.0) -> dict[str, Any]:
     cell = Cell("db", strategy, "threads", 2, None, 2)
     task = dbcell.cell_task(target, cell, Timing(0.5, 0.1, hang_after))
-    monkeypatch.setattr(dbgroup, "PROCESS_READY_WAIT", ready_timeout)
-    rec, problem = dbgroup.run_many(target, cell, task, limit=db_cell_timeout(0.5, 0.1, hang_after, 2))
+    monkeypatch.setattr(dbcell_group, "PROCESS_READY_WAIT", ready_timeout)
+    rec, problem = dbcell_group.run_many(target, cell, task, limit=db_cell_timeout(0.5, 0.1, hang_after, 2))
     assert problem is not None and rec.reason in problem
     assert check_record(to_json(rec)) is None and rec.total_concurrency == 4
     return rec
@@ -153,7 +153,7 @@ def test_a_process_that_fails_ends_the_cell_with_a_record_naming_it(target: Serv
 def test_a_process_hanging_in_the_window_is_named_and_the_others_still_count(target: ServerTarget) -> None:
     cell = Cell("db", "tests.broken_strategies:HangsLaterInSecondProcess", "threads", 2, None, 2)
     task = dbcell.cell_task(target, cell, Timing(0.5, 0.1, 1.0))
-    rec, problem = dbgroup.run_many(target, cell, task, limit=db_cell_timeout(0.5, 0.1, 1.0, 2))
+    rec, problem = dbcell_group.run_many(target, cell, task, limit=db_cell_timeout(0.5, 0.1, 1.0, 2))
     assert problem is None  # its own watchdog ended it: the cell's result, as for one process
     pids = [p["pid"] for p in rec["per_process"]]
     assert rec["outcome"] == "hung" and rec["start_sync"]["ok"] is True

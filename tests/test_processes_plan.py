@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import bench.exec.stackcell
-import bench.stack
+import bench.webstack
 from bench.cli.main import build_parser, main
 from bench.exec.pipeline import MemorySink, Pipeline
 from bench.plan.cells import Cell, plan_db, plan_stack
@@ -115,7 +115,7 @@ def test_run_records_a_one_process_server_asked_for_two_as_skipped(monkeypatch: 
         return from_json({"kind": "stack", "server": spec["server"], "workers": spec["workers"], "impl": spec["impl"],
                           "strategy": spec["strategy"], "concurrency": spec["concurrency"], "outcome": "ok"}), None
 
-    monkeypatch.setattr(bench.stack, "missing_extra", lambda: None)
+    monkeypatch.setattr(bench.webstack, "missing_extra", lambda: None)
     monkeypatch.setattr(bench.exec.stackcell, "run_stack_cell", runner)
     selection = StackSelection(servers=["gunicorn-gthread", "waitress"], impls=["fast"], strategies=["global"],
                                concurrency=[4], workers=[2])

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from bench.cell import twin
+from bench.cell import base_subject as twin
 from bench.errors import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION
-from bench.gate import ab
+from bench.gate.ab import speed as ab
 from bench.records.kinds import Record
 from bench.records.schema import from_json
 
@@ -373,7 +373,7 @@ def _db_rec(strategy: str, ops: float, repeat: int, outcome: str = "ok") -> Reco
 
 
 def test_database_pairs_decision_and_output_shapes(tmp_path: Path) -> None:
-    from bench.gate.abdb import db_ab_speed
+    from bench.gate.ab.dbpairs import db_ab_speed
     from bench.gate.charts import draw_gate
     from bench.gate.decision import GateOutcome, Thresholds
 

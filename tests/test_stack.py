@@ -22,8 +22,8 @@ pytest.importorskip("gunicorn")
 pytest.importorskip("waitress")
 
 from bench.exec.stackcell import run_stack_cell
-from bench.stack import missing_extra
-from bench.stack.servers import SERVERS, ServerInfo, expected_facts
+from bench.webstack import missing_extra
+from bench.webstack.servers import SERVERS, ServerInfo, expected_facts
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
@@ -201,8 +201,8 @@ def test_missing_extra_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> No
 _STARTS_AND_DIES = """
 import json, os, signal, sys, tempfile
 from pathlib import Path
-from bench.stack.launch import free_port, start
-from bench.stack.servers import SERVERS
+from bench.webstack.launch import free_port, start
+from bench.webstack.servers import SERVERS
 workdir = Path(tempfile.mkdtemp())
 app = workdir / "app.json"
 app.write_text(json.dumps({"impl": "fast", "strategy": "per-request", "connect": {"port": 1}, "concurrency": 2}))

@@ -23,9 +23,9 @@ pytest.importorskip("aiomysql")
 pytest.importorskip("locust")
 
 from bench.exec.stackcell import run_stack_cell
-from bench.stack import missing_extra
-from bench.stack.launch import check_proof
-from bench.stack.servers import SERVERS, ServerInfo, expected_facts
+from bench.webstack import missing_extra
+from bench.webstack.launch import check_proof
+from bench.webstack.servers import SERVERS, ServerInfo, expected_facts
 
 CONCURRENCY = 8
 SHARE_COUNTS = ("requests", "ok", "silent_wrong", "wrong_local")
@@ -266,8 +266,8 @@ def test_a_strategy_that_cannot_be_built_at_startup_is_an_error_and_leaves_nothi
 
 def test_locust_refuses_an_unfit_strategy_for_its_app_server_before_starting_it(tmp_path: Any) -> None:
     from bench.errors import UsageError
-    from bench.swarm.launch import RunSpec
-    from bench.swarm.session import run_local
+    from bench.locustload.launch import RunSpec
+    from bench.locustload.session import run_local
 
     spec = RunSpec(scenario="stack", strategy="pooled-tuned", users=4, workers=1, duration=0.5, warmup=0.1,
                    report_grace=1.0, connect_timeout=5.0, stop_timeout=5.0, bind_host="127.0.0.1", port=0,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import bench.exec.stackcell
-import bench.stack
+import bench.webstack
 from bench.cli.args import stack_selection
 from bench.cli.main import main
 from bench.exec.pipeline import MemorySink, Pipeline
@@ -21,7 +21,7 @@ from bench.plan import matrix
 from bench.plan.cells import model_companions, plan_run, plan_stack
 from bench.plan.selection import DbSelection, StackSelection, check_stack
 from bench.records.schema import check_record
-from bench.stack.servers import SERVERS
+from bench.webstack.servers import SERVERS
 from tests.test_stack_model import stack_rec
 
 
@@ -161,7 +161,7 @@ class _Target:
 def test_missing_extra_records_every_cell_skipped_and_says_so_once(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     line = "the real stack needs locust: pip install 'ctxbench[stack]'"
-    monkeypatch.setattr(bench.stack, "missing_extra", lambda: line)
+    monkeypatch.setattr(bench.webstack, "missing_extra", lambda: line)
     sink = MemorySink()
     with caplog.at_level(logging.WARNING):
         errors = Pipeline(sink, quiet=True, target=_Target()).run(plan_stack(_selection(impls=["fast", "flask-g"])))
@@ -172,7 +172,7 @@ def test_missing_extra_records_every_cell_skipped_and_says_so_once(
 
 
 def test_no_server_records_stack_cells_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bench.stack, "missing_extra", lambda: None)
+    monkeypatch.setattr(bench.webstack, "missing_extra", lambda: None)
     sink = MemorySink()
     Pipeline(sink, quiet=True).run(plan_stack(_selection()))
     assert [(r["outcome"], r["reason"]) for r in sink.records] == [("skipped", "no MySQL-protocol server")]
@@ -189,7 +189,7 @@ def test_stack_cells_run_through_the_cell_runner_and_secrets_are_scrubbed(monkey
         rec.reason = f"mysql://root:{target.password}@127.0.0.1/x"
         return rec, f"stack cell failed near mysql://root:{target.password}@127.0.0.1/x"
 
-    monkeypatch.setattr(bench.stack, "missing_extra", lambda: None)
+    monkeypatch.setattr(bench.webstack, "missing_extra", lambda: None)
     monkeypatch.setattr(bench.exec.stackcell, "run_stack_cell", runner)
     sink = MemorySink()
     errors = Pipeline(sink, quiet=True, target=target).run(plan_stack(_selection(strategies=["global", "locked"])))
@@ -252,7 +252,7 @@ def test_without_the_asgi_extra_run_plans_no_asyncio_predictors(monkeypatch: pyt
     stack = _selection(servers=["waitress", "uvicorn"], strategies=["global"])
     planned = {c.id for c in plan_run(None, db, quick=True, stack=stack)}
     assert "request--fast--global--asyncio--c4" in planned and "request--fast--global--threads--c4" in planned
-    monkeypatch.setattr(bench.stack, "missing_extra",
+    monkeypatch.setattr(bench.webstack, "missing_extra",
                         lambda interface="wsgi": "aiomysql" if interface == "asgi" else None)
     planned = {c.id for c in plan_run(None, db, quick=True, stack=stack)}
     assert "request--fast--global--asyncio--c4" not in planned and "request--fast--global--threads--c4" in planned

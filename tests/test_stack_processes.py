@@ -14,7 +14,7 @@ import pytest
 
 from bench.records import latency
 from bench.records.schema import check_record, to_json
-from bench.stack.drive import Row, Tally, per_process, pid_of
+from bench.webstack.drive import Row, Tally, per_process, pid_of
 
 SHARE_COUNTS = ("requests", "ok", "silent_wrong", "wrong_local")
 #: A stack cell's coordinates and timing, as the driver's spec holds them (no warm-up: the window starts at once).
@@ -129,8 +129,8 @@ def test_a_server_running_fewer_processes_than_declared_is_refused(monkeypatch: 
     """The wait for every worker can fail: gunicorn started with one worker while the cell declares two."""
     pytest.importorskip("gunicorn")
     from bench.exec.stackcell import run_stack_cell
-    from bench.stack import launch
-    from bench.stack.servers import SERVERS, ServerInfo
+    from bench.webstack import launch
+    from bench.webstack.servers import SERVERS, ServerInfo
 
     real = SERVERS["gunicorn-gthread"]
     one = ServerInfo("gunicorn-one-worker", "gunicorn gthread, always one worker", real.model_load,

@@ -31,9 +31,9 @@ def _error_text(exc: BaseException) -> str:
 def run_probes(spec: ProbesSpec, load: Load) -> dict[str, Any]:
     """Verify the load, then run each requested probe on one impl; the output with its typed records."""
     import localimpls
+    from bench.cell.base_subject import resolve_subject
     from bench.cell.loads import LoadMismatch
     from bench.cell.probes import PROBES
-    from bench.cell.twin import resolve_subject
     from bench.records.kinds import ProbeRecord
 
     try:

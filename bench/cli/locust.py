@@ -1,6 +1,6 @@
 """``ctxbench locust``: the db or stack load on Locust's master and workers, merged into one record.
 
-Three forms, each a thin wrapper running Locust headless with the locustfile of :mod:`bench.swarm`:
+Three forms, each a thin wrapper running Locust headless with the locustfile of :mod:`bench.locustload`:
 ``ctxbench locust master`` (workers connect from other machines), ``ctxbench locust worker`` (one worker), and
 ``ctxbench locust --processes N`` (a master and N worker processes on this machine).  The server's URL reaches every
 Locust process through its environment (``CTXBENCH_MYSQL_URL``), never through a command line or a Locust option.
@@ -71,7 +71,7 @@ def _check(args: argparse.Namespace, workers: int) -> None:
             raise UsageError(f"--mix: {exc}") from None
     if args.host is not None and not args.host.startswith(("http://", "https://")):
         raise UsageError("--host must be an http:// or https:// URL")
-    from bench.stack import missing_extra
+    from bench.webstack import missing_extra
 
     missing = missing_extra()
     if missing:
@@ -79,7 +79,7 @@ def _check(args: argparse.Namespace, workers: int) -> None:
 
 
 def _spec(args: argparse.Namespace, workers: int, port: int, run_dir: Any) -> Any:
-    from bench.swarm.launch import RunSpec
+    from bench.locustload.launch import RunSpec
 
     d = matrix.LOCUST_DEFAULT
     return RunSpec(scenario=args.scenario, strategy=args.strategy, users=args.users, workers=workers,
@@ -99,7 +99,7 @@ def _typed(found: Record | dict[str, Any]) -> DbRecord | StackRecord:
 
 def _finish(found: Record | dict[str, Any] | None, run_dir: Any) -> int:
     """Print the summary of the record the run wrote (``found``, None if none); 0 complete, 1 partial or none."""
-    from bench.swarm.summary import print_summary
+    from bench.locustload.summary import print_summary
 
     if found is None:
         log.error("the run wrote no record (see the Locust output above); %s", run_dir)
@@ -140,8 +140,8 @@ def run_local(args: argparse.Namespace) -> int:
     from contextlib import ExitStack
 
     from bench.exec.rundir import RunDir
-    from bench.stack.launch import free_port
-    from bench.swarm.session import run_local as session
+    from bench.locustload.session import run_local as session
+    from bench.webstack.launch import free_port
 
     _check(args, args.processes)
     _warn_exposed(args.bind_host)
@@ -160,7 +160,7 @@ def run_master(args: argparse.Namespace) -> int:
     from contextlib import ExitStack
 
     from bench.exec.rundir import RunDir
-    from bench.swarm.session import run_master as session
+    from bench.locustload.session import run_master as session
 
     _check(args, args.expect_workers)
     _warn_exposed(args.bind_host)
@@ -179,7 +179,7 @@ def run_worker(args: argparse.Namespace) -> int:
     """``ctxbench locust worker``: one worker of a master elsewhere."""
     import bench.server as mysql
     from bench.cli.common import check_url_early
-    from bench.swarm.session import run_worker as session
+    from bench.locustload.session import run_worker as session
 
     check_url_early(args.mysql_url)
     sigterm_as_interrupt()

@@ -4,7 +4,7 @@ What the gate does and promises is in :mod:`bench.gate` (``plan``, ``measure``,
 ``decision``, ``confirm``, ``output``) and in the README's section on the gate.  This
 module only turns flags into a :class:`~bench.gate.plan.GatePlan`, thresholds and a
 baseline, fails with a one-line UsageError (exit 2) before anything is measured when one
-of them is wrong, finds the database server, and hands over to :mod:`bench.gate.run`.
+of them is wrong, finds the database server, and hands over to :mod:`bench.gate.compare`.
 """
 
 from __future__ import annotations
@@ -249,10 +249,10 @@ def _server(stack: contextlib.ExitStack, plan: GatePlan) -> DbServer:
 
 
 def _run_ab(args: argparse.Namespace, plan: GatePlan) -> int:
-    """``--against REF``: the A/B run (:mod:`bench.gate.abrun`); no baseline file is read or written."""
-    from bench.gate.abrun import run_ab
+    """``--against REF``: the A/B run (:mod:`bench.gate.ab.runner`); no baseline file is read or written."""
+    from bench.gate.ab.runner import run_ab
+    from bench.gate.compare import Judging, Outputs
     from bench.gate.decision import Thresholds
-    from bench.gate.run import Judging, Outputs
     from bench.gate.worktree import find_sides
 
     if args.update_baseline:

@@ -71,7 +71,7 @@ def _new_run(args: argparse.Namespace) -> tuple[RunDir, list[Planned]]:
 def run(args: argparse.Namespace) -> int:
     # Imported when the command runs, not at start-up: --help and bad input answer at once without
     # loading matplotlib, scipy or the drivers.
-    from bench.exec.run import execute
+    from bench.exec.fullrun import execute
 
     sigterm_as_interrupt()
     if args.resume:

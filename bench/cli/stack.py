@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from bench.present.model import model_rows
     from bench.present.tables import print_table, stack_process_rows, stack_rows
     from bench.records.environment import fingerprint, load_average
-    from bench.stack import missing_extra
+    from bench.webstack import missing_extra
 
     selection = stack_selection(args)
     if args.json:

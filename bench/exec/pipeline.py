@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from bench.exec import dbcell, dbgroup
+from bench.exec import dbcell, dbcell_group
 from bench.exec.progress import CellProgress
 from bench.exec.spawn import CellResult, run_cells
 from bench.plan.cells import Cell, Planned, Timing
@@ -180,7 +180,7 @@ class Pipeline:
             timing = Timing(spec.duration, spec.warmup, spec.watchdog, spec.mix or None)
             task = dbcell.cell_task(self.target, db, timing, connect_options=self.connect_options)
             limit = db_cell_timeout(spec.duration, spec.warmup, spec.watchdog, db.processes)
-            run = dbcell.run_one if db.processes == 1 else dbgroup.run_many
+            run = dbcell.run_one if db.processes == 1 else dbcell_group.run_many
             rec, problem = run(self.target, db, task, limit=limit, ceilings=dbcell.Ceilings(best, self.ceilings))
             if problem:
                 self.error(problem)
@@ -188,7 +188,7 @@ class Pipeline:
 
     def _stack(self, cells: list[Planned]) -> None:
         from bench.exec.stackcell import run_stack_cell
-        from bench.stack import missing_extra
+        from bench.webstack import missing_extra
 
         assert self._bar is not None
         missing = missing_extra()
@@ -210,7 +210,7 @@ class Pipeline:
 
 def stack_stub(spec: StackSpec, outcome: str, reason: str) -> StackRecord:
     """The record of a real-stack cell that did not run (``skipped``): its coordinates, the reason, no counts."""
-    from bench.stack.servers import SERVERS
+    from bench.webstack.servers import SERVERS
 
     info = SERVERS.get(spec.server)
     return StackRecord(server=spec.server, workers=spec.workers, impl=spec.impl, strategy=spec.strategy,
@@ -220,7 +220,7 @@ def stack_stub(spec: StackSpec, outcome: str, reason: str) -> StackRecord:
 
 def one_process_reason(spec: StackSpec) -> str | None:
     """Why a stack cell cannot run as planned: a one-process server asked for several worker processes (else None)."""
-    from bench.stack.servers import SERVERS
+    from bench.webstack.servers import SERVERS
 
     info = SERVERS.get(spec.server)
     if info is None or info.multi_process or spec.workers == 1:

@@ -34,9 +34,9 @@ from bench.records.environment import PROJECT_ROOT
 from bench.records.kinds import UNSET, StackRecord, known
 from bench.records.schema import RecordInvalid, from_json
 from bench.server.target import scrub
-from bench.stack import STACK_IMPLS_EXTRA, missing_extra
-from bench.stack.launch import StackStartError, free_port, get_json, prove, start, stop
-from bench.stack.servers import ServerInfo, get_server, unfit
+from bench.webstack import STACK_IMPLS_EXTRA, missing_extra
+from bench.webstack.launch import StackStartError, free_port, get_json, prove, start, stop
+from bench.webstack.servers import ServerInfo, get_server, unfit
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def _drive(url: str, spec: Mapping[str, Any], workdir: Path) -> tuple[StackRecor
     limit = float(spec["warmup"]) + float(spec["duration"]) + float(spec["request_timeout"]) + DRIVE_SLACK
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH", ""))
                                                        if p)}
-    done = child.run([sys.executable, "-m", "bench.stack.drive", str(spec_path), str(out_path)], timeout=limit,
+    done = child.run([sys.executable, "-m", "bench.webstack.drive", str(spec_path), str(out_path)], timeout=limit,
                      cwd=PROJECT_ROOT, env=env)
     if done.timed_out:
         return None, f"hung: the HTTP load did not end within {limit:.0f}s and was killed"

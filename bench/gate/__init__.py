@@ -5,6 +5,6 @@ default) -> :mod:`~bench.gate.measure` (run it; records -> :mod:`~bench.gate.met
 leaving out :mod:`~bench.gate.disturbed` repeats) -> :mod:`~bench.gate.baseline` (read or
 write the yardstick) -> :mod:`~bench.gate.decision` (one verdict per metric and cell, with
 :mod:`~bench.gate.stats`) -> :mod:`~bench.gate.confirm` (suspects measured again) ->
-:mod:`~bench.gate.output` and :mod:`~bench.gate.charts`.  :mod:`~bench.gate.run` strings the
+:mod:`~bench.gate.output` and :mod:`~bench.gate.charts`.  :mod:`~bench.gate.compare` strings the
 steps together; the flags live in :mod:`bench.cli.regress`.
 """

@@ -171,7 +171,7 @@ def run_stack_check(target: Any, records: list[Record], *, quiet: bool = True) -
     from bench.plan.cells import Planned, cell_id, model_companions, plan_stack
     from bench.plan.matrix import DB_QUICK, STACK_QUICK
     from bench.plan.selection import DbSelection, StackSelection
-    from bench.stack.servers import SERVERS
+    from bench.webstack.servers import SERVERS
 
     stack = StackSelection(**{k: list(v) if isinstance(v, tuple) else v for k, v in STACK_QUICK.items()})
     none = DbSelection(strategies=[], loads=[], concurrency=[], duration=DB_QUICK["duration"],

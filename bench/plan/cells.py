@@ -169,7 +169,7 @@ def plan_stack(stack: StackSelection) -> list[Planned]:
 def model_predictor(impl: str) -> str:
     """The in-process impl whose request-scenario cell predicts a stack cell of ``impl`` (itself, or a stand-in)."""
     import localimpls
-    from bench.stack import PREDICTORS
+    from bench.webstack import PREDICTORS
 
     names = PREDICTORS.get(impl)
     if names is None:
@@ -207,7 +207,7 @@ def plan_stack_model(stack: StackSelection, *, hang_after: float | None = None) 
     """The in-process cells that predict ``stack``'s cells (``ctxbench stack --model``): the isolation probe of each
     impl's predictor under each server's model load, then the request-scenario companions at the stack's timing."""
     from bench.cell.loads import DB_LOADS
-    from bench.stack.servers import SERVERS
+    from bench.webstack.servers import SERVERS
 
     loads = {name: SERVERS[name].model_load for name in stack.servers}
     impls = tuple(dict.fromkeys(model_predictor(impl) for impl in stack.impls))
@@ -232,8 +232,8 @@ def plan_run(locals_plan: LocalsPlan | None, db: DbSelection | None, *, quick: b
         cells += [c for c in plan_db(asyncio) if c.id not in planned]
     if db is not None and stack is not None:
         from bench.cell.loads import DB_LOADS
-        from bench.stack import missing_extra
-        from bench.stack.servers import SERVERS
+        from bench.webstack import missing_extra
+        from bench.webstack.servers import SERVERS
 
         # An ASGI server's predictors run under asyncio over its drivers: without them its cells are only skipped.
         asgi_ready = missing_extra("asgi") is None

@@ -89,7 +89,7 @@ class StackSelection:
 
     def strategies_for(self, server: str) -> list[str]:
         """The strategies ``server``'s cells run."""
-        from bench.stack.servers import SERVERS
+        from bench.webstack.servers import SERVERS
 
         info = SERVERS.get(server)
         if self.async_strategies is not None and info is not None and info.model_load in ASYNC_DB_LOADS:
@@ -225,7 +225,7 @@ def check_selection(selection: DbSelection) -> DbSelection:
 
 
 def _check_stack_impls(impls: Sequence[str]) -> None:
-    from bench.stack import STACK_IMPLS_EXTRA
+    from bench.webstack import STACK_IMPLS_EXTRA
 
     if not impls:
         raise UsageError("no impl selected")
@@ -240,7 +240,7 @@ def _check_stack_impls(impls: Sequence[str]) -> None:
 
 def _check_fit(selection: StackSelection) -> None:
     """A one-line UsageError for the first impl or strategy a selected server's app cannot serve."""
-    from bench.stack.servers import SERVERS, unfit
+    from bench.webstack.servers import SERVERS, unfit
 
     for name in selection.servers:
         for impl in selection.impls:
@@ -261,7 +261,7 @@ def check_stack(selection: StackSelection, *, skip_unfit: bool = False) -> Stack
     A one-process server asked for several worker processes is an error unless ``skip_unfit`` (``ctxbench
     run``: such a cell is recorded ``skipped`` with the reason instead).
     """
-    from bench.stack.servers import SERVERS
+    from bench.webstack.servers import SERVERS
 
     if not selection.servers:
         raise UsageError("no server selected")

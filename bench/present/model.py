@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from bench.present.common import Workload, error_total, of_kind, one_per_cell
 from bench.records.kinds import DbRecord, ProbeRecord, Record, RequestRecord, StackRecord, known
-from bench.stack import PREDICTORS
+from bench.webstack import PREDICTORS
 
 #: The probe whose verdict predicts a stack cell's Local verdict.
 LOCAL_PROBE = "isolation"

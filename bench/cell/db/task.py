@@ -18,14 +18,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bench.cell.db.aworker import aserve, run_aworker
+from bench.cell.db.aloop import aserve, run_aworker
 from bench.cell.db.counters import CounterReader, counter_deltas
+from bench.cell.db.loop import run_worker, serve
 from bench.cell.db.start import SharedStart
 from bench.cell.db.state import Run, RunSettings
 from bench.cell.db.summary import correctness, summarise_timing, timeline
 from bench.cell.db.target import Target, is_unreachable
 from bench.cell.db.watchdog import Watchdog
-from bench.cell.db.worker import run_worker, serve
 from bench.cell.db.workload import ANCHOR_MIX, DEFAULT_MIX, check_mix, classify, ensure_schema, mix_cycle, one_line
 from bench.cell.loads import Gevent, Load, LoadMismatch
 from bench.cell.strategies import Strategy, build_strategy, check_product, settings_of

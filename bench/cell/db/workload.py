@@ -41,7 +41,7 @@ OPERATIONS: dict[str, Operation] = {
         Operation("select_1", "SELECT 1 (harness-overhead measurement)", 1),
     )
 }
-#: The small ints the measured loop dispatches on (bench.cell.db.worker), by operation name.
+#: The small ints the measured loop dispatches on (bench.cell.db.loop), by operation name.
 SELECT_TOKEN, PK_LOOKUP, WRITE_TXN, SELECT_1 = 0, 1, 2, 3
 OP_CODES: dict[str, int] = {
     "select_token": SELECT_TOKEN, "pk_lookup": PK_LOOKUP, "write_txn": WRITE_TXN, "select_1": SELECT_1,

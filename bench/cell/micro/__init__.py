@@ -33,6 +33,7 @@ Contract
 """
 
 from bench.cell.micro.compile import compile_call, compile_loop
+from bench.cell.micro.measure import WorkerSpec, op_order, run_micro_worker
 from bench.cell.micro.ops import (
     ARGUMENTS,
     HARNESS_STATEMENT,
@@ -52,7 +53,6 @@ from bench.cell.micro.ops import (
     subjects_for,
 )
 from bench.cell.micro.subjects import check_subject, prepare, subject_factory
-from bench.cell.micro.worker import WorkerSpec, op_order, run_micro_worker
 
 __all__ = [
     "ARGUMENTS", "HARNESS_STATEMENT", "MINUS_SET", "OPS", "STATEMENTS", "SUBJECT_PLAIN", "SUBJECT_REFERENCE", "UNROLL",

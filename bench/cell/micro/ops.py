@@ -1,6 +1,6 @@
 """The micro-benchmark's vocabulary: subjects, ops and the statements that time them; argument checks.
 
-Shared by the worker (:mod:`bench.cell.micro.worker`), the parent
+Shared by the worker (:mod:`bench.cell.micro.measure`), the parent
 (:mod:`bench.exec.micro`) and the pytest-benchmark module
 (``benchmarks/pytest_micro.py``).  Nothing here imports a subject.
 """

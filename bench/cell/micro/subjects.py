@@ -22,7 +22,7 @@ def subject_factory(name: str) -> Callable[[], Any]:
     if name == SUBJECT_PLAIN:
         return Plain
     import localimpls  # here, not at module level: a worker may patch (gevent) before subjects import
-    from bench.cell.twin import resolve_subject
+    from bench.cell.base_subject import resolve_subject
 
     try:
         factory: Callable[[], Any] = resolve_subject(name)
@@ -37,7 +37,7 @@ def check_subject(name: str, factory: Callable[[], Any]) -> None:
     Timing something that does not work would produce a number that means
     nothing, so a subject must pass this before any op of it is measured.
     """
-    from bench.cell.twin import stack_types
+    from bench.cell.base_subject import stack_types
 
     LocalStack, LocalProxy = stack_types(factory)  # noqa: N806 (classes)
     missing = object()
@@ -84,7 +84,7 @@ def prepare(factory: Callable[[], Any], op: str) -> dict[str, Any]:
     ``l`` is always a Local (for stack ops, the stack's own), so the harness
     statement ``l`` can run on the same variable as the op.
     """
-    from bench.cell.twin import stack_types
+    from bench.cell.base_subject import stack_types
 
     LocalStack, LocalProxy = stack_types(factory)  # noqa: N806 (classes)
     if op not in STATEMENTS:

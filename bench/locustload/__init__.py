@@ -10,7 +10,7 @@ events), ``launch`` (Locust's command lines; starting and ending its processes b
 ``ctxbench locust``), ``summary`` (the table it prints).
 
 Nothing imports Locust at this package's import: Locust patches with gevent when imported, so only the processes
-that run the locustfile import :mod:`bench.swarm.users` and :mod:`bench.swarm.hooks`.
+that run the locustfile import :mod:`bench.locustload.users` and :mod:`bench.locustload.hooks`.
 """
 
 from __future__ import annotations

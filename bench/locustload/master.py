@@ -3,7 +3,7 @@
 Contract: on ``test_start`` the master reads the plan (a bad one ends the run: exit code 2, one line) and the
 server's counters if it can reach a server (``CTXBENCH_MYSQL_URL`` or root on 127.0.0.1:3306; never a private
 one).  When every user runs, it waits for the window's end, then for a report (message
-:data:`~bench.swarm.worker.REPORT_MESSAGE`) from every worker that took part -- until each has reported or gone
+:data:`~bench.locustload.worker.REPORT_MESSAGE`) from every worker that took part -- until each has reported or gone
 missing (Locust's heartbeats), and never longer than the drain bound plus ``--report-grace`` -- reads the counters
 again, writes one record into the run directory (``environment.json``, ``run.json``, ``cells/<id>.json``) and quits
 the run.  If the run ends another way first (``-t``, a signal), whatever reports arrived are written on quitting,
@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.swarm.merge import Report, merge_record
-from bench.swarm.options import NONCE_OPTION, Plan, PlanError, new_nonce, read_plan
-from bench.swarm.worker import DRAIN_BOUND
+from bench.locustload.merge import Report, merge_record
+from bench.locustload.options import NONCE_OPTION, Plan, PlanError, new_nonce, read_plan
+from bench.locustload.worker import DRAIN_BOUND
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """What one Locust worker process counts: the measured window, the oracle's counts and the latencies inside it.
 
 Contract: a :class:`Window` says which phase an operation belongs to by the moment it *ended* (the rule of
-``bench.cell.db.summary`` and ``bench.stack.drive``): before the window (``warm-up``), inside it (measured), or after
+``bench.cell.db.summary`` and ``bench.webstack.drive``): before the window (``warm-up``), inside it (measured), or after
 it.  Only operations ending inside the window enter a :class:`Tally`; every operation is reported to Locust, under a
 request type that names its phase (:func:`request_type`), so Locust's own statistics of the measured type count
 exactly what the tally counts.  :meth:`Tally.report` is what the worker sends to the master: plain JSON, the

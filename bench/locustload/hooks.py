@@ -16,7 +16,7 @@ from typing import Any
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
-from bench.swarm import master, options, worker
+from bench.locustload import master, options, worker
 
 log = logging.getLogger(__name__)
 

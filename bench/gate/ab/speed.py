@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.cell.base_subject import base_name, change_name, is_base
 from bench.cell.micro import SUBJECT_PLAIN, SUBJECT_REFERENCE
-from bench.cell.twin import base_name, change_name, is_base
 from bench.gate import stats
 from bench.gate.decision import CorrectnessResult, SpeedResult, Thresholds, compare_correctness, settle
 from bench.gate.metrics import micro_name, per_process_ratios

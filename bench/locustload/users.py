@@ -1,12 +1,12 @@
 """The Locust users: each one db worker (a greenlet) or one HTTP client of the real stack, every reply checked.
 
-Contract: :class:`DbUser` runs the db mix's operations (``bench.cell.db.worker.run_op``, the tokens and the oracle
+Contract: :class:`DbUser` runs the db mix's operations (``bench.cell.db.loop.run_op``, the tokens and the oracle
 of the in-process cell) through the process's one strategy; :class:`StackUser` sends the stack's ``GET /q?t=TOKEN``
-and checks the reply with ``bench.stack.drive.classify``.  Every operation is reported through Locust's request
+and checks the reply with ``bench.webstack.drive.classify``.  Every operation is reported through Locust's request
 event: the operation's name (``select_token``, ``/q``...) when it came back right or failed, the exception on error,
-and a name of its own when the reply was wrong (:data:`~bench.swarm.tally.SILENT_WRONG_NAME` for another operation's
-reply, :data:`~bench.swarm.tally.WRONG_NAME`, :data:`~bench.swarm.tally.WRONG_LOCAL_NAME`).  The request type says
-the phase (``mysql``/``GET`` inside the window).  Users stop starting operations when the window ends.
+and a name of its own when the reply was wrong (:data:`~bench.locustload.tally.SILENT_WRONG_NAME` for another
+operation's reply, :data:`~bench.locustload.tally.WRONG_NAME`, :data:`~bench.locustload.tally.WRONG_LOCAL_NAME`).  The
+request type says the phase (``mysql``/``GET`` inside the window).  Users stop starting operations when the window ends.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from typing import Any, ClassVar
 import gevent
 from locust import FastHttpUser, User, constant, task
 
-from bench.cell.db.worker import run_op
+from bench.cell.db.loop import run_op
 from bench.cell.db.workload import OP_CODES, OTHER, classify, judge, mix_cycle
 from bench.cell.strategies import worker_handle
-from bench.stack.drive import classify as classify_reply
-from bench.swarm.tally import SILENT_WRONG_NAME, WRONG_KINDS, WRONG_LOCAL_NAME, WRONG_NAME, request_type
-from bench.swarm.worker import SIDE
+from bench.locustload.tally import SILENT_WRONG_NAME, WRONG_KINDS, WRONG_LOCAL_NAME, WRONG_NAME, request_type
+from bench.locustload.worker import SIDE
+from bench.webstack.drive import classify as classify_reply
 
 #: Operation names by code, as Locust shows them.
 OP_NAMES: dict[int, str] = {code: name for name, code in OP_CODES.items()}

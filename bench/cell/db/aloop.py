@@ -1,7 +1,7 @@
 """The measured loop of a ``db`` or ``request`` cell's tasks under the asyncio load: the async twins of
-:mod:`bench.cell.db.worker`.
+:mod:`bench.cell.db.loop`.
 
-The stop rule and the stamp storage are :func:`bench.cell.db.worker.measured_loop`, shared with the blocking
+The stop rule and the stamp storage are :func:`bench.cell.db.loop.measured_loop`, shared with the blocking
 loads; what is here is what must await: the connect phase (an ``asyncio.Event`` ready barrier), the
 operations over an async driver (aiomysql or asyncmy cursors), and the two steps.  A strategy with
 ``sync_ops`` (blocking PyMySQL connections, ``to-thread``) has each operation run whole in
@@ -17,8 +17,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bench.cell.db.loop import _Request, measured_loop, request_end, request_failed, run_op
 from bench.cell.db.state import Run, WorkerState, note_connection_id, record_error, sample_connection_id
-from bench.cell.db.worker import _Request, measured_loop, request_end, request_failed, run_op
 from bench.cell.db.workload import (
     KV_ROWS,
     KV_TABLE,

@@ -1,6 +1,6 @@
 """Starting a real server, making it prove its load, and stopping it by pid.
 
-Contract: :func:`start` runs a server of :data:`bench.stack.servers.SERVERS` through :mod:`bench.child` -- its own
+Contract: :func:`start` runs a server of :data:`bench.webstack.servers.SERVERS` through :mod:`bench.child` -- its own
 process group (a session of its own), dying with its parent -- on 127.0.0.1, with the app's settings in a private
 file (never on its command line), and
 returns once the server answers -- from a process of that group -- or raises :class:`StackStartError` with one line
@@ -34,9 +34,9 @@ from bench import child
 from bench.poll import poll_until
 from bench.records.environment import PROJECT_ROOT
 from bench.server.target import scrub
-from bench.stack import ENV_APP_SPEC
-from bench.stack.handler import APP_LINE
-from bench.stack.servers import GRACEFUL_TIMEOUT, ServerInfo, expected_facts, one_thread
+from bench.webstack import ENV_APP_SPEC
+from bench.webstack.handler import APP_LINE
+from bench.webstack.servers import GRACEFUL_TIMEOUT, ServerInfo, expected_facts, one_thread
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def get_json(port: int, path: str, timeout: float) -> tuple[int, Any]:
 
 
 def last_line(path: Path, password: str = "") -> str:
-    """The last line of a log the app wrote about itself (:data:`bench.stack.handler.APP_LINE`), else its last
+    """The last line of a log the app wrote about itself (:data:`bench.webstack.handler.APP_LINE`), else its last
     non-empty line, with the password scrubbed ('no message' when there is none)."""
     try:
         lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]

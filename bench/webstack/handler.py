@@ -1,8 +1,8 @@
 """What the WSGI app and its ASGI twin share: the token's slot on the Local, the in-flight counter, the reply shapes,
 the settings file and the process facts ``/_load`` reports.
 
-Contract: nothing here imports a web framework, a server or a database driver, so both apps (:mod:`bench.stack.app`
-under Flask, :mod:`bench.stack.asgi` under Starlette) build their routes on the same pieces and answer the same
+Contract: nothing here imports a web framework, a server or a database driver, so both apps (:mod:`bench.webstack.app`
+under Flask, :mod:`bench.webstack.asgi` under Starlette) build their routes on the same pieces and answer the same
 bodies: ``{"local": ..., "row": ...}`` for a request, ``{"error": CLASS}`` (HTTP 500) for a failed one.
 :func:`process_facts` says which load the calling code runs under: gevent's patches, the type ``threading.local``
 gives, the OS thread, whether it runs in a greenlet other than the hub's root, and whether it runs in an asyncio
@@ -18,7 +18,7 @@ import threading
 from typing import Any
 
 import localimpls
-from bench.stack import ENV_APP_SPEC
+from bench.webstack import ENV_APP_SPEC
 
 #: Seconds the handler sleeps between writing and reading the Local (0: a bare switch, as any I/O gives).
 DEFAULT_IO_SLEEP = 0.0

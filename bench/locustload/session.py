@@ -3,7 +3,7 @@
 Contract: :func:`run_master` runs the Locust master for one run and returns the record it wrote (None when it wrote
 none); :func:`run_local` does the same with ``processes`` worker processes it starts beside the master (each its
 own Locust worker, started and ended by pid; their output goes to ``locust/worker-<i>.log`` in the run directory)
-and, for the stack scenario, the app under a real server (:mod:`bench.stack.launch`, 127.0.0.1) that it stops
+and, for the stack scenario, the app under a real server (:mod:`bench.webstack.launch`, 127.0.0.1) that it stops
 again; :func:`run_worker` waits (bounded) until the master answers, then runs one worker until the master ends it.
 Every wait is bounded; no process started here outlives the call.
 """
@@ -20,9 +20,9 @@ from typing import Any
 
 from bench import child
 from bench.errors import UsageError
+from bench.locustload import launch
+from bench.locustload.launch import RunSpec
 from bench.server import ServerTarget
-from bench.swarm import launch
-from bench.swarm.launch import RunSpec
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,8 @@ def run_master(spec: RunSpec, target: ServerTarget | None) -> dict[str, Any] | N
 @contextmanager
 def _app(spec: RunSpec, target: ServerTarget) -> Iterator[str]:
     """The stack's app under ``spec.server`` on a free 127.0.0.1 port, proven and stopped again: its URL."""
-    from bench.stack.launch import free_port, prove, start, stop
-    from bench.stack.servers import get_server, unfit
+    from bench.webstack.launch import free_port, prove, start, stop
+    from bench.webstack.servers import get_server, unfit
 
     try:
         info = get_server(spec.server)

@@ -1,6 +1,6 @@
 """The HTTP load on a real server: Locust as a library, headless, in its own process.
 
-``python -m bench.stack.drive SPEC OUT`` -- SPEC a JSON file holding the stack cell's coordinates and timing
+``python -m bench.webstack.drive SPEC OUT`` -- SPEC a JSON file holding the stack cell's coordinates and timing
 (``server``, ``workers``, ``impl``, ``strategy``, ``concurrency``, ``duration``, ``warmup``, ``request_timeout``;
 others are ignored) and the ``url`` to load; OUT where the cell's :class:`~bench.records.kinds.StackRecord` goes,
 in its JSON form (:func:`bench.records.schema.to_json`).  Contract: ``concurrency`` Locust users
@@ -12,7 +12,7 @@ carrying another request's row), ``http_errors`` by status (and ``app_errors``: 
 the window (after ``warmup``, for ``duration``) are counted; ``ops_per_s`` and the latency histogram
 (``latency_hist``, :mod:`bench.records.latency`) with the percentiles read from it (``latency_ms``) are over those.
 ``per_process`` splits the same counts, rate and histogram by the server pid each reply named
-(:data:`bench.stack.PID_HEADER`; requests with no reply have no pid): the shares add up to the totals.  ``warmup``
+(:data:`bench.webstack.PID_HEADER`; requests with no reply have no pid): the shares add up to the totals.  ``warmup``
 holds the counts only for the requests that ended before the window (where a shared connection often fails
 first).  ``outcome`` is ``ok`` when every request came back right, ``errors`` (with the ``reason``) when any came
 back wrong or failed or none ended inside the window.  What only the parent knows -- ``model_load``, ``processes``,
@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 from bench.records import latency
 from bench.records.kinds import UNSET, StackRecord
 from bench.records.schema import to_json
-from bench.stack import PID_HEADER
+from bench.webstack import PID_HEADER
 
 #: Seconds a request may wait for its reply (connect, send, receive) unless the spec says otherwise.
 DEFAULT_REQUEST_TIMEOUT = 5.0
@@ -182,7 +182,7 @@ def window(spec: Mapping[str, Any], started: float) -> tuple[float, float]:
 
 
 def pid_of(headers: Any) -> int | None:
-    """The server pid a reply's :data:`bench.stack.PID_HEADER` names, or None."""
+    """The server pid a reply's :data:`bench.webstack.PID_HEADER` names, or None."""
     value = headers.get(PID_HEADER) if headers is not None else None
     try:
         return int(value) if value is not None else None
@@ -261,7 +261,7 @@ def run(spec: Mapping[str, Any]) -> StackRecord:
 def main(argv: list[str]) -> int:
     """``SPEC OUT``: run and write the record; 2 with one line on stderr when the arguments are wrong."""
     if len(argv) != 2:
-        sys.stderr.write("usage: python -m bench.stack.drive SPEC OUT\n")
+        sys.stderr.write("usage: python -m bench.webstack.drive SPEC OUT\n")
         return 2
     import locust  # noqa: F401  (patches with gevent before anything else opens a socket)
 

@@ -4,8 +4,8 @@ Contract: :data:`SERVERS` maps a server's name to a :class:`ServerInfo`; ``model
 (:mod:`bench.cell.loads`) that claims to predict it, and is also the load the server must prove it runs
 (:func:`expected_facts`) before a cell counts.  ``argv(port, workers, concurrency)`` is the command after
 ``python``: every server binds 127.0.0.1 only, and none takes a password or the app's settings on its command line
-(those travel in a private file named by :data:`bench.stack.app.ENV_APP_SPEC`).  Adding a server is one entry here
-(and, for a server without a command of its own, one branch in :mod:`bench.stack.serve`).  ``interface`` says which
+(those travel in a private file named by :data:`bench.webstack.app.ENV_APP_SPEC`).  Adding a server is one entry here
+(and, for a server without a command of its own, one branch in :mod:`bench.webstack.serve`).  ``interface`` says which
 app it runs: the Flask one (WSGI) or its Starlette twin (ASGI, strategies of the asyncio load only).
 """
 
@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 #: The WSGI app gunicorn imports (in each worker, after the worker class patched).
-WSGI_APP = "bench.stack.wsgi:app"
+WSGI_APP = "bench.webstack.wsgi:app"
 #: The factory uvicorn calls (``--factory``) in each worker process for the ASGI app.
-ASGI_FACTORY = "bench.stack.asgi:create_app_from_env"
+ASGI_FACTORY = "bench.webstack.asgi:create_app_from_env"
 #: Seconds gunicorn gives its workers to finish on SIGTERM before the parent sends SIGKILL anyway.
 GRACEFUL_TIMEOUT = 2
 
@@ -38,7 +38,7 @@ class ServerInfo:
     software: str
     #: Whether ``workers`` > 1 is possible (several processes); the others run one process.
     multi_process: bool = False
-    #: "wsgi" (the Flask app, :mod:`bench.stack.app`) or "asgi" (its Starlette twin, :mod:`bench.stack.asgi`).
+    #: "wsgi" (the Flask app, :mod:`bench.webstack.app`) or "asgi" (its Starlette twin, :mod:`bench.webstack.asgi`).
     interface: str = "wsgi"
 
 
@@ -53,7 +53,7 @@ def _gunicorn(worker_class: str, per_worker: str) -> Argv:
 
 def _serve(name: str) -> Argv:
     def argv(port: int, workers: int, concurrency: int) -> list[str]:
-        return ["-m", "bench.stack.serve", name, str(port), str(concurrency)]
+        return ["-m", "bench.webstack.serve", name, str(port), str(concurrency)]
 
     return argv
 
@@ -117,7 +117,7 @@ def unfit(info: ServerInfo, impl: str, strategy: str) -> str | None:
     ones: :meth:`bench.cell.strategies.StrategyInfo.loads`), ``flask-g`` is the Flask app's only, and no app serves a
     strategy of :data:`PER_WORKER_ONLY`."""
     from bench.cell.strategies import StrategyError, check_serves, serves
-    from bench.stack import STACK_IMPLS_EXTRA
+    from bench.webstack import STACK_IMPLS_EXTRA
 
     if strategy in PER_WORKER_ONLY:
         return f"strategy {strategy!r} {PER_WORKER_ONLY[strategy]}: no app serves it (a request has no worker index)"

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from bench.cell.strategies import settings_of
+from bench.locustload.options import Plan
 from bench.records import latency
 from bench.records.kinds import UNSET, DbRecord, StackRecord
-from bench.swarm.options import Plan
 
-#: A worker's report, as it arrives in Locust's message (plain JSON: :meth:`bench.swarm.tally.Tally.report` and who
+#: A worker's report, as it arrives in Locust's message (plain JSON: :meth:`bench.locustload.tally.Tally.report` and who
 #: sent it).
 Report = Mapping[str, Any]
 R = TypeVar("R", DbRecord, StackRecord)
@@ -150,7 +150,7 @@ def _db_record(run: _Run, server: Mapping[str, Any] | None) -> DbRecord:
 
 def _model_load(server: str) -> str | None:
     """The in-process load that claims to predict ``server`` (None for an app on a server ctxbench does not know)."""
-    from bench.stack.servers import SERVERS
+    from bench.webstack.servers import SERVERS
 
     info = SERVERS.get(server)
     return info.model_load if info else None

@@ -22,7 +22,7 @@ from bench.cell.db import ensure_schema
 from bench.cell.db.counters import CounterReader, counter_deltas
 from bench.cell.db.target import Target, is_unreachable
 from bench.exec import dbcell
-from bench.exec.group import GroupRun, run_group
+from bench.exec.procgroup import GroupRun, run_group
 from bench.exec.spawn import CellResult
 from bench.plan.cells import Cell
 from bench.plan.matrix import PROCESS_READY_WAIT, THREADS_POLL_INTERVAL

@@ -1,15 +1,15 @@
 """The ASGI twin of the Flask app: Starlette under uvicorn, one request = one token through a Local and an async
 connection strategy.
 
-Contract: :func:`create_app` builds a Starlette app from the same settings as :mod:`bench.stack.app` (``impl``,
+Contract: :func:`create_app` builds a Starlette app from the same settings as :mod:`bench.webstack.app` (``impl``,
 ``strategy``, ``connect`` -- ``pymysql.connect``'s keywords -- ``concurrency``, ``io_sleep``): one Local per server
 process, made with the app, and one strategy of the asyncio load (:func:`bench.cell.strategies.build_strategy` with
 ``load="asyncio"``: aiomysql, asyncmy, SQLAlchemy's async engine or ``to-thread``) built on the server's event loop
 when the lifespan starts and closed when it ends.  ``GET /q?t=TOKEN`` puts the token into the Local, yields
 (``await asyncio.sleep(io_sleep)``: other requests' tasks run), runs ``SELECT %s`` with the token through the
-strategy, reads the Local again and answers the same body as the Flask app (:func:`bench.stack.handler.reply`);
+strategy, reads the Local again and answers the same body as the Flask app (:func:`bench.webstack.handler.reply`);
 any error is HTTP 500 with the error's class.  Every reply the app makes carries the process's pid in
-:data:`bench.stack.PID_HEADER`.  ``GET /_load?hold=S`` holds the request ``S`` seconds (awaiting, so overlapping
+:data:`bench.webstack.PID_HEADER`.  ``GET /_load?hold=S`` holds the request ``S`` seconds (awaiting, so overlapping
 requests overlap as tasks) and reports the process facts, the running event loop (``uvloop`` or asyncio's own),
 whether the request ran in an asyncio task, the server software and the most requests in flight.
 
@@ -32,12 +32,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bench.cell.db.aworker import aselect_token
+from bench.cell.db.aloop import aselect_token
 from bench.cell.db.workload import select_token
 from bench.cell.strategies import build_strategy, check_product
 from bench.child import die_with_parent
-from bench.stack import PID_HEADER, STACK_IMPLS_EXTRA
-from bench.stack.handler import (
+from bench.webstack import PID_HEADER, STACK_IMPLS_EXTRA
+from bench.webstack.handler import (
     APP_LINE,
     InFlight,
     Slot,
@@ -152,7 +152,7 @@ def create_app(settings: Mapping[str, Any]) -> Starlette:
 
 
 def create_app_from_env() -> Starlette:
-    """The app whose settings are in the file :data:`bench.stack.ENV_APP_SPEC` names (uvicorn's ``--factory``);
+    """The app whose settings are in the file :data:`bench.webstack.ENV_APP_SPEC` names (uvicorn's ``--factory``);
     SystemExit with one line if unusable.  A worker process of ``uvicorn --workers N`` builds it: it is made to die
     with the supervisor (:func:`bench.child.die_with_parent`; uvicorn's workers would serve on without it)."""
     die_with_parent()

@@ -27,7 +27,7 @@ from typing import Any
 
 from bench.exec.spawn import ENV_CELL_ROOT
 from bench.gate import stats
-from bench.gate.ab import ABResult, min_signed_rank_p, signed_rank_p
+from bench.gate.ab.speed import ABResult, min_signed_rank_p, signed_rank_p
 from bench.gate.decision import CorrectnessResult, Thresholds, compare_correctness, settle
 from bench.gate.disturbed import disturbed_cells
 from bench.gate.measure import machine_load

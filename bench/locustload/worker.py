@@ -1,7 +1,7 @@
 """The worker side of a run: one strategy per process, the window, and the report sent to the master at its end.
 
-Contract: on ``test_start`` a worker process reads the master's plan (:func:`bench.swarm.options.read_plan`) and
-starts a fresh :class:`~bench.swarm.tally.Tally`; the first db user builds the process's one strategy, sized to the
+Contract: on ``test_start`` a worker process reads the master's plan (:func:`bench.locustload.options.read_plan`) and
+starts a fresh :class:`~bench.locustload.tally.Tally`; the first db user builds the process's one strategy, sized to the
 users this process runs (as each gunicorn worker has its own pool). When the master says every user is running
 (``spawning_complete``) the window starts: ``warmup`` seconds later, for ``duration`` seconds. At its end users stop
 starting operations, the operations in flight get :data:`DRAIN_BOUND` seconds, then the worker sends Locust's
@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.swarm.options import Plan, PlanError, read_plan
-from bench.swarm.tally import Tally, Window
+from bench.locustload.options import Plan, PlanError, read_plan
+from bench.locustload.tally import Tally, Window
 
 log = logging.getLogger(__name__)
 

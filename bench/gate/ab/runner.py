@@ -5,12 +5,12 @@ Contract
     :func:`bench.gate.worktree.base_tree`), asks a fresh process which impls the base has and whether
     they import (:func:`preflight`: one that is missing there is measured on the change side only and
     reported, not judged; one that fails to import is a one-line UsageError), then runs the probes and the
-    micro-benchmarks with every impl ``NAME`` beside ``NAME@base`` (:mod:`bench.cell.twin`) -- each micro
+    micro-benchmarks with every impl ``NAME`` beside ``NAME@base`` (:mod:`bench.cell.base_subject`) -- each micro
     worker process times both in the same interleaved rounds.  Speed is judged by
     :func:`bench.gate.ab.ab_speed`, correctness by :func:`bench.gate.ab.ab_correctness`; a
     suspect is measured again (both sides, fresh processes) ``confirm`` times and fails the
     gate only if seen every time.  With a server, the database strategies are compared in
-    pairs of cells (:mod:`bench.gate.abdb`).  Returns the exit status: 0 clean, 1 a regression or
+    pairs of cells (:mod:`bench.gate.ab.dbpairs`).  Returns the exit status: 0 clean, 1 a regression or
     correctness change, 2 an error.
 """
 
@@ -28,17 +28,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.cell.twin import ENV_BASE_TREE, base_name
+from bench.cell.base_subject import ENV_BASE_TREE, base_name
 from bench.errors import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, UsageError
-from bench.gate.ab import ABResult, ab_correctness, ab_speed, one_sided
-from bench.gate.abdb import db_ab_correctness, db_ab_speed, run_db_pairs
+from bench.gate.ab.dbpairs import db_ab_correctness, db_ab_speed, run_db_pairs
+from bench.gate.ab.speed import ABResult, ab_correctness, ab_speed, one_sided
 from bench.gate.baseline import Baseline
+from bench.gate.compare import Judging, Outputs, write_outputs
 from bench.gate.confirm import confirm_correctness
 from bench.gate.decision import GateOutcome, Thresholds
 from bench.gate.measure import DbServer, measure, probe_rerun
 from bench.gate.output import headline, report
 from bench.gate.plan import AB_MIN_PAIRS, GatePlan
-from bench.gate.run import Judging, Outputs, write_outputs
 from bench.gate.worktree import Sides, base_tree
 from bench.records.kinds import MicroRecord, ProbeRecord
 
@@ -51,7 +51,7 @@ PREFLIGHT_TIMEOUT = 120.0
 def preflight(tree: Path, repo: Path, impls: Sequence[str]) -> dict[str, Any]:
     """``{"missing": [...], "errors": {name: line}, "base_only": [...]}`` from a fresh process importing the base."""
     with change_environment(tree, repo):
-        done = subprocess.run([sys.executable, "-m", "bench.cell.twin", str(tree), *impls], capture_output=True,
+        done = subprocess.run([sys.executable, "-m", "bench.cell.base_subject", str(tree), *impls], capture_output=True,
                               text=True, timeout=PREFLIGHT_TIMEOUT, cwd=repo, env=dict(os.environ),
                               stdin=subprocess.DEVNULL)
     if done.returncode != 0:

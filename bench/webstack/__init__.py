@@ -1,10 +1,10 @@
 """The real stack: a real Flask app under real WSGI servers (and its Starlette twin under uvicorn), driven over
 loopback HTTP by Locust.
 
-Contract: :data:`bench.stack.servers.SERVERS` declares each server with the in-process load it corresponds to;
-:mod:`bench.stack.app` is the WSGI app a server runs (one Local and one connection strategy per server process);
-:mod:`bench.stack.launch` starts a server as its own process group on a free 127.0.0.1 port, makes it prove its
-load, and stops it by pid; :mod:`bench.stack.drive` is the HTTP load (``python -m bench.stack.drive``, its own
+Contract: :data:`bench.webstack.servers.SERVERS` declares each server with the in-process load it corresponds to;
+:mod:`bench.webstack.app` is the WSGI app a server runs (one Local and one connection strategy per server process);
+:mod:`bench.webstack.launch` starts a server as its own process group on a free 127.0.0.1 port, makes it prove its
+load, and stops it by pid; :mod:`bench.webstack.drive` is the HTTP load (``python -m bench.webstack.drive``, its own
 process: Locust patches with gevent at import).  :mod:`bench.exec.stackcell` puts them together into one cell.
 
 Nothing here imports Flask, gunicorn, Locust, waitress, uvicorn or Starlette at module level: they are an optional

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from bench import child
+from bench.locustload import LOCUSTFILE, USER_CLASSES
+from bench.locustload.worker import DRAIN_BOUND
 from bench.plan.matrix import LOCUST_SLACK
 from bench.records.environment import PROJECT_ROOT
 from bench.server import ENV_URL, ServerTarget
-from bench.swarm import LOCUSTFILE, USER_CLASSES
-from bench.swarm.worker import DRAIN_BOUND
 
 #: The folder of a run directory holding Locust's own files (its CSV, its JSON statistics, the workers' logs).
 LOCUST_FILES = "locust"

@@ -1,4 +1,4 @@
-"""The entry of the servers without a command of their own: ``python -m bench.stack.serve SERVER PORT CONCURRENCY``.
+"""The entry of the servers without a command of their own: ``python -m bench.webstack.serve SERVER PORT CONCURRENCY``.
 
 Contract: gevent patches FIRST (``patch_all()`` for ``gevent-pywsgi``, ``patch_all(thread=False)`` for
 ``gevent-pywsgi-nothread``), then the app is imported and built from its private settings file, then the server
@@ -19,7 +19,7 @@ def _patch(server: str) -> None:
 
 
 def _serve(server: str, port: int, concurrency: int) -> None:
-    from bench.stack.app import create_app_from_env
+    from bench.webstack.app import create_app_from_env
 
     app = create_app_from_env()
     if server == "waitress":
@@ -36,7 +36,7 @@ def main(argv: list[str]) -> int:
     """Patch, build the app, serve; 2 with one line on stderr when the arguments are wrong."""
     known = ("gevent-pywsgi", "gevent-pywsgi-nothread", "waitress")
     if len(argv) != 3 or argv[0] not in known or not argv[1].isdigit() or not argv[2].isdigit():
-        sys.stderr.write(f"usage: python -m bench.stack.serve {{{'|'.join(known)}}} PORT CONCURRENCY\n")
+        sys.stderr.write(f"usage: python -m bench.webstack.serve {{{'|'.join(known)}}} PORT CONCURRENCY\n")
         return 2
     _patch(argv[0])
     _serve(argv[0], int(argv[1]), max(1, int(argv[2])))

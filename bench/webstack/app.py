@@ -6,7 +6,7 @@ made when the app is made, as an application's module-level objects would be.  `
 into the Local under test (any ``localimpls`` name or ``package.module:Class``, or ``flask-g`` for ``flask.g``),
 yields as a handler doing I/O does (``time.sleep``, patched under gevent), runs ``SELECT %s`` with the token through
 the strategy, reads the Local again and answers ``{"local": ..., "row": ...}``; any error is HTTP 500 with the
-error's class.  Every reply carries the answering process's pid in the :data:`bench.stack.PID_HEADER` header.
+error's class.  Every reply carries the answering process's pid in the :data:`bench.webstack.PID_HEADER` header.
 The app never reconnects or repairs a connection: it uses it as an application does.
 ``GET /_load?hold=S`` says which load this process runs (gevent's patches, OS thread, greenlet, pid, the most
 requests it had in flight) after holding the request ``S`` seconds, so that overlapping requests show whether they
@@ -30,8 +30,8 @@ from flask import Flask, Response, g, jsonify, request
 from bench.cell.db.workload import select_token
 from bench.cell.strategies import build_strategy
 from bench.child import die_with_parent
-from bench.stack import PID_HEADER
-from bench.stack.handler import (
+from bench.webstack import PID_HEADER
+from bench.webstack.handler import (
     InFlight,
     Slot,
     error_reply,
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 
 def load_facts() -> dict[str, Any]:
-    """Which load this process runs (:func:`bench.stack.handler.process_facts`) and the server's software."""
+    """Which load this process runs (:func:`bench.webstack.handler.process_facts`) and the server's software."""
     return {**process_facts(), "server_software": str(request.environ.get("SERVER_SOFTWARE", ""))}
 
 
@@ -78,7 +78,7 @@ def _routes(app: Flask, slot: Slot, strategy: Any, io_sleep: float) -> None:
 
 
 def _stamp_pid(response: Response) -> Response:
-    """Every reply names the server process that made it (:data:`bench.stack.PID_HEADER`)."""
+    """Every reply names the server process that made it (:data:`bench.webstack.PID_HEADER`)."""
     response.headers[PID_HEADER] = str(os.getpid())
     return response
 

@@ -14,7 +14,7 @@ Contract
     (LocalStack, LocalProxy) is imported too and used for that subject's stack ops
     (:func:`stack_types`).
 
-    :func:`check_twins` (``python -m bench.cell.twin ROOT NAME...``) imports every name from
+    :func:`check_twins` (``python -m bench.cell.base_subject ROOT NAME...``) imports every name from
     the base tree and says, as JSON on stdout, which are missing there, which fail to
     import, and which built-ins the base registers that the change does not.
 """
