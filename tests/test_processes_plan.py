@@ -110,10 +110,10 @@ class _Target:
 def test_run_records_a_one_process_server_asked_for_two_as_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
     ran: list[str] = []
 
-    def runner(target: Any, spec: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-        ran.append(spec["server"])
-        return from_json({"kind": "stack", "server": spec["server"], "workers": spec["workers"], "impl": spec["impl"],
-                          "strategy": spec["strategy"], "concurrency": spec["concurrency"], "outcome": "ok"}), None
+    def runner(target: Any, spec: Any) -> tuple[dict[str, Any], str | None]:
+        ran.append(spec.server)
+        return from_json({"kind": "stack", "server": spec.server, "workers": spec.workers, "impl": spec.impl,
+                          "strategy": spec.strategy, "concurrency": spec.concurrency, "outcome": "ok"}), None
 
     monkeypatch.setattr(bench.webstack, "missing_extra", lambda: None)
     monkeypatch.setattr(bench.exec.stackcell, "run_stack_cell", runner)

@@ -180,12 +180,12 @@ def test_no_server_records_stack_cells_skipped(monkeypatch: pytest.MonkeyPatch) 
 
 def test_stack_cells_run_through_the_cell_runner_and_secrets_are_scrubbed(monkeypatch: pytest.MonkeyPatch) -> None:
     target = _Target()
-    seen: list[dict[str, Any]] = []
+    seen: list[Any] = []
 
-    def runner(got: Any, spec: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    def runner(got: Any, spec: Any) -> tuple[dict[str, Any], str | None]:
         assert got is target
         seen.append(spec)
-        rec = stack_rec(spec["server"], "threads", spec["impl"], spec["strategy"], silent=3)
+        rec = stack_rec(spec.server, "threads", spec.impl, spec.strategy, silent=3)
         rec.reason = f"mysql://root:{target.password}@127.0.0.1/x"
         return rec, f"stack cell failed near mysql://root:{target.password}@127.0.0.1/x"
 
@@ -193,7 +193,7 @@ def test_stack_cells_run_through_the_cell_runner_and_secrets_are_scrubbed(monkey
     monkeypatch.setattr(bench.exec.stackcell, "run_stack_cell", runner)
     sink = MemorySink()
     errors = Pipeline(sink, quiet=True, target=target).run(plan_stack(_selection(strategies=["global", "locked"])))
-    assert [s["strategy"] for s in seen] == ["global", "locked"]
+    assert [s.strategy for s in seen] == ["global", "locked"]
     assert [r["silent_wrong"] for r in sink.records] == [3, 3]
     assert len(errors) == 1 and target.password not in errors[0]
     assert all(target.password not in r["reason"] for r in sink.records)

@@ -202,7 +202,7 @@ class Pipeline:
                 self._finished(cell, [stack_stub(cell.spec, "skipped", why)], "skipped")
                 continue
             self._bar.running(cell.label)
-            rec, problem = run_stack_cell(self.target, cell.spec.to_json())
+            rec, problem = run_stack_cell(self.target, cell.spec)
             if problem:
                 self.error(problem)
             self._finished(cell, [rec], stack_brief(rec))

@@ -26,9 +26,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 import localimpls
 from bench import child
 from bench.cell.strategies import StrategyError, check_name
+from bench.plan.specs import StackSpec
 from bench.records import latency
 from bench.records.environment import PROJECT_ROOT
 from bench.records.kinds import UNSET, StackRecord, known
@@ -66,8 +69,8 @@ def _record(spec: Mapping[str, Any], info: ServerInfo | None, outcome: str, reas
         reason=UNSET if reason is None else reason)
 
 
-def check_spec(spec: Mapping[str, Any]) -> tuple[ServerInfo, dict[str, Any]]:
-    """The server and the spec with defaults filled in; ValueError with one line naming what is wrong."""
+def check_spec(spec: Mapping[str, Any]) -> tuple[ServerInfo, StackSpec]:
+    """The server and the typed spec, defaults filled in; ValueError with one line naming what is wrong."""
     info = get_server(str(spec.get("server")))
     full = {"workers": 1, "warmup": 0.5, "request_timeout": REQUEST_TIMEOUT, **spec}
     for key in ("workers", "concurrency"):
@@ -91,7 +94,10 @@ def check_spec(spec: Mapping[str, Any]) -> tuple[ServerInfo, dict[str, Any]]:
     why = unfit(info, impl, str(full.get("strategy")))
     if why is not None:
         raise ValueError(why)
-    return info, full
+    try:
+        return info, msgspec.convert(full, type=StackSpec)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"stack cell spec: {exc}") from None
 
 
 def label(spec: Mapping[str, Any]) -> str:
@@ -100,12 +106,13 @@ def label(spec: Mapping[str, Any]) -> str:
             f"c={spec.get('concurrency')}")
 
 
-def _drive(url: str, spec: Mapping[str, Any], workdir: Path) -> tuple[StackRecord | None, str | None]:
+def _drive(url: str, spec: StackSpec, workdir: Path) -> tuple[StackRecord | None, str | None]:
     """Run the HTTP load in its own process: its record, or None and why (``"hung: ..."`` when it was killed)."""
-    keys = ("server", "workers", "impl", "strategy", "concurrency", "duration", "warmup", "request_timeout")
-    spec_path = child.write_spec(workdir / "drive.json", {"url": url, **{k: spec[k] for k in keys}})
+    timeout = float(known(spec.request_timeout) or REQUEST_TIMEOUT)
+    drive = {"url": url, **spec.replace(io_sleep=UNSET, port=UNSET, request_timeout=timeout).to_json()}
+    spec_path = child.write_spec(workdir / "drive.json", drive)
     out_path = workdir / "drive-out.json"
-    limit = float(spec["warmup"]) + float(spec["duration"]) + float(spec["request_timeout"]) + DRIVE_SLACK
+    limit = float(spec.warmup) + float(spec.duration) + timeout + DRIVE_SLACK
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH", ""))
                                                        if p)}
     done = child.run([sys.executable, "-m", "bench.webstack.drive", str(spec_path), str(out_path)], timeout=limit,
@@ -140,15 +147,15 @@ def _fill(rec: StackRecord, driven: StackRecord) -> StackRecord:
     return rec.replace(**measured)  # type: ignore[no-any-return]
 
 
-def _measure(target: Any, info: ServerInfo, spec: dict[str, Any], rec: StackRecord,
+def _measure(target: Any, info: ServerInfo, spec: StackSpec, rec: StackRecord,
              workdir: Path) -> tuple[StackRecord, str | None]:
     """Start, prove, load, stop; the filled record and the error line or None."""
-    app = {"impl": spec["impl"], "strategy": spec["strategy"], "connect": target.connect_kwargs(),
-           "concurrency": spec["concurrency"], "io_sleep": float(spec.get("io_sleep", 0.0))}
+    app = {"impl": spec.impl, "strategy": spec.strategy, "connect": target.connect_kwargs(),
+           "concurrency": spec.concurrency, "io_sleep": float(known(spec.io_sleep) or 0.0)}
     app_path = child.write_spec(workdir / "app.json", app)
-    port = int(spec.get("port") or free_port())
+    port = int(known(spec.port) or free_port())
     try:
-        running = start(info, port=port, workers=spec["workers"], concurrency=spec["concurrency"], app_spec=app_path,
+        running = start(info, port=port, workers=spec.workers, concurrency=spec.concurrency, app_spec=app_path,
                         workdir=workdir, password=target.password)
     except StackStartError as exc:
         rec.server_pids = sorted(exc.pids)  # the caller's record: it says which processes were started
@@ -156,7 +163,7 @@ def _measure(target: Any, info: ServerInfo, spec: dict[str, Any], rec: StackReco
     rec.server_pid = running.pid
     why: str | None = None
     try:
-        rec.load_facts = prove(running, concurrency=spec["concurrency"], workers=spec["workers"])
+        rec.load_facts = prove(running, concurrency=spec.concurrency, workers=spec.workers)
         driven, why = _drive(f"http://127.0.0.1:{port}", spec, workdir)
         if driven is not None:
             rec = _fill(rec, driven)
@@ -172,18 +179,24 @@ def _measure(target: Any, info: ServerInfo, spec: dict[str, Any], rec: StackReco
     return rec, rec.reason
 
 
-def run_stack_cell(target: Any, spec: Mapping[str, Any]) -> tuple[StackRecord, str | None]:
-    """Run one stack cell; its record and an error line (or None).  Never raises on bad input or a bad server."""
+def run_stack_cell(target: Any, spec: StackSpec | Mapping[str, Any]) -> tuple[StackRecord, str | None]:
+    """Run one stack cell; its record and an error line (or None).  Never raises on bad input or a bad server.
+
+    ``spec`` is the planned cell's, or a mapping of its fields (checked here, one line naming a bad value).
+    """
+    if isinstance(spec, StackSpec):
+        spec = spec.to_json()
     try:
         info, full = check_spec(spec)
     except ValueError as exc:
         return _record(spec, None, "error", str(exc)), f"{label(spec)}: {exc}"
+    coordinates = full.to_json()  # with the defaults filled in
     if target is None:
-        return _record(full, info, "skipped", "no MySQL-protocol server"), None
+        return _record(coordinates, info, "skipped", "no MySQL-protocol server"), None
     missing = missing_extra(info.interface)
     if missing:
-        return _record(full, info, "skipped", missing), None
-    rec = _record(full, info, "ok", None)
+        return _record(coordinates, info, "skipped", missing), None
+    rec = _record(coordinates, info, "ok", None)
     started = time.perf_counter()
     error: str | None
     with tempfile.TemporaryDirectory(prefix="ctxbench-stack-") as tmp:
@@ -194,8 +207,8 @@ def run_stack_cell(target: Any, spec: Mapping[str, Any]) -> tuple[StackRecord, s
             error = str(exc)
     rec.cell_wall_s = round(time.perf_counter() - started, 3)
     if error is not None:
-        error = scrub(f"{label(full)}: {error}", target.password)
+        error = scrub(f"{label(coordinates)}: {error}", target.password)
         rec.reason = scrub(known(rec.reason), target.password)
     if rec.outcome != "ok":
-        log.debug("%s: %s", label(full), known(rec.reason))
+        log.debug("%s: %s", label(coordinates), known(rec.reason))
     return rec, error

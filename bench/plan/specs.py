@@ -103,6 +103,9 @@ class StackSpec(Spec, kw_only=True):
     concurrency: int
     duration: float
     warmup: float
+    request_timeout: float | UnsetType = UNSET  # seconds a request may wait for its reply (the driver's default)
+    io_sleep: float | UnsetType = UNSET  # seconds the handler sleeps as I/O would, between Local and query
+    port: int | UnsetType = UNSET  # the server's port (a free one when absent)
 
 
 #: A planned cell's spec, by the cell's kind.
