@@ -136,8 +136,9 @@ def _env(app_spec: Path) -> dict[str, str]:
 
 
 def start(info: ServerInfo, *, port: int, workers: int, concurrency: int, app_spec: Path, workdir: Path,
-          password: str = "", timeout: float = START_TIMEOUT) -> Running:
-    """Start ``info`` on 127.0.0.1:``port`` and wait until it answers; StackStartError (nothing left) if not."""
+          password: str = "") -> Running:
+    """Start ``info`` on 127.0.0.1:``port`` and wait until it answers (within :data:`START_TIMEOUT` seconds, read
+    when called); StackStartError (nothing left) if not."""
     if port_taken(port):
         raise StackStartError(f"{info.name}: port {port} on {HOST} is taken")
     log_path = workdir / f"{info.name}.log"
@@ -146,7 +147,7 @@ def start(info: ServerInfo, *, port: int, workers: int, concurrency: int, app_sp
                              env=_env(app_spec), stdout=log_file, stderr=child.STDOUT, grace=STOP_GRACE)
     running = Running(info, server, port, log_path)
     try:
-        _wait_ready(running, time.monotonic() + timeout, password)
+        _wait_ready(running, time.monotonic() + START_TIMEOUT, password)
     except BaseException as exc:
         stop(running)
         if isinstance(exc, StackStartError):
