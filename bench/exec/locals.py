@@ -8,11 +8,12 @@ from typing import Any
 from bench.exec.pipeline import MemorySink, Pipeline
 from bench.plan.cells import plan_locals
 from bench.plan.selection import LocalsPlan
+from bench.records.kinds import Record
 
 
 @dataclass
 class LocalsOutcome:
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     #: What each load verified about itself, by load name.
     load_facts: dict[str, Any] = field(default_factory=dict)

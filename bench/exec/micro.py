@@ -29,6 +29,8 @@ from bench.cell.micro import MINUS_SET, SUBJECT_REFERENCE, check_ops, rotated, s
 from bench.cell.micro.ops import check_int, check_positive, one_line
 from bench.errors import UsageError
 from bench.exec.spawn import run_cell
+from bench.plan.specs import MicroTask
+from bench.records.kinds import MicroRecord
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,7 @@ def worker_timeout(subjects: int, ops: int, values: int, warmups: int, min_time:
     return 60.0 + 5.0 * planned
 
 
-def _spawn(spec: dict[str, Any], timeout: float) -> tuple[dict[str, Any] | None, str | None]:
+def _spawn(spec: MicroTask, timeout: float) -> tuple[dict[str, Any] | None, str | None]:
     """Run one worker process; return (its output, None) or (None, why it failed, one line)."""
     try:
         result = run_cell(spec, timeout=timeout)
@@ -91,13 +93,13 @@ class Collected:
 
 
 def aggregate(collected: Collected, subjects: Sequence[str], ops: Sequence[str],
-              values_per_process: int) -> list[dict[str, Any]]:
+              values_per_process: int) -> list[MicroRecord]:
     """One record per measured (subject, op), with its ratio to threading-local for that op."""
     from scipy.stats import median_abs_deviation
 
     medians = {(name, op): statistics.median(series) for name, per_op in collected.values.items()
                for op, series in per_op.items() if series}
-    records: list[dict[str, Any]] = []
+    records: list[MicroRecord] = []
     for name in subjects:
         if name in collected.errors or name not in collected.values:
             continue
@@ -108,18 +110,12 @@ def aggregate(collected: Collected, subjects: Sequence[str], ops: Sequence[str],
             median = medians[name, op]
             reference = medians.get((SUBJECT_REFERENCE, op))
             ratio = round(median / reference, 3) if reference else None  # None: reference missing (or zero)
-            records.append({
-                "kind": "micro", "impl": name, "op": op,
-                "ns_median": round(median, 1),
-                "ns_spread": round(float(median_abs_deviation(series)), 1),
-                "spread_kind": "mad",
-                "values": [round(v, 1) for v in series],
-                "processes": collected.processes[name],
-                "values_per_process": values_per_process,
-                "loops": min(collected.loops[name][op]),
-                "harness_ns": round(statistics.median(collected.harness[name]), 2),
-                "ratio_to_threading_local": ratio,
-            })
+            records.append(MicroRecord(
+                impl=name, op=op, ns_median=round(median, 1),
+                ns_spread=round(float(median_abs_deviation(series)), 1), spread_kind="mad",
+                values=[round(v, 1) for v in series], processes=collected.processes[name],
+                values_per_process=values_per_process, loops=min(collected.loops[name][op]),
+                harness_ns=round(statistics.median(collected.harness[name]), 2), ratio_to_threading_local=ratio))
     return records
 
 
@@ -134,9 +130,9 @@ class _Plan:
     warmups: int
     min_time: float
 
-    def spec(self, impls: list[str], seed: int) -> dict[str, Any]:
-        return {"task": "micro", "ops": self.ops, "values": self.values, "warmups": self.warmups,
-                "min_time": self.min_time, "impls": impls, "seed": seed}
+    def spec(self, impls: list[str], seed: int) -> MicroTask:
+        return MicroTask(ops=self.ops, values=self.values, warmups=self.warmups, min_time=self.min_time,
+                         impls=impls, seed=seed)
 
     def limit(self, count: int) -> float:
         """Seconds worker processes of ``count`` subjects may take (:func:`worker_timeout`, read when called)."""
@@ -174,7 +170,7 @@ def run_micro(
     warmups: int = 1,
     min_time: float = 0.01,
     progress: Callable[[str], None] | None = None,
-) -> tuple[list[dict[str, Any]], list[str]]:
+) -> tuple[list[MicroRecord], list[str]]:
     """Measure ``impls`` (plus ``plain`` and ``threading-local``) in ``processes`` fresh workers, one after another.
 
     Returns ``(records, errors)``: one ``micro`` record per (subject, op) that

@@ -168,7 +168,7 @@ def run_stack_check(target: Any, records: list[Record], *, quiet: bool = True) -
     """
     from bench.cell.loads import DB_LOADS
     from bench.exec.pipeline import MemorySink, Pipeline
-    from bench.plan.cells import Planned, cell_id, model_companions, plan_stack
+    from bench.plan.cells import Cell, Planned, Timing, cell_id, model_companions, plan_stack
     from bench.plan.matrix import DB_QUICK, STACK_QUICK
     from bench.plan.selection import DbSelection, StackSelection
     from bench.webstack.servers import SERVERS
@@ -177,10 +177,9 @@ def run_stack_check(target: Any, records: list[Record], *, quiet: bool = True) -
     none = DbSelection(strategies=[], loads=[], concurrency=[], duration=DB_QUICK["duration"],
                        warmup=DB_QUICK["warmup"], request_impls=[], request_strategies=[])
     loads = {name: info.model_load for name, info in SERVERS.items()}
-    timing = {"duration": none.duration, "warmup": none.warmup, "hang_after": none.hang_after}
+    timing = Timing(none.duration, none.warmup, none.hang_after)
     cells = [Planned(cell_id("db", c.strategy, c.load, f"c{c.concurrency}"), "db", c.label(),
-                     {"kind": "db", "strategy": c.strategy, "load": c.load, "concurrency": c.concurrency,
-                      "impl": None, **timing})
+                     Cell("db", c.strategy, c.load, c.concurrency).spec(timing))
              for c in model_companions(none, stack, loads, DB_LOADS)]
     sink = MemorySink()
     errors = Pipeline(sink, title="stack check", quiet=quiet, target=target).run(cells + plan_stack(stack))

@@ -68,6 +68,9 @@ class Record(msgspec.Struct, kw_only=True, tag_field="kind", repr_omit_defaults=
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.get(name, UNSET) is not UNSET
 
+    def __iter__(self) -> Any:
+        return iter(self.keys())
+
     def keys(self) -> list[str]:
         """The fields present (``kind`` first), as in the JSON form."""
         return ["kind", *(f for f in self.__struct_fields__ if getattr(self, f) is not UNSET)]
