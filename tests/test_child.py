@@ -300,8 +300,11 @@ run_cell(SPEC, timeout=600)
 
 _CELL_GROUP = """
 up(lambda found: sum("bench.cell" in line for line in found) >= 2)
+from bench.exec.dbcell import cell_task
 from bench.exec.procgroup import run_group
-run_group(SPEC, 2, timeout=600, ready_timeout=600)
+from bench.plan.cells import Cell, Timing
+cell = Cell("db", "pooled-tuned", "threads", 2, None, 2)
+run_group(cell_task(target(), cell, Timing(600.0, 0.1, 600.0)), 2, timeout=600, ready_timeout=600)
 """
 
 _STACK_DRIVER = """
@@ -359,7 +362,7 @@ def _told(parent: subprocess.Popen[str], workdir: Path, timeout: float = 120.0) 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl(PR_SET_PDEATHSIG) is Linux's")
-@pytest.mark.parametrize("kind", [pytest.param(kind, marks=[_DB] if kind.startswith("stack") else [])
+@pytest.mark.parametrize("kind", [pytest.param(kind, marks=[_DB] if kind.startswith(("stack", "cell-group")) else [])
                                   for kind in KINDS])
 def test_no_child_outlives_a_parent_killed_by_sigkill(request: pytest.FixtureRequest, tmp_path: Path,
                                                       kind: str) -> None:

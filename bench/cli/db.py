@@ -49,6 +49,6 @@ def run(args: argparse.Namespace) -> int:
         print_table("Scaling over processes: efficiency = ops/s(P) / (P x ops/s(P=1))", header, rows)
     if args.json:
         print(f"records written to {args.json}")
-    skipped = bool(records) and all(r.get("outcome") == "skipped" for r in records)
+    skipped = bool(records) and all(getattr(r, "outcome", None) == "skipped" for r in records)
     return EXIT_ERROR if errors or skipped else EXIT_OK
 

@@ -271,7 +271,7 @@ def _run_ab(args: argparse.Namespace, plan: GatePlan) -> int:
 def _run(args: argparse.Namespace, plan: GatePlan, thresholds: Thresholds, baseline: Baseline | None,
          overrides: Overrides, server: DbServer) -> int:
     """Measure, then write the baseline or compare and report; the exit status."""
-    from bench.gate import run as gate_run
+    from bench.gate import compare as gate_run
     from bench.gate.measure import measure
 
     measurement = measure(plan, server.target, db_skipped=server.skipped, quiet=args.quiet, jobs=args.jobs)

@@ -59,6 +59,6 @@ def run(args: argparse.Namespace) -> int:
         print_table("Does the in-process model predict the real stack?", header, rows)
     if args.json:
         print(f"records written to {args.json}")
-    stack_records = [r for r in document.records if r.get("kind") == "stack"]
-    skipped = bool(stack_records) and all(r.get("outcome") == "skipped" for r in stack_records)
+    stack_records = [r for r in document.records if r.kind == "stack"]
+    skipped = bool(stack_records) and all(getattr(r, "outcome", None) == "skipped" for r in stack_records)
     return EXIT_ERROR if errors or skipped else EXIT_OK
