@@ -183,6 +183,15 @@ def test_errors_chart_draws_only_what_went_wrong() -> None:
     assert "clean in every cell, so not drawn: pooled-tuned, own-connection, tests.mine:factory" in note
 
 
+def test_errors_chart_adds_the_counts_of_repeated_runs() -> None:
+    records = [_db("global", "threads", 4, 0.0, errors={"InterfaceError": n}, outcome="errors", repeat=i)
+               for i, n in enumerate((100, 200, 300))]
+    fig = draw_errors(cast(list[Record], records))
+    assert fig is not None
+    assert "600\nInterface" in _texts(fig)
+    assert "counts summed over the n=3 runs of each cell" in fig.subfigs[0].get_suptitle()
+
+
 def test_errors_chart_without_errors_says_so() -> None:
     fig = draw_errors([_db("pooled-tuned", "threads", c, 5000.0) for c in (1, 4)])
     assert fig is not None

@@ -68,7 +68,7 @@ def draw_errors(records: list[Record], machine: str | None = None) -> Figure | N
     clean = [c for c in groups if not any(c.total(value) for _, value in MEASURES)]
     failed_strategies = {s for s, _, _ in rows}
     clean_strategies = [s for s in strategies_of(db) if s not in failed_strategies]
-    how = subtitle("counts over the window, summed over the runs of a cell", window_text(db), repeats_text(groups),
+    how = subtitle("counts over the measured window", window_text(db), repeats_text(groups, summed=True),
                    machine=machine)
     fig, body = titled(0.3 * max(len(rows), 1) + 2.5, TITLE, how)
     note = textwrap.fill(f"{len(clean)} of {len(groups)} cells had no error, no wrong result and no hang; "

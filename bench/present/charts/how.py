@@ -56,12 +56,15 @@ def window_text(records: Sequence[Measured]) -> str:
     return f"{window} window per cell" + (f" after {warmup} of warm-up" if warmup else "")
 
 
-def repeats_text(cells: Sequence[Cell]) -> str:
-    """How many runs each cell's figure is made of, and what its bars mean."""
+def repeats_text(cells: Sequence[Cell], *, summed: bool = False) -> str:
+    """How many runs each cell's figure is made of, and what its bars mean (``summed``: counts added over the runs,
+    no bars)."""
     ns = sorted({cell.n for cell in cells}) or [1]
     if ns[-1] == 1:
-        return "one run per cell (n=1: no error bars)"
+        return "one run per cell" + ("" if summed else " (n=1: no error bars)")
     runs = f"{ns[0]}" if ns[0] == ns[-1] else f"{ns[0]}-{ns[-1]}"
+    if summed:
+        return f"counts summed over the n={runs} runs of each cell"
     return f"median of n={runs} runs per cell, bars: lowest to highest"
 
 
