@@ -290,9 +290,10 @@ def test_palette_is_fixed_and_stable() -> None:
     assert impls == ["plain", "threading-local", "dict-by-ident", "greenlet-keyed", "contextvar", "fast", "werkzeug",
                      "gevent-local"]
     assert strategies == ["global", "global-reconnect", "locked", "pooled", "pooled-tuned", "persistent", "per-request",
-                          "sqlalchemy-queuepool", "own-connection"]
+                          "sqlalchemy-queuepool", "own-connection", "aiomysql-pool", "asyncmy-pool", "sqlalchemy-async",
+                          "to-thread"]
     assert len({palette.impl_colour(n) for n in impls}) == len(impls)
-    assert len({palette.strategy_colour(n) for n in strategies}) == len(strategies)
+    assert len({palette.strategy_style(n) for n in strategies}) == len(strategies)
     user = "mypkg.locals:MyLocal"
     assert palette.impl_colour(user) == palette.impl_colour(user) in palette.FALLBACK
     # The same name gets the same colour in a fresh interpreter (no salted hash()).

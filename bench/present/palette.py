@@ -1,7 +1,7 @@
-"""One colour per impl and per strategy, one marker and line style per load -- the same in every chart.
+"""One colour per impl, a colour and marker per strategy, a marker and line style per load -- the same in every chart.
 
 What is promised
-    :func:`impl_colour`, :func:`strategy_colour` and :func:`load_style` return
+    :func:`impl_colour`, :func:`strategy_style` and :func:`load_style` return
     the same answer for the same name in every chart, every run and every
     process.  The built-in names have fixed entries chosen by meaning (the
     references are black, the known-bad designs warm, the pools blues and
@@ -12,7 +12,7 @@ What is promised
     missing) are here as well, so isolation and request charts agree.
 
 Why
-    A reader learns "blue is pooled-tuned" on the first chart and must be able
+    A reader learns "the blue diamond is pooled-tuned" on the first chart and must be able
     to rely on it on the last one; and two runs compared side by side must not
     swap colours because a matrix gained a strategy.  The colours come from the
     Okabe-Ito set (distinguishable under the common colour-vision
@@ -23,6 +23,7 @@ Why
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 #: Okabe & Ito (2008), minus yellow (too pale for lines on white).
@@ -53,7 +54,10 @@ IMPL_COLOURS: dict[str, str] = {
     "gevent-local": OKABE_ITO["purple"],
 }
 
-#: Connection strategies.  The known-bad shared connections are warm, the reference (own-connection) black.
+#: Connection strategies, each one colour and one marker (:data:`STRATEGY_MARKERS`) in every chart.  The known-bad
+#: shared connections are warm, the pools blues and greens, SQLAlchemy wine, the reference (own-connection) black.
+#: Under one kind of load (the sync loads; asyncio) no two strategies share a colour or a marker; over all of
+#: them no two share both.  The order is the order strategies are shown in everywhere.
 STRATEGY_COLOURS: dict[str, str] = {
     "global": OKABE_ITO["vermillion"],
     "global-reconnect": "#8E2C00",  # a darker vermillion: the same connection, reopened
@@ -64,7 +68,39 @@ STRATEGY_COLOURS: dict[str, str] = {
     "per-request": OKABE_ITO["purple"],
     "sqlalchemy-queuepool": "#882255",
     "own-connection": OKABE_ITO["black"],
+    # asyncio only: colours of the sync strategies that never share a panel with them, other markers
+    "aiomysql-pool": OKABE_ITO["blue"],
+    "asyncmy-pool": OKABE_ITO["green"],
+    "sqlalchemy-async": "#882255",
+    "to-thread": OKABE_ITO["sky"],
 }
+STRATEGY_MARKERS: dict[str, str] = {
+    "global": "o",
+    "global-reconnect": "s",
+    "locked": "^",
+    "pooled": "v",
+    "pooled-tuned": "D",
+    "persistent": "P",
+    "per-request": "h",
+    "sqlalchemy-queuepool": "p",
+    "own-connection": "*",
+    "aiomysql-pool": "s",
+    "asyncmy-pool": "v",
+    "sqlalchemy-async": "P",
+    "to-thread": "D",
+}
+#: Markers and colours for strategies without a fixed pair (a user's ``package.module:factory``): none of them is
+#: a fixed strategy's marker, so a user strategy never looks like a built-in one.
+_STRATEGY_FALLBACK_MARKERS: tuple[str, ...] = ("X", "<", ">", "d", "8")
+_STRATEGY_FALLBACK_COLOURS: tuple[str, ...] = tuple(c for c in FALLBACK if c not in STRATEGY_COLOURS.values())
+
+
+@dataclass(frozen=True)
+class StrategyStyle:
+    """How a strategy is drawn: its colour and marker."""
+
+    colour: str
+    marker: str
 
 
 @dataclass(frozen=True)
@@ -120,7 +156,31 @@ def impl_colour(name: str) -> str:
 
 def strategy_colour(name: str) -> str:
     """The colour of a connection strategy in every chart."""
-    return STRATEGY_COLOURS.get(name) or fallback_colour(name)
+    return strategy_style(name).colour
+
+
+def strategy_style(name: str) -> StrategyStyle:
+    """The colour and marker of a connection strategy in every chart."""
+    if name in STRATEGY_COLOURS:
+        return StrategyStyle(STRATEGY_COLOURS[name], STRATEGY_MARKERS[name])
+    digest = _digest(name)
+    return StrategyStyle(_STRATEGY_FALLBACK_COLOURS[digest % len(_STRATEGY_FALLBACK_COLOURS)],
+                         _STRATEGY_FALLBACK_MARKERS[(digest >> 8) % len(_STRATEGY_FALLBACK_MARKERS)])
+
+
+def strategy_styles(names: Iterable[str]) -> dict[str, StrategyStyle]:
+    """The style of each of ``names`` for one chart: :func:`strategy_style`, except that a strategy without a fixed
+    pair whose pair another one of ``names`` already has takes the next free fallback pair (so no two strategies of
+    one chart look alike)."""
+    styles: dict[str, StrategyStyle] = {}
+    pairs = [StrategyStyle(c, m) for m in _STRATEGY_FALLBACK_MARKERS for c in _STRATEGY_FALLBACK_COLOURS]
+    for name in dict.fromkeys(names):
+        style = strategy_style(name)
+        if name not in STRATEGY_COLOURS and style in styles.values():
+            start = pairs.index(style)
+            style = next((p for p in pairs[start:] + pairs[:start] if p not in styles.values()), style)
+        styles[name] = style
+    return styles
 
 
 def load_style(name: str) -> LoadStyle:

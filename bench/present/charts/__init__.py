@@ -7,9 +7,13 @@ What is promised
     to ``notes`` when a list is passed, and available beforehand from :func:`skip_reasons`, so a report can
     say why it is missing.  Records are read by :func:`bench.records.read.load_records`.
 
-    Every chart is titled, has units on its axes and a legend placed outside the data, is 9 inches wide
-    (:mod:`bench.present.charts.figure`), and uses the colours of :mod:`bench.present.palette`, so a name
-    has one colour in every chart.  One module per chart draws it from a list of records.
+    Every chart has a title saying what it shows and a subtitle saying how it was measured (window, runs per
+    cell, and the machine when ``environment`` is passed), units on its axes and a legend placed outside the
+    data, is 9 inches wide (:mod:`bench.present.charts.figure`), and uses the colours and markers of
+    :mod:`bench.present.palette`, so a name looks the same in every chart.  Throughput is correct replies per
+    second in every chart; a cell that failed (a wrong reply, an error, a hang) shows what failed, never a
+    speed (:mod:`bench.present.charts.how`).  Repeated cells are drawn at their median with the lowest to
+    highest run as a bar.  One module per chart draws it from a list of records.
 
 Why
     Charts are a view of the records, never a second measurement: drawing them again from the same files
@@ -19,8 +23,9 @@ Why
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 from matplotlib.figure import Figure
@@ -28,6 +33,7 @@ from matplotlib.figure import Figure
 from bench.present.charts.cost import draw_cost
 from bench.present.charts.errors import draw_errors
 from bench.present.charts.figure import FORMATS, PNG_DPI, STYLE, save
+from bench.present.charts.how import machine_text
 from bench.present.charts.isolation import draw_isolation
 from bench.present.charts.latency import draw_latency
 from bench.present.charts.request import draw_request
@@ -37,27 +43,32 @@ from bench.present.common import of_kind, one_per_cell, skipped
 from bench.records.kinds import DbRecord, Record, RequestRecord, StackRecord
 from bench.records.read import keep_valid
 
-__all__ = ["CHARTS", "CHART_KIND", "DRAWERS", "FORMATS", "PNG_DPI", "draw_all", "skip_reasons"]
+__all__ = ["CHARTS", "CHART_KIND", "DRAWERS", "FORMATS", "PNG_DPI", "draw_all", "machine_text", "skip_reasons"]
 
 log = logging.getLogger(__name__)
 
 #: Every chart, in the order a report shows them, with its one-line description.
 CHARTS: dict[str, str] = {
-    "isolation": "isolation probes: impl x load per probe, violations/checks in each cell",
-    "cost_per_op": "cost per op: median ns per get/set/del/push/top/pop/proxy-get per impl, log scale, "
-                   "floor and threading.local marked",
-    "throughput": "throughput vs concurrency per strategy, one panel per load, server ceiling drawn",
-    "latency": "latency p50 and p99 vs concurrency per strategy and load, and the latency CDF at one concurrency",
-    "errors": "errors and wrong results per strategy x load x concurrency, counts written in",
-    "request": "request scenario: impl x strategy per load, local violations / wrong results / ops/s",
-    "stack": "the real stack: server x impl / strategy, silent wrong / wrong Local / errors / req/s",
+    "isolation": "isolation probes: impl x load per probe, violations/checks in each cell, failures hatched",
+    "cost_per_op": "cost per op in one thread with no load: median ns per get/set/del/push/top/pop/proxy-get per "
+                   "impl, log scale, floor and threading.local marked; beside it, the loads each impl is unsafe under",
+    "throughput": "correct operations per second vs concurrency per strategy, one panel per load, server ceiling "
+                  "drawn; failed cells named in a strip below, not drawn as a speed",
+    "latency": "latency per op at each load's highest concurrency (p50 to p99, p99.9, max) beside workers / correct "
+               "ops/s, a note where the percentiles leave a wait out; p99 vs concurrency",
+    "errors": "silent wrong results, errors, other wrong results and hangs: only the strategies and kinds that "
+              "happened, per load x concurrency, counts written in; the clean strategies named",
+    "request": "request scenario: impl x strategy per load, correct ops/s or what failed (wrong Local / silent "
+               "wrong / errors)",
+    "stack": "the real stack: server x impl / strategy, correct replies/s or what failed (silent wrong / wrong "
+             "Local / errors)",
 }
 #: Which record kind each chart is drawn from.
 CHART_KIND: dict[str, str] = {
     "isolation": "probe", "cost_per_op": "micro", "throughput": "db", "latency": "db", "errors": "db",
     "request": "request", "stack": "stack",
 }
-DRAWERS: dict[str, Callable[[list[Record]], Figure | None]] = {
+DRAWERS: dict[str, Callable[[list[Record], str | None], Figure | None]] = {
     "isolation": draw_isolation,
     "cost_per_op": draw_cost,
     "throughput": draw_throughput,
@@ -92,8 +103,10 @@ def skip_reasons(records: Sequence[Record]) -> dict[str, str]:
 
 
 def draw_all(records: Sequence[Record], out_dir: Path, *, formats: Sequence[str] = FORMATS,
-             notes: list[str] | None = None) -> list[Path]:
+             notes: list[str] | None = None, environment: Mapping[str, Any] | None = None) -> list[Path]:
     """Draw every chart the records allow into ``out_dir``; return the files written.
+
+    ``environment`` (the run's ``environment.json``), when given, names the machine in every chart's subtitle.
 
     A chart without records is skipped: ``"<chart>: skipped: <reason>"`` is logged and appended to
     ``notes`` (when given).  Records that cannot be charted are left out the same way.  A stale file of a
@@ -108,6 +121,7 @@ def draw_all(records: Sequence[Record], out_dir: Path, *, formats: Sequence[str]
     valid = one_per_cell(keep_valid("records", records, said))  # several-process cells: the scaling table
     reasons = skip_reasons(valid)
     drawable = [r for r in valid if not skipped(r)]
+    machine = machine_text(environment) or None
     written: list[Path] = []
     with matplotlib.rc_context(STYLE):  # type: ignore[arg-type]  # matplotlib types the keys as one Literal
         for name, draw in DRAWERS.items():
@@ -116,7 +130,7 @@ def draw_all(records: Sequence[Record], out_dir: Path, *, formats: Sequence[str]
                 for fmt in formats:
                     (out_dir / f"{name}.{fmt}").unlink(missing_ok=True)
                 continue
-            fig = draw(drawable)
+            fig = draw(drawable, machine)
             if fig is None:
                 said.append(f"{name}: skipped: nothing to draw")
                 continue

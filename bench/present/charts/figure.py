@@ -16,7 +16,7 @@ from typing import Any
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, SubFigure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator
 
@@ -44,6 +44,18 @@ def figure(height: float) -> Figure:
     fig = Figure(figsize=(WIDTH_IN, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+def titled(height: float, title: str, how: str) -> tuple[Figure, SubFigure]:
+    """A figure with its title (what is drawn) and, below it in smaller grey type, its subtitle (how it was measured).
+
+    Draw into the returned subfigure (panels, legend): the title stays the figure's own ``suptitle``.
+    """
+    fig = figure(height)
+    fig.suptitle(title, fontsize=12)
+    body = fig.subfigures(1, 1)
+    body.suptitle(how, fontsize=8.5, color="#444444")
+    return fig, body
 
 
 def save(fig: Figure, out_dir: Path, name: str, formats: Sequence[str]) -> list[Path]:
@@ -77,8 +89,12 @@ def heat_text_colour(rgba: Sequence[float]) -> str:
     return "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "black"
 
 
-def rect(x: float, y: float, face: str) -> Rectangle:
-    """The unit square of grid cell (x, y)."""
+def rect(x: float, y: float, face: Any, hatch: str | None = None) -> Rectangle:
+    """The unit square of grid cell (x, y), hatched (a failed cell: readable without colour) when ``hatch`` is given."""
+    if hatch:
+        # the hatch takes the edge colour: draw it pale over the face, the white grid line is left out for it
+        return Rectangle((x - 0.47, y - 0.47), 0.94, 0.94, facecolor=face, edgecolor="#E58A5C", hatch=hatch,
+                         linewidth=0)
     return Rectangle((x - 0.5, y - 0.5), 1, 1, facecolor=face, edgecolor="white", linewidth=1.5)
 
 
@@ -94,15 +110,16 @@ def grid_axes(ax: Axes, columns: Sequence[str], rows: Sequence[str], *, show_row
         spine.set_visible(False)
 
 
-def concurrency_axis(ax: Axes, levels: Sequence[int]) -> None:
-    """A log-2 x axis with one tick per concurrency level measured."""
+def concurrency_axis(ax: Axes, levels: Sequence[int], *, label: bool = True) -> None:
+    """A log-2 x axis from the lowest to the highest level measured, one tick per level."""
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_locator(FixedLocator(levels))
     ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
     if levels:
         ax.set_xlim(min(levels) / 1.4, max(levels) * 1.4)
-    ax.set_xlabel("concurrent workers")
+    if label:
+        ax.set_xlabel("concurrent workers")
     ax.grid(which="major", color="#E3E3E3", linewidth=0.6)
 
 

@@ -1,7 +1,9 @@
-"""The real-stack chart: server (rows) x impl / strategy (columns): silent wrong, wrong Local, errors, req/s.
+"""The real-stack chart: server (rows) x impl / strategy (columns): correct replies per second, or what failed.
 
-Each cell leads with the count a deployed app's users would meet first: replies answered 200 with another
-request's row (S).  A cell whose verdict the in-process model did not predict is marked ``≠ model``.
+A cell where every reply was the request's own shows its correct replies per second; a cell where any was not
+(answered 200 with another request's row, another request's token in the Local, an error) is hatched and says what
+failed, with counts, and no speed: a fast wrong answer is not a throughput.  A cell whose verdict the in-process
+model did not predict is marked ``≠ model``.
 """
 
 from __future__ import annotations
@@ -10,18 +12,17 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from bench.present import palette
-from bench.present.charts.figure import figure, grid_axes, rect
-from bench.present.common import impls_of, of_kind, short_count, strategies_of
-from bench.present.model import pair_all, stack_errors
-from bench.records.kinds import Record, StackRecord, known
+from bench.present.charts.figure import grid_axes, rect, titled
+from bench.present.charts.how import FAIL_HATCH, grouped, repeats_text, subtitle, verdict_cell, window_text
+from bench.present.common import impls_of, of_kind, strategies_of
+from bench.present.model import pair_all
+from bench.present.spread import Cell
+from bench.records.kinds import Record
 
-#: Two lines: one line is wider than the figure and matplotlib clips it on both sides.
-KEY_TITLE = ("cell text: S = answered 200 with another request's row (silent wrong), L = another request's token "
-             "in the Local,\nE = HTTP and client errors; then requests/s (every reply in the window); "
-             "'≠ model' = the in-process model predicted otherwise")
+TITLE = "The real stack: a Flask app under real WSGI servers (Starlette under uvicorn), every reply checked"
 
 
-def draw_stack(records: list[Record]) -> Figure | None:
+def draw_stack(records: list[Record], machine: str | None = None) -> Figure | None:
     """One grid: server (rows) x impl / strategy (columns), at the first concurrency measured per cell."""
     stack = of_kind(records, "stack")
     if not stack:
@@ -29,50 +30,41 @@ def draw_stack(records: list[Record]) -> Figure | None:
     servers = list(dict.fromkeys(r.server for r in stack))
     columns = [(i, s) for i in impls_of(stack) for s in strategies_of(stack)
                if any(r.impl == i and r.strategy == s for r in stack)]
-    cells: dict[tuple[str, str, str], StackRecord] = {}
-    for r in stack:
-        cells.setdefault((r.server, r.impl, r.strategy), r)
+    grid: dict[tuple[str, str, str], Cell] = {}
+    for cell in grouped(stack):
+        r = cell.first
+        grid.setdefault((r.server, r.impl, r.strategy), cell)
     disagree = {id(p.stack) for p in pair_all(records) if p.verdict == "disagree"}
-    fig = figure(0.55 * len(servers) + 2.4)
-    ax = fig.subplots(1, 1)
+    conc = sorted({r.concurrency for r in stack})
+    how = subtitle(f"{'/'.join(map(str, conc))} concurrent HTTP clients on loopback", window_text(stack),
+                   repeats_text(list(grid.values())),
+                   "green: every reply its own, correct replies per second",
+                   "hatched: what failed (counts over all runs), no speed",
+                   machine=machine)
+    fig, body = titled(0.55 * len(servers) + 2.6, TITLE, how)
+    ax = body.subplots(1, 1)
     for y, server in enumerate(servers):
         for x, (impl, strategy) in enumerate(columns):
-            rec = cells.get((server, impl, strategy))
-            face, text, colour, weight = stack_cell(rec, rec is not None and id(rec) in disagree)
-            ax.add_patch(rect(x, y, face))
-            ax.text(x, y, text, ha="center", va="center", fontsize=7.5, color=colour, fontweight=weight,
-                    linespacing=1.05)
+            cell = grid.get((server, impl, strategy))
+            mark = "≠ model" if cell is not None and any(id(r) in disagree for r in cell.records) else ""
+            drawn = verdict_cell(cell, mark)
+            ax.add_patch(rect(x, y, drawn.face, drawn.hatch))
+            ax.text(x, y, drawn.text, ha="center", va="center", fontsize=7.5, color=drawn.colour,
+                    fontweight=drawn.weight, linespacing=1.05,
+                    bbox={"facecolor": drawn.face, "edgecolor": "none", "pad": 1.0} if drawn.hatch else None)
     grid_axes(ax, [f"{i}\n{s}" for i, s in columns], servers, show_rows=True, rotate=0)
-    conc = sorted({r.concurrency for r in stack})
-    ax.set_title(f"{'/'.join(map(str, conc))} concurrent HTTP clients on loopback", fontsize=9.5)
     ax.set_xlabel("Local the request token is kept in / connection strategy")
-    fig.legend(
+    body.legend(
         handles=[
-            Patch(facecolor=palette.VERDICT_COLOURS["ok"], edgecolor="#999999", label="every reply its own"),
-            Patch(facecolor=palette.VERDICT_COLOURS["fail"], edgecolor="#999999",
-                  label="silent wrong, wrong Local or errors (bold)"),
+            Patch(facecolor=palette.VERDICT_COLOURS["ok"], edgecolor="#999999",
+                  label="every reply its own: correct replies/s"),
+            Patch(facecolor=palette.VERDICT_COLOURS["fail"], edgecolor="#E58A5C", hatch=FAIL_HATCH,
+                  label="silent wrong / wrong Local / errors: what failed, no speed"),
             Patch(facecolor=palette.VERDICT_COLOURS["error"], edgecolor="#999999", label="hung / skipped / failed"),
         ],
-        loc="outside lower center", ncols=3, frameon=False, title=KEY_TITLE, title_fontsize=8,
+        loc="outside lower center", ncols=3, frameon=False,
+        title="silent wrong = answered 200 with another request's row; wrong Local = another request's token in "
+              "the Local;\nerrors = HTTP and client errors; '≠ model' = the in-process model predicted otherwise",
+        title_fontsize=8,
     )
-    fig.suptitle("The real stack: a Flask app under real WSGI servers (Starlette under uvicorn), every reply checked")
     return fig
-
-
-def stack_cell(rec: StackRecord | None, disagrees: bool = False) -> tuple[str, str, str, str]:
-    """(face colour, text, text colour, font weight) of one real-stack cell."""
-    if rec is None:
-        return palette.VERDICT_COLOURS["missing"], "-", "#777777", "normal"
-    outcome = rec.outcome
-    mark = "\n≠ model" if disagrees else ""
-    if outcome in ("hung", "skipped", "error"):
-        return palette.VERDICT_COLOURS["error"], f"{outcome}{mark}", "white", "bold"
-    silent, local, errors = known(rec.silent_wrong), known(rec.wrong_local), stack_errors(rec)
-    rate = rec.ops_per_s
-    line1 = f"S {short_count(silent)}  L {short_count(local)}"
-    rate_text = f"{short_count(rate)}/s" if isinstance(rate, (int, float)) else "-/s"
-    line2 = (f"E {short_count(errors)}  " if errors else "") + rate_text
-    text = f"{line1}\n{line2}{mark}"
-    if silent or local or errors or outcome != "ok":
-        return palette.VERDICT_COLOURS["fail"], text, palette.FAIL_TEXT, "bold"
-    return palette.VERDICT_COLOURS["ok"], text, "#1E4D3A", "normal"
