@@ -123,7 +123,7 @@ def test_tables_and_environment(built: dict[str, Any]) -> None:
     for text in (html_text, md_text):
         assert "Isolation probes: violations / checks" in text
         assert "Cost per operation: median ns" in text
-        assert "Connection strategies: throughput, latency, errors, wrong results" in text
+        assert "Connection strategies: throughput (correct ops/s), latency, errors, wrong results" in text
         assert "Request scenario" in text
         # threading-local under asyncio, 4 workers x 5 rounds, worded as bench.present.tables words it
         assert "FAIL 15/20" in text
