@@ -188,3 +188,27 @@ def test_findings_count_exactly(part: int, whole: int, text: str) -> None:
     assert "3 of 6,000 (0.05%)" in found and " 0% " not in found
     if part and part != whole:
         assert f"{text} requests were answered 200" in found
+
+
+def test_a_repeated_stack_cell_is_one_finding_with_its_repeats_added() -> None:
+    from bench.present.findings import stack_findings
+
+    recs = [stack_rec("gunicorn-gevent", "gevent", "fast", "global", silent=s, requests=1000) for s in (999, 1000)]
+    assert stack_findings(recs) == ["Under gunicorn-gevent with fast x global, 1,999 of 2,000 (99.95%) requests over 2 "
+                                    "repeats were answered 200 with another request's row; 0 got an HTTP error."]
+
+
+def test_a_run_directory_reported_twice_reads_the_same(tmp_path: Path) -> None:
+    """answer.json sits beside the run's files: reading the run again does not take it for a results file."""
+    from bench.present.report import render_report, write_answer
+    from bench.records.read import load_records
+
+    run = tmp_path / "run"
+    (run / "cells").mkdir(parents=True)
+    atomic_write_json(run / "environment.json", {"schema": 1, "run_id": "20260101-120000"})
+    atomic_write_json(run / "cells" / "all.json", results_document({}, planted()))
+    write_answer({}, planted(), run / "answer.json")
+    _env, records, problems = load_records(run)
+    assert problems == [] and len(records) == len(planted())
+    _page, md, problems = render_report(run, run, formats=("png",))
+    assert problems == [] and "Problems reading the records" not in md.read_text()

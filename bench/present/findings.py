@@ -28,6 +28,7 @@ from bench.present.dbfindings import (
     request_findings,
     silent_findings,
 )
+from bench.present.footnotes import cells
 from bench.present.spread import share
 from bench.records.kinds import MicroRecord, ProbeRecord, Record
 
@@ -155,12 +156,13 @@ def stack_findings(records: Sequence[Record]) -> list[str]:
     """Sentences about the real stack: silent wrong replies first, then Locals that leaked, per server."""
     stack = [r for r in of_kind(records, "stack") if r.outcome not in ("skipped", "error")]
     out: list[str] = []
-    for r in stack:
-        requests = r.requests or 0
-        silent = int(r.silent_wrong or 0)
+    for cell in cells(stack):  # a cell measured several times: its repeats added up, n said
+        r = cell.first
+        requests, silent = cell.total(lambda x: x.requests), cell.total(lambda x: x.silent_wrong)
         if silent and requests:
-            errors = sum(int(v) for v in (r.http_errors or {}).values())
-            out.append(f"Under {r.server} with {r.impl} x {r.strategy}, {share(silent, requests)} requests "
+            errors = sum(int(v) for x in cell.records for v in (x.http_errors or {}).values())  # type: ignore[union-attr]
+            repeats = f" over {cell.n} repeats" if cell.n > 1 else ""
+            out.append(f"Under {r.server} with {r.impl} x {r.strategy}, {share(silent, requests)} requests{repeats} "  # type: ignore[union-attr]
                        "were answered 200 with another request's row; "
                        f"{errors:,} got an HTTP error.")
     leaks: dict[str, list[str]] = {}
@@ -170,7 +172,7 @@ def stack_findings(records: Sequence[Record]) -> list[str]:
     for impl, servers in leaks.items():
         out.append(f"With the request token on {impl}, replies carried another request's token under "
                    f"{join_words(list(dict.fromkeys(servers)))}.")
-    hung = [f"{r.server} ({r.impl} x {r.strategy})" for r in stack if r.outcome == "hung"]
+    hung = list(dict.fromkeys(f"{r.server} ({r.impl} x {r.strategy})" for r in stack if r.outcome == "hung"))
     if hung:
         out.append(f"The real server hung under {join_words(hung)}.")
     return out
