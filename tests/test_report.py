@@ -123,7 +123,7 @@ def test_tables_and_environment(built: dict[str, Any]) -> None:
     for text in (html_text, md_text):
         assert "Isolation probes: violations / checks" in text
         assert "Cost per operation: median ns" in text
-        assert "Connection strategies: throughput, latency, errors, wrong results" in text
+        assert "Connection strategies: throughput (correct ops/s), latency, errors, wrong results" in text
         assert "Request scenario" in text
         # threading-local under asyncio, 4 workers x 5 rounds, worded as bench.present.tables words it
         assert "FAIL 15/20" in text
@@ -272,3 +272,59 @@ def test_page_screenshot_is_not_blank(built: dict[str, Any], chromium: str, tmp_
         lower = rgb.crop((0, 1000, 1000, 3000))  # below the findings: the charts
         colours = lower.getcolors(maxcolors=1_000_000)
         assert colours is None or len(colours) > 200, "the chart area of the page is (almost) blank"
+
+
+# --- the reference run's first screen, in a real browser
+
+_LAYOUT_SCRIPT = """
+<script>
+window.addEventListener('load', function () {
+  var table = document.querySelector('table.answer').getBoundingClientRect();
+  var imgs = Array.prototype.map.call(document.images, function (img) { return img.naturalWidth; });
+  var doc = document.documentElement;
+  var out = document.createElement('pre');
+  out.id = 'layout-check';
+  out.textContent = [window.innerWidth, window.innerHeight, Math.round(table.top), Math.round(table.bottom),
+                     Math.round(table.right), doc.scrollWidth, doc.clientWidth, imgs.join(',')].join(' ');
+  document.body.appendChild(out);
+});
+</script>
+"""
+
+
+@pytest.fixture(scope="module")
+def reference_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The stored reference run rendered by today's code (charts drawn again into a temporary directory)."""
+    from bench.records.environment import PROJECT_ROOT
+
+    out = tmp_path_factory.mktemp("reference")
+    page, _md, problems = report.render_report(PROJECT_ROOT / "results" / "reference", out, formats=("png", "svg"))
+    assert problems == []
+    return page
+
+
+def _layout(chromium: str, tmp_path: Path, page: Path, width: int, height: int) -> list[str]:
+    check = tmp_path / f"layout-{width}.html"
+    check.write_text(page.read_text(encoding="utf-8").replace("</body>", _LAYOUT_SCRIPT + "</body>"), encoding="utf-8")
+    done = _browser(chromium, tmp_path, f"--window-size={width},{height}", "--virtual-time-budget=10000",
+                    "--dump-dom", check.as_uri())
+    match = re.search(r'<pre id="layout-check">(.*?)</pre>', done.stdout, re.S)
+    assert match, f"the layout script did not run: rc={done.returncode} {done.stderr[-1500:]}"
+    return match.group(1).split()
+
+
+@pytest.mark.timeout(1800)
+def test_the_answer_fills_the_first_screen_of_the_reference_report(reference_page: Path, chromium: str,
+                                                                  tmp_path: Path) -> None:
+    """At 1400 x 900 the "what to use" table is wholly inside the first screen; at 1280 px nothing scrolls sideways;
+    every image decoded."""
+    inner_w, inner_h, top, bottom, right, scroll_w, client_w, widths = _layout(chromium, tmp_path, reference_page,
+                                                                              1400, 900)
+    # The layout is 1400 px wide; the top of the page is the first screen whatever height the headless window
+    # leaves the viewport (--dump-dom gives less than --window-size, --screenshot the whole 900 px).
+    assert int(inner_w) == 1400 and int(inner_h) > 0
+    assert 0 <= int(top) and int(bottom) <= 900 and int(right) <= 1400, f"answer table at {top}-{bottom}, right {right}"
+    sizes = [int(w) for w in widths.split(",")]
+    assert len(sizes) == len(charts.CHARTS) and all(w > 0 for w in sizes), f"images not decoded: {sizes}"
+    *_, scroll_w, client_w, _widths = _layout(chromium, tmp_path, reference_page, 1280, 900)
+    assert int(scroll_w) <= int(client_w), f"horizontal scroll at 1280 px: {scroll_w} > {client_w}"

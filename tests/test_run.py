@@ -35,6 +35,11 @@ def test_run_writes_a_cell_file_per_cell_and_a_report(tmp_path: Path) -> None:
     assert env["schema"] == 1 and env["load_average_start"] is not None and "load_average_end" in env and env["commit"]
     assert (run / "report.html").exists() and (run / "REPORT.md").exists()
     assert (run / "charts" / "isolation.png").exists()
+    # The run ends with the answer: the table in the terminal, answer.json beside the report.
+    answer = json.loads((run / "answer.json").read_text())
+    assert [row["shape"] for row in answer["rows"]] == ["threads", "asyncio"]
+    assert "What to use" in proc.stdout and "threads (in-process)" in proc.stdout
+    assert proc.stdout.rstrip().endswith(f"answer: {run / 'answer.json'}")
 
 
 def test_interrupted_run_keeps_finished_cells_and_resume_runs_only_the_missing(tmp_path: Path) -> None:

@@ -167,7 +167,7 @@ def test_report_and_chart_carry_the_stack_and_the_model_check(tmp_path: Path) ->
     md = report.write_markdown({}, records, "charts", tmp_path / "REPORT.md").read_text()
     assert "## Does the model predict the real stack?" in md
     assert "## The real stack:" in md
-    assert any("95% of requests (950 of 1,000) were answered 200 with another request's row" in f
+    assert any("950 of 1,000 (95.0%) requests were answered 200 with another request's row" in f
                for f in findings(records))
     assert "1 agree, 1 disagree" in md
 

@@ -60,6 +60,18 @@ def run_report(args: argparse.Namespace) -> int:
     page, md, problems = render_report(source, out)
     for line in problems:
         log.warning("%s", line)
+    print_answer_of(source, out)
     print(f"report: {page}")
     print(f"summary: {md}")
+    print(f"answer: {out / 'answer.json'}")
     return EXIT_OK
+
+
+def print_answer_of(source: Path, report_dir: Path) -> None:
+    """The "what to use" table in the terminal; a failure to print it is logged, never fatal."""
+    from bench.present.terminal import print_answer
+
+    try:
+        print_answer(source, report_dir=report_dir)
+    except Exception as exc:  # the report is written: the table is a courtesy, not the result
+        log.warning("could not print the answer: %s: %s", type(exc).__name__, exc)

@@ -89,6 +89,10 @@ def run(args: argparse.Namespace) -> int:
         return 130
     for line in outcome.problems:
         log.warning("%s", line)
+    from bench.cli.report import print_answer_of
+
+    print_answer_of(run_dir.path, run_dir.path)
     print(f"report: {run_dir.path / 'report.html'}")
     print(f"summary: {run_dir.path / 'REPORT.md'}")
+    print(f"answer: {run_dir.path / 'answer.json'}")
     return EXIT_ERROR if outcome.errors else EXIT_OK

@@ -21,8 +21,8 @@ from bench.records.io import RecordError, read_json, read_results
 from bench.records.kinds import Record
 from bench.records.schema import RUN_KINDS, SCHEMA_VERSION, RecordInvalid, from_json
 
-#: Files of a run directory that are not results documents.
-RUN_DIR_FILES: frozenset[str] = frozenset({"environment.json", "run.json"})
+#: Files of a run directory that are not results documents (answer.json: the report's answer, written beside them).
+RUN_DIR_FILES: frozenset[str] = frozenset({"environment.json", "run.json", "answer.json"})
 
 Sources = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
