@@ -24,6 +24,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="charts plus report.html and REPORT.md for a run, from its stored records")
     p.add_argument("--results", type=Path, metavar="DIR", help=RESULTS_HELP)
     p.add_argument("--out", type=Path, metavar="DIR", help="where to write (default: the run directory)")
+    p.add_argument("--markdown", type=Path, metavar="FILE",
+                   help="write only the Markdown page, to FILE, linking the run's drawn charts (nothing is drawn): "
+                        "docs/results.md is `ctxbench report --results results/reference --markdown docs/results.md`")
     p.set_defaults(func=run_report)
 
 
@@ -57,6 +60,11 @@ def run_report(args: argparse.Namespace) -> int:
     source = results_source(args.results)
     out = args.out or (source if source.is_dir() else source.parent)
     _records(source, warn=False)  # render_report names the unreadable files itself
+    if args.markdown is not None:
+        from bench.present.report import render_results_page
+
+        print(f"page: {render_results_page(source, out, args.markdown)}")
+        return EXIT_OK
     page, md, problems = render_report(source, out)
     for line in problems:
         log.warning("%s", line)

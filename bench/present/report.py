@@ -196,3 +196,17 @@ def render_report(sources: Sources, out_dir: str | os.PathLike[str], *,
     md = write_markdown(environment, records, "charts", out / "REPORT.md", problems)
     write_answer(environment, records, out / "answer.json")
     return page, md, problems
+
+
+def render_results_page(sources: Sources, run_dir: str | os.PathLike[str], out_path: str | os.PathLike[str]) -> Path:
+    """A run's report as one Markdown page elsewhere (``docs/results.md``): its charts linked where they are drawn.
+
+    Nothing is drawn or measured: the records and the charts already in ``run_dir/charts`` (``ctxbench report``
+    draws them) are what the page shows.
+    """
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)  # the charts are found through it (``../results/...``)
+    environment, records, problems = load_records(sources)
+    charts_dir = Path(os.path.relpath(Path(run_dir) / "charts", out.parent.resolve()))
+    return write_markdown(environment, records, charts_dir, out, problems)
+
