@@ -144,22 +144,23 @@ def test_a_run_captures_what_was_asked_and_reports_the_status(tmp_path: Path) ->
 
 @pytest.fixture()
 def interrupt_soon() -> Iterator[Callable[[float], None]]:
-    """``arm(s)``: KeyboardInterrupt in the main thread ``s`` seconds from now (SIGUSR1's handler raises it)."""
+    """``arm(s)``: KeyboardInterrupt in the main thread ``s`` seconds from now.
+
+    The kernel's interval timer sends SIGALRM, whose handler raises it: no helper thread, so it fires even after
+    another test in this process let gevent patch threading (a patched Timer would never run while the main
+    thread waits on a child).
+    """
     def raise_interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGUSR1, raise_interrupt)
-    timers: list[threading.Timer] = []
+    previous = signal.signal(signal.SIGALRM, raise_interrupt)
 
     def arm(seconds: float) -> None:
-        timers.append(threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGUSR1)))
-        timers[-1].start()
+        signal.setitimer(signal.ITIMER_REAL, seconds)
 
     yield arm
-    for timer in timers:
-        timer.cancel()
-        timer.join()
-    signal.signal(signal.SIGUSR1, previous)
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.mark.parametrize("how", ["run", "with", "wait_or_end"])
