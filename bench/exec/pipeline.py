@@ -2,7 +2,8 @@
 
 Every command that measures (``locals``, ``db``, ``run``, ``regress``) plans a list of
 :class:`~bench.plan.cells.Planned` cells and hands it to :class:`Pipeline`, which runs them in
-plan order and gives each cell's records to a :class:`Sink` the moment the cell ends: a run
+plan order (probes, micro-benchmarks and ceilings first) and gives each cell's records, marked with the
+planned cell's ``repeat``, to a :class:`Sink` the moment the cell ends: a run
 directory (one file per cell, resumable) or a :class:`MemorySink` (records in memory, optionally
 rewritten to one JSON document after every cell).  Probe cells time nothing, so ``jobs`` of them run
 at once; everything that measures runs alone.  Database cells need a server target; without one
