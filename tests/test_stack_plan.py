@@ -227,9 +227,12 @@ def test_run_includes_the_stack_unless_told_not_to(flags: list[str], stack_cells
     monkeypatch.setattr(run_command, "check_url_early", lambda url: None)  # nothing here connects to a server
     args = build_parser().parse_args(["run", "--out", str(tmp_path), "--no-micro", *flags])
     _run_dir, cells = run_command._new_run(args)
-    assert sum(1 for c in cells if c.kind == "stack") == stack_cells
+    first = [c for c in cells if c.repeat == 0]
+    assert sum(1 for c in first if c.kind == "stack") == stack_cells
+    repeats = matrix.RUN_QUICK_REPEATS if "--quick" in flags else matrix.RUN_REPEATS
+    assert sum(1 for c in cells if c.kind == "stack") == stack_cells * repeats  # every stack cell is repeated
     if stack_cells:
-        assert {c.kind for c in cells[-stack_cells:]} == {"stack"}  # the stack runs last
+        assert {c.kind for c in first[-stack_cells:]} == {"stack"}  # the stack runs last in the first round
 
 
 def test_stack_model_plans_the_probes_and_request_cells_that_predict_each_cell() -> None:

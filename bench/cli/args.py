@@ -128,6 +128,21 @@ def add_processes(p: argparse.ArgumentParser, *aliases: str, dest: str = "proces
                                 "strategy, started together; their records are merged into one (default: 1)")
 
 
+def add_repeats(p: argparse.ArgumentParser, what: str) -> None:
+    """``--repeats N``: how often each measured cell runs, each time a fresh process in its own round (default None:
+    the command's own, which ``what`` states)."""
+    p.add_argument("--repeats", type=count(1, matrix.MAX_REPEATS), default=None, metavar="N",
+                   help="measure each cell N times, each a fresh process, in interleaved rounds (every cell's first "
+                        "measurement, then every cell's second, ...); tables show the median, the range and n "
+                        f"({what})")
+
+
+def repeats_of(args: argparse.Namespace, default: int = matrix.COMMAND_REPEATS) -> int:
+    """``--repeats`` if given, else ``default``."""
+    given = getattr(args, "repeats", None)
+    return default if given is None else int(given)
+
+
 MYSQL_URL_HELP = ("mysql://user:password@host:port/database (default: $CTXBENCH_MYSQL_URL, then 127.0.0.1:3306 as "
                   "root, then a private server); TLS: ?ssl_ca=PATH[&ssl_verify_identity=true], ssl_cert, ssl_key, "
                   "ssl_verify_cert, or ssl=true (encrypted but unverified)")
@@ -145,9 +160,9 @@ def add_db_selection(p: argparse.ArgumentParser, *, load_alias: bool = True) -> 
     p.add_argument(*names, dest="db_load", action="append", metavar="NAME",
                    help="threads, gevent, gevent-nothread, asyncio (default: threads, gevent)")
     p.add_argument("--concurrency", type=counts(1, 10000), action="append", metavar="N[,N...]",
-                   help="workers per cell (default: 1,4,16,64)")
+                   help="workers per cell (default: 1,16,64)")
     p.add_argument("--duration", type=seconds(0, 3600), default=None, metavar="S",
-                   help="measured seconds per cell, after the warm-up (default: 2)")
+                   help="measured seconds per cell, after the warm-up (default: 1)")
     p.add_argument("--warmup", type=seconds(0, 3600, allow_low=True), default=None, metavar="S",
                    help="warm-up seconds per cell, not measured (default: 0.5)")
     p.add_argument("--request-impl", action="append", metavar="NAME",
@@ -238,7 +253,7 @@ def add_stack_selection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--concurrency", type=counts(1, 1024), action="append", metavar="N[,N...]",
                    help="concurrent HTTP clients per cell (default: 16)")
     p.add_argument("--duration", type=seconds(0, 3600), default=None, metavar="S",
-                   help="measured seconds per cell, after the warm-up (default: 1.5)")
+                   help="measured seconds per cell, after the warm-up (default: 1)")
     p.add_argument("--warmup", type=seconds(0, 3600, allow_low=True), default=None, metavar="S",
                    help="warm-up seconds per cell, not measured (default: 0.5)")
     add_processes(p, "--workers", dest="workers",

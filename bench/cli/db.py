@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.cli.args import add_db_selection, check_writable, db_selection
+from bench.cli.args import add_db_selection, add_repeats, check_writable, db_selection, repeats_of
 from bench.errors import EXIT_ERROR, EXIT_OK
+from bench.plan.matrix import COMMAND_REPEATS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("db", help="connection strategies against a real MySQL server, and the request scenario")
     add_db_selection(p)
+    add_repeats(p, f"default: {COMMAND_REPEATS}; every db and request cell; the ceiling is measured once")
     p.add_argument("--json", type=Path, metavar="PATH",
                    help="write {environment, records} here (rewritten as each cell ends)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
@@ -23,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     # loading matplotlib, scipy or the drivers.
     from bench.exec.pipeline import MemorySink, Pipeline
     from bench.exec.session import open_server
-    from bench.plan.cells import plan_db
+    from bench.plan.cells import plan_db, with_repeats
     from bench.present.tables import db_rows, print_table, request_rows, scaling_rows
     from bench.records.environment import fingerprint, load_average
 
@@ -33,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     document = MemorySink(path=args.json, environment=fingerprint(), exclude=("ceiling",))
     with open_server(args.mysql_url, document.environment) as target:
         pipeline = Pipeline(document, title="db", quiet=args.quiet, target=target)
-        errors = pipeline.run(plan_db(selection, ceiling=target is not None))
+        errors = pipeline.run(with_repeats(plan_db(selection, ceiling=target is not None), repeats_of(args)))
     document.environment["load_average_end"] = load_average()
     document.save()
     records = document.records

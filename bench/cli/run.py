@@ -10,16 +10,19 @@ from pathlib import Path
 from bench.cli.args import (
     add_db_selection,
     add_locals_selection,
+    add_repeats,
     async_part,
     check_writable,
     count,
     db_selection,
     locals_plan,
+    repeats_of,
     stack_selection,
 )
 from bench.cli.common import check_url_early, sigterm_as_interrupt
 from bench.errors import EXIT_ERROR, EXIT_OK, UsageError
 from bench.exec.rundir import RunDir
+from bench.plan import matrix
 from bench.plan.cells import Planned, cells_from_document, plan_document, plan_run
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "scenario at one concurrency; run only when --db-load is not given)")
     p.add_argument("--no-stack", action="store_true",
                    help="skip the real stack (Flask under real WSGI servers over HTTP; smaller with --quick)")
+    add_repeats(p, f"default: {matrix.RUN_REPEATS}, {matrix.RUN_QUICK_REPEATS} with --quick; only the cells the "
+                   "answer rests on: the stack's, the request cells that predict them and the db cells at the stack's "
+                   "concurrency; the rest once")
+    p.add_argument("--repeat-all", action="store_true",
+                   help="repeat every db, request and stack cell, not only those the answer rests on (longer)")
     p.add_argument("--jobs", type=count(1, 64), default=2, metavar="N", help="probe cells run at once (default: 2)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=run)
@@ -57,13 +65,16 @@ def _new_run(args: argparse.Namespace) -> tuple[RunDir, list[Planned]]:
     # The asyncio part: only beside the default loads (a user who names --db-load chose the loads).
     asyncio = None if db is None or args.no_asyncio or args.db_load else async_part(db, quick=args.quick)
     stack = None if args.no_stack or args.no_db else stack_selection(quick=args.quick, workers=db.processes)
-    cells = plan_run(plan, db, quick=args.quick, stack=stack, asyncio=asyncio)
+    repeats = repeats_of(args, matrix.RUN_QUICK_REPEATS if args.quick else matrix.RUN_REPEATS)
+    cells = plan_run(plan, db, quick=args.quick, stack=stack, asyncio=asyncio, repeats=repeats,
+                     repeat_all=args.repeat_all)
     if not cells:
         raise UsageError("nothing to run: every part was switched off")
     if db is not None or stack is not None:
         check_url_early(args.mysql_url)
     run_dir = RunDir.create(args.out)
-    options = {"quick": args.quick, "argv": sys.argv[1:], "processes": db.processes if db is not None else [1]}
+    options = {"quick": args.quick, "argv": sys.argv[1:], "processes": db.processes if db is not None else [1],
+               "repeats": repeats, "repeat_all": args.repeat_all}
     run_dir.write_plan(plan_document(cells, options))
     return run_dir, cells
 

@@ -6,13 +6,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.cli.args import add_stack_selection, check_writable, stack_selection
+from bench.cli.args import add_repeats, add_stack_selection, check_writable, repeats_of, stack_selection
 from bench.errors import EXIT_ERROR, EXIT_OK
+from bench.plan.matrix import COMMAND_REPEATS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("stack", help="the real stack: a Flask app under real WSGI servers, driven over HTTP")
     add_stack_selection(p)
+    add_repeats(p, f"default: {COMMAND_REPEATS}; every stack cell, and with --model its request cells")
     p.add_argument("--json", type=Path, metavar="PATH",
                    help="write {environment, records} here (rewritten as each cell ends)")
     p.add_argument("--model", action="store_true",
@@ -30,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     from bench.exec.pipeline import MemorySink, Pipeline
     from bench.exec.session import open_server
-    from bench.plan.cells import plan_stack, plan_stack_model
+    from bench.plan.cells import plan_stack, plan_stack_model, with_repeats
     from bench.present.model import model_rows
     from bench.present.tables import print_table, stack_process_rows, stack_rows
     from bench.records.environment import fingerprint, load_average
@@ -45,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     with server as target:
         pipeline = Pipeline(document, title="stack", quiet=args.quiet, target=target)
         model = plan_stack_model(selection) if args.model and target is not None else []
-        errors = pipeline.run(model + plan_stack(selection))
+        errors = pipeline.run(with_repeats(model + plan_stack(selection), repeats_of(args)))
     document.environment["load_average_end"] = load_average()
     document.save()
     header, rows = stack_rows(document.records)

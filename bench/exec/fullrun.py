@@ -19,6 +19,7 @@ from bench.exec.pipeline import Pipeline
 from bench.exec.rundir import RunDir
 from bench.exec.session import open_server
 from bench.plan.cells import Planned
+from bench.plan.estimate import estimate
 from bench.present.report import render_report
 from bench.records.environment import fingerprint, load_average
 from bench.records.kinds import CeilingRecord
@@ -51,6 +52,9 @@ def execute(run_dir: RunDir, cells: list[Planned], *, mysql_url: str | None, job
     if len(todo) < len(cells):
         log.info("resuming %s: %d of %d cells already finished, %d to run",
                  run_dir.run_id, len(cells) - len(todo), len(cells), len(todo))
+    repeats = max((c.repeat + 1 for c in cells), default=1)
+    log.info("%d cells to run%s: %s", len(todo), f" (repeated cells measured {repeats} times)"
+             if repeats > 1 else "", estimate(todo).text())
     environment = fingerprint()
     environment["run_id"] = run_dir.run_id
     run_dir.write_environment(environment)

@@ -2,7 +2,8 @@
 
 Every command that measures (``locals``, ``db``, ``run``, ``regress``) plans a list of
 :class:`~bench.plan.cells.Planned` cells and hands it to :class:`Pipeline`, which runs them in
-plan order and gives each cell's records to a :class:`Sink` the moment the cell ends: a run
+plan order (probes, micro-benchmarks and ceilings first) and gives each cell's records, marked with the
+planned cell's ``repeat``, to a :class:`Sink` the moment the cell ends: a run
 directory (one file per cell, resumable) or a :class:`MemorySink` (records in memory, optionally
 rewritten to one JSON document after every cell).  Probe cells time nothing, so ``jobs`` of them run
 at once; everything that measures runs alone.  Database cells need a server target; without one
@@ -26,7 +27,7 @@ from bench.plan.cells import Cell, Planned, Timing
 from bench.plan.matrix import PROBE_CELL_TIMEOUT, db_cell_timeout
 from bench.plan.specs import CeilingSpec, DbSpec, MicroSpec, StackSpec
 from bench.records.io import atomic_write_json, results_document
-from bench.records.kinds import CeilingRecord, ProbeRecord, Record, StackRecord, known
+from bench.records.kinds import CeilingRecord, DbRecord, ProbeRecord, Record, RequestRecord, StackRecord, known
 from bench.records.scrub import scrub
 
 log = logging.getLogger(__name__)
@@ -82,21 +83,24 @@ class Pipeline:
     #: The ceiling at each concurrency: measured by this pipeline's ceiling cells, or preloaded on resume.
     ceilings: dict[int, list[float] | None] = field(default_factory=dict)
     _bar: CellProgress | None = None
+    _warned_stack: bool = False
 
     def run(self, cells: Sequence[Planned]) -> list[str]:
-        """Run ``cells`` in plan order (probe cells ``jobs`` at a time); return the error lines."""
+        """Run ``cells`` (probe cells ``jobs`` at a time); return the error lines.
+
+        Probes, micro-benchmarks and ceilings first, by kind (a database cell needs its ceiling); then the measured
+        cells (db, request, stack) in plan order, so that the rounds of a repeated plan stay interleaved.
+        """
         runners: dict[str, Callable[[list[Planned]], None]] = {
             "probes": self._probes, "micro": self._micro, "ceiling": self._ceiling, "db": self._db, "request": self._db,
             "stack": self._stack,
         }
         with ExitStack() as stack, CellProgress(len(cells), self.title, quiet=self.quiet) as self._bar:
-            for kind, runner in runners.items():
-                batch = [c for c in cells if c.kind == kind]
-                if batch and kind in DB_KINDS and self.target is None and self.server is not None:
+            for kind, batch in batches(cells):
+                if kind in DB_KINDS and self.target is None and self.server is not None:
                     self.target = stack.enter_context(self.server())
                     self.server = None
-                if batch:
-                    runner(batch)
+                runners[kind](batch)
         return self.errors
 
     def error(self, line: str) -> None:
@@ -110,6 +114,8 @@ class Pipeline:
     def _finished(self, cell: Planned, records: list[Record], status: str = "", **extra: Any) -> None:
         if self.target is not None:
             records = scrub(records, self.target.password)
+        # Which measurement of the cell this was: the planned cell's repeat, on every record that measures a speed.
+        records = [r.replace(repeat=cell.repeat) if isinstance(r, MEASURED_RECORDS) else r for r in records]
         self.sink.write(cell, records, **extra)
         assert self._bar is not None
         self._bar.finished(cell.label, status)
@@ -192,8 +198,9 @@ class Pipeline:
 
         assert self._bar is not None
         missing = missing_extra()
-        if missing:
+        if missing and not self._warned_stack:
             log.warning("real-stack cells are recorded as skipped: %s", missing)
+            self._warned_stack = True
         reason = missing or ("no MySQL-protocol server" if self.target is None else None)
         for cell in cells:
             assert isinstance(cell.spec, StackSpec)
@@ -206,6 +213,31 @@ class Pipeline:
             if problem:
                 self.error(problem)
             self._finished(cell, [rec], stack_brief(rec))
+
+
+#: Records that measure a speed, and so say which measurement of their cell they are (``repeat``).
+MEASURED_RECORDS = (DbRecord, RequestRecord, StackRecord)
+#: Kinds of cell run before the measured ones, kind by kind in this order.
+SETUP_KINDS = ("probes", "micro", "ceiling")
+
+
+def batches(cells: Sequence[Planned]) -> list[tuple[str, list[Planned]]]:
+    """``cells`` as (kind, cells) batches in the order they run: the probe, micro and ceiling cells kind by kind
+    (probe cells run together, and every ceiling before the database cells that read it), then each run of
+    consecutive measured cells of one kind, in plan order."""
+    out: list[tuple[str, list[Planned]]] = []
+    for kind in SETUP_KINDS:
+        batch = [c for c in cells if c.kind == kind]
+        if batch:
+            out.append((kind, batch))
+    for cell in cells:
+        if cell.kind in SETUP_KINDS:
+            continue
+        if out and out[-1][0] == cell.kind:
+            out[-1][1].append(cell)
+        else:
+            out.append((cell.kind, [cell]))
+    return out
 
 
 def stack_stub(spec: StackSpec, outcome: str, reason: str) -> StackRecord:

@@ -7,8 +7,9 @@ same way and hand the list to the one pipeline in :mod:`bench.exec.pipeline`.
 
 from __future__ import annotations
 
+import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,8 @@ from bench.plan.specs import (
 
 #: Kinds of planned cell, in the order a run takes them.
 KINDS = ("probes", "micro", "ceiling", "db", "request", "stack")
+#: Kinds of cell that measure a speed and are planned again for every repeat (``--repeats``).
+REPEATED_KINDS = ("db", "request", "stack")
 
 _CELL_ID = re.compile(r"[^A-Za-z0-9_.=+-]+")
 
@@ -96,6 +99,8 @@ class Planned:
     kind: str  # one of KINDS
     label: str
     spec: PlanSpec
+    #: Which measurement of the cell this is (0-based; ``--repeats``): every record it writes carries it.
+    repeat: int = 0
 
 
 def probe_specs(plan: LocalsPlan) -> list[ProbesSpec]:
@@ -220,10 +225,85 @@ def plan_stack_model(stack: StackSelection, *, hang_after: float | None = None) 
     return plan_locals(probes) + companions
 
 
+def repeat_id(cid: str, repeat: int) -> str:
+    """The id of a cell's ``repeat``-th measurement (0-based): the first keeps the cell's own id (so run directories
+    written before repeats existed still resume), later ones add ``--r2``, ``--r3``, ..."""
+    return cid if repeat == 0 else f"{cid}--r{repeat + 1}"
+
+
+def _nth(cell: Planned, repeat: int, repeats: int) -> Planned:
+    label = f"{cell.label} [repeat {repeat + 1}/{repeats}]"
+    return Planned(repeat_id(cell.id, repeat), cell.kind, label, cell.spec, repeat)
+
+
+def with_repeats(cells: Sequence[Planned], repeats: int, *,
+                 repeated: Callable[[Planned], bool] | None = None) -> list[Planned]:
+    """``cells`` in their order (the first repeat), then one round per further repeat of the measured cells.
+
+    A round holds every db, request and stack cell that ``repeated`` accepts (all of them when None), each a
+    planned cell of its own (id ``<id>--r2``...; ``repeat`` says which), in an order shuffled for that round and
+    seeded by its number, so the same flags give the same plan: all cells' first measurement, then all second
+    ones, so that drift of the machine spreads over every cell instead of hitting one, and no cell always
+    follows the same neighbour.  Cells of other kinds (probes, micro, ceilings) are planned once.
+    """
+    if repeats <= 1:
+        return list(cells)
+    chosen = {c.id for c in cells if c.kind in REPEATED_KINDS and (repeated is None or repeated(c))}
+    out = [_nth(c, 0, repeats) if c.id in chosen else c for c in cells]
+    for r in range(1, repeats):
+        again = [_nth(c, r, repeats) for c in cells if c.id in chosen]
+        random.Random(r).shuffle(again)
+        out += again
+    return out
+
+
+def stack_predictors(stack: StackSelection) -> set[tuple[str, str, str, int]]:
+    """(impl, strategy, load, concurrency) of every request-scenario cell that predicts one of ``stack``'s cells."""
+    from bench.webstack.servers import SERVERS
+
+    return {(model_predictor(impl), strategy, SERVERS[server].model_load, c)
+            for server in stack.servers if server in SERVERS for impl in stack.impls
+            for strategy in stack.strategies_for(server) for c in stack.concurrency}
+
+
+def answer_cells(stack: StackSelection | None, concurrency: int = REQUEST_CONCURRENCY) -> Callable[[Planned], bool]:
+    """Whether a planned cell is one the answer rests on, and so measured again for every repeat.
+
+    With a stack: its cells, the request-scenario cells that predict them (the model check compares the two) and
+    the db cells at its concurrency (the strategies compared where the stack runs).  Without one: the db and
+    request cells at ``concurrency`` (the request scenario's).
+    """
+    predictors = stack_predictors(stack) if stack is not None else set()
+    wanted = set(stack.concurrency) if stack is not None else {concurrency}
+
+    def accept(cell: Planned) -> bool:
+        spec = cell.spec
+        if cell.kind == "stack" or not isinstance(spec, DbSpec):
+            return cell.kind == "stack"
+        if spec.kind == "request" and stack is not None:
+            return (spec.impl, spec.strategy, spec.load, spec.concurrency) in predictors
+        return spec.concurrency in wanted
+
+    return accept
+
+
 def plan_run(locals_plan: LocalsPlan | None, db: DbSelection | None, *, quick: bool,
-             stack: StackSelection | None = None, asyncio: DbSelection | None = None) -> list[Planned]:
+             stack: StackSelection | None = None, asyncio: DbSelection | None = None, repeats: int = 1,
+             repeat_all: bool = False) -> list[Planned]:
     """Every cell of ``ctxbench run``, in the order they run: locals, database (its ``asyncio`` part after it, then
-    the stack's companions not already planned), stack."""
+    the stack's companions not already planned), stack; then the further ``repeats`` (:func:`with_repeats`) of
+    the cells the answer rests on (:func:`answer_cells`), or of every db, request and stack cell with
+    ``repeat_all``."""
+    cells = _plan_once(locals_plan, db, quick=quick, stack=stack, asyncio=asyncio)
+    if repeat_all:
+        return with_repeats(cells, repeats)
+    concurrency = db.request_concurrency if db is not None else REQUEST_CONCURRENCY
+    return with_repeats(cells, repeats, repeated=answer_cells(stack, concurrency))
+
+
+def _plan_once(locals_plan: LocalsPlan | None, db: DbSelection | None, *, quick: bool,
+               stack: StackSelection | None = None, asyncio: DbSelection | None = None) -> list[Planned]:
+    """Every cell of ``ctxbench run`` measured once (the first repeat), in the order they run."""
     cells = plan_locals(locals_plan, quick=quick) if locals_plan is not None else []
     if db is not None:
         cells += plan_db(db)
@@ -248,11 +328,13 @@ def plan_run(locals_plan: LocalsPlan | None, db: DbSelection | None, *, quick: b
 
 def plan_document(cells: list[Planned], options: dict[str, Any]) -> dict[str, Any]:
     """What run.json holds: the options and every planned cell (no secrets: the server is found at run time)."""
-    planned = [{"id": c.id, "kind": c.kind, "label": c.label, "spec": c.spec.to_json()} for c in cells]
+    planned = [{"id": c.id, "kind": c.kind, "label": c.label, "spec": c.spec.to_json(),
+                **({"repeat": c.repeat} if c.repeat else {})} for c in cells]
     return {"options": options, "cells": planned}
 
 
 def cells_from_document(doc: dict[str, Any]) -> list[Planned]:
-    """The planned cells of a ``run.json`` document, their specs typed (ValueError if one does not fit)."""
-    return [Planned(c["id"], c["kind"], c["label"], plan_spec_from_json(c["kind"], c["spec"]))
+    """The planned cells of a ``run.json`` document, their specs typed (ValueError if one does not fit); a cell
+    without ``repeat`` (the first repeat, or a plan written before repeats existed) is repeat 0."""
+    return [Planned(c["id"], c["kind"], c["label"], plan_spec_from_json(c["kind"], c["spec"]), int(c.get("repeat", 0)))
             for c in doc.get("cells", [])]

@@ -39,8 +39,11 @@ DB_DEFAULT: dict[str, Any] = {
     "strategies": tuple(name for name, info in STRATEGIES.items()
                         if info.in_default and {"threads", "gevent"} <= set(info.loads())),
     "loads": ("threads", "gevent"),
-    "concurrency": (1, 4, 16, 64),
-    "duration": 2.0,  # measured seconds per cell, after the warm-up
+    # 16 is the stack's concurrency, where the answer is read and cells are repeated; 1 and 64 the ends of the sweep.
+    "concurrency": (1, 16, 64),
+    # Measured seconds per cell, after the warm-up: three 1-s windows in fresh processes minutes apart (--repeats)
+    # say more than one 2-s window, whose value moved 2.5x from run to run (docs/repeats.md).
+    "duration": 1.0,
     "warmup": 0.5,
     "hang_after": DEFAULT_HANG_AFTER,
     # The request scenario: a context-safe Local, a werkzeug-2 style one and the thread-only
@@ -122,8 +125,8 @@ LEAK_WAIT = 2.0
 # --- the real stack
 
 #: The stack matrix (``ctxbench stack`` and the stack part of ``ctxbench run``): every server x a thread-only
-#: Local and a context-safe one x the shared connection and a good pool.  24 cells of about 5 s each
-#: (server start, warm-up, window, stop): the bound for the stack part of a run is 3 minutes.
+#: Local and a context-safe one x the shared connection and a good pool.  24 cells of about 3.5 s each
+#: (server start, warm-up, window, stop): the bound for one measurement of every stack cell is 3 minutes.
 STACK_DEFAULT: dict[str, Any] = {
     "servers": ("gunicorn-gthread", "gunicorn-gevent", "gevent-pywsgi", "gevent-pywsgi-nothread", "waitress",
                 "uvicorn"),
@@ -132,7 +135,7 @@ STACK_DEFAULT: dict[str, Any] = {
     # The ASGI servers' app builds asyncio strategies: the shared connection and the async driver's pool.
     "async_strategies": ("global", "aiomysql-pool"),
     "concurrency": (16,),  # concurrent HTTP clients
-    "duration": 1.5,  # measured seconds per cell, after the warm-up
+    "duration": 1.0,  # measured seconds per cell, after the warm-up (and --repeats of them in a run)
     "warmup": 0.5,
     "workers": 1,  # server worker processes: one process, as the in-process model has
 }
@@ -147,6 +150,20 @@ STACK_QUICK: dict[str, Any] = {
 }
 #: Largest number of server worker processes a stack cell accepts.
 MAX_STACK_WORKERS = 64
+
+
+# --- repeats: every number the answer rests on measured more than once, in fresh processes
+
+#: ``ctxbench run``: each cell the answer rests on (the stack's cells, the request cells that predict them, the db
+#: cells at the stack's concurrency) is measured this many times, in interleaved rounds; the rest once.  The
+#: full run stays within 15 minutes on the project's 2-core machine (docs/repeats.md has the estimate).
+RUN_REPEATS = 3
+#: ``ctxbench run --quick``: one measurement, as CI's minute allows.
+RUN_QUICK_REPEATS = 1
+#: ``ctxbench db`` and ``ctxbench stack``: one measurement unless ``--repeats`` asks for more (every cell then).
+COMMAND_REPEATS = 1
+#: Most repeats a command accepts.
+MAX_REPEATS = 50
 
 
 # --- several machines: ``ctxbench locust`` (Locust master and workers)

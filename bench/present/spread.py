@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bench.present.common import silent_wrong
 from bench.records.kinds import DbRecord, Record, RequestRecord, StackRecord, known
 
 Measured = DbRecord | RequestRecord | StackRecord
@@ -105,12 +106,131 @@ def share(part: int, whole: int) -> str:
         text = f"{pct:.2g}"  # two significant digits: 0.05, 0.0017
     else:
         digits = 1
-        while round(pct, digits) >= 100.0:  # 99.95 is not 100
+        while pct < 100.0 <= round(pct, digits):  # 99.95 is not 100
             digits += 1
         text = f"{pct:.{digits}f}"
     return f"{part:,} of {whole:,} ({text}%)"
 
 
+def _top(counts: dict[str, int]) -> str:
+    top = sorted(counts.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{k} {v:,}" for k, v in top[:3]) + (", ..." if len(top) > 3 else "")
+
+
+def _added(dicts: Iterable[Any]) -> dict[str, int] | None:
+    """Count dicts (error class -> count) added up; None when none was recorded."""
+    known_dicts = [d for d in (known(d) for d in dicts) if isinstance(d, dict)]
+    if not known_dicts:
+        return None
+    out: dict[str, int] = {}
+    for d in known_dicts:
+        for k, v in d.items():
+            if isinstance(v, (int, float)) and v:
+                out[k] = out.get(k, 0) + int(v)
+    return out
+
+
+def _share_of(total: int, pairs: Iterable[tuple[int, Any]]) -> str:
+    """``total`` as an exact share of the wholes of ``pairs`` (part, whole); the count alone when a repeat with a
+    part has no whole recorded (a repeat with nothing counted and no whole adds nothing)."""
+    pairs = [(p, w) for p, w in pairs if p or isinstance(w, int)]
+    if any(not isinstance(w, int) for _, w in pairs) or not pairs:
+        return f"{total:,}"
+    return share(total, sum(w for _, w in pairs))
+
+
+def tally(cell: Cell, part: Callable[[Any], Any], whole: Callable[[Any], Any]) -> str:
+    """A count over the cell's repeats as an exact share of ``whole`` (``3 of 6,000 (0.05%)``); the count alone when
+    a whole was not recorded; ``-`` when the count never was."""
+    pairs = [(known(part(r)), known(whole(r))) for r in cell.records]
+    counted = [(p, w) for p, w in pairs if isinstance(p, int) and not isinstance(p, bool)]
+    if not counted:
+        return "-"
+    return _share_of(sum(p for p, _ in counted), counted)
+
+
+def with_classes(cell: Cell, counts: Callable[[Any], Any], whole: Callable[[Any], Any]) -> str:
+    """Errors over the repeats as an exact share of ``whole``, then their top classes: ``3 of 900 (0.33%): 500 3``;
+    ``-`` when no repeat recorded them."""
+    per_rec = [(_added([counts(r)]), known(whole(r))) for r in cell.records]
+    recorded = [(sum(c.values()), w) for c, w in per_rec if c is not None]
+    if not recorded:
+        return "-"
+    added = _added(counts(r) for r in cell.records) or {}
+    total = sum(added.values())
+    text = _share_of(total, recorded)
+    return f"{text}: {_top(added)}" if total else text
+
+
+def attempts(rec: Measured) -> int | None:
+    """Operations a db/request cell tried (over warm-up and window: what its counts are counted over), or a stack
+    cell's requests in the window.  A db cell's errors of the connect phase happen before its loop counts
+    operations, so when its errors outnumber the loop's operations, the errors are the operations tried."""
+    if isinstance(rec, StackRecord):
+        return known(rec.requests)
+    total = known(rec.ops_total)
+    errors = known(rec.error_count)
+    if isinstance(total, int) and isinstance(errors, int):
+        return max(total, errors)
+    return total
+
+
 def repeats_of(records: Sequence[Record]) -> int:
     """The most repeats any measured cell of ``records`` has (1 when none was repeated)."""
     return max((cell.n for cell in cells(records)), default=1)
+
+
+# --- what happened in a cell, in words
+
+#: Outcome names, in the order they are listed when several happened.
+FAILURES = ("skipped", "hung", "failed to run", "wrong Local", "silent wrong", "wrong results", "errors")
+
+
+def _errors_of(rec: Measured) -> int:
+    """Errors of one record: a db/request cell's error classes; a stack cell's HTTP errors and requests unanswered."""
+    if isinstance(rec, StackRecord):
+        groups = [known(rec.http_errors) or {}, known(rec.client_errors) or {}]
+    else:
+        groups = [known(rec.errors) or {}]
+    return int(sum(v for group in groups for v in group.values() if isinstance(v, int | float)))
+
+
+def failures(rec: Measured) -> list[str]:
+    """What went wrong in one measurement, by :data:`FAILURES` name ([] when it came back clean).
+
+    ``silent wrong``: replies that answered another operation (or request) with no error; ``wrong Local``: a
+    request that read another request's context; ``wrong results``: wrong replies that cannot be attributed;
+    ``errors``: errors raised, HTTP errors, requests with no reply -- or a failing outcome no count explains;
+    ``failed to run``: a stack cell whose server or load never ran; ``hung``; ``skipped``.
+    """
+    if rec.outcome in ("skipped", "hung"):
+        return [rec.outcome]
+    if isinstance(rec, StackRecord):
+        local, silent, other = known(rec.wrong_local) or 0, known(rec.silent_wrong) or 0, 0
+    else:
+        silent = silent_wrong(rec) or 0
+        local = (known(rec.local_violations) or 0) if isinstance(rec, RequestRecord) else 0
+        other = max(0, (known(rec.wrong_results) or 0) - silent)
+    found = [name for name, n in (("wrong Local", local), ("silent wrong", silent), ("wrong results", other)) if n]
+    if _errors_of(rec):
+        found.append("errors")
+    if isinstance(rec, StackRecord) and rec.outcome == "error":
+        found.insert(0, "failed to run")
+    if rec.outcome != "ok" and not found:
+        found.append("errors")
+    return found
+
+
+def outcome_name(cell: Cell) -> str:
+    """What happened over a cell's repeats: ``ok``, ``silent wrong``, ``wrong Local, errors``, ``errors in 1 of 3``,
+    ``hung``, ``skipped`` -- each name that happened, with how often when not in every measured repeat."""
+    measured = [rec for rec in cell.records if rec.outcome != "skipped"]
+    if not measured:
+        return "skipped"
+    seen = [failures(rec) for rec in measured]
+    parts = []
+    for name in FAILURES:
+        k = sum(name in names for names in seen)
+        if k:
+            parts.append(name if k == len(measured) else f"{name} in {k} of {len(measured)}")
+    return ", ".join(parts) or "ok"

@@ -14,7 +14,6 @@ from bench.cell.probes import JUDGED, PROBES
 from bench.present.common import (
     Workload,
     cell_of,
-    error_total,
     impls_of,
     loads_of,
     of_kind,
@@ -22,7 +21,9 @@ from bench.present.common import (
     silent_wrong,
     strategies_of,
 )
-from bench.records.kinds import DbRecord, ProbeRecord, Record, RequestRecord, known
+from bench.present.spread import Cell as SpreadCell
+from bench.present.spread import attempts, cells, correct_per_s, outcome_name, tally, with_classes
+from bench.records.kinds import DbRecord, ProbeRecord, Record, RequestRecord, StackRecord, known
 
 
 def probe_verdict(rec: ProbeRecord | None) -> str:
@@ -77,14 +78,16 @@ def micro_rows(records: Sequence[Record], impl_order: Iterable[str] = ()) -> tup
     return ["impl (ns per op ± MAD, x threading.local)", *ops], rows
 
 
-#: ``silent wrong`` leads: another operation's reply returned as success is what a user cannot see.
+#: ``silent wrong`` leads: another operation's reply returned as success is what a user cannot see.  Counts are
+#: exact shares of every operation over the repeats; figures are the median (range, n) over the repeats; a cell
+#: that failed shows what failed instead of a speed.
 DB_HEADER: tuple[str, ...] = (
-    "strategy", "load", "workers", "silent wrong", "errors", "wrong results", "ops/s", "p50 ms", "p99 ms", "p99.9 ms",
-    "outcome", "of ceiling",
+    "strategy", "load", "workers", "silent wrong", "errors", "wrong results", "correct ops/s", "p50 ms", "p99 ms",
+    "p99.9 ms", "outcome", "of ceiling", "ceiling (mysqlslap)",
 )
 REQUEST_HEADER: tuple[str, ...] = (
-    "impl", "strategy", "load", "workers", "silent wrong", "local violations", "wrong results", "errors", "ops/s",
-    "outcome",
+    "impl", "strategy", "load", "workers", "silent wrong", "local violations", "wrong results", "errors",
+    "correct ops/s", "outcome",
 )
 
 
@@ -98,35 +101,65 @@ def _fmt_ms(v: Any) -> str:
     return f"{v:.3g}" if v < 100 else f"{v:,.0f}"
 
 
-def _errors_text(rec: Workload) -> str:
-    errors = rec.errors or {}
-    total = error_total(rec)
-    if not total:
-        return "0"
-    top = sorted(errors.items(), key=lambda kv: -kv[1])
-    return f"{total:,} (" + ", ".join(f"{k} {v:,}" for k, v in top[:3]) + (", ..." if len(top) > 3 else "") + ")"
+def speed(cell: SpreadCell, outcome: str, fmt: Callable[[float], str] = _fmt_rate) -> str:
+    """Correct replies per second, median (range, n) over the repeats -- or, when any repeat failed, what failed."""
+    if outcome == "skipped":
+        return "-"
+    if outcome != "ok":
+        return f"failed: {outcome}"
+    return cell.of(correct_per_s).text(fmt)
 
 
-def _db_row(r: DbRecord) -> list[str]:
-    lat = r.latency_ms or {}
-    ceiling = r.server_ceiling_ops_per_s
-    rate = r.ops_per_s
-    share = "-"
-    if isinstance(ceiling, (int, float)) and ceiling and isinstance(rate, (int, float)):
-        share = f"{rate / ceiling:.0%}"
-    return [r.strategy, r.load, workers_text(r), _count(silent_wrong(r)), _errors_text(r),
-            _count(r.wrong_results), _fmt_rate(rate), _fmt_ms(lat.get("p50")), _fmt_ms(lat.get("p99")),
-            _fmt_ms(lat.get("p99.9")), str(r.outcome), share]
+def _latency(cell: SpreadCell, key: str) -> str:
+    return cell.of(lambda r: (known(r.latency_ms) or {}).get(key)).text(_fmt_ms)
+
+
+def ceiling_text(samples: Any) -> str:
+    """The server's ceiling: the best of the mysqlslap runs and their range, ``93,023 (best of 3: 48,100-93,023)``."""
+    values = [float(v) for v in known(samples) or [] if isinstance(v, (int, float))]
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:,.0f} (one run)"
+    return f"{max(values):,.0f} (best of {len(values)}: {min(values):,.0f}-{max(values):,.0f})"
+
+
+def _db_row(cell: SpreadCell) -> list[str]:
+    r = cell.first
+    assert isinstance(r, DbRecord)
+    outcome = outcome_name(cell)
+    ratio = "-" if outcome != "ok" else cell.of(lambda rec: known(rec.ratio_to_ceiling)).text(lambda v: f"{v:.0%}")
+    samples = next((known(rec.ceiling_samples) for rec in cell.records if known(rec.ceiling_samples)), None)
+    return [r.strategy, r.load, workers_text(r), tally(cell, silent_wrong, attempts),
+            with_classes(cell, lambda rec: rec.errors, attempts),
+            tally(cell, lambda rec: rec.wrong_results, attempts),
+            speed(cell, outcome), _latency(cell, "p50"), _latency(cell, "p99"), _latency(cell, "p99.9"), outcome,
+            ratio, ceiling_text(samples)]
+
+
+def _cells_of(records: Sequence[Record], kind: str) -> list[SpreadCell]:
+    return [cell for cell in cells(records) if cell.first.kind == kind]
 
 
 def db_rows(records: Sequence[Record]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows: one row per strategy x load x concurrency."""
-    db = of_kind(records, "db")
-    rank_s = {s: i for i, s in enumerate(strategies_of(db))}
-    rank_l = {ld: i for i, ld in enumerate(loads_of(db))}
-    rows = [_db_row(r) for r in sorted(db, key=lambda r: (rank_s[r.strategy], rank_l[r.load], r.concurrency,
-                                                          r.processes or 1))]
-    return list(DB_HEADER), rows
+    """Header and rows: one row per strategy x load x concurrency (x processes), its repeats together."""
+    db = _cells_of(records, "db")
+    firsts = [c.first for c in db]
+    rank_s = {s: i for i, s in enumerate(strategies_of(firsts))}  # type: ignore[arg-type]
+    rank_l = {ld: i for i, ld in enumerate(loads_of(firsts))}  # type: ignore[arg-type]
+    order = sorted(db, key=lambda c: (rank_s[c.first.strategy], rank_l[c.first.load], c.first.concurrency,
+                                      known(c.first.processes) or 1))
+    return list(DB_HEADER), [_db_row(c) for c in order]
+
+
+def ceiling_rows(records: Sequence[Record]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: the server's own ceiling (mysqlslap) per concurrency, every run kept: best, range, runs."""
+    rows = []
+    for r in sorted(of_kind(records, "ceiling"), key=lambda r: r.concurrency):
+        values = [float(v) for v in known(r.samples) or []]
+        runs = ", ".join(f"{v:,.0f}" for v in values) or "-"
+        rows.append([str(r.concurrency), ceiling_text(values), runs, str(known(r.query) or "-"), r.outcome])
+    return ["concurrency", "queries/s (best, range)", "runs", "query", "outcome"], rows
 
 
 def _count(value: Any) -> str:
@@ -136,16 +169,23 @@ def _count(value: Any) -> str:
 
 
 def request_rows(records: Sequence[Record]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows: one row per impl x strategy x load of the request scenario."""
-    req = of_kind(records, "request")
-    rank_i = {v: i for i, v in enumerate(impls_of(req))}
-    rank_s = {v: i for i, v in enumerate(strategies_of(req))}
-    rank_l = {v: i for i, v in enumerate(loads_of(req))}
-    rows = [[r.impl, r.strategy, r.load, workers_text(r), _count(silent_wrong(r)),
-             _count(r.local_violations),
-             _count(r.wrong_results), _errors_text(r), _fmt_rate(r.ops_per_s), str(r.outcome)]
-            for r in sorted(req, key=lambda r: (rank_i[r.impl], rank_l[r.load], rank_s[r.strategy],
-                                                r.processes or 1))]
+    """Header and rows: one row per impl x strategy x load of the request scenario, its repeats together."""
+    req = _cells_of(records, "request")
+    firsts: list[Any] = [c.first for c in req]
+    rank_i = {v: i for i, v in enumerate(impls_of(firsts))}
+    rank_s = {v: i for i, v in enumerate(strategies_of(firsts))}
+    rank_l = {v: i for i, v in enumerate(loads_of(firsts))}
+    rows = []
+    for cell in sorted(req, key=lambda c: (rank_i[c.first.impl], rank_l[c.first.load], rank_s[c.first.strategy],
+                                           known(c.first.processes) or 1)):
+        r = cell.first
+        assert isinstance(r, RequestRecord)
+        outcome = outcome_name(cell)
+        rows.append([r.impl, r.strategy, r.load, workers_text(r), tally(cell, silent_wrong, attempts),
+                     tally(cell, lambda rec: rec.local_violations, attempts),
+                     tally(cell, lambda rec: rec.wrong_results, attempts),
+                     with_classes(cell, lambda rec: rec.errors, attempts),
+                     speed(cell, outcome), outcome])
     return list(REQUEST_HEADER), rows
 
 
@@ -165,95 +205,99 @@ def _fmt_s(v: Any) -> str:
     return f"{v:.2f}" if isinstance(v, (int, float)) else "-"
 
 
+def _median_text(cell: SpreadCell, value: Callable[[Any], Any], fmt: Callable[[Any], str]) -> str:
+    return fmt(cell.of(value).median)
+
+
 def scaling_rows(records: Iterable[Record]) -> tuple[list[str], list[list[str]]]:
     """Header and rows: cells of one strategy/load/workers measured at several process counts, one row per count.
 
-    Efficiency = ops/s(P) / (P x ops/s(P=1)): 100% when P processes do P times the work of one; CPU seconds are
-    the client processes' together and the server's, over the same span, so the limit can be read off; "of
-    ceiling" is ops/s over what ``mysqlslap`` reached at the same total concurrency.
+    Efficiency = ops/s(P) / (P x ops/s(P=1)), of the medians over the repeats: 100% when P processes do P times
+    the work of one; CPU seconds (medians) are the client processes' together and the server's, over the same
+    span, so the limit can be read off; "of ceiling" is ops/s over what ``mysqlslap`` reached at the same total
+    concurrency.
     """
-    groups: dict[tuple[Any, ...], dict[int, Workload]] = {}
-    for r in records:
+    groups: dict[tuple[Any, ...], dict[int, SpreadCell]] = {}
+    for cell in cells(records):
+        r = cell.first
         if isinstance(r, (DbRecord, RequestRecord)):
-            groups.setdefault(cell_of(r), {})[r.processes or 1] = r
+            groups.setdefault(cell_of(r), {})[known(r.processes) or 1] = cell
     rows = []
     for (kind, impl, strategy, load, c), by_p in groups.items():
         if len(by_p) < 2:
             continue
-        one = by_p[1].ops_per_s if 1 in by_p else None
+        one = by_p[1].of(correct_per_s).median if 1 in by_p else None
         name = f"request {impl} x {strategy}" if kind == "request" else strategy
         for p in sorted(by_p):
-            r = by_p[p]
-            rate = r.ops_per_s
-            eff = f"{rate / (p * one):.0%}" if isinstance(rate, (int, float)) and one else "-"
-            ceiling = r.ratio_to_ceiling  # of mysqlslap at the total concurrency P x C
-            rows.append([name, load, str(c), str(p), _fmt_rate(rate), eff, _fmt_s(r.client_cpu_s),
-                         _fmt_s(r.server_cpu_s), f"{ceiling:.0%}" if isinstance(ceiling, float) else "-",
-                         str(r.outcome)])
+            cell = by_p[p]
+            rate = cell.of(correct_per_s)
+            eff = f"{rate.median / (p * one):.0%}" if rate.median is not None and one else "-"
+            rows.append([name, load, str(c), str(p), rate.text(), eff,
+                         _median_text(cell, lambda r: r.client_cpu_s, _fmt_s),
+                         _median_text(cell, lambda r: r.server_cpu_s, _fmt_s),  # of mysqlslap at P x C:
+                         _median_text(cell, lambda r: r.ratio_to_ceiling, lambda v: "-" if v is None else f"{v:.0%}"),
+                         outcome_name(cell)])
     return list(SCALING_HEADER), rows
 
 
 STACK_HEADER: tuple[str, ...] = (
     "server", "impl", "strategy", "clients", "silent wrong", "wrong Local", "HTTP errors", "client errors",
-    "requests", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "outcome",
+    "requests", "correct req/s", "p50 ms", "p99 ms", "p99.9 ms", "outcome",
 )
 
 
-def _classes_text(counts: Any) -> str:
-    """``-`` (not counted: absent or null), ``0``, or ``12 (500 10, 502 2)``: a total and its top classes."""
-    counts = known(counts)
-    if counts is None:
-        return "-"
-    counts = {k: int(v) for k, v in (counts or {}).items() if isinstance(v, (int, float)) and v}
-    if not counts:
-        return "0"
-    top = sorted(counts.items(), key=lambda kv: -kv[1])
-    return f"{sum(counts.values()):,} (" + ", ".join(f"{k} {v:,}" for k, v in top[:3]) + (
-        ", ..." if len(top) > 3 else "") + ")"
-
-
 def stack_rows(records: Sequence[Record]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows: one row per real-stack cell, silent wrong replies first (the number a user must see)."""
-    stack = of_kind(records, "stack")
-    servers = list(dict.fromkeys(r.server for r in stack))
-    rank_i = {v: i for i, v in enumerate(impls_of(stack))}
-    rank_s = {v: i for i, v in enumerate(strategies_of(stack))}
+    """Header and rows: one row per real-stack cell (its repeats together), silent wrong replies first (the number a
+    user must see); counts as exact shares of the requests, throughput as correct replies per second."""
+    stack = _cells_of(records, "stack")
+    firsts: list[Any] = [c.first for c in stack]
+    servers = list(dict.fromkeys(r.server for r in firsts))
+    rank_i = {v: i for i, v in enumerate(impls_of(firsts))}
+    rank_s = {v: i for i, v in enumerate(strategies_of(firsts))}
     rows = []
-    for r in sorted(stack, key=lambda r: (servers.index(r.server), rank_i[r.impl], rank_s[r.strategy],
-                                          r.concurrency)):
-        lat = r.latency_ms or {}
+    for cell in sorted(stack, key=lambda c: (servers.index(c.first.server), rank_i[c.first.impl],
+                                             rank_s[c.first.strategy], c.first.concurrency)):
+        r = cell.first
+        assert isinstance(r, StackRecord)
+        outcome = outcome_name(cell)
         clients = str(r.concurrency) + (f" (w={r.workers})" if r.workers != 1 else "")
-        rows.append([r.server, r.impl, r.strategy, clients, _count(r.silent_wrong),
-                     _count(r.wrong_local), _classes_text(r.http_errors),
-                     _classes_text(r.client_errors), _count(r.requests), _fmt_rate(r.ops_per_s),
-                     _fmt_ms(lat.get("p50")), _fmt_ms(lat.get("p99")), _fmt_ms(lat.get("p99.9")),
-                     str(r.outcome)])
+        rows.append([r.server, r.impl, r.strategy, clients, tally(cell, lambda rec: rec.silent_wrong, attempts),
+                     tally(cell, lambda rec: rec.wrong_local, attempts),
+                     with_classes(cell, lambda rec: rec.http_errors, attempts),
+                     with_classes(cell, lambda rec: rec.client_errors, attempts),
+                     _count(sum(known(rec.requests) or 0 for rec in cell.records) if any(
+                         isinstance(known(rec.requests), int) for rec in cell.records) else None),
+                     speed(cell, outcome), _latency(cell, "p50"), _latency(cell, "p99"), _latency(cell, "p99.9"),
+                     outcome])
     return list(STACK_HEADER), rows
 
 
 STACK_PROCESS_HEADER: tuple[str, ...] = (
     "server", "impl", "strategy", "clients", "pid", "requests", "share", "silent wrong", "wrong Local", "errors",
-    "req/s", "p50 ms", "p99 ms",
+    "correct req/s", "p50 ms", "p99 ms", "repeat",
 )
 
 
 def stack_process_rows(records: Sequence[Record]) -> tuple[list[str], list[list[str]]]:
     """Header and rows: one row per server process of every real-stack cell that ran more than one (``pid`` ``-``:
-    requests that got no reply, so named no process)."""
+    requests that got no reply, so named no process), repeat by repeat (``repeat`` 1-based)."""
     rows = []
     for r in of_kind(records, "stack"):
         shares = r.per_process or []
         if len([s for s in shares if s.get("pid") is not None]) < 2:
             continue
         total = r.requests or 0
-        for share in shares:
-            lat = share.get("latency_ms") or {}
-            part = f"{share['requests'] / total:.0%}" if total else "-"
-            pid = "-" if share.get("pid") is None else str(share["pid"])
+        window = known(r.measured_s) or known(r.duration_s)
+        for part in shares:
+            lat = part.get("latency_ms") or {}
+            of_all = f"{part['requests'] / total:.0%}" if total else "-"
+            pid = "-" if part.get("pid") is None else str(part["pid"])
+            ok = part.get("ok")
             rows.append([r.server, r.impl, r.strategy, str(r.concurrency), pid,
-                         _count(share.get("requests")), part, _count(share.get("silent_wrong")),
-                         _count(share.get("wrong_local")), _count(share.get("errors")),
-                         _fmt_rate(share.get("ops_per_s")), _fmt_ms(lat.get("p50")), _fmt_ms(lat.get("p99"))])
+                         _count(part.get("requests")), of_all, _count(part.get("silent_wrong")),
+                         _count(part.get("wrong_local")), _count(part.get("errors")),
+                         _fmt_rate(ok / window if isinstance(ok, int) and window else None),
+                         _fmt_ms(lat.get("p50")), _fmt_ms(lat.get("p99")), str((known(r.repeat) or 0) + 1)])
     return list(STACK_PROCESS_HEADER), rows
 
 

@@ -191,7 +191,7 @@ class _Workload(_LocustFields, kw_only=True):
     ceiling_samples: Null[list[float]] = UNSET
     ratio_to_ceiling: Null[float] = UNSET
     load_facts: Null[Facts] = UNSET
-    repeat: Null[int] = UNSET  # the gate's repeats
+    repeat: Null[int] = UNSET  # which measurement of its cell (0-based): the gate's repeats, ``--repeats``
     machine_load_1m: Null[float] = UNSET
     ab_side: Null[Literal["change", "base"]] = UNSET  # ``regress --against``: which side of the A/B pair
     #: CPU seconds from the start (warm-up included) to the workers' end: the client process(es)' together,
@@ -353,3 +353,4 @@ class StackRecord(_LocustFields, kw_only=True, tag="stack"):
     server_pid: Null[int] = UNSET
     server_pids: Null[list[int]] = UNSET
     cell_wall_s: Null[float] = UNSET
+    repeat: Null[int] = UNSET  # which measurement of its cell (0-based; ``--repeats``), as on db and request records
