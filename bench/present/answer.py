@@ -25,7 +25,7 @@ from typing import Any
 
 from bench.present.common import error_total, silent_wrong
 from bench.present.footnotes import Note, cells, notes
-from bench.present.model import db_for, disagreements, pair_all, request_for, stack_errors
+from bench.present.model import by_cell, db_for, disagreements, pair_all, request_for, stack_errors
 from bench.present.spread import Cell, Spread, correct_per_s
 from bench.present.verdicts import IN_PROCESS, MODEL, STACK, Shape, Verdict, local_verdicts, shapes, strategy_verdicts
 from bench.records.kinds import DbRecord, MicroRecord, Record, RequestRecord, StackRecord, known
@@ -183,7 +183,8 @@ def answer(records: Sequence[Record], environment: dict[str, Any] | None = None)
             choice = _in_process_choice(records, all_cells, shape, safe_l, safe_s)
         rows.append(Row(shape, local_v, strat_v, choice, _row_notes(shape, strat_v, found)))
     used = [n for n in found if any(n in row.notes for row in rows)]
-    pairings = pair_all(records)
+    # One verdict per stack cell over its repeats: it disagrees when any repeat did.
+    pairings = [next((q for q in g if q.verdict == "disagree"), g[0]) for g in by_cell(pair_all(records))]
     compared = [p for p in pairings if p.verdict != "unpredicted"]
     return Answer(rows, used, (len(compared) - len(disagreements(pairings)), len(compared)))
 

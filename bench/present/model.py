@@ -220,26 +220,47 @@ def _side(c: Comparison | None) -> str:
     return f"{c.stack} / {c.model}" + ("" if c.agrees else " (DISAGREE)")
 
 
+def by_cell(pairings: Iterable[Pairing]) -> list[list[Pairing]]:
+    """The pairings of each stack cell's repeats together, in order of each cell's first repeat."""
+    groups: dict[tuple[object, ...], list[Pairing]] = {}
+    for p in pairings:
+        s = p.stack
+        groups.setdefault((s.server, s.workers, s.impl, s.strategy, s.concurrency, known(s.load)), []).append(p)
+    return list(groups.values())
+
+
+def _cell_verdict(group: Sequence[Pairing]) -> str:
+    """A cell's verdict over its repeats: disagree if any repeat did; ``(k of n)`` when repeated."""
+    verdicts = [p.verdict for p in group]
+    worst = "disagree" if "disagree" in verdicts else verdicts[0]
+    return worst if len(group) == 1 else f"{worst} ({verdicts.count(worst)} of {len(group)} repeats)"
+
+
 def model_rows(records: Iterable[Record]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows: one row per stack cell that ran, its verdicts beside the model's, and agree / disagree."""
+    """Header and rows: one row per stack cell that ran (its repeats together), its verdicts beside the model's."""
     rows = []
-    for p in pair_all(records):
+    for group in by_cell(pair_all(records)):
+        p = next((q for q in group if q.verdict == "disagree"), group[0])
         s = p.stack
         cells = "; ".join(c.model_cell for c in (p.local, p.strategy) if c is not None) or "-"
         local = _side(p.local) if p.local is not None or local_observed(s) else "not observed (no reply) / -"
         rows.append([s.server, str(known(s.model_load)), s.impl, s.strategy, str(s.concurrency),
-                     local, _side(p.strategy), "-" if p.mode is None else _side(p.mode), cells, p.verdict])
+                     local, _side(p.strategy), "-" if p.mode is None else _side(p.mode), cells, _cell_verdict(group)])
     return list(MODEL_HEADER), rows
 
 
 def model_findings(records: Iterable[Record]) -> list[str]:
     """One line counting the cells the model predicted and the ones it got wrong (and which), when stack cells ran."""
-    pairings = pair_all(records)
-    if not pairings:
+    groups = by_cell(pair_all(records))
+    if not groups:
         return []
+    # A cell agrees when every repeat did; it disagrees when any did (the first such repeat speaks for it).
+    pairings = [next((q for q in g if q.verdict == "disagree"), g[0]) for g in groups]
     compared = [p for p in pairings if p.verdict != "unpredicted"]
     wrong = disagreements(pairings)
-    text = (f"The in-process model was checked against {len(pairings)} real-stack cell(s): "
+    measured = sum(len(g) for g in groups)
+    repeats = f" ({measured} measurements)" if measured > len(groups) else ""
+    text = (f"The in-process model was checked against {len(pairings)} real-stack cell(s){repeats}: "
             f"{len(compared) - len(wrong)} agree, {len(wrong)} disagree")
     unpredicted = len(pairings) - len(compared)
     if unpredicted:
