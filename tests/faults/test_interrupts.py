@@ -20,7 +20,7 @@ import pytest
 from tests import fault_helpers
 
 DB_ONLY = ["--no-locals", "--strategy", "pooled-tuned,locked,per-request", "--db-load", "threads", "--concurrency", "4",
-           "--warmup", "0.2", "--request-impl", "none", "--quiet"]
+           "--warmup", "0.2", "--request-impl", "none", "--repeats", "1", "--quiet"]
 
 
 def _server_folders(watched: fault_helpers.Watched) -> list[Path]:
