@@ -69,8 +69,10 @@ class Watched:
                 seen = Seen(kid.pid, kid.create_time(), kid.name(), " ".join(kid.cmdline()))
             except psutil.Error:  # ended (or a zombie) between listing and reading
                 continue
-            # the latest look: a child seen between fork and exec still shows its parent's name
-            self.seen[seen.pid, seen.created] = seen
+            # the latest look: a child seen between fork and exec still shows its parent's name -- but a process
+            # being reaped shows no command line at all: that look says nothing and is not kept
+            if seen.cmdline or (seen.pid, seen.created) not in self.seen:
+                self.seen[seen.pid, seen.created] = seen
             now.append(seen)
         return now
 
