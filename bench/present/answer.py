@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.present.common import error_total, silent_wrong
-from bench.present.footnotes import Note, cells, notes
+from bench.present.footnotes import Note, notes
 from bench.present.model import by_cell, db_for, disagreements, pair_all, request_for, stack_errors
-from bench.present.spread import Cell, Spread, correct_per_s
+from bench.present.spread import Cell, Spread, cells, correct_per_s
 from bench.present.verdicts import IN_PROCESS, MODEL, STACK, Shape, Verdict, local_verdicts, shapes, strategy_verdicts
 from bench.records.kinds import DbRecord, MicroRecord, Record, RequestRecord, StackRecord, known
 

@@ -28,8 +28,7 @@ from bench.present.dbfindings import (
     request_findings,
     silent_findings,
 )
-from bench.present.footnotes import cells
-from bench.present.spread import share
+from bench.present.spread import cells, share
 from bench.records.kinds import MicroRecord, ProbeRecord, Record
 
 ProbeCells = dict[tuple[str, str, str], ProbeRecord]

@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.present.common import LOAD_ORDER, ordered
-from bench.present.spread import Cell, coordinates
-from bench.present.spread import cells as spread_cells
-from bench.records.kinds import DbRecord, Record, RequestRecord, StackRecord, known
+from bench.present.spread import Cell, cells
+from bench.records.kinds import DbRecord, Record, StackRecord, known
 
 #: Client CPU per operation above which a connect-per-operation strategy is paying for more than a round trip.
 TLS_CPU_US = 5_000.0
@@ -47,20 +46,6 @@ class Note:
     subject: str  # the strategy or server it is about
     loads: tuple[str, ...] = ()  # strategy notes: the loads it was seen under
     servers: tuple[str, ...] = ()  # server notes: the servers it was seen on
-
-
-def cells(records: Iterable[Record]) -> list[Cell]:
-    """:func:`bench.present.spread.cells`; where a record kind has no ``repeat`` field yet (stack records before
-    repeats), the same grouping in record order."""
-    records = list(records)
-    try:
-        return spread_cells(records)
-    except AttributeError:
-        groups: dict[tuple[Any, ...], list[Any]] = {}
-        for rec in records:
-            if isinstance(rec, DbRecord | RequestRecord | StackRecord):
-                groups.setdefault(coordinates(rec), []).append(rec)
-        return [Cell(tuple(recs)) for recs in groups.values()]
 
 
 def _median(cell: Cell, value: Any) -> float | None:

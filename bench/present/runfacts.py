@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.present.footnotes import cells
+from bench.present.spread import cells
 from bench.records.kinds import DbRecord, ProbeRecord, Record, RequestRecord, StackRecord, known
 
 _RUN_ID = re.compile(r"^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})")

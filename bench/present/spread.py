@@ -83,8 +83,7 @@ def cells(records: Iterable[Record]) -> list[Cell]:
     for rec in records:
         if isinstance(rec, DbRecord | RequestRecord | StackRecord):
             groups.setdefault(coordinates(rec), []).append(rec)
-    return [Cell(tuple(sorted(recs, key=lambda r: known(getattr(r, "repeat", None)) or 0)))
-            for recs in groups.values()]
+    return [Cell(tuple(sorted(recs, key=lambda r: known(r.repeat) or 0))) for recs in groups.values()]
 
 
 def correct_per_s(rec: Measured) -> float | None:

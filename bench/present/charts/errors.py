@@ -20,9 +20,9 @@ from matplotlib.patches import Patch
 
 from bench.present import palette
 from bench.present.charts.figure import grid_axes, heat_text_colour, rect, titled
-from bench.present.charts.how import grouped, repeats_text, subtitle, window_text
+from bench.present.charts.how import repeats_text, subtitle, window_text
 from bench.present.common import error_total, loads_of, of_kind, short_count, silent_wrong, strategies_of
-from bench.present.spread import Cell, Measured
+from bench.present.spread import Cell, Measured, cells
 from bench.records.kinds import DbRecord, Record, known
 
 Value = Callable[[Measured], int]
@@ -60,7 +60,7 @@ def draw_errors(records: list[Record], machine: str | None = None) -> Figure | N
     db = of_kind(records, "db")
     if not db:
         return None
-    groups = grouped(db)
+    groups = cells(db)
     loads = loads_of(db)
     grid = {(c.first.strategy, c.first.load, c.first.concurrency): c for c in groups}
     rows = [(s, label, value) for s in strategies_of(db) for label, value in MEASURES

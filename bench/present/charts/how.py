@@ -14,10 +14,10 @@ from typing import Any
 from bench.present import palette
 from bench.present.common import error_total, short_count, silent_wrong
 from bench.present.model import stack_errors
-from bench.present.spread import Cell, Measured, cells, coordinates, correct_per_s
+from bench.present.spread import Cell, Measured, correct_per_s
 from bench.records.kinds import StackRecord, known
 
-__all__ = ["FAIL_HATCH", "GridCell", "failure_text", "failures", "grouped", "machine_text", "repeats_text", "subtitle",
+__all__ = ["FAIL_HATCH", "GridCell", "failure_text", "failures", "machine_text", "repeats_text", "subtitle",
            "verdict_cell", "window_text"]
 
 
@@ -83,18 +83,6 @@ def subtitle(*parts: str, machine: str | None = None) -> str:
     if machine:
         lines.append(f"machine: {machine}")
     return "\n".join(lines)
-
-
-def grouped(records: Iterable[Measured]) -> list[Cell]:
-    """The records grouped into cells over their repeats: :func:`bench.present.spread.cells`; a kind of record that
-    has no ``repeat`` field (stack records, as written so far) is grouped by the same coordinates, in stored order."""
-    records = list(records)
-    with_repeat = [r for r in records if hasattr(r, "repeat")]
-    groups: dict[tuple[Any, ...], list[Measured]] = {}
-    for rec in records:
-        if not hasattr(rec, "repeat"):
-            groups.setdefault(coordinates(rec), []).append(rec)
-    return cells(with_repeat) + [Cell(tuple(recs)) for recs in groups.values()]
 
 
 def _silent(rec: Measured) -> int:

@@ -20,9 +20,9 @@ from matplotlib.lines import Line2D
 
 from bench.present import palette
 from bench.present.charts.figure import concurrency_axis, log_ticks, titled
-from bench.present.charts.how import failure_text, failures, grouped, repeats_text, subtitle, window_text
+from bench.present.charts.how import failure_text, failures, repeats_text, subtitle, window_text
 from bench.present.common import loads_of, of_kind, strategies_of
-from bench.present.spread import Cell, Spread, correct_per_s
+from bench.present.spread import Cell, Spread, cells, correct_per_s
 from bench.records.kinds import Record
 
 Styles = dict[str, palette.StrategyStyle]
@@ -47,7 +47,7 @@ def draw_latency(records: list[Record], machine: str | None = None) -> Figure | 
     db = of_kind(records, "db")
     if not any((r.latency_ms or {}).get("p50") for r in db):
         return None
-    groups = grouped(db)
+    groups = cells(db)
     loads = loads_of(db)
     styles = palette.strategy_styles(strategies_of(db))
     ok = {id(c): not failures(c) for c in groups}

@@ -11,9 +11,9 @@ from matplotlib.patches import Patch
 
 from bench.present import palette
 from bench.present.charts.figure import grid_axes, rect, titled
-from bench.present.charts.how import FAIL_HATCH, grouped, repeats_text, subtitle, verdict_cell, window_text
+from bench.present.charts.how import FAIL_HATCH, repeats_text, subtitle, verdict_cell, window_text
 from bench.present.common import impls_of, loads_of, of_kind, strategies_of
-from bench.present.spread import Cell
+from bench.present.spread import Cell, cells
 from bench.records.kinds import Record
 
 TITLE = "Request scenario: a request context on a Local x a connection strategy, every reply checked"
@@ -28,7 +28,7 @@ def draw_request(records: list[Record], machine: str | None = None) -> Figure | 
     impls = impls_of(req)
     strategies = strategies_of(req)
     grid: dict[tuple[str, str, str], Cell] = {}
-    for cell in grouped(req):
+    for cell in cells(req):
         r = cell.first
         grid.setdefault((r.impl, r.strategy, r.load), cell)
     how = subtitle(window_text(req), repeats_text(list(grid.values())),

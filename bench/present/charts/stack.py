@@ -13,10 +13,10 @@ from matplotlib.patches import Patch
 
 from bench.present import palette
 from bench.present.charts.figure import grid_axes, rect, titled
-from bench.present.charts.how import FAIL_HATCH, grouped, repeats_text, subtitle, verdict_cell, window_text
+from bench.present.charts.how import FAIL_HATCH, repeats_text, subtitle, verdict_cell, window_text
 from bench.present.common import impls_of, of_kind, strategies_of
 from bench.present.model import pair_all
-from bench.present.spread import Cell
+from bench.present.spread import Cell, cells
 from bench.records.kinds import Record
 
 TITLE = "The real stack: a Flask app under real WSGI servers (Starlette under uvicorn), every reply checked"
@@ -31,7 +31,7 @@ def draw_stack(records: list[Record], machine: str | None = None) -> Figure | No
     columns = [(i, s) for i in impls_of(stack) for s in strategies_of(stack)
                if any(r.impl == i and r.strategy == s for r in stack)]
     grid: dict[tuple[str, str, str], Cell] = {}
-    for cell in grouped(stack):
+    for cell in cells(stack):
         r = cell.first
         grid.setdefault((r.server, r.impl, r.strategy), cell)
     disagree = {id(p.stack) for p in pair_all(records) if p.verdict == "disagree"}
