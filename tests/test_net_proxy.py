@@ -1,0 +1,102 @@
+"""The delay proxy against a real server: the round trip it adds, partition, reset, and nothing left behind."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import psutil
+import pymysql
+import pytest
+
+from bench.net import ProxyError, delay_proxy, measure_rtt
+
+pytestmark = pytest.mark.db
+
+
+def _proxies() -> list[int]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if "bench.net.proxy" in " ".join(proc.info["cmdline"] or ()):
+            found.append(proc.pid)
+    return found
+
+
+def _connect(target: Any, **options: Any) -> Any:
+    return pymysql.connect(**target.connect_kwargs(), **options)
+
+
+def test_measured_rtt_is_the_setting_plus_the_proxys_own_cost(mysql_server: Any) -> None:
+    direct = measure_rtt(mysql_server.target)
+    with delay_proxy(mysql_server.target) as proxy:
+        at_zero = measure_rtt(proxy.target)
+        proxy.set_rtt(2.0)
+        at_two = measure_rtt(proxy.target)
+    cost = max(0.0, at_zero.median_ms - direct.median_ms)
+    expected = 2.0 + cost
+    assert abs(at_two.median_ms - expected) <= 0.1 * expected, (direct, at_zero, at_two)
+    assert at_zero.p10_ms <= at_zero.median_ms <= at_zero.p90_ms
+
+
+def test_a_partition_delays_and_loses_nothing_a_read_timeout_turns_it_into_an_error(mysql_server: Any) -> None:
+    with delay_proxy(mysql_server.target) as proxy:
+        bounded = _connect(proxy.target, read_timeout=1)
+        patient = _connect(proxy.target)
+        proxy.partition()
+        assert proxy.stats()["partitioned"] is True
+        started = time.monotonic()
+        with pytest.raises(pymysql.OperationalError) as failed:
+            bounded.cursor().execute("SELECT 1")
+        assert failed.value.args[0] == 2013
+        assert 0.8 <= time.monotonic() - started <= 3.0
+        answers: list[Any] = []
+
+        def wait_for_answer() -> None:
+            cur = patient.cursor()
+            cur.execute("SELECT 2")
+            answers.append((cur.fetchall(), time.monotonic()))
+
+        waiter = threading.Thread(target=wait_for_answer)
+        waiter.start()
+        time.sleep(1.5)
+        assert not answers  # held, not lost, not failed
+        healed_at = time.monotonic()
+        proxy.heal()
+        waiter.join(10)
+        assert answers and answers[0][0] == ((2,),)
+        assert answers[0][1] - healed_at < 1.0
+        patient.close()
+
+
+def test_reset_drops_every_relayed_connection_at_once_and_new_ones_work(mysql_server: Any) -> None:
+    with delay_proxy(mysql_server.target) as proxy:
+        conns = [_connect(proxy.target) for _ in range(3)]
+        assert proxy.reset()["reset_links"] == 3
+        for conn in conns:
+            with pytest.raises(pymysql.OperationalError) as lost:
+                conn.cursor().execute("SELECT 1")
+            assert lost.value.args[0] in (2006, 2013)
+        fresh = _connect(proxy.target)
+        cur = fresh.cursor()
+        cur.execute("SELECT 3")
+        assert cur.fetchall() == ((3,),)
+        fresh.close()
+
+
+def test_no_proxy_outlives_its_block_even_on_ctrl_c(mysql_server: Any) -> None:
+    before = set(_proxies())
+    with pytest.raises(KeyboardInterrupt), delay_proxy(mysql_server.target, rtt_ms=1.0) as proxy:
+        assert proxy.child.pid in _proxies()
+        raise KeyboardInterrupt
+    assert set(_proxies()) <= before
+    assert not proxy.folder.exists()
+
+
+def test_a_negative_round_trip_is_refused_and_a_dead_proxy_is_an_error(mysql_server: Any) -> None:
+    with pytest.raises(ValueError, match="negative"), delay_proxy(mysql_server.target, rtt_ms=-1):
+        pass
+    with delay_proxy(mysql_server.target) as proxy:
+        proxy.child.kill()
+        with pytest.raises(ProxyError, match="did not answer"):
+            proxy.stats()
