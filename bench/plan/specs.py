@@ -165,6 +165,8 @@ class DbTask(Connection, kw_only=True):
     ops: int | UnsetType = UNSET  # a fixed number of operations instead of a window
     record: bool = True  # time and record every operation
     timeline: bool = False  # keep the per-interval timeline (fault scenarios)
+    #: Seconds past which an operation counts as stuck: the record's ``op_waits`` (fault scenarios; absent: untracked).
+    wait_bound: float | UnsetType = UNSET
     group: dict[str, Any] | UnsetType = UNSET  # several processes: the common start's folder, count and index
 
 

@@ -182,12 +182,14 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("locals", "Locals: isolation and cost"), ("database", "Database: connection strategies"),
     ("requests", "Request scenario: a request context on a Local beside a strategy"),
     ("stack", "The real stack"), ("model", "Does the model predict the real stack?"),
+    ("resilience", "Resilience: the network failing under each strategy"),
 )
 
 
 def sectioned(records: Sequence[Record]) -> dict[str, list[str]]:
     """Every key finding by section (:data:`SECTIONS`), silent wrong replies first in their sections."""
     from bench.present.model import model_findings
+    from bench.present.resilience import resilience_findings
 
     records = one_per_cell(records)  # a cell also run as several processes is read from its one-process record
     silent = silent_findings(records)
@@ -195,7 +197,8 @@ def sectioned(records: Sequence[Record]) -> dict[str, list[str]]:
     return {"locals": locals_findings(records), "database": [*(f for f in silent if f not in of_requests),
                                                              *db_findings(records)],
             "requests": [*of_requests, *request_findings(records)],
-            "stack": stack_findings(records), "model": model_findings(records)}
+            "stack": stack_findings(records), "model": model_findings(records),
+            "resilience": resilience_findings(records)}
 
 
 def findings(records: Sequence[Record]) -> list[str]:

@@ -21,8 +21,8 @@ from msgspec import UNSET, UnsetType
 from bench.records.latency import HistogramField
 
 __all__ = [
-    "UNSET", "CeilingRecord", "DbOverheadRecord", "DbRecord", "FaultRecord", "MicroRecord", "ProbeRecord", "Record",
-    "RequestRecord", "StackRecord", "UnsetType", "known",
+    "NETWORK_FAULTS", "UNSET", "CeilingRecord", "DbOverheadRecord", "DbRecord", "FaultRecord", "MicroRecord",
+    "ProbeRecord", "Record", "RequestRecord", "StackRecord", "UnsetType", "known",
 ]
 
 T = TypeVar("T")
@@ -31,6 +31,10 @@ T = TypeVar("T")
 Null = T | None | UnsetType
 Counts = dict[str, int]
 Facts = dict[str, Any]
+
+
+#: The fault scenarios that act on the network (``ctxbench faults``): the resilience table's columns, in order.
+NETWORK_FAULTS: tuple[str, ...] = ("partition", "reset", "idle-timeout", "latency-spike")
 
 
 def known(value: T | UnsetType) -> T | None:
@@ -184,6 +188,8 @@ class _Workload(_LocustFields, kw_only=True):
     unfinished_workers: Null[int] = UNSET
     teardown_problems: Null[dict[str, str]] = UNSET
     timeline: Null[Facts] = UNSET
+    #: Operations that waited past a bound and the longest wait, failed and unfinished ones included (fault cells).
+    op_waits: Null[Facts] = UNSET
     leaked_connections: Null[int] = UNSET
     cell_wall_s: Null[float] = UNSET
     server_ceiling_ops_per_s: Null[float] = UNSET
@@ -311,6 +317,28 @@ class FaultRecord(Record, kw_only=True, tag="fault"):
     rss_mib: Null[Facts] = UNSET
     within_bound: Null[bool] = UNSET
     storage_growths: Null[int] = UNSET
+    # the network faults (NETWORK_FAULTS): the fault as done, then what the strategy did
+    path: Null[str] = UNSET  # "proxy" (the user-space delay proxy) or "netns" (a veth link taken down)
+    partition_s: Null[float] = UNSET
+    spike_rtt_ms: Null[float] = UNSET
+    spike_s: Null[float] = UNSET
+    reset_links: Null[int] = UNSET  # connections the proxy reset at once
+    wait_timeout_s: Null[int] = UNSET  # idle-timeout: the server's wait_timeout during the cell
+    idle_gaps: Null[list[list[float]]] = UNSET
+    hang_bound_s: Null[float] = UNSET  # the cell's watchdog
+    fault_in_window_s: Null[float] = UNSET  # when the fault began, from the window's start
+    healed_in_window_s: Null[float] = UNSET  # when the network was whole again (the spike ended), likewise
+    errors_during_fault: Null[int] = UNSET
+    errors_after_heal: Null[int] = UNSET
+    observed_after_heal_s: Null[float] = UNSET
+    first_ok_after_heal_s: Null[float] = UNSET
+    ops_per_s_during: Null[float] = UNSET
+    stuck_bound_s: Null[float] = UNSET
+    stuck_ops: Null[int] = UNSET  # operations that waited past stuck_bound_s (ended, failed or still waiting)
+    longest_wait_s: Null[float] = UNSET  # the longest wait of any operation, failed and unfinished ones included
+    bursts: Null[list[Facts]] = UNSET  # idle-timeout: per burst after a gap, its errors and first right reply
+    proxy: Null[Facts] = UNSET  # the proxy's counts at the end (accepted, resets, links)
+    verdict: Null[str] = UNSET  # bench.present.resilience.verdict: hung, wrong results, fails fast; recovers ...
 
 
 class StackRecord(_LocustFields, kw_only=True, tag="stack"):
