@@ -33,8 +33,8 @@ _RENAMED = {"errors_during_outage": "errors_during_fault", "errors_after_restart
 #: The fields a hung cell cannot have: it was ended before the network healed, or just after.
 _NOT_OBSERVED = ("errors_after_heal", "observed_after_heal_s", "first_ok_after_heal_s", "recovered", "recovery_s",
                  "ops_per_s_after", "throughput_after_ratio")
-#: An idle-timeout burst is settled when its last this-many seconds hold right replies and no error.
-SETTLED_TAIL = 0.5
+#: An idle-timeout burst is settled when the last half of it holds right replies and no error.
+SETTLED_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,8 @@ def _burst(timeline: Mapping[str, Any], start: float, end: float) -> dict[str, A
     """One burst after an idle gap (monotonic ``start``/``end``): its errors, when the first came, its recovery."""
     errors = errors_between(timeline, start, end)
     first_ok = first_ok_at_or_after(timeline, start)
-    settled = (errors_between(timeline, end - SETTLED_TAIL, end) == 0
-               and (rate_between(timeline, end - SETTLED_TAIL, end) or 0) > 0)
+    tail = end - SETTLED_SHARE * (end - start)
+    settled = errors_between(timeline, tail, end) == 0 and (rate_between(timeline, tail, end) or 0) > 0
     seen_ok = first_ok is not None and first_ok < end
     return {"start_in_window_s": None, "errors": errors,
             "first_ok_s": round(first_ok - start, 3) if seen_ok and first_ok is not None else None,
@@ -96,9 +96,9 @@ def idle_fields(rec: DbRecord, gaps: Sequence[Sequence[float]], wait_timeout: in
     """The ``fault`` record's fields for one idle-timeout cell: each burst after a gap judged on its own.
 
     ``gaps`` are ``[start_s, length_s]`` from the window's start.  Detection is from the end of the first gap (the
-    first use of a connection the server may have closed) to the first error after it; ``recovered`` means every
-    burst after a gap ended with right replies and no error; ``recovery_s`` is the longest time, within a burst,
-    from its start to the first right reply after its last error.
+    first use of a connection the server may have closed) to the first error after it; ``recovered`` means the
+    second half of every burst after a gap held right replies and no error; ``recovery_s`` is the longest time,
+    within a burst, from its start to the first right reply after its last error.
     """
     fields: dict[str, Any] = {"wait_timeout_s": wait_timeout, "idle_gaps": [list(g) for g in gaps],
                               "hang_bound_s": known(rec.hang_after_s), **stuck_fields(known(rec.op_waits))}

@@ -49,7 +49,7 @@ def verdict(rec: FaultRecord) -> str:
 
 def _seconds(value: Any) -> str:
     value = known(value)
-    return "-" if value is None else f"{value:g} s"
+    return "-" if value is None else f"{value:.3g} s"
 
 
 def _errors(rec: FaultRecord) -> str:
