@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 from typing import Any
@@ -28,15 +29,19 @@ def _connect(target: Any, **options: Any) -> Any:
 
 
 def test_measured_rtt_is_the_setting_plus_the_proxys_own_cost(mysql_server: Any) -> None:
-    direct = measure_rtt(mysql_server.target)
+    # Three rounds, interleaved, each figure the median of its rounds: a burst of load on this shared machine
+    # moves one round, not the comparison.
+    rounds: list[tuple[float, float, float]] = []
     with delay_proxy(mysql_server.target) as proxy:
-        at_zero = measure_rtt(proxy.target)
-        proxy.set_rtt(2.0)
-        at_two = measure_rtt(proxy.target)
-    cost = max(0.0, at_zero.median_ms - direct.median_ms)
-    expected = 2.0 + cost
-    assert abs(at_two.median_ms - expected) <= 0.1 * expected, (direct, at_zero, at_two)
-    assert at_zero.p10_ms <= at_zero.median_ms <= at_zero.p90_ms
+        for _ in range(3):
+            proxy.set_rtt(0.0)
+            direct, at_zero = measure_rtt(mysql_server.target), measure_rtt(proxy.target)
+            proxy.set_rtt(2.0)
+            rounds.append((direct.median_ms, at_zero.median_ms, measure_rtt(proxy.target).median_ms))
+            assert at_zero.p10_ms <= at_zero.median_ms <= at_zero.p90_ms
+    direct_ms, zero_ms, two_ms = (statistics.median(column) for column in zip(*rounds, strict=True))
+    expected = 2.0 + max(0.0, zero_ms - direct_ms)
+    assert abs(two_ms - expected) <= 0.1 * expected, rounds
 
 
 def test_a_partition_delays_and_loses_nothing_a_read_timeout_turns_it_into_an_error(mysql_server: Any) -> None:

@@ -10,7 +10,7 @@ Secrets: a password never appears in a message, a repr, a record or a command li
 at import time; only ``threading``, which ``logging`` imports and gevent patches in place): a cell process may
 import :class:`ServerTarget` before or after its load has patched the process.
 
-Modules: ``target`` (ServerTarget, errors, defaults), ``url`` (parsing), ``connect`` (login check, failure
+Modules: ``target`` (ServerTarget, Placement, errors, defaults), ``url`` (parsing), ``connect`` (login check, failure
 description), ``discovery`` (find_server), ``handle`` (ServerHandle), ``private``/``install``/``process`` (the
 private server), ``facts`` (server_info, counters), ``programs``, ``slap`` (mysqlslap), ``doctor``, ``tls`` (the
 URL's TLS parameters, for every client).
@@ -42,6 +42,7 @@ from bench.server.target import (
     URL_TIMEOUT,
     EphemeralStartError,
     MysqlslapError,
+    Placement,
     ServerTarget,
     ServerUnavailable,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "URL_TIMEOUT",
     "EphemeralStartError",
     "MysqlslapError",
+    "Placement",
     "ServerHandle",
     "ServerTarget",
     "ServerUnavailable",

@@ -28,6 +28,7 @@ from bench.server.target import (
     LOCAL_TIMEOUT,
     START_TIMEOUT,
     URL_TIMEOUT,
+    Placement,
     ServerTarget,
     ServerUnavailable,
     origin,
@@ -78,14 +79,16 @@ def find_server(url: str | None = None, *, allow_ephemeral: bool = True, skip_lo
     raise ServerUnavailable(f"no MySQL-protocol server: no {ENV_URL} or --mysql-url, " + "; ".join(tried))
 
 
-def start_private_server(*, timeout: float = START_TIMEOUT, server_args: Sequence[str] = ()) -> ServerHandle:
+def start_private_server(*, timeout: float = START_TIMEOUT, server_args: Sequence[str] = (),
+                         placement: Placement = Placement()) -> ServerHandle:
     """Always a fresh private server (step 3 alone), whatever URL or local server exists.
 
     For what may only be done to a server ctxbench owns: killing and restarting it (``ctxbench faults``), or
     starting it with options of its own (``server_args``, e.g. TLS certificates; none may override where it
-    listens).  Raises :class:`ServerUnavailable` without a server binary.
+    listens), or elsewhere than 127.0.0.1 (``placement``: inside a network namespace, :mod:`bench.net.netns`).
+    Raises :class:`ServerUnavailable` without a server binary.
     """
-    handle = start_ephemeral(timeout, server_args)
+    handle = start_ephemeral(timeout, server_args, placement)
     if handle is None:
         raise ServerUnavailable("no mariadbd or mysqld on PATH or in /usr/sbin to start a private server")
     return handle

@@ -1,9 +1,10 @@
 """Making a private server's data directory and accounts: what runs before and just after it listens.
 
 Contract: :func:`initialize` creates a data directory whose root logs in through the socket without a password;
-:func:`server_command` is the server's command line (no option files, 127.0.0.1 only, everything inside its
-folder); :func:`secure` gives every root account a fresh random password, drops accounts no client needs and
-creates ``test``.  A failure raises :class:`~bench.server.target.EphemeralStartError` with the log's last lines.
+:func:`server_command` is the server's command line (no option files, 127.0.0.1 only unless a
+:class:`~bench.server.target.Placement` says otherwise, everything inside its folder); :func:`secure` gives every
+root account a fresh random password, drops accounts no client needs and creates ``test``.  A failure raises
+:class:`~bench.server.target.EphemeralStartError` with the log's last lines.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from bench.errors import UsageError
 from bench.server.programs import SBIN_DIRS, find_program
-from bench.server.target import DEFAULT_DATABASE, DEFAULT_HOST, EphemeralStartError, scrub
+from bench.server.target import DEFAULT_DATABASE, EphemeralStartError, Placement, scrub
 
 #: max_connections of the ephemeral server (also set in docker-compose.yml): room for the
 #: widest concurrency the database cells use plus the pools' spare connections.
@@ -84,15 +85,17 @@ FIXED_OPTIONS = ("--no-defaults", "--datadir", "--socket", "--pid-file", "--log-
 
 
 def server_command(binary: str, flavor: str, version: str, tempdir: Path, port: int,
-                   extra: Sequence[str] = ()) -> list[str]:
-    """The server's command line: no option files, 127.0.0.1 only, everything inside ``tempdir``.
+                   extra: Sequence[str] = (), placement: Placement = Placement()) -> list[str]:
+    """The server's command line: no option files, 127.0.0.1 only (by default), everything inside ``tempdir``.
 
     ``extra`` options (e.g. ``--ssl-ca=...``) come last; one that would override a fixed option is a UsageError.
+    ``placement`` (default: 127.0.0.1 on this host) gives the bind address and what goes before the command.
     """
     for option in extra:
         if option.partition("=")[0].replace("_", "-") in FIXED_OPTIONS:
             raise UsageError(f"private server option {option.partition('=')[0]} is set by ctxbench itself")
     command = [
+        *placement.prefix,
         binary,
         "--no-defaults",  # must come first
         f"--datadir={tempdir / 'data'}",
@@ -101,7 +104,7 @@ def server_command(binary: str, flavor: str, version: str, tempdir: Path, port: 
         f"--log-error={tempdir / 'error.log'}",
         f"--tmpdir={tempdir}",
         f"--port={port}",
-        f"--bind-address={DEFAULT_HOST}",
+        f"--bind-address={placement.address}",
         "--skip-name-resolve",
         f"--max-connections={EPHEMERAL_MAX_CONNECTIONS}",
         *_as_root(),
@@ -127,23 +130,30 @@ def _drop_unusable_account(cur: Any, user: str, host: str) -> None:
         pass
 
 
-def secure(conn: Any, errlog: Path) -> str:
-    """Over a root connection without password: a fresh random password for every root account; returns it."""
+def secure(conn: Any, errlog: Path, client_address: str | None = None) -> str:
+    """Over a root connection without password: a fresh random password for every root account; returns it.
+
+    ``client_address`` (a namespaced server's host end) gets a root account of its own, with the same password.
+    """
     import secrets
 
     import pymysql
 
     password = secrets.token_urlsafe(18)
+    kept = ("localhost", "127.0.0.1", "::1") + ((client_address,) if client_address else ())
     try:
         with conn.cursor() as cur:
             cur.execute("CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY %s", (password,))
             cur.execute("GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION")
+            if client_address is not None:
+                cur.execute("CREATE USER IF NOT EXISTS 'root'@%s IDENTIFIED BY %s", (client_address, password))
+                cur.execute("GRANT ALL PRIVILEGES ON *.* TO 'root'@%s WITH GRANT OPTION", (client_address,))
             cur.execute("SELECT Host FROM mysql.user WHERE User = ''")
             for (host,) in cur.fetchall():
                 _drop_unusable_account(cur, "", host)
             cur.execute("SELECT Host FROM mysql.user WHERE User = 'root'")
             for (host,) in cur.fetchall():
-                if host in ("localhost", "127.0.0.1", "::1"):
+                if host in kept:
                     cur.execute("ALTER USER 'root'@%s IDENTIFIED BY %s", (host, password))
                 else:
                     _drop_unusable_account(cur, "root", host)

@@ -5,7 +5,10 @@ directory in a temporary folder, 127.0.0.1 only, a free port, a random root pass
 ``mariadbd``/``mysqld`` is installed.  The server never outlives the process that started it: it stops on
 ``close()``, at interpreter exit, on Ctrl-C, SIGTERM and SIGHUP, on Linux also when the starting process dies
 (parent-death signal), and a folder left behind by a process killed with SIGKILL is swept away by the next start.
-A restart keeps the port and the data directory.
+A restart keeps the port and the data directory.  A :class:`~bench.server.target.Placement` may put the server
+elsewhere: started through a prefix (``ip netns exec NAME``, which execs the server: same pid, same parent-death
+signal) and bound to that namespace's address, root also allowed in from the host's end of the link; all of the
+above holds for it the same.
 
 psutil is used where the process object cannot help: checking that the pid of a server left behind by a dead
 ctxbench process still runs that server (its command line names the folder) before stopping it.
@@ -25,7 +28,14 @@ from bench.errors import UsageError
 from bench.server import install, programs
 from bench.server.connect import check_target
 from bench.server.handle import ServerHandle
-from bench.server.target import DEFAULT_DATABASE, DEFAULT_HOST, STOP_TIMEOUT, EphemeralStartError, ServerTarget
+from bench.server.target import (
+    DEFAULT_DATABASE,
+    DEFAULT_HOST,
+    STOP_TIMEOUT,
+    EphemeralStartError,
+    Placement,
+    ServerTarget,
+)
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -254,16 +264,16 @@ def _root_over_socket(server: EphemeralServer, deadline: float) -> Any:
                                   install.tail(server.errlog)) from None
 
 
-def _set_up(server: EphemeralServer, port: int, deadline: float) -> ServerTarget:
+def _set_up(server: EphemeralServer, port: int, deadline: float, placement: Placement) -> ServerTarget:
     """Wait for the socket, give root a fresh random password, create ``test``; check the TCP login."""
     import time
 
     conn = _root_over_socket(server, deadline)
     try:
-        password = install.secure(conn, server.errlog)
+        password = install.secure(conn, server.errlog, placement.client_address)
     finally:
         conn.close()
-    target = ServerTarget(DEFAULT_HOST, port, "root", password, DEFAULT_DATABASE, "ephemeral")
+    target = ServerTarget(placement.address, port, "root", password, DEFAULT_DATABASE, "ephemeral")
     try:
         check_target(target, timeout=max(2.0, deadline - time.monotonic()))
     except UsageError as exc:
@@ -273,23 +283,25 @@ def _set_up(server: EphemeralServer, port: int, deadline: float) -> ServerTarget
 
 
 def _launch(binary: str, flavor: str, version: str, server: EphemeralServer, deadline: float,
-            server_args: Sequence[str]) -> ServerTarget:
+            server_args: Sequence[str], placement: Placement) -> ServerTarget:
     """Start the server on a free port (three tries: a port can be taken between pick and bind), set it up."""
     for _ in range(3):
         port = _free_port()
-        server.launch(install.server_command(binary, flavor, version, server.tempdir, port, server_args))
+        server.launch(install.server_command(binary, flavor, version, server.tempdir, port, server_args, placement))
         try:
-            return _set_up(server, port, deadline)
+            return _set_up(server, port, deadline, placement)
         except EphemeralStartError as exc:
             if server.running or not re.search(r"already in use|Bind on TCP/IP port", " ".join(exc.log_tail)):
                 raise
     raise EphemeralStartError("could not find a free port for the private server", install.tail(server.errlog))
 
 
-def start_ephemeral(timeout: float, server_args: Sequence[str] = ()) -> ServerHandle | None:
+def start_ephemeral(timeout: float, server_args: Sequence[str] = (),
+                    placement: Placement = Placement()) -> ServerHandle | None:
     """Start a private server (see the module docstring); None if there is no server binary.
 
-    ``server_args`` are extra server options (e.g. ``--ssl-ca=...``, ``--ssl-cert=...``, ``--ssl-key=...``).
+    ``server_args`` are extra server options (e.g. ``--ssl-ca=...``, ``--ssl-cert=...``, ``--ssl-key=...``);
+    ``placement`` where it listens and what its command starts with (default: 127.0.0.1 on this host).
     """
     import tempfile
     import time
@@ -307,7 +319,7 @@ def start_ephemeral(timeout: float, server_args: Sequence[str] = ()) -> ServerHa
         (server.tempdir / "owner.pid").write_text(str(os.getpid()))
         log.info("starting a private %s %s in %s", Path(binary).name, version, server.tempdir)
         install.initialize(binary, flavor, server.tempdir, deadline)
-        target = _launch(binary, flavor, version, server, deadline, server_args)
+        target = _launch(binary, flavor, version, server, deadline, server_args, placement)
     except BaseException:
         server.stop()
         raise

@@ -85,6 +85,24 @@ class ServerTarget:
         return f"mysql://{user}{secret}@{host}:{self.port}/{database}" + (f"?{query}" if query else "")
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where a private server listens and how its command starts; the default: 127.0.0.1 of this host, as it is.
+
+    Another placement is a network namespace's (:mod:`bench.net.netns`): the server started through ``prefix``
+    (``ip netns exec NAME``), bound to ``address`` inside the namespace, and root allowed in from
+    ``client_address``, the host's end of the link.  The socket stays in the server's folder, on the shared file
+    system, so the setup over it works the same.
+    """
+
+    #: The address the server binds to and its target names.
+    address: str = DEFAULT_HOST
+    #: Put before the server's command line (and again before each restart's).
+    prefix: tuple[str, ...] = ()
+    #: An address besides 127.0.0.1 root may log in from over TCP (with the same generated password); None: none.
+    client_address: str | None = None
+
+
 class ServerUnavailable(Exception):
     """No server was given, found or started.  Callers report the database cells as skipped.
 
