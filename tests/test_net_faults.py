@@ -175,6 +175,16 @@ def test_the_partition_sentence_names_who_failed_fast_and_who_hung() -> None:
     assert table["reset", "pooled-tuned"]["errors (codes)"] == "3 (2013: 3)"
 
 
+def test_a_late_first_error_or_a_long_wait_without_one_is_not_failing_fast() -> None:
+    assert verdict(_fault("partition", "s", error_count=4, time_to_first_error_s=3.4)) == "fails slowly, recovers"
+    assert verdict(_fault("partition", "s", error_count=4, time_to_first_error_s=1.2, stuck_ops=3)) == \
+        "fails fast, recovers"  # operations stuck behind the failing ones show in the table, not the verdict
+    assert verdict(_fault("latency-spike", "s", stuck_ops=2, recovered=False)) == "stalls, no recovery"
+    assert verdict(_fault("latency-spike", "s")) == "no errors, recovers"
+    assert verdict(_fault("reset", "s", fault_not_injected="the cell's workload never reached the server")) == \
+        "not injected"
+
+
 def test_wrong_results_and_leaks_are_called_out() -> None:
     records = [_fault("reset", "global", wrong_results=5), _fault("reset", "leaky", leaked_connections=2)]
     assert verdict(records[0]) == "wrong results"
@@ -185,17 +195,17 @@ def test_wrong_results_and_leaks_are_called_out() -> None:
 
 def test_the_two_partition_paths_are_compared_strategy_by_strategy() -> None:
     records = [
-        _fault("partition", "pooled-timeout", error_count=9, path="proxy"),
-        _fault("partition", "pooled-timeout", error_count=7, path="netns"),
+        _fault("partition", "pooled-timeout", error_count=9, time_to_first_error_s=2.1, path="proxy"),
+        _fault("partition", "pooled-timeout", error_count=7, time_to_first_error_s=2.2, path="netns"),
         _fault("partition", "per-request", outcome="hung", recovered=None, path="proxy"),
-        _fault("partition", "per-request", error_count=3, path="netns"),
+        _fault("partition", "per-request", error_count=3, time_to_first_error_s=1.0, path="netns"),
     ]
     assert path_findings(records) == [
         "A partition through the proxy and a link taken down gave the same verdict for 1 of 2 strategies; they "
         "differ for per-request (proxy: hung; link down: fails fast, recovers)."]
     _header, rows = resilience_rows(records)
-    assert [row[1] for row in rows] == ["pooled-timeout [proxy]", "pooled-timeout [netns]", "per-request [proxy]",
-                                        "per-request [netns]"]
+    assert [row[1] for row in rows] == ["pooled-timeout (proxy)", "pooled-timeout (link down)",
+                                        "per-request (proxy)", "per-request (link down)"]
 
 
 def test_the_plan_takes_network_and_a_partition_length() -> None:
@@ -206,10 +216,15 @@ def test_the_plan_takes_network_and_a_partition_length() -> None:
 
     args = argparse.Namespace(scenario=["network,kill"], strategy=["pooled"], db_load=None, concurrency=None,
                               duration=None, down=None, max_connections=None, hang_after=None, soak_duration=None,
-                              partition=8.0)
+                              partition=8.0, link_down=None)
     got = cli._plan(args)
     assert got.scenarios == (*plan.NETWORK_SCENARIOS, "kill")
     assert got.strategies == got.net_strategies == ("pooled",) and got.partition == 8.0
+    assert got.link_down == ()  # of the named strategies, those the kernel-level partition runs by default: none
+    args.strategy, args.link_down = ["pooled-tuned,per-request,pooled"], None
+    assert cli._plan(args).link_down == ("pooled-tuned", "per-request")
+    args.link_down = ["none"]
+    assert cli._plan(args).link_down == ()
     with pytest.raises(UsageError, match="--partition"):
         plan.validate(plan.FaultPlan(partition=0.0))
     assert plan.idle_gaps(1.0, 3.0, 3) == [[1.0, 3.0], [5.0, 3.0]] and plan.idle_duration(1.0, 3.0, 3) == 9.0

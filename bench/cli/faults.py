@@ -42,6 +42,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="measured seconds of each soak cell (default: 60)")
     p.add_argument("--partition", type=seconds(0, 60), default=None, metavar="S",
                    help="seconds the partition scenario holds the network (default: 6; the cell's watchdog is 4)")
+    p.add_argument("--link-down", action="append", metavar="NAME",
+                   help="strategies whose partition is done again with a real link taken down (a private server in "
+                        "a network namespace; root only), or none (default: pooled-timeout, per-request-timeout, "
+                        "pooled-tuned, per-request, or those of them --strategy names)")
     p.add_argument("--json", type=Path, metavar="PATH",
                    help="write {environment, records} here (rewritten as each cell ends)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -56,6 +60,14 @@ def _scenarios(names: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+def _link_down(given: list[str] | None, named: tuple[str, ...]) -> tuple[str, ...]:
+    """``--link-down``'s strategies (``none``: no kernel-level partition), else the default ones (of ``named``)."""
+    names = split_names(given)
+    if names == ["none"]:
+        return ()
+    return tuple(names) or faults.link_down_strategies(named or None)
+
+
 def _plan(args: argparse.Namespace) -> faults.FaultPlan:
     defaults = faults.FaultPlan()
     named = tuple(split_names(args.strategy))
@@ -64,6 +76,7 @@ def _plan(args: argparse.Namespace) -> faults.FaultPlan:
         strategies=named or defaults.strategies,
         net_strategies=named or defaults.net_strategies,
         partition=args.partition or defaults.partition,
+        link_down=_link_down(args.link_down, named),
         loads=tuple(split_names(args.db_load)) or defaults.loads,
         concurrency=args.concurrency or defaults.concurrency,
         duration=args.duration or defaults.duration,

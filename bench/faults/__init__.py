@@ -27,6 +27,7 @@ from bench.faults.plan import (
     SOAK_DURATION,
     FaultPlan,
     fault_strategies,
+    link_down_strategies,
     validate,
 )
 from bench.faults.record import fault_record
@@ -55,6 +56,7 @@ __all__ = [
     "fault_strategies",
     "findings",
     "kill_cells",
+    "link_down_strategies",
     "peak_bound_mib",
     "recovery",
     "rss_summary",

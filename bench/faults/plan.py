@@ -57,6 +57,10 @@ HANG_CONCURRENCY = 4
 #: connect/read/write timeout of 1 s), a check before use, connections recycled.
 NETWORK_EXTRA_STRATEGIES: tuple[str, ...] = ("pooled-timeout", "per-request-timeout", "own-connection-timeout",
                                              "sqlalchemy-pre-ping", "sqlalchemy-recycle")
+#: The partition again with a real link taken down (a private server in a network namespace: bench.net.netns),
+#: where namespaces can be made: strategies with a read timeout and without, pooled and a connection per operation
+#: (a connect meets the proxy's partition in its read, a real one in its connect).
+LINK_DOWN_STRATEGIES: tuple[str, ...] = ("pooled-timeout", "per-request-timeout", "pooled-tuned", "per-request")
 #: A network cell's watchdog: an operation waiting this long with no other worker moving is a hang...
 NET_HANG_AFTER = 4.0
 #: ... and the partition lasts longer, so a strategy that waits for the network to come back is caught waiting
@@ -70,7 +74,10 @@ NET_WARMUP = 0.3
 #: Seconds of the window before the fault, and at least after the heal (the last second judges the recovery),
 #: and the margin for the fault landing late (the parent waits for the workload to flow first).
 NET_LEAD = 0.5
-NET_OBSERVE = 1.5
+#: (A connect begun during a real partition fails at its 1 s timeout even if the link is back meanwhile: TCP
+#: sends the SYN again only after 1 s.  So errors may go on for 1 s after the heal; the last second judged starts
+#: 1.5 s after it.)
+NET_OBSERVE = 2.5
 NET_MARGIN = 0.5
 #: SELECTs beyond the connect phase's that tell the parent the network cell's workload flows (a connection per
 #: operation runs some tens per second: the server faults' 20 would put the fault a second late).
@@ -109,6 +116,12 @@ def network_strategies(loads: Sequence[str] = BLOCKING_DB_LOADS) -> tuple[str, .
     return (*fault_strategies(loads), *extra)
 
 
+def link_down_strategies(named: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The strategies of the kernel-level partition: :data:`LINK_DOWN_STRATEGIES` the registry holds (and, when
+    strategies were ``named``, those of them)."""
+    return tuple(name for name in LINK_DOWN_STRATEGIES if name in STRATEGIES and (named is None or name in named))
+
+
 def idle_gaps(burst: float = IDLE_BURST, gap: float = IDLE_GAP, bursts: int = IDLE_BURSTS) -> list[list[float]]:
     """``[[start_s, length_s], ...]`` of the idle-timeout cell: ``bursts`` bursts of work with a gap between each."""
     return [[round(k * (burst + gap) + burst, 3), gap] for k in range(bursts - 1)]
@@ -135,6 +148,8 @@ class FaultPlan:
     #: The strategies of the network scenarios (``--strategy`` sets both lists).
     net_strategies: tuple[str, ...] = field(default_factory=network_strategies)
     partition: float = PARTITION
+    #: The strategies whose partition is done a second time with a real link taken down (none: not done).
+    link_down: tuple[str, ...] = field(default_factory=link_down_strategies)
 
 
 def shortest_duration(down: float) -> float:
@@ -153,6 +168,9 @@ def validate(plan: FaultPlan) -> FaultPlan:
                    duration=plan.duration, warmup=FAULT_WARMUP)
     if set(plan.scenarios) & set(NETWORK_SCENARIOS):
         validate_db(strategies=list(plan.net_strategies), loads=list(plan.loads), concurrency=[plan.concurrency],
+                    duration=plan.duration, warmup=FAULT_WARMUP)
+    if plan.link_down and "partition" in plan.scenarios:
+        validate_db(strategies=list(plan.link_down), loads=list(plan.loads), concurrency=[plan.concurrency],
                     duration=plan.duration, warmup=FAULT_WARMUP)
     if not 0 < plan.partition <= MAX_PARTITION:
         raise UsageError(f"--partition must be more than 0 and at most {MAX_PARTITION:g} seconds, "

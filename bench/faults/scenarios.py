@@ -36,6 +36,7 @@ from typing import Any
 from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_attempt
 
 from bench.faults.fixtures import HANG_STRATEGY, FaultServer, fault_server
+from bench.faults.linkdown import link_down_partitions
 from bench.faults.network import network_fault
 from bench.faults.plan import (
     FAULT_HANG_AFTER,
@@ -249,6 +250,8 @@ def run_faults(plan: FaultPlan, *, on_record: Emit | None = None,
                     _hang(server, plan, emit)
                 elif scenario in NETWORK_SCENARIOS:
                     network_fault(server, plan, scenario, emit)
+                    if scenario == "partition":
+                        link_down_partitions(plan, emit)
                 else:  # "soak": validate() let no other name through
                     _soak(server, plan, emit)
         except BaseException:

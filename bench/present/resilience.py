@@ -17,6 +17,8 @@ from bench.records.kinds import NETWORK_FAULTS, FaultRecord, Record, known
 #: What "failed" is called under each fault: a partition is detected by failing, a spike by timing out.
 _FAILED = {"partition": "fails fast", "reset": "errors", "idle-timeout": "errors after idle",
            "latency-spike": "times out"}
+#: How the table names the two ways a partition is done.
+PATH_NAMES = {"proxy": "proxy", "netns": "link down"}
 HEADER = ["fault", "strategy", "load", "verdict", "detection", "stuck (longest wait)", "recovery", "errors (codes)",
           "wrong", "leaked"]
 
@@ -27,8 +29,14 @@ def network_records(records: Iterable[Record]) -> list[FaultRecord]:
 
 
 def verdict(rec: FaultRecord) -> str:
-    """``hung``, ``wrong results``, or how the strategy failed (``fails fast``, ``stalls``, ``no errors`` ...) and
-    whether it recovered: the word the table, the sentences and the two partition paths are compared by."""
+    """``hung``, ``wrong results``, or how the strategy failed and whether it recovered: the words the table, the
+    sentences and the two partition paths are compared by.
+
+    How it failed: errors, the first within ``stuck_bound_s`` of the fault (``fails fast`` under a partition,
+    ``errors`` after a reset ...); errors, the first later (``fails slowly``); no error but operations that waited past
+    the bound (``stalls``); ``no errors``.  Operations stuck behind others (a pool's lock) show in the table's stuck
+    count, not in the verdict: the first failure is what tells an application the network is gone.
+    """
     if known(rec.fault_not_injected):
         return "not injected"
     if rec.outcome == "hung":
@@ -37,10 +45,12 @@ def verdict(rec: FaultRecord) -> str:
         return "wrong results"
     if "cell-crashed" in (rec.errors or {}):
         return "cell crashed"
-    if rec.stuck_ops:
+    detection, bound = known(rec.time_to_first_error_s), known(rec.stuck_bound_s)
+    if rec.error_count:
+        late = detection is None or (bound is not None and detection > bound)
+        how = "fails slowly" if late else _FAILED.get(rec.scenario, "errors")
+    elif rec.stuck_ops:
         how = "stalls"
-    elif rec.error_count:
-        how = _FAILED.get(rec.scenario, "errors")
     else:
         how = "no errors"
     recovered = known(rec.recovered)
@@ -89,14 +99,21 @@ def _stuck(rec: FaultRecord) -> str:
     return f"{stuck} ({longest:g} s)" if longest is not None else str(stuck)
 
 
+def _path(rec: FaultRecord) -> str:
+    return known(rec.path) or "proxy"
+
+
 def resilience_rows(records: Sequence[Record]) -> tuple[list[str], list[list[str]]]:
-    """One row per network fault x strategy x load (and path, when both paths were measured), faults in order."""
+    """One row per network fault x strategy x load, faults in order; a fault done both ways (the proxy, a link
+    down) has the two rows of a strategy side by side, each marked with its path."""
     recs = network_records(records)
-    paths = {known(r.path) or "proxy" for r in recs}
     rows = []
     for fault in NETWORK_FAULTS:
-        for rec in (r for r in recs if r.scenario == fault):
-            where = f" [{known(rec.path) or 'proxy'}]" if len(paths) > 1 else ""
+        of_fault = [r for r in recs if r.scenario == fault]
+        both = len({_path(r) for r in of_fault}) > 1
+        first = {name: k for k, name in reversed(list(enumerate(r.strategy for r in of_fault)))}
+        for rec in sorted(of_fault, key=lambda r: (first[r.strategy], r.load, _path(r) != "proxy")):
+            where = f" ({PATH_NAMES[_path(rec)]})" if both else ""
             rows.append([fault, rec.strategy + where, rec.load, verdict(rec), _seconds(rec.time_to_first_error_s),
                          _stuck(rec), _recovery(rec), _errors(rec), str(known(rec.wrong_results)),
                          "-" if known(rec.leaked_connections) is None else str(rec.leaked_connections)])
@@ -115,7 +132,8 @@ def _span(values: Iterable[float | None], unit: str = " s") -> str:
     got = sorted(v for v in values if v is not None)
     if not got:
         return "-"
-    return f"{got[0]:g}{unit}" if got[0] == got[-1] else f"{got[0]:g}-{got[-1]:g}{unit}"
+    low, high = f"{got[0]:.3g}", f"{got[-1]:.3g}"
+    return f"{low}{unit}" if low == high else f"{low}-{high}{unit}"
 
 
 def _has_timeout(rec: FaultRecord) -> bool:
@@ -127,7 +145,7 @@ def _has_timeout(rec: FaultRecord) -> bool:
 def _partition(recs: Sequence[FaultRecord]) -> str:
     fast = [r for r in recs if verdict(r).startswith("fails fast")]
     hung = [r for r in recs if verdict(r) == "hung"]
-    stalls = [r for r in recs if verdict(r).startswith("stalls")]
+    stalls = [r for r in recs if verdict(r).startswith(("stalls", "fails slowly"))]
     length = _span(r.partition_s for r in recs)
     parts = [f"Under a {length} partition only {_names(fast)} failed fast (first error "
              f"{_span(r.time_to_first_error_s for r in fast)} after the fault)" if fast
@@ -136,8 +154,8 @@ def _partition(recs: Sequence[FaultRecord]) -> str:
         parts.append(f"{_names(hung)} hung (every worker waiting, ended by the {_span(r.hang_bound_s for r in hung)}"
                      " watchdog)")
     if stalls:
-        parts.append(f"{_names(stalls)} stalled (operations waiting longer than "
-                     f"{_span(r.stuck_bound_s for r in stalls)})")
+        parts.append(f"{_names(stalls)} stalled (no error within {_span(r.stuck_bound_s for r in stalls)}, "
+                     "operations waiting longer)")
     if fast and hung and all(_has_timeout(r) for r in fast) and not any(_has_timeout(r) for r in hung):
         parts.append("every strategy that failed fast sets a timeout and none that hung does: set read_timeout")
     return "; ".join(parts) + "."
@@ -187,7 +205,7 @@ def resilience_findings(records: Sequence[Record]) -> list[str]:
     recs = network_records(records)
     lines = []
     for fault in NETWORK_FAULTS:
-        of_fault = [r for r in recs if r.scenario == fault and (known(r.path) or "proxy") == "proxy"]
+        of_fault = [r for r in recs if r.scenario == fault and _path(r) == "proxy"]
         if of_fault:
             lines.append(_sentence(fault, of_fault))
     for rec in recs:
@@ -204,7 +222,7 @@ def path_agreement(records: Sequence[Record]) -> Mapping[tuple[str, str], tuple[
     recs = [r for r in network_records(records) if r.scenario == "partition"]
     by: dict[tuple[str, str], dict[str, str]] = {}
     for rec in recs:
-        by.setdefault((rec.strategy, rec.load), {})[known(rec.path) or "proxy"] = verdict(rec)
+        by.setdefault((rec.strategy, rec.load), {})[_path(rec)] = verdict(rec)
     return {key: (got["proxy"], got["netns"]) for key, got in by.items() if {"proxy", "netns"} <= set(got)}
 
 
