@@ -39,21 +39,125 @@ def _proxies(watched: fault_helpers.Watched) -> list[fault_helpers.Seen]:
 
 
 @pytest.mark.timeout(300)
-def test_ctrl_c_during_a_partition_leaves_nothing_behind(tmp_path: Path) -> None:
-    """SIGINT to the whole group while the proxy holds a partition and the cell's workers wait on it."""
+@pytest.mark.parametrize("path", ["proxy", "link down"])
+def test_ctrl_c_during_a_partition_leaves_nothing_behind(tmp_path: Path, path: str) -> None:
+    """SIGINT to the whole group while the partition holds and the cell's workers wait on it: the proxy's, or a
+    link taken down (then the namespace, its devices and the server inside must go too)."""
+    from bench.net import namespace_unavailable
+
+    if path == "link down" and namespace_unavailable() is not None:
+        pytest.skip(str(namespace_unavailable()))
     out = tmp_path / "faults.json"
+    first = "partition" if path == "proxy" else "partition (link down)"
     watched = fault_helpers.start(["faults", "--scenario", "reset,partition", "--strategy", "pooled-tuned",
-                                   "--json", str(out)])
-    assert watched.wait_for_line("partition: db pooled-tuned"), watched.stderr
-    assert watched.wait_for(lambda now: any(s.is_cell for s in now) and any("bench.net.proxy" in s.cmdline
-                                                                           for s in now)), watched.stderr
+                                   "--link-down", "none" if path == "proxy" else "pooled-tuned", "--json", str(out)])
+    if path == "link down":  # past the proxy's partition cell first
+        assert watched.wait_for_line("partition (link down): db pooled-tuned", timeout=180), watched.stderr
+    else:
+        assert watched.wait_for_line(f"{first}: db pooled-tuned"), watched.stderr
+    assert watched.wait_for(lambda now: any(s.is_cell for s in now)), watched.stderr
     # The cell starts and flows (about 2 s), the partition begins 0.8 s later, the watchdog would end the cell 4 s
     # after that: 4 s from here the workers are waiting on the partition.
     time.sleep(4.0)
+    if path == "link down":
+        assert _namespaces_of(watched), "no namespace while the link is down"
     watched.signal(signal.SIGINT, group=True)
     assert watched.finish(timeout=120) == 130, watched.stderr
     assert "Traceback" not in watched.stderr
     assert _proxies(watched) and [s for s in watched.seen.values() if s.is_cell]
-    assert watched.left_alive() == [], watched.left_alive()
+    assert _left(watched) == [], _left(watched)
     records = json.loads(out.read_text())["records"]
-    assert [(r["scenario"], r["strategy"]) for r in records] == [("reset", "pooled-tuned")]
+    expected = [("reset", "pooled-tuned")] + ([("partition", "pooled-tuned")] if path == "link down" else [])
+    assert [(r["scenario"], r["strategy"]) for r in records] == expected
+
+def _namespaces_of(watched: fault_helpers.Watched) -> list[str]:
+    """Network namespaces and devices made by the watched process (their names carry its pid) still present."""
+    from bench.net import iproute
+
+    pid = watched.proc.pid
+    names = [n for n in iproute.namespaces() if n.startswith(f"ctxbench-{pid}-")]
+    return names + [link for link in iproute.link_names() if link.partition("@")[0][3:].startswith(f"{pid}n")]
+
+
+def _left(watched: fault_helpers.Watched) -> list[Any]:
+    """Everything the run started that is still there: processes (proxy, cell, server), namespaces, devices."""
+    return [*watched.left_alive(), *_namespaces_of(watched)]
+
+
+@pytest.mark.timeout(600)
+def test_a_partition_bounded_waits_fail_fast_unbounded_ones_hang_and_a_link_down_agrees(tmp_path: Path) -> None:
+    from bench.net import namespace_unavailable
+
+    code, doc, watched = _faults(tmp_path, "--scenario", "partition", "--strategy",
+                                 "per-request-timeout,pooled-timeout,pooled-tuned,per-request", timeout=500)
+    assert code == 0, watched.stderr
+    by = {(r["strategy"], r["path"]): r for r in doc["records"]}
+    bounded = by["per-request-timeout", "proxy"]
+    assert bounded["outcome"] == "errors" and bounded["problem"] is None, _where(bounded)
+    assert bounded["time_to_first_error_s"] is not None and 0.9 <= bounded["time_to_first_error_s"] <= 1.5, \
+        _where(bounded)  # read_timeout=1: the first operation waiting on the partition fails after 1 s
+    assert bounded["recovered"] is True and bounded["first_ok_after_heal_s"] < 1.0, _where(bounded)
+    assert bounded["stuck_ops"] == 0 and bounded["wrong_results"] == 0, _where(bounded)
+    assert by["pooled-timeout", "proxy"]["verdict"].startswith("fails fast"), _where(by["pooled-timeout", "proxy"])
+    for name in ("pooled-tuned", "per-request"):  # no read timeout: every worker waits on the partition
+        hung = by[name, "proxy"]
+        assert hung["outcome"] == "hung" and hung["verdict"] == "hung", _where(hung)
+        assert hung["stuck_ops"] >= 1 and hung["longest_wait_s"] >= hung["hang_bound_s"] - 0.2, _where(hung)
+        # ended by its own watchdog about 4 s into the 6 s partition, not by the parent's time limit
+        assert hung["problem"] is None and hung["cell_wall_s"] < 20, _where(hung)
+    for rec in doc["records"]:
+        assert rec["wrong_results"] == 0 and rec["leaked_connections"] == 0, _where(rec)
+    reason = namespace_unavailable()
+    if reason is None:  # the same partition with a real link taken down: the same verdict per strategy
+        netns = {name: rec for (name, path), rec in by.items() if path == "netns"}
+        assert set(netns) == {"per-request-timeout", "pooled-timeout", "pooled-tuned", "per-request"}
+        for name, rec in netns.items():
+            assert rec["verdict"] == by[name, "proxy"]["verdict"], (_where(rec), _where(by[name, "proxy"]))
+        assert "gave the same verdict for 4 of 4 strategies" in watched.stdout
+    else:
+        assert "partition with the link down not run" in watched.stderr
+    assert _proxies(watched) and _left(watched) == [], _left(watched)
+
+
+@pytest.mark.timeout(300)
+def test_idle_gaps_past_wait_timeout_break_an_unchecked_pool_not_a_pinging_one(tmp_path: Path) -> None:
+    code, doc, watched = _faults(tmp_path, "--scenario", "idle-timeout", "--strategy", "pooled-tuned,pooled",
+                                 timeout=250)
+    assert code == 0, watched.stderr
+    by = {r["strategy"]: r for r in doc["records"]}
+    unchecked, pinging = by["pooled-tuned"], by["pooled"]
+    assert unchecked["wait_timeout_s"] == 2 and len(unchecked["bursts"]) == 2, _where(unchecked)
+    codes = {key.rsplit(":", 1)[-1] for key in unchecked["error_codes"]}
+    assert unchecked["error_count"] > 0 and codes & {"2006", "2013"}, _where(unchecked)
+    assert all(b["errors"] > 0 for b in unchecked["bursts"]), _where(unchecked)  # after every gap
+    assert unchecked["errors_before_fault"] == 0, _where(unchecked)  # not before the first gap
+    assert pinging["error_count"] == 0 and pinging["outcome"] == "ok", _where(pinging)
+    for rec in (unchecked, pinging):
+        assert rec["wrong_results"] == 0 and rec["leaked_connections"] == 0 and rec["recovered"] is True, _where(rec)
+    assert _left(watched) == [], _left(watched)
+
+
+RECOVERS = ("pooled", "pooled-tuned", "persistent", "sqlalchemy-queuepool", "per-request", "pooled-timeout",
+            "per-request-timeout", "sqlalchemy-pre-ping", "sqlalchemy-recycle")
+
+
+@pytest.mark.timeout(600)
+def test_a_reset_and_a_latency_spike_under_every_default_strategy(tmp_path: Path) -> None:
+    from bench.faults.plan import network_strategies
+
+    code, doc, watched = _faults(tmp_path, "--scenario", "reset,latency-spike", timeout=500)
+    assert code == 0, watched.stderr
+    expected = network_strategies()
+    assert [r["strategy"] for r in doc["records"]] == [*expected, *expected]
+    for rec in doc["records"]:
+        assert rec["problem"] is None and "fault_not_injected" not in rec, _where(rec)
+        assert rec["wrong_results"] == 0 and rec["leaked_connections"] == 0, _where(rec)
+        assert isinstance(rec["error_count"], int) and rec["errors_before_fault"] == 0, _where(rec)
+        assert sum(rec["errors"].values()) == rec["error_count"], _where(rec)  # counted by class
+        if rec["scenario"] == "reset":
+            assert rec["reset_links"] >= rec["concurrency"] // 2 and rec["proxy"]["resets"] == 1, _where(rec)
+        else:
+            assert rec["spike_rtt_ms"] == 200 and rec["ops_per_s_during"] < rec["ops_per_s_before"], _where(rec)
+        if rec["strategy"] in RECOVERS:
+            assert rec["recovered"] is True, _where(rec)
+    assert _left(watched) == [], _left(watched)
