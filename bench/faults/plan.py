@@ -113,7 +113,7 @@ def network_strategies(loads: Sequence[str] = BLOCKING_DB_LOADS) -> tuple[str, .
     (those the registry holds that serve every load of ``loads``)."""
     extra = [name for name in NETWORK_EXTRA_STRATEGIES
              if name in STRATEGIES and set(loads) <= set(STRATEGIES[name].loads())]
-    return (*fault_strategies(loads), *extra)
+    return tuple(dict.fromkeys((*fault_strategies(loads), *extra)))
 
 
 def link_down_strategies(named: Sequence[str] | None = None) -> tuple[str, ...]:
