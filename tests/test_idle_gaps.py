@@ -4,7 +4,9 @@ What is asserted: gaps are checked when the task is read (one-line ValueError) a
 during a gap no worker runs an operation or holds a checkout, and every worker goes on after it (a stub
 connection, no server); a real cell with a 1.5 s gap in a 3 s window, under threads, gevent and asyncio, shows no
 right reply inside the gap and some on both sides in its timeline, counts its ops/s over the 1.5 active seconds,
-says so (``idle_gaps``, ``active_s``), and is not taken for hung by a 1 s watchdog.
+says so (``idle_gaps``, ``active_s``), and is not taken for hung by a 1 s watchdog; with the session's
+``wait_timeout`` below the gap, the connections held through it are dead afterwards: the strategies that check a
+connection before use go on without an error, the others meet 2006.
 """
 
 from __future__ import annotations
@@ -183,3 +185,37 @@ def test_a_cell_idles_through_its_gap(target: ServerTarget, strategy: str, load:
         == []
     assert sum(n for at, n in buckets if 0 <= at and at + TIMELINE_BUCKET <= gap_start) > 0
     assert sum(n for at, n in buckets if gap_end <= at < WINDOW) > 0
+
+
+@pytest.fixture(scope="module")
+def idle_killed(target: ServerTarget) -> dict[str, Any]:
+    """Cells whose sessions the server ends after 1 s idle (``SET SESSION wait_timeout=1``, this cell's connections
+    only) with a 2 s gap: every connection held through the gap is dead when the load comes back."""
+    timing = Timing(duration=WINDOW, warmup=0.2, hang_after=5.0)
+    records = {}
+    for strategy in ("own-connection", "own-connection-timeout", "sqlalchemy-queuepool", "sqlalchemy-pre-ping"):
+        task = cell_task(target, Cell("db", strategy, "threads", 4), timing, idle_gaps=[[0.5, 2.0]],
+                         connect_options={"init_command": "SET SESSION wait_timeout=1"})
+        result = run_cell(task, timeout=60)
+        assert result.records, result.failure
+        records[strategy] = result.records[0]
+    return records
+
+
+@pytest.mark.db
+@pytest.mark.parametrize(("strategy", "survives"), [("own-connection", False), ("own-connection-timeout", True),
+                                                    ("sqlalchemy-queuepool", False), ("sqlalchemy-pre-ping", True)])
+def test_a_gap_past_wait_timeout_kills_the_held_connections(idle_killed: dict[str, Any], strategy: str,
+                                                            survives: bool) -> None:
+    """What the idle-timeout scenario shows: after the gap, a strategy that checks its connection first (a ping
+    before use, a pre-ping) serves without an error on new connections; one that does not meets the dead ones."""
+    rec = idle_killed[strategy]
+    assert rec["wrong_results"] == 0 and rec["ops"] > 0
+    # Four before the gap, four new ones after it -- but a bare own connection is never reopened.
+    assert rec["connections_used"] == (4 if strategy == "own-connection" else 8)
+    if survives:
+        assert rec["outcome"] == "ok" and rec["errors"] == {}, rec["errors"]
+    else:
+        assert rec["outcome"] == "errors" and rec["error_codes"].get("OperationalError:2006", 0) > 0, rec["errors"]
+    if strategy == "own-connection-timeout":
+        assert rec["strategy_facts"] == {"reopened": 4}

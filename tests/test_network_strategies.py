@@ -192,6 +192,7 @@ def test_own_connection_timeout_reopens_after_a_timeout_closed_its_connection(ta
         assert strategy.facts() == {"reopened": 1}
     finally:
         strategy.close()
+    assert strategy.facts() == {"reopened": 1} and not second.open  # the cell reads the facts after close()
 
 
 def _kill(target: ServerTarget, server_id: int) -> None:

@@ -106,9 +106,15 @@ class OwnConnectionTimeout(OwnConnection):
 
     def __init__(self, connect_kwargs: Mapping[str, Any], concurrency: int) -> None:
         super().__init__(with_timeouts(connect_kwargs), concurrency)
+        self._reopened_before_close = 0
 
     def facts(self) -> dict[str, Any]:
-        return {"reopened": sum(handle.reopened for handle in self.handles.values())}
+        """``reopened``: new connections after a failed ping, over every worker (also after ``close()``)."""
+        return {"reopened": self._reopened_before_close + sum(h.reopened for h in self.handles.values())}
+
+    def close(self) -> None:
+        self._reopened_before_close += sum(h.reopened for h in self.handles.values())  # close() drops the handles
+        super().close()
 
 
 class SQLAlchemyEngine:
