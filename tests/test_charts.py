@@ -291,7 +291,9 @@ def test_palette_is_fixed_and_stable() -> None:
                      "gevent-local"]
     assert strategies == ["global", "global-reconnect", "locked", "pooled", "pooled-tuned", "persistent", "per-request",
                           "sqlalchemy-queuepool", "own-connection", "aiomysql-pool", "asyncmy-pool", "sqlalchemy-async",
-                          "to-thread"]
+                          "to-thread", "pooled-timeout", "per-request-timeout", "own-connection-timeout",
+                          "sqlalchemy-pre-ping", "sqlalchemy-recycle", "aiomysql-pool-recycle",
+                          "sqlalchemy-async-pre-ping"]
     assert len({palette.impl_colour(n) for n in impls}) == len(impls)
     assert len({palette.strategy_style(n) for n in strategies}) == len(strategies)
     user = "mypkg.locals:MyLocal"

@@ -162,8 +162,11 @@ def test_each_strategy_declares_its_loads() -> None:
         assert set(strategies.STRATEGIES[name].loads()) >= {"threads", "gevent", "asyncio"}
     for name in ("aiomysql-pool", "asyncmy-pool", "sqlalchemy-async", "to-thread"):
         assert strategies.STRATEGIES[name].loads() == ("asyncio",)
-    for name in ("pooled", "pooled-tuned", "persistent", "sqlalchemy-queuepool", "global-reconnect"):
+    for name in ("pooled", "pooled-tuned", "persistent", "sqlalchemy-queuepool", "global-reconnect", "pooled-timeout",
+                 "per-request-timeout", "own-connection-timeout", "sqlalchemy-pre-ping", "sqlalchemy-recycle"):
         assert "asyncio" not in strategies.STRATEGIES[name].loads()
+    for name in ("aiomysql-pool-recycle", "sqlalchemy-async-pre-ping"):
+        assert strategies.STRATEGIES[name].loads() == ("asyncio",)
     assert strategies.serves("package.module:factory", "asyncio")  # a user factory: the cell finds out
 
 
@@ -237,9 +240,10 @@ def test_the_gate_selects_the_asyncio_strategies_for_an_asyncio_load() -> None:
     plan = regress.plan_from_args(parser.parse_args(["regress", "--db-load", "asyncio", "--no-micro"]))
     assert plan.db_loads == ("asyncio",)
     assert set(plan.strategies) == {n for n, i in strategies.STRATEGIES.items()
-                                    if i.expected_safe and "asyncio" in i.loads()}
+                                    if i.expected_safe and i.in_default and "asyncio" in i.loads()}
     assert regress.plan_from_args(parser.parse_args(["regress", "--no-micro"])).strategies == tuple(
-        n for n, i in strategies.STRATEGIES.items() if i.expected_safe and {"threads", "gevent"} <= set(i.loads()))
+        n for n, i in strategies.STRATEGIES.items()
+        if i.expected_safe and i.in_default and {"threads", "gevent"} <= set(i.loads()))
 
 
 def test_the_overhead_measurement_refuses_asyncio() -> None:

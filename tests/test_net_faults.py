@@ -64,6 +64,22 @@ def test_an_operation_still_waiting_counts_and_a_finished_worker_does_not() -> N
     assert stuck_fields(got) == {"stuck_bound_s": 3.0, "stuck_ops": 2, "longest_wait_s": 5.0}
 
 
+def test_an_idle_gap_is_not_a_wait() -> None:
+    run = _run(1)
+    gap = [False]
+    run.idle_at = lambda _t: gap[0]
+    tracker = WaitTracker(run, bound=1.0)
+    run.t_go = 0.0
+    tracker.tick(0.0)
+    gap[0] = True  # the worker sleeps on purpose for 3 s
+    for k in range(1, 61):
+        tracker.tick(0.05 * k)
+    gap[0] = False
+    run.progress[0] += 1  # its first operation after the gap ends quickly
+    tracker.tick(3.05)
+    assert tracker.longest == 0.0 and tracker.over == 0
+
+
 # --- a cell's timeline under a fault
 
 

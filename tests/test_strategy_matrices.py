@@ -25,8 +25,17 @@ from bench.plan import matrix
 from bench.records.environment import PROJECT_ROOT
 
 #: The server faults' default strategies before they were derived from the registry: the order is kept.
-FAULT_DEFAULT = ("pooled", "pooled-tuned", "persistent", "sqlalchemy-queuepool", "per-request", "own-connection",
-                 "locked")
+FAULT_BEFORE = ("pooled", "pooled-tuned", "persistent", "sqlalchemy-queuepool", "per-request", "own-connection",
+                "locked")
+#: The variants that exist for network failures under the blocking loads: in the fault defaults, in no other.
+NETWORK_VARIANTS = ("pooled-timeout", "per-request-timeout", "own-connection-timeout", "sqlalchemy-pre-ping",
+                    "sqlalchemy-recycle")
+ASYNC_NETWORK_VARIANTS = ("aiomysql-pool-recycle", "sqlalchemy-async-pre-ping")
+#: The fault defaults now: each variant beside the strategies of its rank (pools, then one connection per operation
+#: or per worker, then one behind a lock).
+FAULT_DEFAULT = ("pooled", "pooled-tuned", "persistent", "sqlalchemy-queuepool", "pooled-timeout",
+                 "sqlalchemy-pre-ping", "sqlalchemy-recycle", "per-request", "own-connection", "per-request-timeout",
+                 "own-connection-timeout", "locked")
 
 
 def _copy(name: str, new: str, **changes: object) -> StrategyInfo:
@@ -37,10 +46,26 @@ def test_the_fault_defaults_are_derived_and_unchanged() -> None:
     assert fault_strategies() == FAULT_DEFAULT
     assert faults.FaultPlan().strategies == FAULT_DEFAULT
     assert faults.validate(faults.FaultPlan()).strategies == FAULT_DEFAULT
+    assert tuple(s for s in FAULT_DEFAULT if s not in NETWORK_VARIANTS) == FAULT_BEFORE
     # Not by default: the unprotected shared connections, and what does not run under a blocking load.
     left_out = set(STRATEGIES) - set(FAULT_DEFAULT)
-    assert left_out == {"global", "global-reconnect", "aiomysql-pool", "asyncmy-pool", "sqlalchemy-async", "to-thread"}
+    assert left_out == {"global", "global-reconnect", "aiomysql-pool", "asyncmy-pool", "sqlalchemy-async", "to-thread",
+                        *ASYNC_NETWORK_VARIANTS}
     assert not STRATEGIES["global"].faults and not STRATEGIES["global-reconnect"].faults
+    assert set(ASYNC_NETWORK_VARIANTS) <= set(fault_strategies(("asyncio",)))
+
+
+def test_the_network_variants_are_measured_only_when_named() -> None:
+    for name in (*NETWORK_VARIANTS, *ASYNC_NETWORK_VARIANTS):
+        info = STRATEGIES[name]
+        assert not info.in_default and info.faults and info.expected_safe, name
+        assert name not in matrix.DB_DEFAULT["strategies"] and name not in matrix.DB_ASYNC_STRATEGIES
+    for loads in (("threads", "gevent"), ("asyncio",)):
+        assert not set(default_strategies(loads)) & {*NETWORK_VARIANTS, *ASYNC_NETWORK_VARIANTS}
+    for name in NETWORK_VARIANTS:
+        assert set(STRATEGIES[name].loads()) == {"threads", "gevent", "gevent-nothread"}, name
+    for name in ASYNC_NETWORK_VARIANTS:
+        assert STRATEGIES[name].loads() == ("asyncio",), name
 
 
 def test_a_strategy_added_to_the_registry_reaches_the_fault_plan(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -49,8 +74,10 @@ def test_a_strategy_added_to_the_registry_reaches_the_fault_plan(monkeypatch: py
     monkeypatch.setitem(STRATEGIES, "global-new", _copy("global", "global-new"))  # faults=False, as global
     monkeypatch.setitem(STRATEGIES, "async-new", _copy("aiomysql-pool", "async-new"))  # asyncio only
     plan = faults.validate(faults.FaultPlan())
-    assert plan.strategies == ("pooled", "pooled-tuned", "persistent", "sqlalchemy-queuepool", "pooled-new",
-                               "per-request", "own-connection", "locked", "locked-new")
+    assert plan.strategies == ("pooled", "pooled-tuned", "persistent", "sqlalchemy-queuepool", "pooled-timeout",
+                               "sqlalchemy-pre-ping", "sqlalchemy-recycle", "pooled-new", "per-request",
+                               "own-connection", "per-request-timeout", "own-connection-timeout", "locked",
+                               "locked-new")
     assert "async-new" in fault_strategies(("asyncio",))
 
 

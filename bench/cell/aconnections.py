@@ -283,14 +283,15 @@ class _EngineCheckout:
 
 class SQLAlchemyAsync:
     """SQLAlchemy's ``AsyncEngine`` over aiomysql with its default pool class (``AsyncAdaptedQueuePool``), sized
-    to the concurrency as ``sqlalchemy-queuepool`` is (``pool_size = concurrency``, ``max_overflow = 0``)."""
+    to the concurrency as ``sqlalchemy-queuepool`` is (``pool_size = concurrency``, ``max_overflow = 0``);
+    ``options`` are further ``create_async_engine`` keywords (``pool_pre_ping``)."""
 
-    def __init__(self, connect_kwargs: dict[str, Any], concurrency: int) -> None:
+    def __init__(self, connect_kwargs: dict[str, Any], concurrency: int, **options: Any) -> None:
         from sqlalchemy.ext.asyncio import create_async_engine
 
         kwargs = driver_kwargs(connect_kwargs, "db")
         self.engine = create_async_engine("mysql+aiomysql://", async_creator=lambda: _aiomysql_connect(kwargs),
-                                          pool_size=concurrency, max_overflow=0)
+                                          pool_size=concurrency, max_overflow=0, **options)
 
     def checkout(self) -> _EngineCheckout:
         return _EngineCheckout(self.engine)

@@ -14,7 +14,7 @@ which lock type was used).  Declared, with what each is expected to do, in
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 #: Socket read timeout of the deliberately unsafe ``global`` connections (seconds).  Two
@@ -241,16 +241,17 @@ class PerRequest:
 
 
 class _Fairy:
-    """Checks a connection out of a SQLAlchemy pool; ``close()`` on exit returns (and resets) it."""
+    """Checks a connection out of a SQLAlchemy pool through ``connect`` (``QueuePool.connect``,
+    ``Engine.raw_connection``); ``close()`` on exit returns (and resets) it."""
 
-    __slots__ = ("fairy", "pool")
+    __slots__ = ("connect", "fairy")
 
-    def __init__(self, pool: Any) -> None:
-        self.pool = pool
+    def __init__(self, connect: Callable[[], Any]) -> None:
+        self.connect = connect
         self.fairy: Any = None
 
     def __enter__(self) -> Any:
-        self.fairy = self.pool.connect()
+        self.fairy = self.connect()
         return self.fairy
 
     def __exit__(self, *exc: object) -> None:
@@ -267,7 +268,7 @@ class SQLAlchemyQueuePool:
         self.pool = QueuePool(lambda: _pymysql_connect(kwargs), pool_size=concurrency, max_overflow=0)
 
     def checkout(self) -> _Fairy:
-        return _Fairy(self.pool)
+        return _Fairy(self.pool.connect)
 
     @staticmethod
     def raw(conn: Any) -> Any:
@@ -304,6 +305,9 @@ class _Own:
 class OwnConnection:
     """Each worker owns one connection for its whole life: the reference for what sharing costs."""
 
+    #: What each worker checks out through (a subclass may give the handle a habit of its own).
+    handle_type: type[Any] = _Own
+
     def __init__(self, connect_kwargs: Mapping[str, Any], concurrency: int) -> None:
         self.kwargs = dict(connect_kwargs)
         self.opened: list[Any] = []
@@ -312,7 +316,7 @@ class OwnConnection:
     def for_worker(self, index: int) -> _Own:
         handle = self.handles.get(index)
         if handle is None:
-            handle = self.handles[index] = _Own(self.kwargs, self.opened)
+            handle = self.handles[index] = self.handle_type(self.kwargs, self.opened)
         return handle
 
     def checkout(self) -> _Own:
@@ -323,7 +327,6 @@ class OwnConnection:
             close_quietly(conn)
         self.opened.clear()
         self.handles.clear()
-
 
 
 def pooled(connect_kwargs: dict[str, Any], concurrency: int) -> DBUtilsPooled:

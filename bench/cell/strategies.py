@@ -21,7 +21,9 @@ What is promised
 Nothing at module level imports threading, pymysql, DBUtils or SQLAlchemy:
 the parent imports this module to validate names, and a cell imports it only
 after gevent has patched.  A new strategy is one class in
-:mod:`bench.cell.connections` and one declaration in :data:`STRATEGIES`.
+:mod:`bench.cell.connections` (:mod:`bench.cell.aconnections` under asyncio; the variants that
+exist for network failures, with timeouts, pre-ping or recycling, in :mod:`bench.cell.netconnections`)
+and one declaration in :data:`STRATEGIES`.
 """
 
 from __future__ import annotations
@@ -57,6 +59,18 @@ from bench.cell.connections import (
     pooled_tuned,
 )
 from bench.cell.loads import ASYNC_DB_LOADS, DB_LOADS
+from bench.cell.netconnections import (
+    NET_TIMEOUT,
+    RECYCLE_S,
+    TIMEOUT_SETTINGS,
+    OwnConnectionTimeout,
+    aiomysql_pool_recycle,
+    per_request_timeout,
+    pooled_timeout,
+    sqlalchemy_async_pre_ping,
+    sqlalchemy_pre_ping,
+    sqlalchemy_recycle,
+)
 
 
 @runtime_checkable
@@ -106,6 +120,9 @@ class StrategyInfo:
 
 _AIO = "; asyncio: "
 _GLOBAL_SETTINGS = {"read_timeout_s": GLOBAL_READ_TIMEOUT, "reconnect": False}
+_POOLED = {"maxconnections": "concurrency", "blocking": True, "ping": 1, "reset": True}
+_SQLALCHEMY = {"pool_size": "concurrency", "max_overflow": 0, "reset_on_return": "rollback"}
+_TIMEOUTS = f"connect, read and write timeouts of {NET_TIMEOUT:g} s"
 
 #: The built-in strategies, in the order tables show them.  One name is one idea: under asyncio, ``global``,
 #: ``locked``, ``per-request`` and ``own-connection`` are the same idea over aiomysql (``abuild``).
@@ -123,8 +140,7 @@ STRATEGIES: dict[str, StrategyInfo] = {
         StrategyInfo("locked", f"one connection behind threading.Lock (gevent's lock when patched){_AIO}one "
                      "aiomysql connection behind asyncio.Lock", LockedConnection, True, abuild=AioLocked.build,
                      asettings={"driver": "aiomysql"}, fault_rank=2),
-        StrategyInfo("pooled", "DBUtils PooledDB, library defaults (ping=1, reset=True)", pooled, True,
-                     {"maxconnections": "concurrency", "blocking": True, "ping": 1, "reset": True}),
+        StrategyInfo("pooled", "DBUtils PooledDB, library defaults (ping=1, reset=True)", pooled, True, _POOLED),
         StrategyInfo("pooled-tuned", "DBUtils PooledDB, ping=0, reset=False", pooled_tuned, True,
                      {"maxconnections": "concurrency", "blocking": True, "ping": 0, "reset": False}),
         StrategyInfo("persistent", "DBUtils PersistentDB, one connection per thread/greenlet, ping=0",
@@ -132,8 +148,7 @@ STRATEGIES: dict[str, StrategyInfo] = {
         StrategyInfo("per-request", f"a new connection for every operation{_AIO}a new aiomysql connection",
                      PerRequest, True, abuild=AioPerRequest, asettings={"driver": "aiomysql"}, fault_rank=1),
         StrategyInfo("sqlalchemy-queuepool", "SQLAlchemy QueuePool over PyMySQL, reset on return (rollback)",
-                     SQLAlchemyQueuePool, True,
-                     {"pool_size": "concurrency", "max_overflow": 0, "reset_on_return": "rollback"}),
+                     SQLAlchemyQueuePool, True, _SQLALCHEMY),
         StrategyInfo("own-connection", "each worker owns one connection for its life (the reference)"
                      f"{_AIO}one aiomysql connection per task", OwnConnection, True, abuild=AioOwn,
                      asettings={"driver": "aiomysql"}, fault_rank=1),
@@ -148,6 +163,31 @@ STRATEGIES: dict[str, StrategyInfo] = {
                      "asyncio.to_thread", None, True, abuild=ToThread,
                      asettings={"maxconnections": "concurrency", "blocking": True, "ping": 1, "reset": True,
                                 "executor": "asyncio default"}, amodules=()),
+        # The variants that exist for network failures (bench.cell.netconnections): only when named, and in the
+        # fault scenarios' defaults.
+        StrategyInfo("pooled-timeout", f"pooled (DBUtils PooledDB, library defaults) with PyMySQL's {_TIMEOUTS}",
+                     pooled_timeout, True, {**_POOLED, **TIMEOUT_SETTINGS}, in_default=False),
+        StrategyInfo("per-request-timeout", f"a new connection for every operation, with PyMySQL's {_TIMEOUTS}",
+                     per_request_timeout, True, dict(TIMEOUT_SETTINGS), in_default=False, fault_rank=1),
+        StrategyInfo("own-connection-timeout", f"each worker owns one connection, with PyMySQL's {_TIMEOUTS} and the "
+                     "ping-before-use habit: conn.ping() before every operation, a new connection when it fails",
+                     OwnConnectionTimeout, True, {**TIMEOUT_SETTINGS, "ping_before_use": True, "reopen": True},
+                     in_default=False, fault_rank=1),
+        StrategyInfo("sqlalchemy-pre-ping", "SQLAlchemy engine (QueuePool over PyMySQL) with pool_pre_ping=True, "
+                     "checked out with engine.raw_connection(), reset on return (rollback)", sqlalchemy_pre_ping,
+                     True, {**_SQLALCHEMY, "pool_pre_ping": True}, in_default=False),
+        StrategyInfo("sqlalchemy-recycle", "SQLAlchemy engine (QueuePool over PyMySQL) with pool_recycle="
+                     f"{RECYCLE_S:g} s, checked out with engine.raw_connection(), reset on return (rollback)",
+                     sqlalchemy_recycle, True, {**_SQLALCHEMY, "pool_recycle_s": RECYCLE_S}, in_default=False),
+        StrategyInfo("aiomysql-pool-recycle", f"aiomysql's pool (minsize=1) with pool_recycle={RECYCLE_S:g} s and "
+                     f"connect_timeout={NET_TIMEOUT:g} s (aiomysql has no read timeout)", None, True,
+                     abuild=aiomysql_pool_recycle, in_default=False,
+                     asettings={"maxsize": "concurrency", "minsize": 1, "pool_recycle_s": RECYCLE_S,
+                                "connect_timeout_s": NET_TIMEOUT}),
+        StrategyInfo("sqlalchemy-async-pre-ping", "sqlalchemy-async (AsyncEngine over aiomysql) with pool_pre_ping="
+                     f"True and connect_timeout={NET_TIMEOUT:g} s", None, True, abuild=sqlalchemy_async_pre_ping,
+                     in_default=False,
+                     asettings={**_SQLALCHEMY, "pool_pre_ping": True, "connect_timeout_s": NET_TIMEOUT}),
     )
 }
 

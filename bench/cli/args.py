@@ -153,9 +153,11 @@ def add_db_selection(p: argparse.ArgumentParser, *, load_alias: bool = True) -> 
     p.add_argument("--strategy", action="append", metavar="NAME",
                    help="global, global-reconnect, locked, pooled, pooled-tuned, persistent, per-request, "
                         "sqlalchemy-queuepool, own-connection; under asyncio: global, locked, per-request, "
-                        "own-connection, aiomysql-pool, asyncmy-pool, sqlalchemy-async, to-thread; or "
+                        "own-connection, aiomysql-pool, asyncmy-pool, sqlalchemy-async, to-thread; the network "
+                        "variants pooled-timeout, per-request-timeout, own-connection-timeout, sqlalchemy-pre-ping, "
+                        "sqlalchemy-recycle, and under asyncio aiomysql-pool-recycle, sqlalchemy-async-pre-ping; or "
                         "package.module:factory (default: every one that runs under the selected loads, "
-                        "but global-reconnect)")
+                        "but global-reconnect and the network variants)")
     names = ("--db-load", "--load") if load_alias else ("--db-load",)
     p.add_argument(*names, dest="db_load", action="append", metavar="NAME",
                    help="threads, gevent, gevent-nothread, asyncio (default: threads, gevent)")

@@ -76,7 +76,7 @@ def cell_task(target: Any, cell: Cell, timing: Timing, *, connect_options: Mappi
     """The spec one cell process runs (each process of a several-process cell runs it with its ``group``).
 
     The server's connection fields, the cell's coordinates and timing, the server's pid if it runs here; ``extra``
-    sets further :class:`~bench.plan.specs.DbTask` fields (``timeline``, ``ops``, ``record``).
+    sets further :class:`~bench.plan.specs.DbTask` fields (``timeline``, ``ops``, ``record``, ``idle_gaps``).
     """
     fields: dict[str, Any] = {
         **target_spec(target), "task": cell.kind, "strategy": cell.strategy, "load": cell.load,

@@ -97,11 +97,13 @@ class GatePlan(LocalsPlan):
 
 
 def default_strategies(loads: tuple[str, ...] | list[str] = DB_LOADS) -> list[str]:
-    """Every built-in strategy expected to be correct under all of ``loads`` (``global`` is left out: its ops/s
-    come with errors)."""
+    """Every built-in strategy of the default database matrix expected to be correct under all of ``loads``
+    (``global`` is left out: its ops/s come with errors; so are the strategies measured only when named, such as
+    the network variants: ``--strategy`` names them)."""
     from bench.cell.strategies import STRATEGIES
 
-    return [name for name, info in STRATEGIES.items() if info.expected_safe and set(loads) <= set(info.loads())]
+    return [name for name, info in STRATEGIES.items()
+            if info.expected_safe and info.in_default and set(loads) <= set(info.loads())]
 
 
 def fraction(label: str, value: Any, high: float) -> float:

@@ -168,6 +168,33 @@ class DbTask(Connection, kw_only=True):
     #: Seconds past which an operation counts as stuck: the record's ``op_waits`` (fault scenarios; absent: untracked).
     wait_bound: float | UnsetType = UNSET
     group: dict[str, Any] | UnsetType = UNSET  # several processes: the common start's folder, count and index
+    #: ``[start_s, length_s]`` items, offsets from the measured window's start: during each, every worker does no
+    #: operation and holds no checkout (the idle-timeout scenario's gaps; :func:`check_idle_gaps`).
+    idle_gaps: list[list[float]] | UnsetType = UNSET
+
+    def __post_init__(self) -> None:
+        if self.idle_gaps is not UNSET:
+            check_idle_gaps(self.idle_gaps, self.duration, self.ops is not UNSET)
+
+
+def check_idle_gaps(gaps: list[list[float]], duration: float | None, ops_mode: bool = False) -> None:
+    """Raise a one-line ValueError unless ``gaps`` are ``[start_s, length_s]`` pairs with start >= 0 and length > 0,
+    sorted, not overlapping (one may begin where the last ended), and inside a window of ``duration`` seconds."""
+    if ops_mode or duration is None:
+        raise ValueError("idle_gaps: a cell with idle gaps measures a window: give duration, not ops")
+    end = 0.0
+    for item in gaps:
+        if len(item) != 2:
+            raise ValueError(f"idle_gaps: each gap is [start_s, length_s], got {item!r}")
+        start, length = float(item[0]), float(item[1])
+        if not (start >= 0 and length > 0):  # also refuses NaN
+            raise ValueError(f"idle_gaps: a gap needs start >= 0 and length > 0, got {item!r}")
+        if start < end:
+            raise ValueError(f"idle_gaps: gaps must be sorted and must not overlap, got {item!r} after one ending "
+                             f"at {end:g} s")
+        end = start + length
+        if end > duration:
+            raise ValueError(f"idle_gaps: gap {item!r} ends at {end:g} s, after the {duration:g} s window")
 
 
 #: What ``python -m bench.cell`` runs, by its ``task``.

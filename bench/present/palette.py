@@ -73,6 +73,14 @@ STRATEGY_COLOURS: dict[str, str] = {
     "asyncmy-pool": OKABE_ITO["green"],
     "sqlalchemy-async": "#882255",
     "to-thread": OKABE_ITO["sky"],
+    # The network variants (only when named): a shade of their base's colour, a marker of their own.
+    "pooled-timeout": "#2F8BC0",  # a darker sky: pooled
+    "per-request-timeout": "#8F4A78",  # a darker purple: per-request
+    "own-connection-timeout": "#4D4D4D",  # a dark grey: own-connection
+    "sqlalchemy-pre-ping": "#B5527F",  # a lighter wine: SQLAlchemy
+    "sqlalchemy-recycle": "#5C1738",  # a darker wine: SQLAlchemy
+    "aiomysql-pool-recycle": "#004C77",  # a darker blue: aiomysql-pool
+    "sqlalchemy-async-pre-ping": "#B5527F",  # as sqlalchemy-pre-ping, which never shares a panel with it
 }
 STRATEGY_MARKERS: dict[str, str] = {
     "global": "o",
@@ -88,6 +96,13 @@ STRATEGY_MARKERS: dict[str, str] = {
     "asyncmy-pool": "v",
     "sqlalchemy-async": "P",
     "to-thread": "D",
+    "pooled-timeout": "H",
+    "per-request-timeout": "x",
+    "own-connection-timeout": "+",
+    "sqlalchemy-pre-ping": "1",
+    "sqlalchemy-recycle": "2",
+    "aiomysql-pool-recycle": "H",
+    "sqlalchemy-async-pre-ping": "p",
 }
 #: Markers and colours for strategies without a fixed pair (a user's ``package.module:factory``): none of them is
 #: a fixed strategy's marker, so a user strategy never looks like a built-in one.

@@ -190,6 +190,10 @@ class _Workload(_LocustFields, kw_only=True):
     timeline: Null[Facts] = UNSET
     #: Operations that waited past a bound and the longest wait, failed and unfinished ones included (fault cells).
     op_waits: Null[Facts] = UNSET
+    #: A cell with idle gaps (the idle-timeout scenario): the gaps as given, ``[start_s, length_s]`` from the
+    #: window's start, and the window's seconds outside them, over which ``ops_per_s`` is counted.
+    idle_gaps: Null[list[list[float]]] = UNSET
+    active_s: Null[float] = UNSET
     leaked_connections: Null[int] = UNSET
     cell_wall_s: Null[float] = UNSET
     server_ceiling_ops_per_s: Null[float] = UNSET

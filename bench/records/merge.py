@@ -30,7 +30,8 @@ def _get(rec: Workload, name: str) -> Any:
 OUTCOME_ORDER = ("ok", "errors", "skipped", "hung")
 #: Fields every process has alike (the cell's coordinates and settings): taken from the first.
 SHARED = ("kind", "impl", "strategy", "load", "concurrency", "duration_s", "warmup_s", "ops_requested", "mix",
-          "settings", "server_url", "target_source", "connect_options", "hang_after_s", "server_pid")
+          "settings", "server_url", "target_source", "connect_options", "hang_after_s", "server_pid", "idle_gaps",
+          "active_s")
 #: Counts that add up over processes (None when any process lacks them: a hung or crashed process).
 SUMMED = ("ops", "ops_total", "ops_per_s", "error_count", "wrong_results", "silent_wrong", "local_violations",
           "client_statements", "client_cpu_s", "storage_growths", "ready_barrier_timeouts")

@@ -24,7 +24,10 @@ import bench.server as mysql
 from tests import fault_helpers
 from tests.fault_strategies import LEAK_MARK
 
-RECOVERS = ("pooled", "pooled-tuned", "persistent", "sqlalchemy-queuepool", "per-request")
+RECOVERS = ("pooled", "pooled-tuned", "persistent", "sqlalchemy-queuepool", "per-request",
+            # the network variants (in the fault defaults): each recovers, own-connection-timeout by its ping habit
+            "pooled-timeout", "per-request-timeout", "own-connection-timeout", "sqlalchemy-pre-ping",
+            "sqlalchemy-recycle")
 STAYS_DOWN = ("own-connection", "locked")
 LEAKY = "tests.fault_strategies:leaky"
 
@@ -56,9 +59,9 @@ def _check_server_fault(rec: dict[str, Any]) -> None:
         assert rec["errors_after_restart"] > 0, where
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1500)
 def test_kill_and_restart_every_strategy_under_threads(tmp_path: Path) -> None:
-    code, doc, watched = _faults(tmp_path, "--scenario", "kill,restart", timeout=800)
+    code, doc, watched = _faults(tmp_path, "--scenario", "kill,restart", timeout=1400)  # 24 cells
     assert code == 0, watched.stderr
     records = {(r["scenario"], r["strategy"]): r for r in doc["records"]}
     assert set(records) == {(s, name) for s in ("kill", "restart") for name in RECOVERS + STAYS_DOWN}

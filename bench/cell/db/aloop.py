@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 from bench.cell.db.loop import _Request, measured_loop, request_end, request_failed, run_op
@@ -219,20 +219,28 @@ async def aconnect_phase(run: Run, i: int, checkout: Callable[[], Any], recover:
 
 
 async def adrive(run: Run, i: int, make_step: Callable[..., AStep]) -> None:
-    """Task ``i``: connect phase, then ``make_step``'s operations until the shared stop rule says stop."""
+    """Task ``i``: connect phase, then ``make_step``'s operations until the shared stop rule says stop (through an
+    idle gap, ``asyncio.sleep``)."""
     handle = worker_handle(run.strategy, i)
     recover = getattr(run.strategy, "recover", None)
     step = make_step(run, i, handle.checkout, recover)
     await aconnect_phase(run, i, handle.checkout, recover)
     run.go()  # the first task sets the start (several processes: blocks the loop until the parent's start)
-    loop = measured_loop(run, i)
+    until = await _asteps(measured_loop(run, i), step)
+    while until is not None:  # an idle gap: no operation, no checkout held, the loop free for the others
+        await asyncio.sleep(max(0.0, until - time.perf_counter()))
+        until = await _asteps(measured_loop(run, i), step)
+
+
+async def _asteps(loop: Generator[int, tuple[float, float] | None, float | None], step: AStep) -> float | None:
+    """Await ``step`` for every op number ``loop`` (:func:`measured_loop`) yields; what ``loop`` returned."""
     send = loop.send
     try:
         n = next(loop)
         while True:
             n = send(await step(n))
-    except StopIteration:
-        pass
+    except StopIteration as end:
+        return end.value  # type: ignore[no-any-return]
 
 
 def run_aworker(run: Run, i: int) -> Awaitable[None]:

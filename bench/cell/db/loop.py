@@ -2,8 +2,9 @@
 
 One loop (:func:`drive`) for both kinds: connect phase, the common start, the
 stop rule (duration mode: the window's end; ops mode: ``quota`` operations from
-the window's start), the stamps of each right reply and the progress the
-watchdog reads.  What one operation is comes from a *step*: :func:`db_step`
+the window's start), the idle gaps (no operation, no checkout: the worker
+sleeps), the stamps of each right reply and the progress the watchdog reads.
+What one operation is comes from a *step*: :func:`db_step`
 cycles through the mix and checks every reply; :func:`request_step` pushes a
 request context onto a ``LocalStack``, handles it through a ``LocalProxy`` and
 pops it, counting the Local's leaks beside the connection's.  A step returns
@@ -41,12 +42,23 @@ Step = Callable[[int], "tuple[float, float] | None"]
 StepFactory = Callable[[Run, int, Callable[[], Any], "Callable[[], None] | None"], Step]
 
 
-def measured_loop(run: Run, i: int) -> Generator[int, tuple[float, float] | None, None]:
+def gap_edge(gaps: tuple[tuple[float, float], ...], stop: float, t: float) -> tuple[float, float | None]:
+    """Where the stop rule next looks after ``t``: the earlier of ``stop`` and the start of the first idle gap not
+    over at ``t``; and that gap's end when ``t`` is inside it (else None)."""
+    for start, end in gaps:
+        if end > t:
+            return (start, end) if start <= t else (min(stop, start), None)
+    return stop, None
+
+
+def measured_loop(run: Run, i: int) -> Generator[int, tuple[float, float] | None, float | None]:
     """Worker ``i``'s stop rule and stamp storage, written once for every load: yields the next op number.
 
-    Sent what the step returned for that op (the stamps to store, or None); ends when the stop rule says
-    stop, leaving the worker's counts in its state.  The stop rule and the stamp storage are inlined
-    (locals, no calls) to keep the loop's own cost low.
+    Sent what the step returned for that op (the stamps to store, or None).  Returns None when the stop rule says
+    stop, leaving the worker's counts in its state; or, when an idle gap has begun (``run.gaps``), that gap's end:
+    the driver then sleeps until it with its load's sleep, holding no checkout, and calls this again, which goes on
+    from the op number and the stamps it left.  The stop rule and the stamp storage are inlined (locals, no calls)
+    to keep the loop's own cost low.
     """
     st = run.states[i]
     perf = time.perf_counter
@@ -54,20 +66,31 @@ def measured_loop(run: Run, i: int) -> Generator[int, tuple[float, float] | None
     progress = run.progress
     buf = st.buf
     cap = len(buf)
-    j = 0
+    j = st.stored  # 0 at the start; after an idle gap, what was stored before it
     quota = run.ops_per_worker
     # Duration mode: stop at the window's end.  Ops mode: at the window's start, switch to
     # counting ``quota`` operations -- one comparison per op either way.
     stop = run.window[1] if quota is None else run.window[0]
+    # That one comparison is against ``edge``: the stop moment, or the next idle gap's start when it comes first.
+    # It buys idle gaps at no cost per op: nothing more is checked until one begins (no gaps: edge is the stop).
+    gaps = run.gaps
+    edge = gap_edge(gaps, stop, perf())[0] if gaps else stop
     n_stop = sys.maxsize
-    n = 0
+    n = st.n
     while n < n_stop:
         t0 = perf()
-        if t0 >= stop:
-            if quota is None or n_stop != sys.maxsize:
+        if t0 >= edge:
+            if t0 < stop:  # an idle gap begins (or one passed during the last op); never in ops mode
+                edge, until = gap_edge(gaps, stop, t0)
+                if until is not None:
+                    st.stored = j
+                    st.n = n
+                    return until
+            elif quota is None or n_stop != sys.maxsize:
                 break
-            stop = float("inf")
-            n_stop = n + quota
+            else:
+                stop = edge = float("inf")
+                n_stop = n + quota
         timed = yield n
         if timed is not None and record:
             if j == cap:  # rare: only when a worker far outran its share
@@ -87,23 +110,38 @@ def measured_loop(run: Run, i: int) -> Generator[int, tuple[float, float] | None
     # closes it when the thread's local is released, which a reference held here would prevent.
     st.last_conn = None
     run.finished[i] = 1
+    return None
 
 
-def drive(run: Run, i: int, make_step: StepFactory) -> None:
-    """Worker ``i``: connect phase, then ``make_step``'s operations until the stop rule says stop."""
-    handle = worker_handle(run.strategy, i)
-    recover = getattr(run.strategy, "recover", None)
-    step = make_step(run, i, handle.checkout, recover)
-    connect_phase(run, i, handle.checkout, recover)
-    run.go()
-    loop = measured_loop(run, i)
+def steps(loop: Generator[int, tuple[float, float] | None, float | None], step: Step) -> float | None:
+    """Run ``step`` for every op number ``loop`` (:func:`measured_loop`) yields; what ``loop`` returned."""
     send = loop.send
     try:
         n = next(loop)
         while True:
             n = send(step(n))
-    except StopIteration:
-        pass
+    except StopIteration as end:
+        return end.value  # type: ignore[no-any-return]
+
+
+def idle_until(until: float) -> None:
+    """Sleep until ``until`` (perf_counter) with the load's sleep: gevent's when it patched ``time``."""
+    delay = until - time.perf_counter()
+    if delay > 0:
+        time.sleep(delay)
+
+
+def drive(run: Run, i: int, make_step: StepFactory) -> None:
+    """Worker ``i``: connect phase, then ``make_step``'s operations until the stop rule says stop (idle between)."""
+    handle = worker_handle(run.strategy, i)
+    recover = getattr(run.strategy, "recover", None)
+    step = make_step(run, i, handle.checkout, recover)
+    connect_phase(run, i, handle.checkout, recover)
+    run.go()
+    until = steps(measured_loop(run, i), step)
+    while until is not None:  # an idle gap: no operation, no checkout held
+        idle_until(until)
+        until = steps(measured_loop(run, i), step)
 
 
 def run_op(op: int, conn: Any, prefix: str, i: int, n: int) -> tuple[Any, Any]:

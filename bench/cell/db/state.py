@@ -178,6 +178,9 @@ class RunSettings:
     shared_start: SharedStart | None = None
     #: The server's process on this machine, whose CPU is read at the start and the end (None: not read).
     server_pid: int | None = None
+    #: ``(start_s, length_s)`` offsets from the window's start during which no worker runs an operation (checked:
+    #: :func:`bench.plan.specs.check_idle_gaps`); None: none given (the record then says nothing of them).
+    idle_gaps: tuple[tuple[float, float], ...] | None = None
 
 
 class Run:
@@ -210,6 +213,9 @@ class Run:
         self.states = [WorkerState(f"{self.nonce}.{i}.", capacity if record else 0) for i in range(concurrency)]
         self.t_go: float | None = None
         self.window = (0.0, 0.0)
+        self.idle_gaps = settings.idle_gaps
+        #: The idle gaps as absolute ``(start, end)`` perf_counter times, sorted (set with the window).
+        self.gaps: tuple[tuple[float, float], ...] = ()
         self.phase = "workers"
         if scenario == "request":
             from localimpls.stack import LocalProxy, LocalStack
@@ -241,7 +247,16 @@ class Run:
         self.server_cpu_go = process_cpu_s(self.server_pid)
         start = t_go + self.warmup
         self.window = (start, start + self.duration) if self.duration is not None else (start, float("inf"))
+        self.gaps = tuple((start + offset, start + offset + length) for offset, length in self.idle_gaps or ())
         self.t_go = t_go
+
+    def idle_at(self, t: float) -> bool:
+        """Whether ``t`` (a perf_counter time) falls inside one of the idle gaps."""
+        return any(start <= t < end for start, end in self.gaps)
+
+    def active_s(self) -> float:
+        """Seconds of the measured window outside the idle gaps."""
+        return (self.window[1] - self.window[0]) - sum(end - start for start, end in self.gaps)
 
 
 def record_error(st: WorkerState, exc: BaseException, recover: Callable[[], None] | None) -> None:

@@ -3,7 +3,8 @@
 Latency is done - before checkout (what a request sees), pool wait is in hand -
 before checkout, both over operations that finished inside the window with the
 right reply.  In ops mode the window starts at the warm-up's end and lasts
-until the last operation.  Latency percentiles are read from the cell's HDR
+until the last operation.  A window with idle gaps counts its ops/s over its
+active time (``active_s``: the window less the gaps).  Latency percentiles are read from the cell's HDR
 histogram (``latency_hist``, :mod:`bench.records.latency`), which the record
 carries so that cells of several processes can be merged exactly.
 """
@@ -62,6 +63,8 @@ def summarise_timing(run: Run) -> dict[str, Any]:
     else:
         inside = stamps[stamps[:, 0] >= start]
         span = float(inside[:, 2].max() - inside[:, 0].min()) if len(inside) else 0.0
+    # With idle gaps (duration mode only), ops/s is per second of the window outside them.
+    active = run.active_s() if run.idle_gaps is not None else span
     latency = inside[:, 2] - inside[:, 0]
     hist = hdr.from_seconds(latency)
     wait = inside[:, 1] - inside[:, 0]
@@ -72,7 +75,8 @@ def summarise_timing(run: Run) -> dict[str, Any]:
     return {
         "ops": len(inside),
         "measured_s": round(span, 4),
-        "ops_per_s": round(len(inside) / span, 1) if span > 0 else None,
+        "ops_per_s": round(len(inside) / active, 1) if active > 0 else None,
+        **({"active_s": round(active, 4)} if run.idle_gaps is not None else {}),
         "latency_ms": {k: v for k, v in hdr.summary_ms(hist).items() if k != "count"},
         hdr.FIELD: hdr.encode(hist),
         "pool_wait_ms": wait_summary,

@@ -31,7 +31,7 @@ from bench.cell.db.workload import ANCHOR_MIX, DEFAULT_MIX, check_mix, classify,
 from bench.cell.loads import Gevent, Load, LoadMismatch
 from bench.cell.strategies import Strategy, build_strategy, check_product, settings_of
 from bench.plan.specs import DbTask
-from bench.records.kinds import DbRecord, RequestRecord, known
+from bench.records.kinds import UNSET, DbRecord, RequestRecord, known
 from bench.records.merge import Workload
 from bench.records.schema import to_json
 from bench.records.scrub import scrub
@@ -50,6 +50,8 @@ def _base_record(spec: DbTask, target: Target, kind: str, mix: Mapping[str, int]
         "connect_ms": None, "errors": {}, "wrong_results": 0, "connections_used": None, "server": None,
         "client_statements": None, "server_ceiling_ops_per_s": None, "ratio_to_ceiling": None,
     }
+    if spec.idle_gaps is not UNSET:  # echoed only when given: records of cells without gaps are as they were
+        fields["idle_gaps"] = [[float(start), float(length)] for start, length in spec.idle_gaps]
     if kind == "request":
         return RequestRecord(impl=str(known(spec.impl)), **fields)
     return DbRecord(**fields)
@@ -95,7 +97,8 @@ def _new_run(spec: DbTask, kind: str, strategy: Strategy, mix: Mapping[str, int]
         duration=None if duration is None else float(duration), ops=None if ops is None else int(ops),
         cycle=mix_cycle(mix), nonce=os.urandom(4).hex(), record=spec.record, scenario=kind,
         impl_factory=impl_factory, greenlets=greenlets, shared_start=SharedStart(group, greenlets) if group else None,
-        server_pid=spec.server_pid))
+        server_pid=spec.server_pid,
+        idle_gaps=None if spec.idle_gaps is UNSET else tuple((float(a), float(b)) for a, b in spec.idle_gaps)))
 
 
 def _work(run: Run, load: Load, strategy: Strategy, counters: CounterReader | None,

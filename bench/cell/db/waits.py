@@ -8,10 +8,13 @@ the tick at which its count last moved.  An operation that ended between ticks `
 the tick that saw its predecessor end, so ``t[k-1] - t[seen]`` is a lower bound of its wait, and for an operation
 still running at ``now`` so is ``now - t[seen]``: quick operations give 0, never a false hang; a wait is
 under-counted by at most two ticks.  The workers pay nothing: no stamp, no store beyond the count they kept anyway.
+During an idle gap (``Run.idle_at``) nobody waits: the workers sleep on purpose, and a wait counts from the gap's end
+(an operation still running across a gap is under-counted by the gap).
 """
 
 from __future__ import annotations
 
+import time
 from array import array
 from typing import Any
 
@@ -45,6 +48,8 @@ class WaitTracker:
                 seen[i] = progress[i]
                 since[i] = now
             return
+        idle_at = getattr(run, "idle_at", None)
+        idle = idle_at is not None and idle_at(time.perf_counter())
         for i in range(len(seen)):
             count = progress[i]
             if count != seen[i]:
@@ -55,8 +60,8 @@ class WaitTracker:
                     self.over += 1
                 seen[i] = count
                 since[i] = now
-            elif finished[i]:
-                since[i] = now  # done: not waiting for anything
+            elif finished[i] or idle:
+                since[i] = now  # done, or idle on purpose (an idle gap): not waiting for anything
 
     def summary(self, now: float) -> dict[str, Any]:
         """``op_waits`` of the record: operations that ended past the bound, those still waiting past it at ``now``

@@ -3,7 +3,8 @@
 It runs on a *real* OS thread (gevent's original ``start_new_thread`` and
 ``sleep`` when gevent is loaded), so it still runs when a real lock has blocked
 the hub under ``gevent-nothread``.  After ``hang_after`` seconds without any
-progress (operations, connect phases or a new phase), it writes the record to
+progress (operations, connect phases or a new phase) outside the waits that are
+meant (the common start of several processes, an idle gap), it writes the record to
 the cell's output file with plain os calls and ends the process with
 ``os._exit``.  The parent's time limit is the last resort.  When the cell tracks its operations' waits
 (:class:`~bench.cell.db.waits.WaitTracker`), the same thread samples them on every tick.
@@ -65,8 +66,10 @@ class Watchdog:
                     if self.armed:
                         self.tracker.tick(now)
             seen = (sum(self.run.progress) + sum(self.run.connected), self.run.phase)
-            # Waiting for the common start of several processes is bounded by the parent, not a hang.
-            if seen != last or seen[1] == "start":
+            # Waiting for the common start of several processes is bounded by the parent, not a hang; nor is an idle
+            # gap, the workers' sleep on purpose (read from the clock, one check per tick): after one, the time
+            # without progress counts from the gap's end.
+            if seen != last or seen[1] == "start" or self.run.idle_at(time.perf_counter()):
                 last, since = seen, now
             elif now - since > self.hang_after:
                 with self._lock:
