@@ -144,7 +144,8 @@ def test_idle_gaps_each_burst_judged_on_its_own() -> None:
     first, second = got["bursts"]
     assert first == {"start_in_window_s": 3.0, "errors": 4, "first_ok_s": pytest.approx(0.02), "settled": True,
                      "recovery_s": pytest.approx(0.02)}
-    assert second["errors"] == 0 and second["recovery_s"] == 0.0 and second["settled"] is True
+    assert second["errors"] == 0 and second["recovery_s"] == 0.0 == second["first_ok_s"] and second["settled"] is True
+    assert got["first_ok_after_heal_s"] == pytest.approx(0.02) and got["recovery_s"] == pytest.approx(0.02)
     assert got["time_to_first_error_s"] == pytest.approx(0.0) and got["errors_after_heal"] == 4
     assert got["recovered"] is True and got["wait_timeout_s"] == 2 and got["idle_gaps"] == gaps
     rec = FaultRecord(scenario="idle-timeout", strategy="s", load="threads", concurrency=8, error_count=4,
@@ -178,7 +179,7 @@ def test_the_partition_sentence_names_who_failed_fast_and_who_hung() -> None:
     lines = resilience_findings(records)
     assert lines[0] == ("Under a 6 s partition only pooled-timeout failed fast (first error 1.02 s after the fault); "
                         "pooled-tuned hung (every worker waiting, ended by the 4 s watchdog); every strategy that "
-                        "failed fast sets a timeout and none that hung does: set read_timeout.")
+                        "failed fast sets a read timeout and none that waited does: set read_timeout.")
     assert lines[1] == ("After every connection was reset at once: pooled-tuned surfaced errors (3 errors) and "
                         "recovered; pooled had no error.")
     header, rows = resilience_rows(records)
@@ -211,17 +212,25 @@ def test_wrong_results_and_leaks_are_called_out() -> None:
 
 def test_the_two_partition_paths_are_compared_strategy_by_strategy() -> None:
     records = [
-        _fault("partition", "pooled-timeout", error_count=9, time_to_first_error_s=2.1, path="proxy"),
-        _fault("partition", "pooled-timeout", error_count=7, time_to_first_error_s=2.2, path="netns"),
+        _fault("partition", "per-request-timeout", error_count=9, time_to_first_error_s=1.0, path="proxy"),
+        _fault("partition", "per-request-timeout", error_count=7, time_to_first_error_s=1.1, path="netns"),
+        _fault("partition", "pooled-timeout", error_count=1, time_to_first_error_s=6.1, stuck_ops=8, path="proxy"),
+        _fault("partition", "pooled-timeout", outcome="hung", recovered=None, path="netns"),
         _fault("partition", "per-request", outcome="hung", recovered=None, path="proxy"),
         _fault("partition", "per-request", error_count=3, time_to_first_error_s=1.0, path="netns"),
     ]
     assert path_findings(records) == [
-        "A partition through the proxy and a link taken down gave the same verdict for 1 of 2 strategies; they "
-        "differ for per-request (proxy: hung; link down: fails fast, recovers)."]
+        "A partition through the proxy and a link taken down gave the same answer (fails fast or waits) for 2 of 3 "
+        "strategies; they differ for per-request (proxy: hung; link down: fails fast, recovers); the verdicts in "
+        "full differ for pooled-timeout (proxy: fails slowly, recovers; link down: hung)."]
+    assert path_findings(records[:2]) == [
+        "A partition through the proxy and a link taken down gave the same answer (fails fast or waits) for 1 of 1 "
+        "strategies (per-request-timeout)."]
     _header, rows = resilience_rows(records)
-    assert [row[1] for row in rows] == ["pooled-timeout (proxy)", "pooled-timeout (link down)",
-                                        "per-request (proxy)", "per-request (link down)"]
+    assert [row[1] for row in rows][:2] == ["per-request-timeout (proxy)", "per-request-timeout (link down)"]
+    timed = [rec.replace(cell=TIMEOUT) for rec in records[:4]]
+    assert resilience_findings(timed)[0].endswith(
+        "every strategy that failed fast sets a read timeout; a timeout alone was not enough for pooled-timeout.")
 
 
 def test_the_plan_takes_network_and_a_partition_length() -> None:

@@ -97,8 +97,9 @@ def idle_fields(rec: DbRecord, gaps: Sequence[Sequence[float]], wait_timeout: in
 
     ``gaps`` are ``[start_s, length_s]`` from the window's start.  Detection is from the end of the first gap (the
     first use of a connection the server may have closed) to the first error after it; ``recovered`` means the
-    second half of every burst after a gap held right replies and no error; ``recovery_s`` is the longest time,
-    within a burst, from its start to the first right reply after its last error.
+    second half of every burst after a gap held right replies and no error; ``first_ok_after_heal_s`` is the longest
+    time from a burst's start to its first right reply, ``recovery_s`` to its first right reply after its last
+    error (the same when it had none).
     """
     fields: dict[str, Any] = {"wait_timeout_s": wait_timeout, "idle_gaps": [list(g) for g in gaps],
                               "hang_bound_s": known(rec.hang_after_s), **stuck_fields(known(rec.op_waits))}
@@ -114,16 +115,23 @@ def idle_fields(rec: DbRecord, gaps: Sequence[Sequence[float]], wait_timeout: in
         burst["start_in_window_s"] = round(begin - start, 3)
         last_error = _last_error_in(timeline, begin, stop)
         settled_ok = first_ok_at_or_after(timeline, last_error) if last_error is not None else None
-        burst["recovery_s"] = (round(settled_ok - begin, 3) if settled_ok is not None and settled_ok < stop
-                               else (0.0 if last_error is None else None))
+        if last_error is None:  # no error: back as soon as its first right reply (after reconnecting, pinging...)
+            burst["recovery_s"] = burst["first_ok_s"]
+        else:
+            burst["recovery_s"] = round(settled_ok - begin, 3) if settled_ok is not None and settled_ok < stop else None
         bursts.append(burst)
     first_errors = [b["start_in_window_s"] for b in bursts if b["errors"]]
     got = recovery(timeline, fault_at=edges[0], back_at=edges[0], lead=NET_LEAD)
+    last_from = start + float(gaps[-1][0]) + float(gaps[-1][1])
     fields.update(
         bursts=bursts, errors_before_fault=got["errors_before_fault"],
         time_to_first_error_s=got["time_to_first_error_s"] if first_errors else None,
-        errors_after_heal=sum(b["errors"] for b in bursts), ops_per_s_before=got["ops_per_s_before"],
+        errors_after_heal=sum(b["errors"] for b in bursts),
+        # right replies per second in the first burst (before any gap) and in the last one
+        ops_per_s_before=rate_between(timeline, start, start + float(gaps[0][0])),
+        ops_per_s_after=rate_between(timeline, last_from, end),
         recovered=all(b["settled"] for b in bursts),
+        first_ok_after_heal_s=max((b["first_ok_s"] for b in bursts if b["first_ok_s"] is not None), default=None),
         recovery_s=max((b["recovery_s"] for b in bursts if b["recovery_s"] is not None), default=None),
         fault_in_window_s=round(edges[0] - start, 3),
     )

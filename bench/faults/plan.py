@@ -86,9 +86,10 @@ NET_FLOWING_SELECTS = 4
 SPIKE_RTT_MS = 200.0
 SPIKE = 2.0
 #: ``idle-timeout``: the server's ``wait_timeout`` (restored after) and the cell's bursts and idle gaps (a gap
-#: 0.5 s longer than ``wait_timeout``: the server closes an idle session on its own timer, to the second).
+#: 0.5 s longer than ``wait_timeout``: the server closes an idle session on its own timer, to the second; a burst
+#: long enough for a pool that pings to replace its c connections, one after the other, in its first half).
 IDLE_WAIT_TIMEOUT = 2
-IDLE_BURST = 0.5
+IDLE_BURST = 1.0
 IDLE_GAP = 2.5
 IDLE_BURSTS = 3
 #: The soak: (strategy, load, concurrency) cells, each ``SOAK_DURATION`` seconds.

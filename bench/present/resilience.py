@@ -76,7 +76,8 @@ def _errors(rec: FaultRecord) -> str:
 
 
 def _recovery(rec: FaultRecord) -> str:
-    """From the heal to the first right reply (idle-timeout: the longest within a burst); NO when the errors went on."""
+    """From the heal to the first right reply (idle-timeout: from a burst's start, the longest), and to the first after
+    the last error when that came later; NO when the errors went on."""
     if rec.outcome == "hung":
         return "not observed"
     recovered = known(rec.recovered)
@@ -84,8 +85,6 @@ def _recovery(rec: FaultRecord) -> str:
         return "NO"
     if recovered is None:
         return "-"
-    if rec.scenario == "idle-timeout":
-        return _seconds(rec.recovery_s)
     first, settled = known(rec.first_ok_after_heal_s), known(rec.recovery_s)
     if first is not None and settled is not None and settled > first + 0.05:
         return f"{first:g} s (last error {settled:g} s)"
@@ -128,8 +127,8 @@ def _names(recs: Sequence[FaultRecord]) -> str:
     return ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _span(values: Iterable[float | None], unit: str = " s") -> str:
-    got = sorted(v for v in values if v is not None)
+def _span(values: Iterable[Any], unit: str = " s") -> str:
+    got = sorted(float(v) for v in values if known(v) is not None)
     if not got:
         return "-"
     low, high = f"{got[0]:.3g}", f"{got[-1]:.3g}"
@@ -156,8 +155,12 @@ def _partition(recs: Sequence[FaultRecord]) -> str:
     if stalls:
         parts.append(f"{_names(stalls)} stalled (no error within {_span(r.stuck_bound_s for r in stalls)}, "
                      "operations waiting longer)")
-    if fast and hung and all(_has_timeout(r) for r in fast) and not any(_has_timeout(r) for r in hung):
-        parts.append("every strategy that failed fast sets a timeout and none that hung does: set read_timeout")
+    waited = [*hung, *stalls]
+    if fast and waited and all(_has_timeout(r) for r in fast):
+        bounded = [r for r in waited if _has_timeout(r)]
+        parts.append("every strategy that failed fast sets a read timeout" + (
+            f"; a timeout alone was not enough for {_names(bounded)}" if bounded else
+            " and none that waited does: set read_timeout"))
     return "; ".join(parts) + "."
 
 
@@ -217,22 +220,42 @@ def resilience_findings(records: Sequence[Record]) -> list[str]:
     return [*lines, *path_findings(recs)]
 
 
-def path_agreement(records: Sequence[Record]) -> Mapping[tuple[str, str], tuple[str, str]]:
-    """(strategy, load) -> (verdict through the proxy, verdict with the link down), for partitions done both ways."""
-    recs = [r for r in network_records(records) if r.scenario == "partition"]
-    by: dict[tuple[str, str], dict[str, str]] = {}
-    for rec in recs:
-        by.setdefault((rec.strategy, rec.load), {})[_path(rec)] = verdict(rec)
+def partition_answer(rec: FaultRecord) -> str:
+    """What a partition asks of a strategy, in two words: ``fails fast`` (its first failure within the bound) or
+    ``waits`` (hung, failing only later, or stalled); any other verdict as it is."""
+    word = verdict(rec)
+    if word.startswith("fails fast"):
+        return "fails fast"
+    return "waits" if word == "hung" or word.startswith(("fails slowly", "stalls")) else word
+
+
+def path_agreement(records: Sequence[Record]) -> Mapping[tuple[str, str], tuple[FaultRecord, FaultRecord]]:
+    """(strategy, load) -> (its partition through the proxy, with the link down), for partitions done both ways."""
+    by: dict[tuple[str, str], dict[str, FaultRecord]] = {}
+    for rec in network_records(records):
+        if rec.scenario == "partition":
+            by.setdefault((rec.strategy, rec.load), {})[_path(rec)] = rec
     return {key: (got["proxy"], got["netns"]) for key, got in by.items() if {"proxy", "netns"} <= set(got)}
 
 
 def path_findings(records: Sequence[Record]) -> list[str]:
-    """One sentence: whether the proxy's partition and a real one (a link taken down) gave the same verdicts."""
+    """One sentence: whether the proxy's partition and a real one (a link taken down) gave each strategy the same
+    answer -- fails fast or waits -- and where the verdicts in full differ."""
     pairs = path_agreement(records)
     if not pairs:
         return []
-    same = [name for (name, _load), (a, b) in pairs.items() if a == b]
-    differ = [f"{name} (proxy: {a}; link down: {b})" for (name, _load), (a, b) in pairs.items() if a != b]
-    text = f"A partition through the proxy and a link taken down gave the same verdict for {len(same)} of " \
-           f"{len(pairs)} strategies"
-    return [text + (f"; they differ for {', '.join(differ)}." if differ else f" ({', '.join(same)}).")]
+    same = [name for (name, _load), (a, b) in pairs.items() if partition_answer(a) == partition_answer(b)]
+    differ = [f"{name} (proxy: {verdict(a)}; link down: {verdict(b)})" for (name, _load), (a, b) in pairs.items()
+              if partition_answer(a) != partition_answer(b)]
+    detail = [f"{name} (proxy: {verdict(a)}; link down: {verdict(b)})" for (name, _load), (a, b) in pairs.items()
+              if name in same and verdict(a) != verdict(b)]
+    text = (f"A partition through the proxy and a link taken down gave the same answer (fails fast or waits) for "
+            f"{len(same)} of {len(pairs)} strategies")
+    text += f"; they differ for {', '.join(differ)}" if differ else f" ({_names_of(same)})"
+    if detail:
+        text += f"; the verdicts in full differ for {', '.join(detail)}"
+    return [text + "."]
+
+
+def _names_of(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
