@@ -7,10 +7,10 @@
 ``reset``
     The proxy resets every relayed connection at once (an RST both ways), as a failover or a restarting proxy does.
 ``idle-timeout``
-    The server's ``wait_timeout`` is set to 2 s (restored after) and the cell works in bursts with idle gaps of 3 s
-    (its workers hold no connection and do nothing during a gap): pooled connections die between bursts.
+    The server's ``wait_timeout`` is set to 2 s (restored after) and the cell works 1 s, idles 2.5 s (its workers
+    hold no connection and do nothing), works 1 s again: the pooled connections die in the gap.
 ``latency-spike``
-    The proxy's round trip jumps from 0 to 200 ms for 3 s, then back.
+    The proxy's round trip jumps from 0 to 200 ms for 2 s, then back.
 
 Each cell's watchdog is 4 s and it tracks its operations' waits (``wait_bound``: :mod:`bench.cell.db.waits`); what
 the record says is :mod:`bench.faults.netjudge`'s.  Its connections' closing is let through (the heal) before the
@@ -38,6 +38,7 @@ from bench.faults.plan import (
     NET_OBSERVE,
     NET_STUCK_AFTER,
     NET_WARMUP,
+    PARTITION_OBSERVE,
     SPIKE,
     SPIKE_RTT_MS,
     FaultPlan,
@@ -94,7 +95,7 @@ def _spike(proxy: DelayProxy, plan: FaultPlan) -> NetFault:
 
 #: Scenario -> (what the parent does to the proxy, the cell's measured seconds for the plan).
 INJECT: dict[str, tuple[Callable[[DelayProxy, FaultPlan], NetFault], Callable[[FaultPlan], float]]] = {
-    "partition": (_partition, lambda plan: NET_LEAD + plan.partition + NET_OBSERVE + NET_MARGIN),
+    "partition": (_partition, lambda plan: NET_LEAD + plan.partition + PARTITION_OBSERVE + NET_MARGIN),
     "reset": (_reset, lambda plan: NET_LEAD + NET_OBSERVE + NET_MARGIN),
     "latency-spike": (_spike, lambda plan: NET_LEAD + SPIKE + NET_OBSERVE + NET_MARGIN),
 }

@@ -74,11 +74,11 @@ NET_WARMUP = 0.3
 #: Seconds of the window before the fault, and at least after the heal (the last second judges the recovery),
 #: and the margin for the fault landing late (the parent waits for the workload to flow first).
 NET_LEAD = 0.5
-#: (A connect begun during a real partition fails at its 1 s timeout even if the link is back meanwhile: TCP
-#: sends the SYN again only after 1 s.  So errors may go on for 1 s after the heal; the last second judged starts
-#: 1.5 s after it.)
-NET_OBSERVE = 2.5
-NET_MARGIN = 0.5
+NET_OBSERVE = 2.0
+#: After a partition, half a second more: a connect begun during a real partition fails at its 1 s timeout even if
+#: the link is back meanwhile (TCP sends the SYN again only after 1 s), so errors may go on for 1 s after the heal.
+PARTITION_OBSERVE = 2.5
+NET_MARGIN = 0.3
 #: SELECTs beyond the connect phase's that tell the parent the network cell's workload flows (a connection per
 #: operation runs some tens per second: the server faults' 20 would put the fault a second late).
 NET_FLOWING_SELECTS = 4
@@ -91,7 +91,7 @@ SPIKE = 2.0
 IDLE_WAIT_TIMEOUT = 2
 IDLE_BURST = 1.0
 IDLE_GAP = 2.5
-IDLE_BURSTS = 3
+IDLE_BURSTS = 2
 #: The soak: (strategy, load, concurrency) cells, each ``SOAK_DURATION`` seconds.
 SOAK_CELLS: tuple[tuple[str, str, int], ...] = (("pooled-tuned", "gevent", 256), ("pooled-tuned", "threads", 64))
 SOAK_DURATION = 60.0

@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from bench.present.resilience import partition_answer
+from bench.records.kinds import FaultRecord
 from tests import fault_helpers
 
 
@@ -98,7 +100,12 @@ def test_a_partition_bounded_waits_fail_fast_unbounded_ones_hang_and_a_link_down
         _where(bounded)  # read_timeout=1: the first operation waiting on the partition fails after 1 s
     assert bounded["recovered"] is True and bounded["first_ok_after_heal_s"] < 1.0, _where(bounded)
     assert bounded["stuck_ops"] == 0 and bounded["wrong_results"] == 0, _where(bounded)
-    assert by["pooled-timeout", "proxy"]["verdict"].startswith("fails fast"), _where(by["pooled-timeout", "proxy"])
+    # DBUtils' library defaults ping every connection on checkout, under the pool's lock: with the 1 s timeouts each
+    # checkout on the partition takes a failed ping and a failed reconnect, one worker after the other, and the
+    # first error comes past the 3 s bound (docs/faults.md): the timeout alone does not make this pool fail fast.
+    slow = by["pooled-timeout", "proxy"]
+    assert partition_answer(FaultRecord(**{k: v for k, v in slow.items() if k not in ("kind", "cell")})) == "waits", \
+        _where(slow)
     for name in ("pooled-tuned", "per-request"):  # no read timeout: every worker waits on the partition
         hung = by[name, "proxy"]
         assert hung["outcome"] == "hung" and hung["verdict"] == "hung", _where(hung)
@@ -109,11 +116,11 @@ def test_a_partition_bounded_waits_fail_fast_unbounded_ones_hang_and_a_link_down
         assert rec["wrong_results"] == 0 and rec["leaked_connections"] == 0, _where(rec)
     reason = namespace_unavailable()
     if reason is None:  # the same partition with a real link taken down: the same verdict per strategy
-        netns = {name: rec for (name, path), rec in by.items() if path == "netns"}
-        assert set(netns) == {"per-request-timeout", "pooled-timeout", "pooled-tuned", "per-request"}
-        for name, rec in netns.items():
-            assert rec["verdict"] == by[name, "proxy"]["verdict"], (_where(rec), _where(by[name, "proxy"]))
-        assert "gave the same verdict for 4 of 4 strategies" in watched.stdout
+        netns = {name for (name, path) in by if path == "netns"}
+        assert netns == {"per-request-timeout", "pooled-timeout", "pooled-tuned", "per-request"}
+        assert "gave the same answer (fails fast or waits) for 4 of 4 strategies" in watched.stdout, watched.stdout
+        for name in ("per-request-timeout", "pooled-tuned", "per-request"):  # and the same verdict in full
+            assert by[name, "netns"]["verdict"] == by[name, "proxy"]["verdict"], _where(by[name, "netns"])
     else:
         assert "partition with the link down not run" in watched.stderr
     assert _proxies(watched) and _left(watched) == [], _left(watched)
@@ -125,21 +132,21 @@ def test_idle_gaps_past_wait_timeout_break_connections_a_check_before_use_hides_
     SQLAlchemy's pre-ping) never hands a dead one out; SQLAlchemy's QueuePool without it fails on the first use of
     each; DBUtils without a ping (pooled-tuned) reconnects and repeats a failed statement outside a transaction, so
     only a transaction begun on a dead connection fails ("Lost connection", 2013) -- and every connection it holds
-    is replaced after each gap all the same."""
+    is replaced after the gap all the same."""
     code, doc, watched = _faults(tmp_path, "--scenario", "idle-timeout", "--strategy",
                                  "pooled-tuned,pooled,sqlalchemy-queuepool,sqlalchemy-pre-ping", timeout=250)
     assert code == 0, watched.stderr
     by = {r["strategy"]: r for r in doc["records"]}
     for rec in by.values():
         where = _where(rec)
-        assert rec["wait_timeout_s"] == 2 and len(rec["bursts"]) == 2, where
+        assert rec["wait_timeout_s"] == 2 and len(rec["bursts"]) == 1, where
         assert rec["errors_before_fault"] == 0 and rec["wrong_results"] == 0, where  # nothing before the first gap
         assert rec["leaked_connections"] == 0 and rec["recovered"] is True, where
         assert {key.rsplit(":", 1)[-1] for key in rec["error_codes"]} <= {"2006", "2013"}, where
-        # each of the c connections replaced after each of the two gaps: 3c server connections in all
-        assert rec["cell"]["connections_used"] >= 3 * rec["concurrency"], where
+        # each of the c connections replaced after the gap: 2c server connections in all
+        assert rec["cell"]["connections_used"] >= 2 * rec["concurrency"], where
     unchecked = by["sqlalchemy-queuepool"]
-    assert [b["errors"] for b in unchecked["bursts"]] == [unchecked["concurrency"]] * 2, _where(unchecked)
+    assert [b["errors"] for b in unchecked["bursts"]] == [unchecked["concurrency"]], _where(unchecked)
     for name in ("pooled", "sqlalchemy-pre-ping"):
         assert by[name]["error_count"] == 0 and by[name]["outcome"] == "ok", _where(by[name])
     assert _left(watched) == [], _left(watched)
