@@ -23,10 +23,10 @@ from typing import Any
 
 from bench.faults.fixtures import FaultServer
 from bench.faults.netjudge import NetFault, net_fields
-from bench.faults.network import INJECT, SETTLE_WAIT, Via
+from bench.faults.network import INJECT, Via, settler
 from bench.faults.plan import NET_FLOWING_SELECTS, NET_HANG_AFTER, NET_LEAD, NET_STUCK_AFTER, NET_WARMUP, FaultPlan
 from bench.faults.record import Emit, fault_record
-from bench.faults.running import settled_threads, start_cell, wait_flowing
+from bench.faults.running import start_cell, wait_flowing
 from bench.plan.cells import Cell
 from bench.present.resilience import verdict
 from bench.records.kinds import FaultRecord
@@ -65,16 +65,11 @@ def _cut(ns: Any, seconds: float) -> NetFault:
 def _link_down_cell(ns: Any, server: FaultServer, plan: FaultPlan, cell: Cell) -> FaultRecord:
     """One partition cell against the namespaced server, the link cut about ``NET_LEAD`` s into its window."""
     healed = threading.Event()
-    base, threads = server.status("Com_select"), server.status("Threads_connected")
-
-    def settle() -> None:
-        # A cell killed by its watchdog during the cut closed its sockets then: their FINs cross once TCP sends
-        # them again after the link is back (its backoff: seconds), and only then does the server drop them.
-        if healed.wait(SETTLE_WAIT):
-            settled_threads(server, threads, wait=TCP_SETTLE)
-
+    base = server.status("Com_select")
+    # A cell killed by its watchdog during the cut closed its sockets then: their FINs cross once TCP sends them
+    # again after the link is back (its backoff: seconds), and only then does the server drop them.
     running = start_cell(Via(server.app, server.root), cell, duration=INJECT["partition"][1](plan), warmup=NET_WARMUP,
-                         hang_after=NET_HANG_AFTER, settle=settle,
+                         hang_after=NET_HANG_AFTER, settle=settler(server, healed, TCP_SETTLE),
                          extra={"wait_bound": NET_STUCK_AFTER, "server_pid": server.handle.pid})
     fault = None
     try:

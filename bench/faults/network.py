@@ -46,7 +46,7 @@ from bench.faults.plan import (
     idle_gaps,
 )
 from bench.faults.record import Emit, fault_record
-from bench.faults.running import start_cell, wait_flowing
+from bench.faults.running import settled_threads, start_cell, wait_flowing
 from bench.net import DelayProxy, delay_proxy
 from bench.plan.cells import Cell
 from bench.present.resilience import verdict
@@ -56,6 +56,22 @@ log = logging.getLogger(__name__)
 
 #: Seconds the cell's thread waits at most for the heal before it counts the server's connections.
 SETTLE_WAIT = 120.0
+#: Seconds the server gets to drop a finished cell's connections (read on the parent's one admin connection),
+#: before the leak check: after a reset the server's threads of the connections it lost take a moment to go, and
+#: the leak check's own fresh connection per read would otherwise count the one before it.
+DROP_WAIT = 5.0
+
+
+def settler(server: FaultServer, healed: threading.Event, wait: float = DROP_WAIT) -> Callable[[], None]:
+    """What the cell's thread runs between the cell's end and the leak check: wait for the heal, then (up to ``wait``
+    seconds) for the server to hold no more connections than before the cell."""
+    before = server.status("Threads_connected")
+
+    def settle() -> None:
+        if healed.wait(SETTLE_WAIT):
+            settled_threads(server, before, wait=wait)
+
+    return settle
 
 
 @dataclass(frozen=True)
@@ -116,7 +132,7 @@ def _proxied_cell(server: FaultServer, plan: FaultPlan, scenario: str, cell: Cel
     with delay_proxy(server.app) as proxy:
         base = server.status("Com_select")
         running = start_cell(Via(proxy.target, server.root), cell, duration=duration(plan), warmup=NET_WARMUP,
-                             hang_after=NET_HANG_AFTER, settle=lambda: healed.wait(SETTLE_WAIT),
+                             hang_after=NET_HANG_AFTER, settle=settler(server, healed),
                              extra={"wait_bound": NET_STUCK_AFTER, "server_pid": server.handle.pid})
         fault = None
         try:
@@ -147,9 +163,11 @@ def _wait_timeout(server: FaultServer, seconds: int) -> Iterator[None]:
 def _idle_cell(server: FaultServer, plan: FaultPlan, cell: Cell) -> FaultRecord:
     """Bursts of work with idle gaps longer than the server's ``wait_timeout``; the connections die in the gaps."""
     gaps = idle_gaps()
+    healed = threading.Event()
+    healed.set()  # nothing held: the network is whole throughout
     with delay_proxy(server.app) as proxy:
         running = start_cell(Via(proxy.target, server.root), cell, duration=idle_duration(), warmup=NET_WARMUP,
-                             hang_after=NET_HANG_AFTER,
+                             hang_after=NET_HANG_AFTER, settle=settler(server, healed),
                              extra={"wait_bound": NET_STUCK_AFTER, "server_pid": server.handle.pid, "idle_gaps": gaps})
         outcome = running.result()
         facts = _proxy_facts(proxy)
