@@ -168,6 +168,8 @@ def test_private_server_and_compose_listen_on_loopback_only() -> None:
         (["faults", "--duration", "2"], "--duration must be at least"),
         (["faults", "--strategy", "nosuch"], "unknown strategy 'nosuch'"),
         (["faults", "--max-connections", "1"], "--max-connections"),
+        (["faults", "--partition", "0"], "--partition"),
+        (["faults", "--scenario", "partition", "--link-down", "nosuch"], "unknown strategy 'nosuch'"),
         (["run", "--hang-after", "0"], "--hang-after"),
         (["db", "--hang-after", "-1"], "--hang-after"),
         (["run", "--concurrency", "1000000", "--no-locals"], "--concurrency"),

@@ -48,6 +48,11 @@ def cell_class(text: str, column: str) -> str:
         return "ok"
     if column == "verdict" and text == "disagree":
         return "fail"
+    # the resilience table: a strategy that waited, never came back, answered wrong or left a connection behind
+    if column == "verdict" and (text.startswith(("wrong", "stalls", "fails slowly")) or "no recovery" in text):
+        return "fail"
+    if (column == "recovery" and text == "NO") or (column in ("wrong", "leaked") and text not in ("0", "-")):
+        return "fail"
     if column in ("local violations", "wrong results", "silent wrong", "wrong Local") and text not in ("0", "-"):
         return "fail"
     if column in ("errors", "HTTP errors", "client errors") and text not in ("0", "-"):
