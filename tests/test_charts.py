@@ -132,7 +132,7 @@ def network_records() -> list[Record]:
         recs += [_net("pooled-tuned", rtt_set, rtt, min(12000.0, (0.85 + 0.02 * r) * 8000 / rtt), 8, repeat=r)
                  for r in range(3 if rtt_set == 1.0 else 1)]
         recs.append(_net("own-connection", rtt_set, rtt, min(15000.0, 0.9 * 8000 / rtt), 8))
-        recs.append(_net("per-request", rtt_set, rtt, min(900.0, 0.25 * 8000 / rtt), 8))
+        recs.append(_net("per-request", rtt_set, rtt, min(800.0, 0.25 * 8000 / rtt), 8))
     recs.append(_net("global", 1.0, 1.15, 900.0, 8, outcome="errors", silent=12))
     return records_from_json(recs)
 

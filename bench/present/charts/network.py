@@ -75,9 +75,16 @@ def _spans(found: Sequence[Cell]) -> tuple[Span, Span]:
     xs = [v for c in found for r in c.records for v in (known(r.rtt_p10_ms), known(r.rtt_p90_ms), known(r.rtt_ms))
           if isinstance(v, int | float) and v > 0]
     ys = [v for c in found if not failures(c) for v in (c.of(correct_per_s).low, c.of(correct_per_s).high) if v]
-    xspan = (min(xs, default=0.05) / 1.6, max(xs, default=2.0) * 1.6)
-    yspan = (min(ys, default=100.0) / 4.0, max(ys, default=1e4) * 3.0)
-    return xspan, yspan
+    return _decade(min(xs, default=0.05) / 1.6, max(xs, default=2.0) * 1.6), \
+        _decade(min(ys, default=100.0) / 4.0, max(ys, default=1e4) * 3.0)
+
+
+def _decade(low: float, high: float) -> Span:
+    """``(low, high)``, widened evenly (in log) to a decade at least: a log axis needs a few ticks to be read."""
+    if high / low >= 10.0:
+        return low, high
+    widen = (10.0 / (high / low)) ** 0.5
+    return low / widen, high * widen
 
 
 def _in_flight(cell: Cell) -> int | None:
