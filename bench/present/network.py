@@ -97,6 +97,13 @@ def share_of_bound(cell: Cell) -> float | None:
     return rate / top
 
 
+def share_text(share: float | None) -> str:
+    """``84%``; ``<1%`` for a share that rounds to nothing; ``-`` when there is none (a failed cell)."""
+    if share is None:
+        return "-"
+    return "<1%" if share < 0.005 else f"{share:.0%}"
+
+
 def _rtt_cell(cell: Cell) -> str:
     low = min((v for v in (known(r.rtt_p10_ms) for r in cell.records) if v is not None), default=None)
     high = max((v for v in (known(r.rtt_p90_ms) for r in cell.records) if v is not None), default=None)
@@ -117,7 +124,7 @@ def network_rows(records: Sequence[Record]) -> tuple[list[str], list[list[str]]]
         load = r.server if isinstance(r, StackRecord) else r.load
         rows.append([name, load, workers(r), rtt_set_text(known(r.rtt_set_ms)), _rtt_cell(cell),
                      "- (direct)" if cost is None else ms(cost), speed(cell, outcome),
-                     "-" if top is None else f"{top:,.0f}", "-" if share is None else f"{share:.0%}", outcome])
+                     "-" if top is None else f"{top:,.0f}", share_text(share), outcome])
     return list(NETWORK_HEADER), rows
 
 
@@ -127,7 +134,7 @@ def _said(cell: Cell) -> str:
     if share is None:
         return f"{r.strategy} failed ({outcome_name(cell)})"
     rate = cell.of(correct_per_s).median or 0.0
-    return f"{r.strategy} {rate:,.0f} correct ops/s ({share:.0%} of its bound, {bound(cell) or 0:,.0f})"
+    return f"{r.strategy} {rate:,.0f} correct ops/s ({share_text(share)} of its bound, {bound(cell) or 0:,.0f})"
 
 
 def network_findings(records: Sequence[Record]) -> list[str]:

@@ -23,7 +23,15 @@ from bench.present import palette
 from bench.present.charts.figure import log_ticks, titled
 from bench.present.charts.how import failure_text, failures, repeats_text, subtitle, window_text
 from bench.present.common import short_count, strategies_of
-from bench.present.network import bound, group_of, group_title, measured_rtt, network_cells, share_of_bound
+from bench.present.network import (
+    bound,
+    group_of,
+    group_title,
+    measured_rtt,
+    network_cells,
+    share_of_bound,
+    share_text,
+)
 from bench.present.spread import Cell, Measured, correct_per_s
 from bench.records.kinds import Record, StackRecord, known
 
@@ -125,7 +133,7 @@ def _panel(ax: Axes, members: Sequence[Cell], styles: Styles, xspan: Span, yspan
             share = share_of_bound(c)
             if share is not None:  # each strategy its own corner: neighbours' labels do not collide
                 dx, dy = LABEL_CORNERS[i % len(LABEL_CORNERS)]
-                ax.annotate(f"{share:.0%}", (x, c.of(correct_per_s).median or 0.0), xytext=(dx, dy),
+                ax.annotate(share_text(share), (x, c.of(correct_per_s).median or 0.0), xytext=(dx, dy),
                             textcoords="offset points", fontsize=7.5, color=style.colour,
                             ha="left" if dx > 0 else "right", va="top" if dy < 0 else "bottom")
         for c in (c for c in mine if failures(c) and measured_rtt(c)):
