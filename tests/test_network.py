@@ -213,7 +213,7 @@ def test_the_chart_draws_each_strategy_at_its_measured_round_trip_under_its_boun
     lines = [line for line in ax.get_lines() if line.get_linestyle() == "-" and len(line.get_xdata()) == 3]
     assert sorted(tuple(line.get_xdata()) for line in lines) == [(0.05, 1.15, 2.2)] * 4  # measured, not set
     texts = [t.get_text() for t in fig.findobj(Text)]
-    assert "C/RTT, C=8" in texts and "1/RTT (one connection)" in texts
+    assert "bound C/RTT (C=8)" in texts and "bound 1/RTT (one connection)" in texts  # both, named in the legend
     assert "90%" in texts and "silent wrong" in texts  # a share beside a clean point; the failed cell named
     assert all(900.0 not in line.get_ydata() for line in ax.get_lines())  # the failed cell's rate is never drawn
     assert "measured" in fig.subfigs[0].get_suptitle() and "not the setting" in fig.subfigs[0].get_suptitle()

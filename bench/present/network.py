@@ -101,7 +101,7 @@ def share_text(share: float | None) -> str:
     """``84%``; ``<1%`` for a share that rounds to nothing; ``-`` when there is none (a failed cell)."""
     if share is None:
         return "-"
-    return "<1%" if share < 0.005 else f"{share:.0%}"
+    return "<1%" if round(share * 100) < 1 else f"{share:.0%}"
 
 
 def _rtt_cell(cell: Cell) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -40,7 +41,9 @@ Span = tuple[float, float]
 TITLE = "Throughput against the round trip to the database, and what the round trip allows"
 #: Where a point's share label goes (points right, points up), strategy by strategy.
 LABEL_CORNERS = ((7, -4), (-7, 4), (7, 4), (-7, -4))
-BOUND_STYLE = {"color": palette.CEILING_COLOUR, "linestyle": (0, (5, 3)), "linewidth": 1.2, "zorder": 1}
+#: How a bound is drawn: C/RTT dashed, 1/RTT dotted, any other k/RTT dash-dotted; all grey, under the data.
+BOUND_DASHES: dict[str, Any] = {"C": (0, (6, 3)), "1": (0, (1.2, 2.2)), "k": (0, (6, 2, 1.2, 2))}
+BOUND_STYLE: dict[str, Any] = {"color": palette.CEILING_COLOUR, "linewidth": 1.3, "zorder": 1}
 
 
 def draw_network(records: list[Record], machine: str | None = None) -> Figure | None:
@@ -56,24 +59,25 @@ def draw_network(records: list[Record], machine: str | None = None) -> Figure | 
     nrows = math.ceil(len(groups) / ncols)
     how = subtitle("x: the round trip measured through the cell's path just before it ran (median of 60 SELECT 1 "
                    "pings, bar: p10-p90), not the setting",
-                   "y: correct replies only; dashed: what the round trip alone allows if each operation took one "
-                   "round trip",
-                   "in flight / RTT: C/RTT for a pool or a connection per worker, 1/RTT for one connection behind a "
-                   "lock", "%: the share of its bound a cell reached", "failed cells: hollow, at the bottom, named",
+                   "y: correct replies only; grey lines: what the round trip alone allows if each operation took one "
+                   "round trip, operations in flight / RTT", "C/RTT: a pool or a connection per worker, C workers; "
+                   "1/RTT: one connection behind a lock", "%: the share of its bound a cell reached",
+                   "failed cells: hollow, at the bottom, named",
                    window_text([r for c in found for r in c.records]), repeats_text(found), machine=machine)
     fig, body = titled(4.4 * nrows + 1.4, TITLE, how)
     axes = body.subplots(nrows, ncols, squeeze=False)
     xspan, yspan = _spans(found)
+    bounds: dict[str, str] = {}
     for i, (ax, members) in enumerate(zip(axes.flat, groups.values(), strict=False)):
-        _panel(ax, members, styles, xspan, yspan)
+        bounds.update(_panel(ax, members, styles, xspan, yspan))
         ax.set_title(group_title(members[0].first))
         if i % ncols == 0:
             ax.set_ylabel("correct operations per second (log scale)")
         ax.set_xlabel("measured round trip, ms (log scale)")
     for ax in list(axes.flat)[len(groups):]:
         ax.set_visible(False)
-    body.legend(handles=_handles(styles, any(failures(c) for c in found), max(c.n for c in found) > 1),
-                loc="outside lower center", ncols=min(6, len(styles) + 3), frameon=False, fontsize=8)
+    body.legend(handles=_handles(styles, bounds, any(failures(c) for c in found), max(c.n for c in found) > 1),
+                loc="outside lower center", ncols=4, frameon=False, fontsize=8)
     return fig
 
 
@@ -107,21 +111,31 @@ def _total(rec: Measured) -> int:
     return known(rec.total_concurrency) or rec.concurrency * (known(rec.processes) or 1)
 
 
-def _bounds(ax: Axes, members: Sequence[Cell], xspan: Span, yspan: Span) -> None:
-    """One dashed line per distinct number in flight, ``k / RTT``, named where it enters the panel."""
+def bound_name(k: int, total: int) -> tuple[str, str]:
+    """The legend's name of the bound ``k / RTT`` in a panel of ``total`` workers, and its dash kind."""
+    if k == 1:
+        return "bound 1/RTT (one connection)", "1"
+    if k == total:
+        return f"bound C/RTT (C={k})", "C"
+    return f"bound {k}/RTT ({k} locks)", "k"
+
+
+def _bounds(ax: Axes, members: Sequence[Cell], xspan: Span) -> dict[str, str]:
+    """One grey line per distinct number in flight, ``k / RTT``; the names drawn (for the legend) and their dashes."""
     total = _total(members[0].first)
+    drawn: dict[str, str] = {}
     for k in sorted({k for k in (_in_flight(c) for c in members) if k}):
+        name, dash = bound_name(k, total)
         xs = [xspan[0] * (xspan[1] / xspan[0]) ** (i / 40) for i in range(41)]
-        ax.plot(xs, [k * 1000.0 / x for x in xs], **BOUND_STYLE)  # type: ignore[arg-type]
-        name = "1/RTT (one connection)" if k == 1 else f"C/RTT, C={k}" if k == total else f"{k}/RTT"
-        x = min(xspan[1] / 1.1, k * 1000.0 / (yspan[0] * 1.5))  # the right edge, or where it leaves at the bottom
-        ax.text(x, k * 1000.0 / x * 1.12, name, fontsize=7.5, color="#444444", ha="right", va="bottom",
-                bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5, "alpha": 0.8})
+        ax.plot(xs, [k * 1000.0 / x for x in xs], linestyle=BOUND_DASHES[dash], **BOUND_STYLE)
+        drawn[name] = dash
+    return drawn
 
 
-def _panel(ax: Axes, members: Sequence[Cell], styles: Styles, xspan: Span, yspan: Span) -> None:
-    """One panel: each strategy's clean cells as a line over the measured round trip, failed cells at the bottom."""
-    _bounds(ax, members, xspan, yspan)
+def _panel(ax: Axes, members: Sequence[Cell], styles: Styles, xspan: Span, yspan: Span) -> dict[str, str]:
+    """One panel: each strategy's clean cells as a line over the measured round trip, failed cells at the bottom;
+    the bounds drawn (their names and dashes)."""
+    bounds = _bounds(ax, members, xspan)
     for i, (strategy, style) in enumerate(styles.items()):
         mine = sorted((c for c in members if c.first.strategy == strategy), key=lambda c: measured_rtt(c) or 0.0)
         clean = [c for c in mine if not failures(c) and measured_rtt(c) and c.of(correct_per_s).median]
@@ -149,6 +163,7 @@ def _panel(ax: Axes, members: Sequence[Cell], styles: Styles, xspan: Span, yspan
     ax.set_ylim(*yspan)
     log_ticks(ax.yaxis, short_count, *yspan)
     ax.grid(which="major", color="#E3E3E3", linewidth=0.6)
+    return bounds
 
 
 def _bars(ax: Axes, cell: Cell, x: float, colour: str) -> None:
@@ -166,10 +181,11 @@ def _ms(value: float) -> str:
     return f"{value:g}"
 
 
-def _handles(styles: Styles, failed: bool, bars: bool) -> list[Line2D]:
+def _handles(styles: Styles, bounds: dict[str, str], failed: bool, bars: bool) -> list[Line2D]:
     handles = [Line2D([], [], color=s.colour, marker=s.marker, markersize=5, linewidth=1.5, label=name)
                for name, s in styles.items()]
-    handles.append(Line2D([], [], label="bound: in flight / RTT", **BOUND_STYLE))  # type: ignore[arg-type]
+    handles += [Line2D([], [], label=name, linestyle=BOUND_DASHES[dash], **BOUND_STYLE)
+                for name, dash in bounds.items()]
     if failed:
         handles.append(Line2D([], [], color="#555555", marker="o", markerfacecolor="white", linestyle="none",
                               markersize=6, label="failed cell: no speed"))
