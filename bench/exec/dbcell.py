@@ -149,4 +149,6 @@ def brief(rec: DbRecord | RequestRecord) -> str:
         parts.append(f"local violations {known(rec.local_violations)}")
     if rec.leaked_connections:
         parts.append(f"leaked {rec.leaked_connections}")
+    if known(rec.rtt_ms) is not None:  # a cell run with --rtt: the round trip it measured
+        parts.append(f"round trip {rec.rtt_ms:.3g} ms")
     return ", ".join(parts)
