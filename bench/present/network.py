@@ -97,11 +97,11 @@ def share_of_bound(cell: Cell) -> float | None:
     return rate / top
 
 
-def share_text(share: float | None) -> str:
-    """``84%``; ``<1%`` for a share that rounds to nothing; ``-`` when there is none (a failed cell)."""
+def share_text(share: float | None, below: str = "<1%") -> str:
+    """``84%``; ``below`` (``<1%``) for a share that rounds to nothing; ``-`` when there is none (a failed cell)."""
     if share is None:
         return "-"
-    return "<1%" if round(share * 100) < 1 else f"{share:.0%}"
+    return below if round(share * 100) < 1 else f"{share:.0%}"
 
 
 def _rtt_cell(cell: Cell) -> str:
@@ -134,7 +134,8 @@ def _said(cell: Cell) -> str:
     if share is None:
         return f"{r.strategy} failed ({outcome_name(cell)})"
     rate = cell.of(correct_per_s).median or 0.0
-    return f"{r.strategy} {rate:,.0f} correct ops/s ({share_text(share)} of its bound, {bound(cell) or 0:,.0f})"
+    share_words = share_text(share, below="under 1%")
+    return f"{r.strategy} {rate:,.0f} correct ops/s ({share_words} of its bound, {bound(cell) or 0:,.0f})"
 
 
 def network_findings(records: Sequence[Record]) -> list[str]:

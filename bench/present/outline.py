@@ -67,9 +67,9 @@ CAPTIONS: dict[str, tuple[str, str]] = {
               "replies/s", "a Flask app (its Starlette twin under uvicorn) under the real server, driven over "
               "loopback HTTP by Locust; every reply checked against its request's token and row"),
     "network": ("Correct operations per second against the measured round trip to the database, one line per "
-                "strategy (log-log); dashed, what the round trip alone allows if every operation took one round "
-                "trip: operations in flight / RTT (C/RTT for a pool or a connection per worker, 1/RTT for one "
-                "connection behind a lock); beside each point the share of its bound reached",
+                "strategy (log-log); in grey, what the round trip alone allows if every operation took one round "
+                "trip: operations in flight / RTT (dashed C/RTT for a pool or a connection per worker, dotted 1/RTT "
+                "for one connection behind a lock); beside each point the share of its bound reached",
                 "a user-space delay proxy between the clients and the server adds the round trip asked for (half "
                 "each way; 0: direct, no proxy); before each cell 60 SELECT 1 pings through the same path measure "
                 "the round trip it ran at, which is what the x axis shows, never the setting (docs/network.md)"),

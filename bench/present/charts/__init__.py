@@ -65,8 +65,9 @@ CHARTS: dict[str, str] = {
                "wrong / errors)",
     "stack": "the real stack: server x impl / strategy, correct replies/s or what failed (silent wrong / wrong "
              "Local / errors)",
-    "network": "correct ops/s against the measured round trip per strategy, log-log, the round trip's bound (in "
-               "flight / RTT) dashed, the share of it reached beside each point; failed cells named, no speed",
+    "network": "correct ops/s against the measured round trip per strategy, log-log, the round trip's bounds (in "
+               "flight / RTT: C/RTT dashed, 1/RTT dotted) in grey, the share of its bound beside each point; failed "
+               "cells named, no speed",
 }
 #: Which record kind each chart is drawn from.
 CHART_KIND: dict[str, str] = {
