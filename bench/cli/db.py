@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.cli.args import add_db_selection, add_repeats, check_writable, db_selection, repeats_of
+from bench.cli.args import add_db_selection, add_repeats, add_rtt, check_writable, db_selection, repeats_of
 from bench.errors import EXIT_ERROR, EXIT_OK
 from bench.plan.matrix import COMMAND_REPEATS
 
@@ -13,6 +13,7 @@ from bench.plan.matrix import COMMAND_REPEATS
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("db", help="connection strategies against a real MySQL server, and the request scenario")
     add_db_selection(p)
+    add_rtt(p, "default: none, every cell direct and no round trip measured")
     add_repeats(p, f"default: {COMMAND_REPEATS}; every db and request cell; the ceiling is measured once")
     p.add_argument("--json", type=Path, metavar="PATH",
                    help="write {environment, records} here (rewritten as each cell ends)")
@@ -26,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from bench.exec.pipeline import MemorySink, Pipeline
     from bench.exec.session import open_server
     from bench.plan.cells import plan_db, with_repeats
+    from bench.present.network import NETWORK_TITLE, network_rows
     from bench.present.tables import db_rows, print_table, request_rows, scaling_rows
     from bench.records.environment import fingerprint, load_average
 
@@ -49,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
     header, rows = scaling_rows(records)
     if rows:
         print_table("Scaling over processes: efficiency = ops/s(P) / (P x ops/s(P=1))", header, rows)
+    header, rows = network_rows(records)
+    if rows:
+        print_table(NETWORK_TITLE, header, rows)
     if args.json:
         print(f"records written to {args.json}")
     skipped = bool(records) and all(getattr(r, "outcome", None) == "skipped" for r in records)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -11,11 +12,13 @@ from bench.cli.args import (
     add_db_selection,
     add_locals_selection,
     add_repeats,
+    add_rtt,
     async_part,
     check_writable,
     count,
     db_selection,
     locals_plan,
+    network_part,
     repeats_of,
     stack_selection,
 )
@@ -45,6 +48,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-asyncio", action="store_true",
                    help="skip the asyncio part of the database matrix (every asyncio strategy and the request "
                         "scenario at one concurrency; run only when --db-load is not given)")
+    add_rtt(p, "replaces the network part's values: "
+               f"default {','.join(f'{v:g}' for v in matrix.NET_RUN['rtt_ms'])}, "
+               f"{','.join(f'{v:g}' for v in matrix.NET_RUN_QUICK['rtt_ms'])} with --quick")
+    p.add_argument("--no-network", action="store_true",
+                   help="skip the network part of the database matrix (locked, pooled-tuned, per-request, "
+                        "own-connection under threads at 8 workers, each direct and over a 1 ms round trip; "
+                        "run unless --strategy or --db-load is given without --rtt)")
     p.add_argument("--no-stack", action="store_true",
                    help="skip the real stack (Flask under real WSGI servers over HTTP; smaller with --quick)")
     add_repeats(p, f"default: {matrix.RUN_REPEATS}, {matrix.RUN_QUICK_REPEATS} with --quick; only the cells the "
@@ -64,10 +74,13 @@ def _new_run(args: argparse.Namespace) -> tuple[RunDir, list[Planned]]:
     db = None if args.no_db else db_selection(args, quick=args.quick)
     # The asyncio part: only beside the default loads (a user who names --db-load chose the loads).
     asyncio = None if db is None or args.no_asyncio or args.db_load else async_part(db, quick=args.quick)
+    # The network part: beside the default matrix, or wherever --rtt asks for it.
+    named = (args.db_load or args.strategy) and not args.rtt
+    network = None if db is None or args.no_network or named else network_part(db, args, quick=args.quick)
     stack = None if args.no_stack or args.no_db else stack_selection(quick=args.quick, workers=db.processes)
     repeats = repeats_of(args, matrix.RUN_QUICK_REPEATS if args.quick else matrix.RUN_REPEATS)
-    cells = plan_run(plan, db, quick=args.quick, stack=stack, asyncio=asyncio, repeats=repeats,
-                     repeat_all=args.repeat_all)
+    cells = plan_run(plan, None if db is None else dataclasses.replace(db, rtt_ms=None), quick=args.quick,
+                     stack=stack, parts=(asyncio, network), repeats=repeats, repeat_all=args.repeat_all)
     if not cells:
         raise UsageError("nothing to run: every part was switched off")
     if db is not None or stack is not None:

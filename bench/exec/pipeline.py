@@ -20,14 +20,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from bench.exec import dbcell, dbcell_group
+from bench.exec import dbcell, dbcell_group, netpath
 from bench.exec.progress import CellProgress
 from bench.exec.spawn import CellResult, run_cells
 from bench.plan.cells import Cell, Planned, Timing
 from bench.plan.matrix import PROBE_CELL_TIMEOUT, db_cell_timeout
 from bench.plan.specs import CeilingSpec, DbSpec, MicroSpec, StackSpec
 from bench.records.io import atomic_write_json, results_document
-from bench.records.kinds import CeilingRecord, DbRecord, ProbeRecord, Record, RequestRecord, StackRecord, known
+from bench.records.kinds import (
+    UNSET,
+    CeilingRecord,
+    DbRecord,
+    ProbeRecord,
+    Record,
+    RequestRecord,
+    StackRecord,
+    known,
+)
 from bench.records.scrub import scrub
 
 log = logging.getLogger(__name__)
@@ -183,14 +192,28 @@ class Pipeline:
                 self._finished(cell, [dbcell.stub_record(db, "skipped", "no MySQL-protocol server")], "skipped")
                 continue
             self._bar.running(cell.label)
-            timing = Timing(spec.duration, spec.warmup, spec.watchdog, spec.mix or None)
-            task = dbcell.cell_task(self.target, db, timing, connect_options=self.connect_options)
-            limit = db_cell_timeout(spec.duration, spec.warmup, spec.watchdog, db.processes)
-            run = dbcell.run_one if db.processes == 1 else dbcell_group.run_many
-            rec, problem = run(self.target, db, task, limit=limit, ceilings=dbcell.Ceilings(best, self.ceilings))
+            rec, problem = self._db_cell(db, spec, dbcell.Ceilings(best, self.ceilings))
             if problem:
                 self.error(problem)
             self._finished(cell, [rec], dbcell.brief(rec))
+
+    def _db_cell(self, db: Cell, spec: DbSpec,
+                 ceilings: dbcell.Ceilings) -> tuple[DbRecord | RequestRecord, str | None]:
+        """One db or request cell; with a round trip (``--rtt``) over a delay proxy (or direct at 0), the round trip
+        measured first and the proxy ended with the cell."""
+        timing = Timing(spec.duration, spec.warmup, spec.watchdog, spec.mix or None)
+        limit = db_cell_timeout(spec.duration, spec.warmup, spec.watchdog, db.processes)
+        run = dbcell.run_one if db.processes == 1 else dbcell_group.run_many
+
+        def measure(via: Any) -> tuple[DbRecord | RequestRecord, str | None]:
+            task = dbcell.cell_task(self.target, db, timing, connect_options=self.connect_options, via=via)
+            return run(self.target, db, task, limit=limit, ceilings=ceilings)
+
+        if db.rtt_ms is None:
+            return measure(self.target)
+        waiting = netpath.in_flight(db.strategy, db.load, db.total_concurrency, db.processes)
+        return netpath.run_over(self.target, db.rtt_ms, waiting, measure,
+                                lambda why: dbcell.stub_record(db, "errors", why, errors={"network-path": 1}))
 
     def _stack(self, cells: list[Planned]) -> None:
         from bench.exec.stackcell import run_stack_cell
@@ -209,7 +232,14 @@ class Pipeline:
                 self._finished(cell, [stack_stub(cell.spec, "skipped", why)], "skipped")
                 continue
             self._bar.running(cell.label)
-            rec, problem = run_stack_cell(self.target, cell.spec)
+            spec = cell.spec
+            if spec.rtt is None:
+                rec, problem = run_stack_cell(self.target, spec)
+            else:  # the app servers reach the database over a delay proxy (or directly at 0)
+                waiting = netpath.in_flight(spec.strategy, stack_model_load(spec), spec.concurrency, spec.workers)
+                rec, problem = netpath.run_over(self.target, spec.rtt, waiting,
+                                                lambda via, spec=spec: run_stack_cell(via, spec),
+                                                lambda why, spec=spec: stack_stub(spec, "error", why))
             if problem:
                 self.error(problem)
             self._finished(cell, [rec], stack_brief(rec))
@@ -247,7 +277,16 @@ def stack_stub(spec: StackSpec, outcome: str, reason: str) -> StackRecord:
     info = SERVERS.get(spec.server)
     return StackRecord(server=spec.server, workers=spec.workers, impl=spec.impl, strategy=spec.strategy,
                        concurrency=spec.concurrency, model_load=info.model_load if info else None, duration_s=None,
-                       outcome=outcome, reason=reason, ops_per_s=None)
+                       outcome=outcome, reason=reason, ops_per_s=None,
+                       rtt_set_ms=UNSET if spec.rtt is None else spec.rtt)
+
+
+def stack_model_load(spec: StackSpec) -> str:
+    """The in-process load of a stack cell's server (its strategies are built as under that load)."""
+    from bench.webstack.servers import SERVERS
+
+    info = SERVERS.get(spec.server)
+    return info.model_load if info is not None else "threads"
 
 
 def one_process_reason(spec: StackSpec) -> str | None:

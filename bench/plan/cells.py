@@ -7,6 +7,7 @@ same way and hand the list to the one pipeline in :mod:`bench.exec.pipeline`.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from collections.abc import Callable, Sequence
@@ -40,6 +41,11 @@ def cell_id(*parts: object) -> str:
     return "--".join(_CELL_ID.sub("_", str(p)) for p in parts if p is not None and p != "")
 
 
+def rtt_text(rtt_ms: float) -> str:
+    """A round trip as ids and labels name it: ``0`` (direct), ``0.5ms``, ``1ms``."""
+    return "0" if rtt_ms == 0 else f"{rtt_ms:g}ms"
+
+
 @dataclass(frozen=True)
 class Cell:
     """One database or request-scenario cell: strategy x load x concurrency (x impl)."""
@@ -51,6 +57,8 @@ class Cell:
     impl: str | None = None
     #: Load processes, each running ``concurrency`` workers with its own strategy instance.
     processes: int = 1
+    #: The round trip (ms) a delay proxy adds between the cell and the server (0: direct); None: not a coordinate.
+    rtt_ms: float | None = None
 
     @property
     def total_concurrency(self) -> int:
@@ -58,27 +66,32 @@ class Cell:
         return self.concurrency * self.processes
 
     def label(self) -> str:
-        """``db pooled threads c=4`` (``... c=4 p=2`` with several processes)."""
+        """``db pooled threads c=4`` (``... c=4 p=2`` with several processes, ``... rtt=1ms`` with a round trip)."""
         head = f"request {self.impl} x {self.strategy}" if self.kind == "request" else f"db {self.strategy}"
-        return f"{head} {self.load} c={self.concurrency}" + (f" p={self.processes}" if self.processes > 1 else "")
+        rtt = f" rtt={rtt_text(self.rtt_ms)}" if self.rtt_ms is not None else ""
+        return f"{head} {self.load} c={self.concurrency}" + (f" p={self.processes}" if self.processes > 1 else "") + rtt
 
     def id(self) -> str:
-        """The stable cell id: ``db--pooled--threads--c4``, with ``--p2`` only when there are several processes."""
+        """The stable cell id: ``db--pooled--threads--c4``, with ``--p2`` only when there are several processes and
+        ``--rtt1ms`` (``--rtt0``: direct) only when a round trip was asked for."""
         procs = f"p{self.processes}" if self.processes > 1 else None
-        return cell_id(self.kind, self.impl, self.strategy, self.load, f"c{self.concurrency}", procs)
+        rtt = f"rtt{rtt_text(self.rtt_ms)}" if self.rtt_ms is not None else None
+        return cell_id(self.kind, self.impl, self.strategy, self.load, f"c{self.concurrency}", procs, rtt)
 
     def spec(self, timing: Timing) -> DbSpec:
-        """The cell's plan spec: its coordinates and ``timing`` (``processes`` only when several, as older plans)."""
+        """The cell's plan spec: its coordinates and ``timing`` (``processes`` only when several, ``rtt_ms`` only when
+        set, as older plans)."""
         return DbSpec(kind=self.kind, strategy=self.strategy, load=self.load,  # type: ignore[arg-type]
                       concurrency=self.concurrency, impl=self.impl,
                       processes=self.processes if self.processes > 1 else UNSET, duration=timing.duration,
                       warmup=timing.warmup, hang_after=timing.hang_after,
-                      mix=dict(timing.mix) if timing.mix is not None else UNSET)
+                      mix=dict(timing.mix) if timing.mix is not None else UNSET,
+                      rtt_ms=UNSET if self.rtt_ms is None else float(self.rtt_ms))
 
     @classmethod
     def from_spec(cls, spec: DbSpec) -> Cell:
         """The cell a plan spec describes."""
-        return cls(spec.kind, spec.strategy, spec.load, spec.concurrency, spec.impl, spec.process_count)
+        return cls(spec.kind, spec.strategy, spec.load, spec.concurrency, spec.impl, spec.process_count, spec.rtt)
 
 
 @dataclass(frozen=True)
@@ -139,6 +152,8 @@ def plan_db(db: DbSelection, *, ceiling: bool = True, request_concurrency: int =
     cells = db_cells(strategies=db.strategies, loads=db.loads, concurrency=db.concurrency,
                      impls_for_request=db.request_impls, request_strategies=db.request_strategies,
                      request_concurrency=request_concurrency, processes=db.processes)
+    if db.rtt_ms is not None:  # one cell per round trip, innermost (as processes)
+        cells = [dataclasses.replace(cell, rtt_ms=float(r)) for cell in cells for r in db.rtt_ms]
     planned = []
     if ceiling:  # at the total concurrency: a cell of P processes x C workers is compared with mysqlslap at P x C
         for c in sorted({cell.total_concurrency for cell in cells}):
@@ -151,23 +166,30 @@ def plan_db(db: DbSelection, *, ceiling: bool = True, request_concurrency: int =
 
 
 def stack_label(spec: StackSpec) -> str:
-    """``stack gunicorn-gthread threading-local x global c=16`` (workers named when more than one)."""
+    """``stack gunicorn-gthread threading-local x global c=16`` (workers named when more than one, the round trip
+    when one was asked for)."""
     workers = f" w={spec.workers}" if spec.workers != 1 else ""
-    return f"stack {spec.server} {spec.impl} x {spec.strategy} c={spec.concurrency}{workers}"
+    rtt = f" rtt={rtt_text(spec.rtt)}" if spec.rtt is not None else ""
+    return f"stack {spec.server} {spec.impl} x {spec.strategy} c={spec.concurrency}{workers}{rtt}"
 
 
 def plan_stack(stack: StackSelection) -> list[Planned]:
-    """One cell per server x impl x strategy x concurrency, servers outermost (each cell starts its own server)."""
+    """One cell per server x impl x strategy x concurrency x workers (x round trip), servers outermost (each cell
+    starts its own server)."""
     planned = []
+    rtts: list[float | None] = list(stack.rtt_ms) if stack.rtt_ms is not None else [None]
     for server in stack.servers:
         for impl in stack.impls:
             for strategy in stack.strategies_for(server):
                 for c in stack.concurrency:
                     for workers in stack.worker_counts():
-                        spec = StackSpec(server=server, workers=workers, impl=impl, strategy=strategy,
-                                         concurrency=c, duration=stack.duration, warmup=stack.warmup)
-                        cid = cell_id("stack", server, impl, strategy, f"c{c}", f"w{workers}")
-                        planned.append(Planned(cid, "stack", stack_label(spec), spec))
+                        for rtt in rtts:
+                            spec = StackSpec(server=server, workers=workers, impl=impl, strategy=strategy,
+                                             concurrency=c, duration=stack.duration, warmup=stack.warmup,
+                                             rtt_ms=UNSET if rtt is None else float(rtt))
+                            cid = cell_id("stack", server, impl, strategy, f"c{c}", f"w{workers}",
+                                          None if rtt is None else f"rtt{rtt_text(rtt)}")
+                            planned.append(Planned(cid, "stack", stack_label(spec), spec))
     return planned
 
 
@@ -271,13 +293,16 @@ def answer_cells(stack: StackSelection | None, concurrency: int = REQUEST_CONCUR
 
     With a stack: its cells, the request-scenario cells that predict them (the model check compares the two) and
     the db cells at its concurrency (the strategies compared where the stack runs).  Without one: the db and
-    request cells at ``concurrency`` (the request scenario's).
+    request cells at ``concurrency`` (the request scenario's).  A cell with a round trip (``--rtt``) is never one:
+    the answer reads direct cells.
     """
     predictors = stack_predictors(stack) if stack is not None else set()
     wanted = set(stack.concurrency) if stack is not None else {concurrency}
 
     def accept(cell: Planned) -> bool:
         spec = cell.spec
+        if isinstance(spec, DbSpec | StackSpec) and spec.rtt is not None:
+            return False
         if cell.kind == "stack" or not isinstance(spec, DbSpec):
             return cell.kind == "stack"
         if spec.kind == "request" and stack is not None:
@@ -288,13 +313,13 @@ def answer_cells(stack: StackSelection | None, concurrency: int = REQUEST_CONCUR
 
 
 def plan_run(locals_plan: LocalsPlan | None, db: DbSelection | None, *, quick: bool,
-             stack: StackSelection | None = None, asyncio: DbSelection | None = None, repeats: int = 1,
+             stack: StackSelection | None = None, parts: Sequence[DbSelection | None] = (), repeats: int = 1,
              repeat_all: bool = False) -> list[Planned]:
-    """Every cell of ``ctxbench run``, in the order they run: locals, database (its ``asyncio`` part after it, then
-    the stack's companions not already planned), stack; then the further ``repeats`` (:func:`with_repeats`) of
-    the cells the answer rests on (:func:`answer_cells`), or of every db, request and stack cell with
-    ``repeat_all``."""
-    cells = _plan_once(locals_plan, db, quick=quick, stack=stack, asyncio=asyncio)
+    """Every cell of ``ctxbench run``, in the order they run: locals, database (its further ``parts`` after it --
+    the asyncio part, the network part -- then the stack's companions not already planned), stack; then the further
+    ``repeats`` (:func:`with_repeats`) of the cells the answer rests on (:func:`answer_cells`), or of every db,
+    request and stack cell with ``repeat_all``."""
+    cells = _plan_once(locals_plan, db, quick=quick, stack=stack, parts=parts)
     if repeat_all:
         return with_repeats(cells, repeats)
     concurrency = db.request_concurrency if db is not None else REQUEST_CONCURRENCY
@@ -302,14 +327,16 @@ def plan_run(locals_plan: LocalsPlan | None, db: DbSelection | None, *, quick: b
 
 
 def _plan_once(locals_plan: LocalsPlan | None, db: DbSelection | None, *, quick: bool,
-               stack: StackSelection | None = None, asyncio: DbSelection | None = None) -> list[Planned]:
-    """Every cell of ``ctxbench run`` measured once (the first repeat), in the order they run."""
+               stack: StackSelection | None = None, parts: Sequence[DbSelection | None] = ()) -> list[Planned]:
+    """Every cell of ``ctxbench run`` measured once (the first repeat), in the order they run; a cell (a ceiling) that
+    a further part plans again is planned once."""
     cells = plan_locals(locals_plan, quick=quick) if locals_plan is not None else []
     if db is not None:
         cells += plan_db(db)
-    if asyncio is not None:
-        planned = {c.id for c in cells}
-        cells += [c for c in plan_db(asyncio) if c.id not in planned]
+    for part in parts:
+        if part is not None:
+            planned = {c.id for c in cells}
+            cells += [c for c in plan_db(part) if c.id not in planned]
     if db is not None and stack is not None:
         from bench.cell.loads import DB_LOADS
         from bench.webstack import missing_extra

@@ -68,7 +68,8 @@ class DbSpec(Spec, kw_only=True):
     """A ``db`` or ``request`` cell as planned: strategy x load x concurrency (x impl) x processes, and its timing.
 
     ``impl`` is None for a ``db`` cell (and written as null); ``processes`` is absent for one process (plans
-    written before it existed are one process); ``hang_after`` is absent from plans written before it existed.
+    written before it existed are one process); ``hang_after`` is absent from plans written before it existed;
+    ``rtt_ms`` (the round trip a delay proxy adds, ``--rtt``; 0: direct, measured) is absent unless asked for.
     """
 
     kind: Literal["db", "request"]
@@ -81,6 +82,12 @@ class DbSpec(Spec, kw_only=True):
     warmup: float
     hang_after: float | UnsetType = UNSET
     mix: dict[str, int] | UnsetType = UNSET
+    rtt_ms: float | UnsetType = UNSET
+
+    @property
+    def rtt(self) -> float | None:
+        """The round trip the cell runs at (None: no such coordinate)."""
+        return None if self.rtt_ms is UNSET else float(self.rtt_ms)
 
     @property
     def process_count(self) -> int:
@@ -106,6 +113,12 @@ class StackSpec(Spec, kw_only=True):
     request_timeout: float | UnsetType = UNSET  # seconds a request may wait for its reply (the driver's default)
     io_sleep: float | UnsetType = UNSET  # seconds the handler sleeps as I/O would, between Local and query
     port: int | UnsetType = UNSET  # the server's port (a free one when absent)
+    rtt_ms: float | UnsetType = UNSET  # the round trip a delay proxy adds between the app and the database
+
+    @property
+    def rtt(self) -> float | None:
+        """The round trip the cell runs at (None: no such coordinate)."""
+        return None if self.rtt_ms is UNSET else float(self.rtt_ms)
 
 
 #: A planned cell's spec, by the cell's kind.

@@ -35,6 +35,7 @@ from bench.present.answer import answer, to_json
 from bench.present.common import LOAD_ORDER, impls_of, of_kind
 from bench.present.findings import findings
 from bench.present.model import model_rows
+from bench.present.network import NETWORK_TITLE, network_rows
 from bench.present.outline import CHART_TITLES, Document, outline
 from bench.present.tables import (
     db_rows,
@@ -76,6 +77,7 @@ def sections(records: Sequence[Record]) -> list[Table]:
         ("Request scenario: request context on a Local x connection strategy", request_rows(records)),
         ("Scaling over processes: efficiency = ops/s(P) / (P x ops/s(P=1)); CPU seconds of the clients and the "
          "server over the same span", scaling_rows(records)),
+        (NETWORK_TITLE, network_rows(records)),
     ]
     return [(title, header, rows) for title, (header, rows) in tables if rows]
 

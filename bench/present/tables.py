@@ -14,6 +14,7 @@ from bench.cell.probes import JUDGED, PROBES
 from bench.present.common import (
     Workload,
     cell_of,
+    direct,
     impls_of,
     loads_of,
     of_kind,
@@ -138,7 +139,8 @@ def _db_row(cell: SpreadCell) -> list[str]:
 
 
 def _cells_of(records: Sequence[Record], kind: str) -> list[SpreadCell]:
-    return [cell for cell in cells(records) if cell.first.kind == kind]
+    """The direct cells of ``kind`` (cells run with ``--rtt`` are the network table's)."""
+    return [cell for cell in cells(direct(records)) if cell.first.kind == kind]
 
 
 def db_rows(records: Sequence[Record]) -> tuple[list[str], list[list[str]]]:
@@ -218,12 +220,12 @@ def scaling_rows(records: Iterable[Record]) -> tuple[list[str], list[list[str]]]
     concurrency.
     """
     groups: dict[tuple[Any, ...], dict[int, SpreadCell]] = {}
-    for cell in cells(records):
+    for cell in cells(direct(records)):
         r = cell.first
         if isinstance(r, (DbRecord, RequestRecord)):
             groups.setdefault(cell_of(r), {})[known(r.processes) or 1] = cell
     rows = []
-    for (kind, impl, strategy, load, c), by_p in groups.items():
+    for (kind, impl, strategy, load, c, _rtt), by_p in groups.items():
         if len(by_p) < 2:
             continue
         one = by_p[1].of(correct_per_s).median if 1 in by_p else None
@@ -282,7 +284,7 @@ def stack_process_rows(records: Sequence[Record]) -> tuple[list[str], list[list[
     """Header and rows: one row per server process of every real-stack cell that ran more than one (``pid`` ``-``:
     requests that got no reply, so named no process), repeat by repeat (``repeat`` 1-based)."""
     rows = []
-    for r in of_kind(records, "stack"):
+    for r in of_kind(direct(records), "stack"):
         shares = r.per_process or []
         if len([s for s in shares if s.get("pid") is not None]) < 2:
             continue

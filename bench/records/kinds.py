@@ -118,7 +118,24 @@ class CeilingRecord(Record, kw_only=True, tag="ceiling"):
     ops_per_s: Null[float] = UNSET
 
 
-class _LocustFields(Record, kw_only=True):
+class _Network(Record, kw_only=True):
+    """The network a db, request or stack cell ran over, when it was run with a round trip (``--rtt``): all absent
+    otherwise.  Times in milliseconds; ``rtt_ms`` and its percentiles are measured (``SELECT 1`` pings through the
+    path the cell used, just before it), never the setting."""
+
+    rtt_set_ms: Null[float] = UNSET  # the round trip asked for (0: direct, no proxy)
+    rtt_ms: Null[float] = UNSET  # the measured round trip the cell ran at: the median ping
+    rtt_p10_ms: Null[float] = UNSET
+    rtt_p90_ms: Null[float] = UNSET
+    rtt_pings: Null[int] = UNSET  # pings timed
+    rtt_direct_ms: Null[float] = UNSET  # the median ping straight to the server, no proxy
+    proxy_cost_ms: Null[float] = UNSET  # through the proxy at 0 minus direct: its own cost (null when direct)
+    #: What the round trip alone allows: the connections that can wait on the network at once (1 for a strategy
+    #: whose checkouts exclude each other, else the total concurrency) per measured round trip.
+    rtt_bound_ops_per_s: Null[float] = UNSET
+
+
+class _LocustFields(_Network, kw_only=True):
     """``load: "locust"`` (``ctxbench locust``): one record merged from the Locust workers' reports."""
 
     users: Null[int] = UNSET  # Locust users in total
