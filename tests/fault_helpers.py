@@ -136,11 +136,18 @@ class Watched:
             pass
 
 
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT at its default, as a terminal's foreground job has it (a test run in the
+    background inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(args: list[str], *, env: Mapping[str, str] | None = None, cwd: Path = PROJECT_ROOT) -> Watched:
-    """``python -m bench ARGS`` in a new session (so a group signal reaches only it), stderr read line by line."""
+    """``python -m bench ARGS`` in a new session (so a group signal reaches only it), SIGINT at its default, stderr
+    read line by line."""
     proc = subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=cwd, env=dict(env) if env is not None else None,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_default_sigint)
     watched = Watched(proc)
 
     def read() -> None:

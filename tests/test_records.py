@@ -22,6 +22,8 @@ CHARTED_BEFORE: dict[str, tuple[str, ...]] = {
     "ceiling": ("concurrency", "outcome"),
     # added with the real stack (issue 11)
     "stack": ("server", "workers", "impl", "strategy", "concurrency", "outcome"),
+    # read with the report's Resilience section (the network faults)
+    "fault": ("scenario", "strategy", "load", "concurrency"),
 }
 
 
@@ -79,10 +81,14 @@ def test_a_reported_probe_carries_its_count_in_details() -> None:
 
 
 def test_kinds_outside_a_run_are_refused_unless_asked_for() -> None:
+    overhead = {"kind": "db-overhead", "load": "threads"}
+    assert check_record(overhead) == "unknown kind 'db-overhead'"
+    assert check_record(overhead, set(SCHEMAS)) is None
+    # fault records are read with a run (the report's Resilience section), and checked like the others
     fault = {"kind": "fault", "scenario": "kill", "strategy": "pooled", "load": "threads", "concurrency": 4}
-    assert check_record(fault) == "unknown kind 'fault'"
-    assert check_record(fault, set(SCHEMAS)) is None
-    assert check_record({**fault, "concurrency": None}, set(SCHEMAS)) == "fault record without 'concurrency'"
+    assert check_record(fault) is None
+    assert check_record({**fault, "concurrency": None}) == "fault record without 'concurrency'"
+    assert check_record({**fault, "concurrency": "4"}) == "fault record with concurrency '4'"
 
 
 def test_load_records_keeps_the_valid_and_names_the_rest(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ leaves a record saying so and an error line.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,11 +112,17 @@ def add_ceiling(rec: DbRecord | RequestRecord, cell: Cell, ceilings: Ceilings) -
     rec.ratio_to_ceiling = round(rec.ops_per_s / top, 4) if top and rec.ops_per_s else None
 
 
-def run_one(target: Any, cell: Cell, task: DbTask, *, limit: float,
-            ceilings: Ceilings | None = None) -> tuple[DbRecord | RequestRecord, str | None]:
-    """Run one cell in a fresh process; return its record (with the parent's additions) and an error line or None."""
+def run_one(target: Any, cell: Cell, task: DbTask, *, limit: float, ceilings: Ceilings | None = None,
+            settle: Callable[[], object] | None = None) -> tuple[DbRecord | RequestRecord, str | None]:
+    """Run one cell in a fresh process; return its record (with the parent's additions) and an error line or None.
+
+    ``settle``, if given, is called once the cell's process is gone and before the leak check: a fault
+    scenario waits there until the network delivers again (a partition holds the closing connections' FINs).
+    """
     before = threads_connected(target)
     result = run_cell(task, timeout=limit)
+    if settle is not None:
+        settle()
     leaked = leak_check(target, before)
     error = None
     rec: DbRecord | RequestRecord

@@ -77,7 +77,8 @@ HANG_STRATEGY = f"{blocking_pool.__module__}:{blocking_pool.__name__}"
 class FaultServer:
     """A private server, an application account on it, and an admin connection that survives restarts."""
 
-    def __init__(self, handle: Any) -> None:
+    def __init__(self, handle: Any, client_address: str = "127.0.0.1") -> None:
+        """``client_address``: where the application connects from (a namespaced server: the host's end of the link)."""
         from bench.server import ServerTarget
 
         if not handle.ephemeral:
@@ -89,9 +90,9 @@ class FaultServer:
         self.app = ServerTarget(self.root.host, self.root.port, APP_USER, password, self.root.database, "ephemeral",
                                 self.root.tls)
         self._conn: Any = None
-        self.execute(f"CREATE USER IF NOT EXISTS '{APP_USER}'@'127.0.0.1' IDENTIFIED BY %s", (password,))
-        self.execute(f"ALTER USER '{APP_USER}'@'127.0.0.1' IDENTIFIED BY %s", (password,))
-        self.execute(f"GRANT ALL PRIVILEGES ON `{self.root.database}`.* TO '{APP_USER}'@'127.0.0.1'")
+        self.execute(f"CREATE USER IF NOT EXISTS '{APP_USER}'@%s IDENTIFIED BY %s", (client_address, password))
+        self.execute(f"ALTER USER '{APP_USER}'@%s IDENTIFIED BY %s", (client_address, password))
+        self.execute(f"GRANT ALL PRIVILEGES ON `{self.root.database}`.* TO '{APP_USER}'@%s", (client_address,))
 
     def _connect(self) -> Any:
         import pymysql

@@ -117,3 +117,21 @@ def recovery(timeline: Mapping[str, Any], *, fault_at: float, back_at: float | N
         ops_per_s_before=round(rate_before, 1) if rate_before is not None else None,
         **after,
     )
+
+
+def rate_between(timeline: Mapping[str, Any], start: float, end: float) -> float | None:
+    """Right replies per second in ``[start, end)`` (monotonic seconds; None for an empty span)."""
+    if end <= start:
+        return None
+    b = float(timeline["bucket_s"])
+    return round(_sum_between(timeline["ok"], b, start, end) / (end - start), 1)
+
+
+def errors_between(timeline: Mapping[str, Any], start: float, end: float) -> int:
+    """Errors in ``[start, end)`` (monotonic seconds, to the timeline's bucket)."""
+    return _sum_between(timeline["errors"], float(timeline["bucket_s"]), start, end)
+
+
+def first_ok_at_or_after(timeline: Mapping[str, Any], t: float) -> float | None:
+    """The start of the first bucket at or after ``t`` holding a right reply (None: none after it)."""
+    return _first_at_or_after(timeline["ok"], float(timeline["bucket_s"]), t)

@@ -10,7 +10,7 @@ behind).  :func:`poll` is the one poll-until-deadline loop the scenarios use.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any
 
@@ -49,11 +49,14 @@ def kill_cells() -> None:
 
 
 def start_cell(server: FaultServer, cell: Cell, *, duration: float, warmup: float, hang_after: float,
-               extra: Mapping[str, Any] | None = None) -> Future[CellOutcome]:
+               extra: Mapping[str, Any] | None = None, settle: Callable[[], object] | None = None,
+               ) -> Future[CellOutcome]:
     """Start ``cell`` against the application account; its outcome arrives in the future when the cell ends.
 
-    A daemon thread rather than an executor: an interrupted run exits without waiting for a cell
-    whose process :func:`kill_cells` has just killed.
+    ``server`` needs only ``app`` (the target the cell connects to: a network fault's proxy) and ``root`` (the
+    server itself, for the leak check); ``settle`` runs between the cell's end and the leak check
+    (:func:`bench.exec.dbcell.run_one`).  A daemon thread rather than an executor: an interrupted run exits without
+    waiting for a cell whose process :func:`kill_cells` has just killed.
     """
     task = dbcell.cell_task(server.app, cell, Timing(duration, warmup, hang_after), timeline=True, **(extra or {}))
     limit = db_cell_timeout(duration, warmup, hang_after)
@@ -63,7 +66,7 @@ def start_cell(server: FaultServer, cell: Cell, *, duration: float, warmup: floa
     def work() -> None:
         try:
             # The leak check reads Threads_connected as root: it gets the one connection past max_connections.
-            future.set_result(dbcell.run_one(server.root, cell, task, limit=limit))
+            future.set_result(dbcell.run_one(server.root, cell, task, limit=limit, settle=settle))
         except BaseException as exc:  # handed to whoever waits for the result
             future.set_exception(exc)
 
@@ -72,13 +75,14 @@ def start_cell(server: FaultServer, cell: Cell, *, duration: float, warmup: floa
 
 
 def wait_flowing(server: FaultServer, running: Future[CellOutcome], base: int | None, concurrency: int,
-                 timeout: float = 60.0) -> bool:
+                 timeout: float = 60.0, selects: int = FLOWING_SELECTS) -> bool:
     """Wait until the cell's workload runs (its SELECTs reach the server); False if the cell ended or never got there.
 
-    ``base`` is the server's ``Com_select`` before the cell started (None: unknown, never flowing).
+    ``base`` is the server's ``Com_select`` before the cell started (None: unknown, never flowing); the workload
+    flows once ``selects`` more than the connect phase's (one per worker) have reached the server.
     """
     def flowing(now: int | None) -> bool:
-        return base is not None and now is not None and now - base >= FLOWING_SELECTS + concurrency
+        return base is not None and now is not None and now - base >= selects + concurrency
 
     last = poll(lambda: server.status("Com_select"), until=lambda now: flowing(now) or running.done(),
                 timeout=timeout, interval=0.05)

@@ -14,6 +14,8 @@
 ``soak``
     One long cell per load at high concurrency on ``pooled-tuned``: the cell process's resident
     memory is sampled and held to bounds (:mod:`bench.faults.soak`).
+``partition``, ``reset``, ``idle-timeout``, ``latency-spike``
+    The network fails instead of the server: :mod:`bench.faults.network`.
 
 Every cell gives one :class:`~bench.records.kinds.FaultRecord` (:func:`fault_record`: ``scenario``,
 ``strategy``, ``load``, ``concurrency``, errors by class, ``wrong_results``, ``leaked_connections``, the cell's
@@ -28,13 +30,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_attempt
 
 from bench.faults.fixtures import HANG_STRATEGY, FaultServer, fault_server
+from bench.faults.linkdown import link_down_partitions
+from bench.faults.network import network_fault
 from bench.faults.plan import (
     FAULT_HANG_AFTER,
     FAULT_WARMUP,
@@ -42,41 +45,21 @@ from bench.faults.plan import (
     LEAD,
     MAXCONN_DURATION,
     MAXCONN_WARMUP,
+    NETWORK_SCENARIOS,
     OBSERVED_AT_LEAST,
     SERVER_FAULT_ATTEMPTS,
     SOAK_WARMUP,
     FaultPlan,
     validate,
 )
+from bench.faults.record import Emit, fault_record
 from bench.faults.recovery import recovery
-from bench.faults.running import CellOutcome, cell_processes, kill_cells, settled_threads, start_cell, wait_flowing
+from bench.faults.running import cell_processes, kill_cells, settled_threads, start_cell, wait_flowing
 from bench.faults.soak import RssSampler, peak_bound_mib, rss_summary
 from bench.plan.cells import Cell
 from bench.records.kinds import FaultRecord, known
-from bench.records.schema import to_json
 
 log = logging.getLogger(__name__)
-
-#: Receives each ``fault`` record as its cell ends (a data callback: records, not messages).
-Emit = Callable[[FaultRecord], None]
-
-
-def fault_record(scenario: str, cell: Cell, outcome: CellOutcome, **scenario_fields: Any) -> FaultRecord:
-    """The ``fault`` record of one cell: the common fields, the scenario's own fields, the whole ``db`` record.
-
-    ``scenario_fields`` are :class:`~bench.records.kinds.FaultRecord` fields (a name it does not declare is a
-    TypeError); ``cell`` holds the ``db`` record in its JSON form, timeline included: nothing measured is dropped.
-    """
-    rec, problem = outcome
-    errors = dict(rec.errors or {})
-    return FaultRecord(
-        scenario=scenario, strategy=cell.strategy, load=cell.load, concurrency=cell.concurrency, outcome=rec.outcome,
-        errors=errors, error_count=sum(errors.values()), error_codes=rec.error_codes or {},
-        error_samples=rec.error_samples or {}, wrong_results=known(rec.wrong_results), ops=known(rec.ops),
-        ops_per_s=known(rec.ops_per_s), leaked_connections=known(rec.leaked_connections),
-        cell_wall_s=known(rec.cell_wall_s), latency_ms=known(rec.latency_ms), latency_hist=known(rec.latency_hist),
-        problem=problem, **scenario_fields, cell=to_json(rec),
-    )
 
 
 # --- kill and restart
@@ -265,6 +248,10 @@ def run_faults(plan: FaultPlan, *, on_record: Emit | None = None,
                     _max_connections(server, plan, emit)
                 elif scenario == "hang":
                     _hang(server, plan, emit)
+                elif scenario in NETWORK_SCENARIOS:
+                    network_fault(server, plan, scenario, emit)
+                    if scenario == "partition":
+                        link_down_partitions(plan, emit)
                 else:  # "soak": validate() let no other name through
                     _soak(server, plan, emit)
         except BaseException:

@@ -89,6 +89,7 @@ class Link:
         # time or later.  A wake-up that a busy machine delays by milliseconds moves it no further than a punctual
         # one, and it never exceeds LAG_MAX or the delay: late chunks do not send the next ones early.
         lag = proxy.lag
+        failed = False
         try:
             while True:
                 data = recv(CHUNK)
@@ -108,32 +109,43 @@ class Link:
             if not healed.is_set():  # the FIN is held by a partition too
                 healed.wait()
             dst.shutdown(socket.SHUT_WR)
-        except OSError:  # the other side reset, or this link was reset: both sockets close below
-            pass
+        except OSError:  # this side was reset (by its peer, or by this link's reset)
+            failed = True
         finally:
-            self._pump_done()
+            self._pump_done(failed)
 
-    def _pump_done(self) -> None:
+    def _pump_done(self, failed: bool) -> None:
         with self._lock:
             self._open_pumps -= 1
             last = self._open_pumps == 0
-        if last or self.reset_done:
+        if failed and not self.reset_done:
+            # A peer's RST crosses to the other side, as it would cross a network (after a partition heals).
+            self.proxy.healed.wait()
+            self.reset()
+        elif last or self.reset_done:
             self.close()
 
     def reset(self) -> None:
         """Close both sockets with an RST; each pump's blocked ``recv`` returns and its thread ends."""
-        self.reset_done = True
-        for sock in (self.client, self.upstream):
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RST)
-                sock.shutdown(socket.SHUT_RD)  # wakes the pump blocked in recv on it
-            except OSError:
-                pass
+        with self._lock:  # a pump's close() waits: it must not close a socket before it is shut down here
+            self.reset_done = True
+            for sock in (self.client, self.upstream):
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RST)
+                    sock.shutdown(socket.SHUT_RD)  # wakes the pump blocked in recv on it
+                except OSError:
+                    pass
         self.close()
 
     def close(self) -> None:
         with self._lock:
             for sock in (self.client, self.upstream):
+                try:
+                    # A pump still blocked reading this socket wakes: closing the descriptor alone would leave the
+                    # socket open under that read, and its peer -- the server -- connected for good.
+                    sock.shutdown(socket.SHUT_RD)
+                except OSError:
+                    pass
                 try:
                     sock.close()
                 except OSError:

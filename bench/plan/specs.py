@@ -178,6 +178,8 @@ class DbTask(Connection, kw_only=True):
     ops: int | UnsetType = UNSET  # a fixed number of operations instead of a window
     record: bool = True  # time and record every operation
     timeline: bool = False  # keep the per-interval timeline (fault scenarios)
+    #: Seconds past which an operation counts as stuck: the record's ``op_waits`` (fault scenarios; absent: untracked).
+    wait_bound: float | UnsetType = UNSET
     group: dict[str, Any] | UnsetType = UNSET  # several processes: the common start's folder, count and index
     #: ``[start_s, length_s]`` items, offsets from the measured window's start: during each, every worker does no
     #: operation and holds no checkout (the idle-timeout scenario's gaps; :func:`check_idle_gaps`).

@@ -20,6 +20,7 @@ from bench.present.findings import SECTIONS, sectioned
 from bench.present.footnotes import Note
 from bench.present.model import model_rows
 from bench.present.network import NETWORK_TITLE, network_rows
+from bench.present.resilience import resilience_rows
 from bench.present.runfacts import machine, summary, windows
 from bench.present.tables import (
     db_rows,
@@ -94,6 +95,9 @@ LAYOUT: dict[str, tuple[str | tuple[str, Rows], ...]] = {
     "model": ((("Does the model predict the real stack? Each stack cell beside the in-process cells that claim "
                 "to predict it"), model_rows),),
     "network": ("network", (NETWORK_TITLE, network_rows)),
+    "resilience": ((("Resilience: each strategy under each network fault (detection = fault to first failed "
+                     "operation; stuck = operations waiting past the bound, with the longest wait; recovery = heal to "
+                     "first right reply)"), resilience_rows),),
 }
 #: Section -> the note keys shown in it.
 SECTION_NOTES = {"database": ("tls", "lock", "pool"), "stack": ("nagle",)}

@@ -112,7 +112,7 @@ def chart_files(charts_dir: Path) -> dict[str, Path]:
 def _title(records: Sequence[Record]) -> str:
     kinds = {r.kind for r in records}
     pairs = (("context-locals", {"probe", "micro"}), ("MySQL connection strategies", {"db", "request"}),
-             ("the real stack", {"stack"}))
+             ("the real stack", {"stack"}), ("network faults", {"fault"}))
     halves = [words for words, of in pairs if kinds & of]
     return "ctxbench report" + (": " + ", ".join(halves[:-1]) + (" and " if len(halves) > 1 else "") + halves[-1]
                                 if halves else "")

@@ -13,67 +13,16 @@ output, and a sink writing or a reader reading stored files.  Everything in betw
 objects.  The format's history is ``docs/schema.md``.
 """
 
-from typing import Any, Literal, TypeVar
+from typing import Literal
 
-import msgspec
-from msgspec import UNSET, UnsetType
-
+from bench.records.base import UNSET, Counts, Facts, Null, Record, UnsetType, known
+from bench.records.faultkind import NETWORK_FAULTS, FaultRecord
 from bench.records.latency import HistogramField
 
 __all__ = [
-    "UNSET", "CeilingRecord", "DbOverheadRecord", "DbRecord", "FaultRecord", "MicroRecord", "ProbeRecord", "Record",
-    "RequestRecord", "StackRecord", "UnsetType", "known",
+    "NETWORK_FAULTS", "UNSET", "CeilingRecord", "DbOverheadRecord", "DbRecord", "FaultRecord", "MicroRecord",
+    "ProbeRecord", "Record", "RequestRecord", "StackRecord", "UnsetType", "known",
 ]
-
-T = TypeVar("T")
-
-#: The type of an optional field (``Null[int]``: an int, null, or absent): a writer may set any of them to None.
-Null = T | None | UnsetType
-Counts = dict[str, int]
-Facts = dict[str, Any]
-
-
-def known(value: T | UnsetType) -> T | None:
-    """``value``, or None when the field was absent (UNSET): for reading where absent and null mean the same."""
-    return None if value is UNSET else value
-
-
-class Record(msgspec.Struct, kw_only=True, tag_field="kind", repr_omit_defaults=True):
-    """A stored record; its class is its kind (:attr:`kind`, the JSON ``kind`` field)."""
-
-    @property
-    def kind(self) -> str:
-        """The record's kind, as written in its JSON form (``"db"``, ``"stack"``, ...)."""
-        return str(self.__struct_config__.tag)
-
-    def replace(self: Any, **changes: Any) -> Any:
-        """A copy with ``changes`` applied (the record itself is left as it is)."""
-        return msgspec.structs.replace(self, **changes)
-
-    # The JSON view: a record read by key as its JSON form would be (an UNSET field is a missing key).  For
-    # scripts and tests that read records as mappings; code in bench/ reads attributes.
-    def __getitem__(self, name: str) -> Any:
-        value = getattr(self, name, UNSET) if name != "kind" else self.kind
-        if value is UNSET:
-            raise KeyError(name)
-        return value
-
-    def get(self, name: str, default: Any = None) -> Any:
-        """The field ``name`` as a JSON object's ``get`` would return it (``default`` when absent)."""
-        try:
-            return self[name]
-        except KeyError:
-            return default
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.get(name, UNSET) is not UNSET
-
-    def __iter__(self) -> Any:
-        return iter(self.keys())
-
-    def keys(self) -> list[str]:
-        """The fields present (``kind`` first), as in the JSON form."""
-        return ["kind", *(f for f in self.__struct_fields__ if getattr(self, f) is not UNSET)]
 
 
 class ProbeRecord(Record, kw_only=True, tag="probe"):
@@ -201,6 +150,8 @@ class _Workload(_LocustFields, kw_only=True):
     unfinished_workers: Null[int] = UNSET
     teardown_problems: Null[dict[str, str]] = UNSET
     timeline: Null[Facts] = UNSET
+    #: Operations that waited past a bound and the longest wait, failed and unfinished ones included (fault cells).
+    op_waits: Null[Facts] = UNSET
     #: A cell with idle gaps (the idle-timeout scenario): the gaps as given, ``[start_s, length_s]`` from the
     #: window's start, and the window's seconds outside them, over which ``ops_per_s`` is counted.
     idle_gaps: Null[list[list[float]]] = UNSET
@@ -270,68 +221,6 @@ class DbOverheadRecord(Record, kw_only=True, tag="db-overhead"):
     recording_cost_share: Null[float] = UNSET
     harness_cost_share: Null[float] = UNSET
     server_url: Null[str] = UNSET
-
-
-class FaultRecord(Record, kw_only=True, tag="fault"):
-    """One fault scenario on one strategy x load (``ctxbench faults``); the scenario's own fields follow."""
-
-    scenario: str
-    strategy: str
-    load: str
-    concurrency: int
-    outcome: Null[str] = UNSET
-    problem: Null[str] = UNSET  # None when the strategy behaved as the scenario demands
-    errors: Null[Counts] = UNSET
-    error_count: Null[int] = UNSET
-    error_codes: Null[Counts] = UNSET
-    error_samples: Null[dict[str, str]] = UNSET
-    wrong_results: Null[int] = UNSET
-    ops: Null[int] = UNSET
-    ops_per_s: Null[float] = UNSET
-    leaked_connections: Null[int] = UNSET
-    cell_wall_s: Null[float] = UNSET
-    attempts: Null[int] = UNSET
-    latency_ms: Null[dict[str, float | None]] = UNSET  # the cell's, as in DbRecord
-    latency_hist: Null[HistogramField] = UNSET  # the cell's histogram, as in DbRecord
-    cell: Null[Facts] = UNSET  # the whole db record of the cell, in its JSON form
-    # kill / restart: the fault's timing and the recovery it allowed
-    down_s: Null[float] = UNSET
-    stop_s: Null[float] = UNSET
-    restart_s: Null[float] = UNSET
-    downtime_s: Null[float] = UNSET
-    fault_not_injected: Null[str] = UNSET
-    note: Null[str] = UNSET
-    errors_before_fault: Null[int] = UNSET
-    time_to_first_error_s: Null[float] = UNSET
-    ops_per_s_before: Null[float] = UNSET
-    errors_during_outage: Null[int] = UNSET
-    errors_after_restart: Null[int] = UNSET
-    observed_after_restart_s: Null[float] = UNSET
-    first_ok_after_restart_s: Null[float] = UNSET
-    recovered: Null[bool] = UNSET
-    recovery_s: Null[float] = UNSET
-    ops_per_s_after: Null[float] = UNSET
-    throughput_after_ratio: Null[float] = UNSET
-    # max-connections
-    max_connections: Null[int] = UNSET
-    errors_1040: Null[int] = UNSET
-    crashed: Null[bool] = UNSET
-    threads_connected_before: Null[int] = UNSET
-    threads_connected_after: Null[int] = UNSET
-    open_after_close: Null[int] = UNSET
-    max_used_connections: Null[int] = UNSET
-    # hang
-    hang_after_s: Null[float] = UNSET
-    hung_phase: Null[str] = UNSET
-    unfinished_workers: Null[int] = UNSET
-    ended_by: Null[str] = UNSET
-    cell_processes_left: Null[list[int]] = UNSET
-    next_cell: Null[Facts] = UNSET
-    # soak
-    duration_s: Null[float] = UNSET
-    rss_mib: Null[Facts] = UNSET
-    within_bound: Null[bool] = UNSET
-    storage_growths: Null[int] = UNSET
 
 
 class StackRecord(_LocustFields, kw_only=True, tag="stack"):

@@ -39,8 +39,9 @@ SCHEMAS: dict[str, type[Record]] = {
     for cls in (ProbeRecord, MicroRecord, DbRecord, RequestRecord, CeilingRecord, DbOverheadRecord, FaultRecord,
                 StackRecord)
 }
-#: The kinds a run directory holds: what charts, the report and the gate read.
-RUN_KINDS: frozenset[str] = frozenset({"probe", "micro", "db", "request", "ceiling", "stack"})
+#: The kinds a run directory holds: what charts, the report and the gate read (``fault``: ``ctxbench faults
+#: --json`` beside a run's cells, or alone; the report's Resilience section).
+RUN_KINDS: frozenset[str] = frozenset({"probe", "micro", "db", "request", "ceiling", "stack", "fault"})
 #: Any record, as msgspec decodes it (the ``kind`` field picks the type).
 AnyRecord = ProbeRecord | MicroRecord | DbRecord | RequestRecord | CeilingRecord | DbOverheadRecord | FaultRecord \
     | StackRecord
@@ -53,7 +54,7 @@ def required_fields(kind: str) -> tuple[str, ...]:
 
 #: Required fields that hold a count (an int, never a bool) or a number, per kind: named in the reason.
 _INT_FIELDS: dict[str, tuple[str, ...]] = {"db": ("concurrency",), "request": ("concurrency",),
-                                           "stack": ("concurrency", "workers")}
+                                           "stack": ("concurrency", "workers"), "fault": ("concurrency",)}
 _NUMBER_FIELDS: dict[str, tuple[str, ...]] = {"micro": ("ns_median",)}
 
 

@@ -28,11 +28,26 @@ def _percentiles_ms(values: Any) -> dict[str, float | None]:
             "max": round(float(values.max()) * 1e3, 4)}
 
 
-def _stamps(run: Run) -> Any:
-    """Every worker's stamps as one (n, 3) array: before checkout, in hand, done."""
+def _live_rows(st: WorkerState) -> Any:
+    """The complete stamp rows of a worker that has not finished (``stored`` is set when its loop ends): the
+    leading rows whose done stamp is written (the array is zero-filled up front and filled in order)."""
     import numpy as np
 
-    parts = [np.frombuffer(st.buf, dtype=np.float64, count=st.stored).reshape(-1, 3) for st in run.states if st.stored]
+    rows = np.frombuffer(st.buf, dtype=np.float64).reshape(-1, 3)
+    return rows[: int(np.count_nonzero(rows[:, 2]))]
+
+
+def _stamps(run: Run, live: bool = False) -> Any:
+    """Every worker's stamps as one (n, 3) array: before checkout, in hand, done.
+
+    ``live``: read while workers may still run (the watchdog firing): an unfinished worker's rows are read as far
+    as they are complete.
+    """
+    import numpy as np
+
+    parts = [_live_rows(st) if live and not done else
+             np.frombuffer(st.buf, dtype=np.float64, count=st.stored).reshape(-1, 3)
+             for st, done in zip(run.states, run.finished, strict=True) if st.stored or (live and not done)]
     return np.concatenate(parts) if parts else np.zeros((0, 3))
 
 
@@ -124,17 +139,18 @@ def correctness(run: Run) -> dict[str, Any]:
     }
 
 
-def timeline(run: Run) -> dict[str, Any]:
+def timeline(run: Run, live: bool = False) -> dict[str, Any]:
     """When right replies and errors happened, in :data:`TIMELINE_BUCKET` buckets of the monotonic clock.
 
     Times are ``time.perf_counter()`` values, which on Linux are CLOCK_MONOTONIC and so
     comparable with the parent's ``time.monotonic()``: the fault scenarios line them up
     with the moment they killed or restarted the server.  Buckets are sparse
     ``[index, count]`` pairs; bucket ``i`` covers ``[i * bucket_s, (i + 1) * bucket_s)``.
+    ``live``: the workers may still run (a hung cell's record): see :func:`_stamps`.
     """
     import numpy as np
 
-    done = _stamps(run)[:, 2]
+    done = _stamps(run, live)[:, 2]
     ok: dict[int, int] = {}
     if done.size:
         keys, counts = np.unique(np.floor(done / TIMELINE_BUCKET).astype(np.int64), return_counts=True)

@@ -25,6 +25,7 @@ from bench.cell.db.start import SharedStart
 from bench.cell.db.state import Run, RunSettings
 from bench.cell.db.summary import correctness, summarise_timing, timeline
 from bench.cell.db.target import Target, is_unreachable
+from bench.cell.db.waits import WaitTracker
 from bench.cell.db.watchdog import Watchdog
 from bench.cell.db.workload import ANCHOR_MIX, DEFAULT_MIX, check_mix, classify, ensure_schema, mix_cycle, one_line
 from bench.cell.loads import Gevent, Load, LoadMismatch
@@ -195,18 +196,35 @@ def _group_fields(run: Run) -> dict[str, Any]:
 
 
 def _hung_record(run: Run, rec: Workload, hang_after: float, strategy_facts: dict[str, Any],
-                 password: str) -> Callable[[], dict[str, Any]]:
-    """What the watchdog writes when the workers stop making progress (the record's JSON form: the cell's edge)."""
+                 password: str, extra: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """What the watchdog writes when the workers stop making progress (the record's JSON form: the cell's edge).
+
+    ``extra()`` adds what the cell was asked to track (the timeline so far, the operations' waits).
+    """
 
     def hung() -> dict[str, Any]:
         unfinished = sum(1 for flag in run.finished if not flag)
         partial = {key: value for key, value in correctness(run).items() if key != "client_statements"}
         fields = {"outcome": "hung", "hung_phase": run.phase, "hang_after_s": hang_after,
                   "unfinished_workers": unfinished, "ops": None, "server": None, "strategy_facts": strategy_facts,
-                  **_group_fields(run)}
+                  **_group_fields(run), **extra()}
         return to_json(scrub(rec.replace(**partial, **fields), password))
 
     return hung
+
+
+def _tracked(spec: DbTask, run: Run) -> tuple[WaitTracker | None, Callable[[], dict[str, Any]]]:
+    """The wait tracker the spec asks for (or None), and what a hung record adds: the timeline so far, the waits."""
+    bound = known(spec.wait_bound)
+    tracker = WaitTracker(run, float(bound)) if bound is not None else None
+
+    def extra() -> dict[str, Any]:
+        fields: dict[str, Any] = {"timeline": timeline(run, live=True)} if spec.timeline else {}
+        if tracker is not None:
+            fields["op_waits"] = tracker.summary(time.monotonic())
+        return fields
+
+    return tracker, extra
 
 
 def run_cell(spec: DbTask, load: Load, out_path: str) -> dict[str, Any]:
@@ -249,7 +267,9 @@ def run_cell(spec: DbTask, load: Load, out_path: str) -> dict[str, Any]:
     build_ms = (time.perf_counter() - built) * 1e3
     strategy_facts = strategy.facts() if callable(getattr(strategy, "facts", None)) else {}
     run = _new_run(spec, kind, strategy, mix, load, impl_factory)
-    watchdog = Watchdog(run, hang_after, _hung_record(run, rec, hang_after, strategy_facts, target.password), out_path)
+    tracker, extra = _tracked(spec, run)
+    watchdog = Watchdog(run, hang_after, _hung_record(run, rec, hang_after, strategy_facts, target.password, extra),
+                        out_path, tracker)
     seen = _work(run, load, strategy, counters, watchdog)
     if callable(getattr(strategy, "facts", None)):  # again after the run: some facts count what happened in it
         strategy_facts = strategy.facts()
@@ -263,5 +283,6 @@ def run_cell(spec: DbTask, load: Load, out_path: str) -> dict[str, Any]:
         "hang_after_s": hang_after,
         **({"teardown_problems": problems} if problems else {}),
         **({"timeline": timeline(run)} if spec.timeline else {}),
+        **({"op_waits": tracker.summary(time.monotonic())} if tracker is not None else {}),
         "outcome": "errors" if bad else "ok",
     })

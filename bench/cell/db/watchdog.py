@@ -6,7 +6,8 @@ the hub under ``gevent-nothread``.  After ``hang_after`` seconds without any
 progress (operations, connect phases or a new phase) outside the waits that are
 meant (the common start of several processes, an idle gap), it writes the record to
 the cell's output file with plain os calls and ends the process with
-``os._exit``.  The parent's time limit is the last resort.
+``os._exit``.  The parent's time limit is the last resort.  When the cell tracks its operations' waits
+(:class:`~bench.cell.db.waits.WaitTracker`), the same thread samples them on every tick.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.cell.db.state import Run
+from bench.cell.db.waits import WaitTracker
 
 
 def _originals() -> tuple[Callable[..., Any], Callable[[float], None], Callable[[], Any]]:
@@ -36,8 +38,10 @@ def _originals() -> tuple[Callable[..., Any], Callable[[float], None], Callable[
 class Watchdog:
     """Ends the process with a ``hung`` record when the workers stop making progress."""
 
-    def __init__(self, run: Run, hang_after: float, hung_record: Callable[[], dict[str, Any]], out_path: str) -> None:
+    def __init__(self, run: Run, hang_after: float, hung_record: Callable[[], dict[str, Any]], out_path: str,
+                 tracker: WaitTracker | None = None) -> None:
         self.run = run
+        self.tracker = tracker
         self.hang_after = hang_after
         self.hung_record = hung_record
         self.out_path = out_path
@@ -47,7 +51,7 @@ class Watchdog:
         start_thread(self._watch, ())
 
     def disarm(self) -> None:
-        """Stop watching (the workers are done)."""
+        """Stop watching (the workers are done); no sample is being taken once this returns."""
         with self._lock:
             self.armed = False
 
@@ -57,6 +61,10 @@ class Watchdog:
         while self.armed:
             self._sleep(0.05)
             now = time.monotonic()
+            if self.tracker is not None:
+                with self._lock:
+                    if self.armed:
+                        self.tracker.tick(now)
             seen = (sum(self.run.progress) + sum(self.run.connected), self.run.phase)
             # Waiting for the common start of several processes is bounded by the parent, not a hang; nor is an idle
             # gap, the workers' sleep on purpose (read from the clock, one check per tick): after one, the time
