@@ -22,11 +22,14 @@ CHARTED_BEFORE: dict[str, tuple[str, ...]] = {
     "ceiling": ("concurrency", "outcome"),
     # added with the real stack (issue 11)
     "stack": ("server", "workers", "impl", "strategy", "concurrency", "outcome"),
+    # added with the 1-thread / 2-thread cell (issue 22)
+    "parallel": ("impl", "op", "ops_per_s_1", "ops_per_s_2", "scaling"),
 }
 
 
 def _valid(kind: str) -> dict[str, Any]:
-    values: dict[str, Any] = {"concurrency": 4, "workers": 1, "ns_median": 12.5, "outcome": "ok"}
+    values: dict[str, Any] = {"concurrency": 4, "workers": 1, "ns_median": 12.5, "outcome": "ok",
+                              "ops_per_s_1": 2e7, "ops_per_s_2": 1.9e7, "scaling": 0.95}
     return {"kind": kind, **{name: values.get(name, "x") for name in required_fields(kind)}, "checks": 10,
             "violations": 0}
 
@@ -36,7 +39,7 @@ def test_required_fields_are_what_charts_demanded() -> None:
 
 
 def test_every_kind_the_code_writes_has_a_schema() -> None:
-    assert set(SCHEMAS) == {"probe", "micro", "db", "request", "ceiling", "db-overhead", "fault", "stack"}
+    assert set(SCHEMAS) == {"probe", "micro", "parallel", "db", "request", "ceiling", "db-overhead", "fault", "stack"}
     assert RUN_KINDS <= set(SCHEMAS)
     for kind, schema in SCHEMAS.items():
         assert schema.__struct_config__.tag == kind

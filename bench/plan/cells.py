@@ -10,10 +10,18 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from bench.plan.matrix import LOCAL_WORKERS, MICRO_MIN_TIME, MICRO_QUICK_MIN_TIME, REQUEST_CONCURRENCY
+from bench.plan.interpreters import Interpreter, impls_for, loads_for, runnable
+from bench.plan.matrix import (
+    LOCAL_WORKERS,
+    MICRO_MIN_TIME,
+    MICRO_QUICK_MIN_TIME,
+    PARALLEL_DEFAULT,
+    PARALLEL_QUICK,
+    REQUEST_CONCURRENCY,
+)
 from bench.plan.selection import DbSelection, LocalsPlan, StackSelection
 from bench.plan.specs import (
     DEFAULT_HANG_AFTER,
@@ -21,6 +29,7 @@ from bench.plan.specs import (
     CeilingSpec,
     DbSpec,
     MicroSpec,
+    ParallelSpec,
     PlanSpec,
     ProbesSpec,
     StackSpec,
@@ -28,7 +37,7 @@ from bench.plan.specs import (
 )
 
 #: Kinds of planned cell, in the order a run takes them.
-KINDS = ("probes", "micro", "ceiling", "db", "request", "stack")
+KINDS = ("probes", "micro", "parallel", "ceiling", "db", "request", "stack")
 #: Kinds of cell that measure a speed and are planned again for every repeat (``--repeats``).
 REPEATED_KINDS = ("db", "request", "stack")
 
@@ -51,6 +60,11 @@ class Cell:
     impl: str | None = None
     #: Load processes, each running ``concurrency`` workers with its own strategy instance.
     processes: int = 1
+    #: The interpreter it runs on (``--python``: its path and short name; None: the parent's), and whether its id
+    #: and label name it (a run of several interpreters).
+    python: str | None = None
+    interpreter: str | None = None
+    named: bool = False
 
     @property
     def total_concurrency(self) -> int:
@@ -60,12 +74,14 @@ class Cell:
     def label(self) -> str:
         """``db pooled threads c=4`` (``... c=4 p=2`` with several processes)."""
         head = f"request {self.impl} x {self.strategy}" if self.kind == "request" else f"db {self.strategy}"
-        return f"{head} {self.load} c={self.concurrency}" + (f" p={self.processes}" if self.processes > 1 else "")
+        on = f" [{self.interpreter}]" if self.named and self.interpreter else ""
+        return f"{head} {self.load} c={self.concurrency}" + (f" p={self.processes}" if self.processes > 1 else "") + on
 
     def id(self) -> str:
         """The stable cell id: ``db--pooled--threads--c4``, with ``--p2`` only when there are several processes."""
         procs = f"p{self.processes}" if self.processes > 1 else None
-        return cell_id(self.kind, self.impl, self.strategy, self.load, f"c{self.concurrency}", procs)
+        on = f"py{self.interpreter}" if self.named and self.interpreter else None
+        return cell_id(self.kind, self.impl, self.strategy, self.load, f"c{self.concurrency}", procs, on)
 
     def spec(self, timing: Timing) -> DbSpec:
         """The cell's plan spec: its coordinates and ``timing`` (``processes`` only when several, as older plans)."""
@@ -73,12 +89,16 @@ class Cell:
                       concurrency=self.concurrency, impl=self.impl,
                       processes=self.processes if self.processes > 1 else UNSET, duration=timing.duration,
                       warmup=timing.warmup, hang_after=timing.hang_after,
-                      mix=dict(timing.mix) if timing.mix is not None else UNSET)
+                      mix=dict(timing.mix) if timing.mix is not None else UNSET,
+                      python=self.python or UNSET, interpreter=self.interpreter or UNSET)
 
     @classmethod
     def from_spec(cls, spec: DbSpec) -> Cell:
-        """The cell a plan spec describes."""
-        return cls(spec.kind, spec.strategy, spec.load, spec.concurrency, spec.impl, spec.process_count)
+        """The cell a plan spec describes (named after its interpreter when it has one)."""
+        python = spec.python if isinstance(spec.python, str) else None
+        interpreter = spec.interpreter if isinstance(spec.interpreter, str) else None
+        return cls(spec.kind, spec.strategy, spec.load, spec.concurrency, spec.impl, spec.process_count, python,
+                   interpreter, named=interpreter is not None)
 
 
 @dataclass(frozen=True)
@@ -122,23 +142,54 @@ def db_cells(*, strategies: Sequence[str], loads: Sequence[str], concurrency: Se
     return cells
 
 
-def plan_locals(plan: LocalsPlan, *, quick: bool = False) -> list[Planned]:
-    """The probe cells (impl x load), then one micro-benchmark cell if the plan has it."""
-    cells = [Planned(cell_id("probes", s.impl, s.load), "probes", f"probes {s.impl} x {s.load}", s)
-             for s in probe_specs(plan)]
+def plan_locals(plan: LocalsPlan, *, quick: bool = False,
+                interpreters: Sequence[Interpreter] | None = None) -> list[Planned]:
+    """The probe cells (impl x load), then one micro-benchmark cell and one 1-thread / 2-thread cell if the plan has
+    them: on each interpreter of ``interpreters`` (else the plan's) that can run cells (the parent's own when none),
+    each leaving out what it cannot run (:func:`~bench.plan.interpreters.loads_for`)."""
+    ons = runnable(plan.interpreters if interpreters is None else interpreters)
+    several = len(ons) > 1
+    cells: list[Planned] = []
+    for on in ons:
+        cells += _locals_on(plan, on, several, quick)
+    return cells
+
+
+def _locals_on(plan: LocalsPlan, on: Interpreter | None, several: bool, quick: bool) -> list[Planned]:
+    """:func:`plan_locals` on one interpreter (``on``; None: the parent's)."""
+    extra = on.spec_fields() if on is not None else {}
+    part = on.id_part(several) if on is not None else None
+    label = on.label_part(several) if on is not None else ""
+    impls = impls_for(on, plan.impls)
+    cells = [Planned(cell_id("probes", impl, load, part), "probes", f"probes {impl} x {load}{label}",
+                     ProbesSpec(impl=impl, load=load, workers=plan.workers, probes=list(plan.probes), **extra))
+             for load in loads_for(on, plan.loads) for impl in impls]
     if plan.micro:
-        micro = MicroSpec(impls=list(plan.impls), processes=plan.micro_processes, values=plan.micro_values,
-                          min_time=MICRO_QUICK_MIN_TIME if quick else MICRO_MIN_TIME)
-        cells.append(Planned("micro", "micro", "micro-benchmarks", micro))
+        micro = MicroSpec(impls=impls, processes=plan.micro_processes, values=plan.micro_values,
+                          min_time=MICRO_QUICK_MIN_TIME if quick else MICRO_MIN_TIME, **extra)
+        cells.append(Planned(cell_id("micro", part), "micro", f"micro-benchmarks{label}", micro))
+    if plan.parallel:
+        sizes = PARALLEL_QUICK if quick else PARALLEL_DEFAULT
+        parallel = ParallelSpec(impls=impls, ops=list(sizes["ops"]), processes=sizes["processes"],
+                                rounds=sizes["rounds"], window=sizes["window"], **extra)
+        cells.append(Planned(cell_id("parallel", part), "parallel", f"1 and 2 threads at once{label}", parallel))
     return cells
 
 
 def plan_db(db: DbSelection, *, ceiling: bool = True, request_concurrency: int = REQUEST_CONCURRENCY,
-            mix: dict[str, int] | None = None) -> list[Planned]:
-    """A ceiling cell per concurrency (unless ``ceiling`` is off), then every database and request cell."""
-    cells = db_cells(strategies=db.strategies, loads=db.loads, concurrency=db.concurrency,
-                     impls_for_request=db.request_impls, request_strategies=db.request_strategies,
-                     request_concurrency=request_concurrency, processes=db.processes)
+            mix: dict[str, int] | None = None, interpreters: Sequence[Interpreter] | None = None) -> list[Planned]:
+    """A ceiling cell per concurrency (unless ``ceiling`` is off), then every database and request cell, on each
+    interpreter of ``interpreters`` (else the selection's) that can run cells (the parent's own when none)."""
+    ons = runnable(db.interpreters if interpreters is None else interpreters)
+    cells: list[Cell] = []
+    for on in ons:
+        made = db_cells(strategies=db.strategies, loads=loads_for(on, db.loads), concurrency=db.concurrency,
+                        impls_for_request=impls_for(on, db.request_impls),
+                        request_strategies=db.request_strategies, request_concurrency=request_concurrency,
+                        processes=db.processes)
+        if on is not None:
+            made = [replace(c, python=on.path, interpreter=on.tag, named=len(ons) > 1) for c in made]
+        cells += made
     planned = []
     if ceiling:  # at the total concurrency: a cell of P processes x C workers is compared with mysqlslap at P x C
         for c in sorted({cell.total_concurrency for cell in cells}):
@@ -293,7 +344,8 @@ def plan_run(locals_plan: LocalsPlan | None, db: DbSelection | None, *, quick: b
     """Every cell of ``ctxbench run``, in the order they run: locals, database (its ``asyncio`` part after it, then
     the stack's companions not already planned), stack; then the further ``repeats`` (:func:`with_repeats`) of
     the cells the answer rests on (:func:`answer_cells`), or of every db, request and stack cell with
-    ``repeat_all``."""
+    ``repeat_all``.  The locals, database and asyncio parts run on the interpreters their selections name (the
+    parent's own when none); the stack on the parent's."""
     cells = _plan_once(locals_plan, db, quick=quick, stack=stack, asyncio=asyncio)
     if repeat_all:
         return with_repeats(cells, repeats)

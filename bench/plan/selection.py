@@ -17,6 +17,7 @@ from bench.cell.db import check_mix
 from bench.cell.loads import ASYNC_DB_LOADS, DB_LOADS
 from bench.cell.probes import PROBES
 from bench.errors import UsageError
+from bench.plan.interpreters import Interpreter
 from bench.plan.matrix import (
     DB_DEFAULT,
     LOCAL_LOADS,
@@ -43,6 +44,10 @@ class LocalsPlan:
     micro: bool = True
     micro_processes: int = MICRO_PROCESSES
     micro_values: int = MICRO_VALUES
+    #: The 1-thread / 2-thread cell (``ctxbench locals`` and ``run`` plan it beside the micro-benchmarks).
+    parallel: bool = False
+    #: The interpreters the cells run on (``--python``); none: the one ctxbench runs on.
+    interpreters: tuple[Interpreter, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,8 @@ class DbSelection:
     #: The ``db`` cells' operation mix (None: the cell's ``DEFAULT_MIX``; the request scenario always echoes its
     #: request token).
     mix: dict[str, int] | None = None
+    #: The interpreters the cells run on (``--python``); none: the one ctxbench runs on.
+    interpreters: tuple[Interpreter, ...] = ()
 
 
 @dataclass(frozen=True)
