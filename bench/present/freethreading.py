@@ -47,11 +47,11 @@ def _gil_text(records: Sequence[Record]) -> str:
         return "not recorded"
     on = [r for r in said if r.get("gil")]
     if _build(records) != "free-threaded":
-        return f"on in all {len(said)} cells (a GIL build)"
+        return f"on in all {len(said)} records (a GIL build)"
     if not on:
-        return f"off in all {len(said)} cells"
+        return f"off in all {len(said)} records"
     by = sorted({m for r in on for m in r.get("gil_enabled_by") or []})
-    return f"back on in {len(on)} of {len(said)} cells (turned on by {', '.join(by) or 'unknown'})"
+    return f"back on in {len(on)} of {len(said)} records (turned on by {', '.join(by) or 'unknown'})"
 
 
 def interpreter_rows(records: Sequence[Record], environment: dict[str, Any]) -> Rows:
