@@ -46,7 +46,18 @@ def _free_threaded_python() -> str | None:
     return None
 
 
+def _gil_python() -> str | None:
+    """A GIL build with ctxbench's dependencies: this interpreter unless it is free-threaded, else the 3.14 one."""
+    if not HERE_FREE_THREADED:
+        return sys.executable
+    for path in ("/work/venv314-ft/bin/python", str(Path.home() / ".local/share/ctxbench/python/3.14/bin/python3.14")):
+        if Path(path).exists() and (found := ask(path)).available and not found.free_threaded:
+            return found.path
+    return None
+
+
 FT = _free_threaded_python()
+GIL_PYTHON = _gil_python()
 needs_ft = pytest.mark.skipif(FT is None, reason="no free-threaded CPython with ctxbench's dependencies here "
                                                  "(scripts/build-python.sh 3.14 --free-threaded, then a venv)")
 BROKEN = "tests.broken_locals:"
@@ -317,11 +328,12 @@ def test_no_section_for_one_interpreter_and_a_missing_build_is_named(tmp_path: P
 
 
 @needs_ft
+@pytest.mark.skipif(GIL_PYTHON is None, reason="no GIL build with ctxbench's dependencies beside the free-threaded one")
 def test_cli_runs_locals_on_two_interpreters_into_one_document(tmp_path: Path) -> None:
     out = tmp_path / "locals.json"
     proc = subprocess.run([sys.executable, "-m", "bench", "locals", "--no-micro", "--quiet", "--impl",
                            "fast," + BROKEN + "CachedIdentLocal", "--load", "threads,gevent", "--probe", "race",
-                           "--python", f"{sys.executable},{FT}", "--json", str(out)], cwd=PROJECT_ROOT,
+                           "--python", f"{GIL_PYTHON},{FT}", "--json", str(out)], cwd=PROJECT_ROOT,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(out.read_text())
