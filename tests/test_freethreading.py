@@ -160,8 +160,10 @@ def test_a_threads_db_cell_on_the_free_threaded_build_keeps_the_gil_off(mysql_se
     from bench.exec.dbcell import cell_task
     from bench.plan.cells import Cell, Timing
 
-    task = cell_task(mysql_server.target, Cell("db", "global", "threads", 4), Timing(0.3, 0.1, 5.0))
-    result = run_cell(task, timeout=120, python=FT)
+    cell = Cell("db", "global", "threads", 4, python=FT, interpreter="3.14t")
+    task = cell_task(mysql_server.target, cell, Timing(0.3, 0.1, 5.0))
+    assert task.python == FT  # the cell's interpreter travels with its task (no python= below)
+    result = run_cell(task, timeout=120)
     (rec,) = result.records
     assert isinstance(rec, DbRecord) and rec.outcome in ("ok", "errors") and rec.ops_total
     assert (rec.free_threaded, rec.gil) == (True, False), rec.gil_enabled_by

@@ -116,7 +116,11 @@ class Pipeline:
             records = scrub(records, self.target.password)
         # Which measurement of the cell this was: the planned cell's repeat, on every record that measures a speed.
         records = [r.replace(repeat=cell.repeat) if isinstance(r, MEASURED_RECORDS) else r for r in records]
-        records = on_interpreter(records, getattr(cell.spec, "interpreter", None))
+        planned = getattr(cell.spec, "interpreter", None)
+        records = on_interpreter(records, planned)
+        ran = {r.get("interpreter") for r in records} - {None, planned}
+        if isinstance(planned, str) and ran:
+            self.error(f"cell {cell.label}: planned on {planned}, ran on {', '.join(sorted(ran))}")
         self.sink.write(cell, records, **extra)
         assert self._bar is not None
         self._bar.finished(cell.label, status)

@@ -85,6 +85,14 @@ def _failing(recs: list[ProbeRecord]) -> str:
 PROBES_ORDER = {name: i for i, name in enumerate(PROBES)}
 
 
+def _failing_probes(text: str) -> list[str]:
+    """The probes a :func:`_failing` text names (``error`` stands for itself): a verdict, without its counts."""
+    head = text.split(";")[0]
+    if not head.startswith("FAIL "):
+        return [head]
+    return [part.strip().split(" ")[0] for part in head[len("FAIL "):].split(",")]
+
+
 def verdict_rows(records: Sequence[Record], names: Sequence[str]) -> Rows:
     """One row per Local x load: its failing probes on each interpreter, and whether they agree."""
     probes = [r for r in of_kind(records, "probe")]
@@ -93,8 +101,8 @@ def verdict_rows(records: Sequence[Record], names: Sequence[str]) -> Rows:
         for load in ordered((r.load for r in probes if r.impl == impl), LOAD_ORDER):
             texts = [_failing([r for r in probes if r.impl == impl and r.load == load and interpreter_of(r) == n])
                      for n in names]
-            measured = [t.split(";")[0] for t in texts if t != "-"]
-            same = "-" if len(measured) < 2 else "yes" if len(set(measured)) == 1 else "DIFFERS"
+            failing = [frozenset(_failing_probes(t)) for t in texts if t != "-"]
+            same = "-" if len(failing) < 2 else "yes" if len(set(failing)) == 1 else "DIFFERS"
             rows.append([impl, load, *texts, same])
     return ["impl", "load", *names, "same verdict"], rows
 
