@@ -81,6 +81,7 @@ def _global(records: Sequence[Record], names: Sequence[str]) -> list[str]:
             continue
         ops = sum(int(known(r.ops) or 0) for r in mine)
         errors = sum(error_total(r) for r in mine)
+        total = sum(int(known(r.ops_total) or 0) for r in mine) or ops + errors
         silent = sum(int(silent_wrong(r) or 0) for r in mine)
         wrong = sum(int(r.wrong_results or 0) for r in mine)
         classes: dict[str, int] = {}
@@ -88,8 +89,9 @@ def _global(records: Sequence[Record], names: Sequence[str]) -> list[str]:
             for label, n in (r.errors or {}).items():
                 classes[label] = classes.get(label, 0) + int(n)
         top = ", ".join(f"{k} {v}" for k, v in sorted(classes.items(), key=lambda kv: -kv[1])[:3])
-        parts.append(f"on {name} {errors} errors ({ft._pct(errors, ops + errors)}{'; ' + top if top else ''}), "
-                     f"{wrong} wrong results of which {silent} silent, over {ops} operations in {len(mine)} cells")
+        parts.append(f"on {name} {errors} errors in {total} operations ({ft._pct(errors, total)}"
+                     f"{'; ' + top if top else ''}), {wrong} wrong results of which {silent} silent, {ops} correct "
+                     f"replies, in {len(mine)} cells")
     if not parts:
         return []
     return ["global (one connection shared by every thread) under threads: " + "; ".join(parts) + "."]
