@@ -267,6 +267,8 @@ def test_parallel_records_take_medians_over_rounds_and_threads() -> None:
     (rec,) = _records(collected, spec)
     assert (rec.ops_per_s_1, rec.ops_per_s_2, rec.scaling) == (110, 55, 0.5)
     assert rec.ns_1 == round(1e9 / 110, 2) and rec.processes == 2 and rec.gil is False
+    # least disturbed: the best pair's mean (60, 40 / 55, 70 / 55, 45 -> 62.5) over the best single thread (120)
+    assert rec.scaling_best == round(62.5 / 120, 3)
 
 
 @pytest.mark.parametrize("python", [None, pytest.param(FT, marks=needs_ft)], ids=["here", "free-threaded"])

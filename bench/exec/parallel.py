@@ -35,6 +35,15 @@ def scaling(one: float, each_of_two: float) -> float:
     return each_of_two / one
 
 
+def best_scaling(values_1: list[float], values_2: list[float]) -> float | None:
+    """Scaling from the least disturbed rounds: the best pair (mean of a round's two threads, ``values_2`` in pairs)
+    over the best single thread; None without a full pair."""
+    pairs = [(values_2[i] + values_2[i + 1]) / 2 for i in range(0, len(values_2) - 1, 2)]
+    if not pairs or not values_1 or max(values_1) <= 0:
+        return None
+    return max(pairs) / max(values_1)
+
+
 def worker_timeout(subjects: int, ops: int, rounds: int, window: float) -> float:
     """Seconds a worker may take: a generous multiple of its windows (two per subject, op and round)."""
     return 60.0 + 5.0 * subjects * ops * rounds * 2 * (window + 0.05)
@@ -73,9 +82,11 @@ def _records(collected: _Collected, spec: ParallelSpec) -> list[ParallelRecord]:
             if not rates["1"] or not rates["2"]:
                 continue
             one, two = statistics.median(rates["1"]), statistics.median(rates["2"])
+            best = best_scaling(rates["1"], rates["2"])
             records.append(ParallelRecord(
                 impl=name, op=op, ops_per_s_1=round(one), ops_per_s_2=round(two), scaling=round(scaling(one, two), 3),
-                ns_1=round(1e9 / one, 2), ns_2=round(1e9 / two, 2), values_1=[round(v) for v in rates["1"]],
+                ns_1=round(1e9 / one, 2), ns_2=round(1e9 / two, 2),
+                scaling_best=round(best, 3) if best is not None else None, values_1=[round(v) for v in rates["1"]],
                 values_2=[round(v) for v in rates["2"]], processes=collected.processes, rounds=spec.rounds,
                 window_s=spec.window, cores=collected.cores, machine_load_1m=collected.loads,
                 **collected.interpreter))

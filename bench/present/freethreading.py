@@ -121,11 +121,13 @@ def scaling_rows(records: Sequence[Record], names: Sequence[str]) -> Rows:
             cells = []
             for n in names:
                 r = by.get((impl, op, n))
-                cells += ["-", "-", "-"] if r is None else [f"{known(r.ns_1) or 0:.1f}", f"{known(r.ns_2) or 0:.1f}",
-                                                             f"{r.scaling:.2f}"]
+                best = known(r.scaling_best) if r is not None else None
+                cells += ["-", "-", "-"] if r is None else [
+                    f"{known(r.ns_1) or 0:.1f}", f"{known(r.ns_2) or 0:.1f}",
+                    f"{r.scaling:.2f}" + (f" (best {best:.2f})" if isinstance(best, (int, float)) else "")]
             if any(c != "-" for c in cells):
                 rows.append([impl, op, *cells])
-    header = [h for n in names for h in (f"{n}: ns, 1 thread", f"{n}: ns, each of 2", f"{n}: scaling")]
+    header = [h for n in names for h in (f"{n}: ns, 1 thread", f"{n}: ns, each of 2", f"{n}: scaling (best round)")]
     return ["impl", "op", *header], rows
 
 

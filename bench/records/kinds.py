@@ -138,8 +138,11 @@ class ParallelRecord(_OnInterpreter, kw_only=True, tag="parallel"):
     scaling: float
     ns_1: Null[float] = UNSET
     ns_2: Null[float] = UNSET
+    #: The same ratio from the least disturbed rounds: the best one-thread round, and the best round of the pair
+    #: (the mean of its two threads) -- on a machine shared with other work, what the threads can do undisturbed.
+    scaling_best: Null[float] = UNSET
     values_1: Null[list[float]] = UNSET  # ops/s of the one thread, per round
-    values_2: Null[list[float]] = UNSET  # ops/s of each of the two threads, per round
+    values_2: Null[list[float]] = UNSET  # ops/s of each of the two threads, per round (the two of a round together)
     processes: Null[int] = UNSET
     rounds: Null[int] = UNSET  # rounds per process
     window_s: Null[float] = UNSET  # seconds each thread count ran, per round
