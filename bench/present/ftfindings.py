@@ -82,7 +82,7 @@ def _global(records: Sequence[Record], names: Sequence[str]) -> list[str]:
             continue
         ops = sum(int(known(r.ops) or 0) for r in mine)
         errors = sum(error_total(r) for r in mine)
-        total = sum(int(known(r.ops_total) or 0) for r in mine) or ops + errors
+        total = max(sum(int(known(r.ops_total) or 0) for r in mine), errors)  # a failed connect counts an error
         silent = sum(int(silent_wrong(r) or 0) for r in mine)
         wrong = sum(int(r.wrong_results or 0) for r in mine)
         classes: dict[str, int] = {}
