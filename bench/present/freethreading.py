@@ -94,7 +94,8 @@ def _failing_probes(text: str) -> list[str]:
 
 
 def verdict_rows(records: Sequence[Record], names: Sequence[str]) -> Rows:
-    """One row per Local x load: its failing probes on each interpreter, and whether they agree."""
+    """One row per Local x load measured on more than one interpreter: its failing probes on each, and whether the
+    probes that fail are the same."""
     probes = [r for r in of_kind(records, "probe")]
     rows = []
     for impl in impls_of(probes):
@@ -102,8 +103,9 @@ def verdict_rows(records: Sequence[Record], names: Sequence[str]) -> Rows:
             texts = [_failing([r for r in probes if r.impl == impl and r.load == load and interpreter_of(r) == n])
                      for n in names]
             failing = [frozenset(_failing_probes(t)) for t in texts if t != "-"]
-            same = "-" if len(failing) < 2 else "yes" if len(set(failing)) == 1 else "DIFFERS"
-            rows.append([impl, load, *texts, same])
+            if len(failing) < 2:  # measured on one build only (a gevent load): the main sections show it
+                continue
+            rows.append([impl, load, *texts, "yes" if len(set(failing)) == 1 else "DIFFERS"])
     return ["impl", "load", *names, "same verdict"], rows
 
 
