@@ -82,7 +82,8 @@ def _global(records: Sequence[Record], names: Sequence[str]) -> list[str]:
             continue
         ops = sum(int(known(r.ops) or 0) for r in mine)
         errors = sum(error_total(r) for r in mine)
-        total = max(sum(int(known(r.ops_total) or 0) for r in mine), errors)  # a failed connect counts an error
+        # every operation (a failed connect counts an error too, never more than 100%)
+        total = max(sum(int(known(r.ops_total) or 0) for r in mine) or ops + errors, errors)
         silent = sum(int(silent_wrong(r) or 0) for r in mine)
         wrong = sum(int(r.wrong_results or 0) for r in mine)
         classes: dict[str, int] = {}
