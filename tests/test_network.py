@@ -99,7 +99,8 @@ def test_round_trips_are_milliseconds_or_microseconds() -> None:
 
 
 def test_without_rtt_every_cell_is_as_it_was() -> None:
-    from bench.plan.cells import plan_db, plan_document
+    from bench.plan.cells import plan_db
+    from bench.plan.runplan import plan_document
     from bench.plan.selection import DbSelection
 
     cells = plan_db(DbSelection(strategies=["locked"], loads=["threads"], concurrency=[8], request_impls=["fast"],
@@ -110,7 +111,8 @@ def test_without_rtt_every_cell_is_as_it_was() -> None:
 
 
 def test_each_round_trip_is_a_cell_named_by_it() -> None:
-    from bench.plan.cells import cells_from_document, plan_db, plan_document, plan_stack
+    from bench.plan.cells import plan_db, plan_stack
+    from bench.plan.runplan import cells_from_document, plan_document
     from bench.plan.selection import DbSelection, StackSelection
 
     cells = plan_db(DbSelection(strategies=["locked"], loads=["threads"], concurrency=[8], rtt_ms=[0.0, 0.5, 1.0]))

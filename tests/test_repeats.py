@@ -16,18 +16,9 @@ import pytest
 
 from bench.exec.pipeline import MemorySink, Pipeline, batches
 from bench.plan import matrix
-from bench.plan.cells import (
-    Planned,
-    answer_cells,
-    cells_from_document,
-    plan_db,
-    plan_document,
-    plan_run,
-    plan_stack,
-    repeat_id,
-    with_repeats,
-)
+from bench.plan.cells import Planned, answer_cells, plan_db, plan_stack, repeat_id, with_repeats
 from bench.plan.estimate import FULL_RUN_BUDGET_S, estimate
+from bench.plan.runplan import cells_from_document, plan_document, plan_run
 from bench.plan.selection import DbSelection, StackSelection
 from bench.records.environment import PROJECT_ROOT
 

@@ -245,6 +245,7 @@ def locals_plan(args: argparse.Namespace, *, quick: bool = False, micro_processe
         workers=args.workers or matrix.LOCAL_WORKERS, micro=not args.no_micro,
         micro_processes=micro_processes or (matrix.MICRO_QUICK_PROCESSES if quick else matrix.MICRO_PROCESSES),
         micro_values=matrix.MICRO_QUICK_VALUES if quick else matrix.MICRO_VALUES,
+        parallel=not args.no_micro and not getattr(args, "no_parallel", False),
     )
 
 

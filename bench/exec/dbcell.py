@@ -88,6 +88,8 @@ def cell_task(target: Any, cell: Cell, timing: Timing, *, connect_options: Mappi
         "server_pid": listening_pid(target.host, target.port), **extra}
     if connect_options:
         fields["connect_options"] = dict(connect_options)
+    if cell.python:  # the interpreter the parent starts it with (``--python``)
+        fields["python"] = cell.python
     if cell.kind == "request":
         fields["impl"] = cell.impl
     else:

@@ -25,7 +25,7 @@ from bench.exec.progress import CellProgress
 from bench.exec.spawn import CellResult, run_cells
 from bench.plan.cells import Cell, Planned, Timing
 from bench.plan.matrix import PROBE_CELL_TIMEOUT, db_cell_timeout
-from bench.plan.specs import CeilingSpec, DbSpec, MicroSpec, StackSpec
+from bench.plan.specs import CeilingSpec, DbSpec, MicroSpec, ParallelSpec, StackSpec
 from bench.records.io import atomic_write_json, results_document
 from bench.records.kinds import (
     UNSET,
@@ -101,8 +101,8 @@ class Pipeline:
         cells (db, request, stack) in plan order, so that the rounds of a repeated plan stay interleaved.
         """
         runners: dict[str, Callable[[list[Planned]], None]] = {
-            "probes": self._probes, "micro": self._micro, "ceiling": self._ceiling, "db": self._db, "request": self._db,
-            "stack": self._stack,
+            "probes": self._probes, "micro": self._micro, "parallel": self._parallel, "ceiling": self._ceiling,
+            "db": self._db, "request": self._db, "stack": self._stack,
         }
         with ExitStack() as stack, CellProgress(len(cells), self.title, quiet=self.quiet) as self._bar:
             for kind, batch in batches(cells):
@@ -125,6 +125,11 @@ class Pipeline:
             records = scrub(records, self.target.password)
         # Which measurement of the cell this was: the planned cell's repeat, on every record that measures a speed.
         records = [r.replace(repeat=cell.repeat) if isinstance(r, MEASURED_RECORDS) else r for r in records]
+        planned = getattr(cell.spec, "interpreter", None)
+        records = on_interpreter(records, planned)
+        ran = {r.get("interpreter") for r in records} - {None, planned}
+        if isinstance(planned, str) and ran:
+            self.error(f"cell {cell.label}: planned on {planned}, ran on {', '.join(sorted(ran))}")
         self.sink.write(cell, records, **extra)
         assert self._bar is not None
         self._bar.finished(cell.label, status)
@@ -140,7 +145,9 @@ class Pipeline:
                 if isinstance(rec, ProbeRecord) and rec.outcome == "error" and rec.error:
                     self.error(rec.error)
             if "load" in result.facts:
-                self.load_facts[cell.spec.load] = result.facts["load"]  # type: ignore[union-attr]
+                on = getattr(cell.spec, "interpreter", None)
+                key = f"{cell.spec.load} [{on}]" if isinstance(on, str) else cell.spec.load  # type: ignore[union-attr]
+                self.load_facts[key] = result.facts["load"]
             bad = sum(1 for r in result.records if isinstance(r, ProbeRecord) and r.violations)
             self._finished(cell, result.records, f"{bad} probe(s) with violations" if bad else "", facts=result.facts)
 
@@ -149,15 +156,27 @@ class Pipeline:
         run_cells([c.spec for c in cells], timeout=PROBE_CELL_TIMEOUT, jobs=self.jobs, on_done=done)
 
     def _micro(self, cells: list[Planned]) -> None:
-        from bench.exec.micro import run_micro
+        from bench.exec.micro import run_micro_spec
 
         assert self._bar is not None
         for cell in cells:
             self._bar.running(cell.label)
             spec = cell.spec
             assert isinstance(spec, MicroSpec)
-            records, errors = run_micro(spec.impls, processes=spec.processes, values=spec.values,
-                                        min_time=spec.min_time, progress=self._bar.running)
+            records, errors = run_micro_spec(spec, progress=self._bar.running)
+            for line in errors:
+                self.error(line)
+            self._finished(cell, records, errors=errors)
+
+    def _parallel(self, cells: list[Planned]) -> None:
+        from bench.exec.parallel import run_parallel
+
+        assert self._bar is not None
+        for cell in cells:
+            self._bar.running(cell.label)
+            spec = cell.spec
+            assert isinstance(spec, ParallelSpec)
+            records, errors = run_parallel(spec, progress=self._bar.running)
             for line in errors:
                 self.error(line)
             self._finished(cell, records, errors=errors)
@@ -248,7 +267,7 @@ class Pipeline:
 #: Records that measure a speed, and so say which measurement of their cell they are (``repeat``).
 MEASURED_RECORDS = (DbRecord, RequestRecord, StackRecord)
 #: Kinds of cell run before the measured ones, kind by kind in this order.
-SETUP_KINDS = ("probes", "micro", "ceiling")
+SETUP_KINDS = ("probes", "micro", "parallel", "ceiling")
 
 
 def batches(cells: Sequence[Planned]) -> list[tuple[str, list[Planned]]]:
@@ -268,6 +287,15 @@ def batches(cells: Sequence[Planned]) -> list[tuple[str, list[Planned]]]:
         else:
             out.append((cell.kind, [cell]))
     return out
+
+
+def on_interpreter(records: list[Record], interpreter: Any) -> list[Record]:
+    """``records`` of a cell planned on ``interpreter`` (``--python``; None: the parent's) each naming it, so that
+    a record the cell could not stamp itself (skipped, hung, crashed) still says where it was planned."""
+    if not isinstance(interpreter, str):
+        return records
+    return [r.replace(interpreter=interpreter) if "interpreter" in r.__struct_fields__ and not r.get("interpreter")
+            else r for r in records]
 
 
 def stack_stub(spec: StackSpec, outcome: str, reason: str) -> StackRecord:

@@ -24,10 +24,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bench.plan.cells import Planned
-from bench.plan.specs import CeilingSpec, DbSpec, MicroSpec, StackSpec
+from bench.plan.specs import CeilingSpec, DbSpec, MicroSpec, ParallelSpec, StackSpec
 
 #: The full run (``ctxbench run``, its defaults, ``--repeats`` 3) must end within this many seconds.
-FULL_RUN_BUDGET_S = 15 * 60.0
+FULL_RUN_BUDGET_S = 17 * 60.0
 #: A db/request cell's process beyond warm-up and window: a base, and per worker (connections to open).
 DB_CELL_BASE_S = 0.65
 DB_CELL_PER_WORKER_S = 0.02
@@ -41,6 +41,9 @@ CEILING_CELL_S = 1.5
 PROBE_CELL_S = 0.4
 #: The micro-benchmarks: seconds per process x value (3 x 5 took 30 s).
 MICRO_PER_VALUE_S = 2.0
+#: The 1-thread / 2-thread cell: beyond each window (threads started, loop sized), and per process.
+PARALLEL_WINDOW_EXTRA_S = 0.02
+PARALLEL_PROCESS_S = 1.0
 #: Start-up (environment, server found) and the charts and report drawn at the end.
 START_S = 5.0
 REPORT_S = 15.0
@@ -90,6 +93,9 @@ def cell_seconds(cell: Planned) -> float:
         return CEILING_CELL_S
     if isinstance(spec, MicroSpec):
         return MICRO_PER_VALUE_S * spec.processes * spec.values
+    if isinstance(spec, ParallelSpec):  # two windows per subject, op and round; plain, threading-local, 2 ContextVars
+        windows = 2 * (len(spec.impls) + 4) * len(spec.ops) * spec.rounds * spec.processes
+        return windows * (spec.window + PARALLEL_WINDOW_EXTRA_S) + PARALLEL_PROCESS_S * spec.processes
     return PROBE_CELL_S
 
 

@@ -29,6 +29,10 @@ MICRO_MIN_TIME = 0.01
 MICRO_QUICK_PROCESSES = 2
 MICRO_QUICK_VALUES = 3
 MICRO_QUICK_MIN_TIME = 0.004
+#: The 1-thread / 2-thread cell: each op of each Local run by one thread, then by two at once, ``window`` seconds
+#: each, ``rounds`` times (the Locals' order rotated) in each of ``processes`` fresh processes.
+PARALLEL_DEFAULT: dict[str, Any] = {"ops": ("get", "set"), "processes": 2, "rounds": 2, "window": 0.15}
+PARALLEL_QUICK: dict[str, Any] = {"ops": ("get",), "processes": 1, "rounds": 2, "window": 0.1}
 #: Time limit for one probe cell (seconds).
 PROBE_CELL_TIMEOUT = 120.0
 

@@ -17,6 +17,7 @@ from bench.cell.db import check_mix
 from bench.cell.loads import ASYNC_DB_LOADS, DB_LOADS
 from bench.cell.probes import PROBES
 from bench.errors import UsageError
+from bench.plan.interpreters import Interpreter
 from bench.plan.matrix import (
     DB_DEFAULT,
     LOCAL_LOADS,
@@ -44,6 +45,10 @@ class LocalsPlan:
     micro: bool = True
     micro_processes: int = MICRO_PROCESSES
     micro_values: int = MICRO_VALUES
+    #: The 1-thread / 2-thread cell (``ctxbench locals`` and ``run`` plan it beside the micro-benchmarks).
+    parallel: bool = False
+    #: The interpreters the cells run on (``--python``); none: the one ctxbench runs on.
+    interpreters: tuple[Interpreter, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,8 @@ class DbSelection:
     #: Round trips (ms) added by a delay proxy between the cells and the server, one cell per value (0: direct, the
     #: round trip measured); None: no such coordinate, the cells as they always were.
     rtt_ms: list[float] | None = None
+    #: The interpreters the cells run on (``--python``); none: the one ctxbench runs on.
+    interpreters: tuple[Interpreter, ...] = ()
 
 
 @dataclass(frozen=True)

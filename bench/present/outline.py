@@ -18,6 +18,7 @@ from bench.present.answer import Answer, answer
 from bench.present.common import LOAD_ORDER, direct, impls_of, of_kind, on_network
 from bench.present.findings import SECTIONS, sectioned
 from bench.present.footnotes import Note
+from bench.present.interpreters import interpreters_in, primary
 from bench.present.model import model_rows
 from bench.present.network import NETWORK_TITLE, network_rows
 from bench.present.resilience import resilience_rows
@@ -25,6 +26,7 @@ from bench.present.runfacts import machine, summary, windows
 from bench.present.tables import (
     db_rows,
     micro_rows,
+    parallel_rows,
     probe_rows,
     request_rows,
     scaling_rows,
@@ -83,7 +85,9 @@ LAYOUT: dict[str, tuple[str | tuple[str, Rows], ...]] = {
     "locals": ("isolation", ("Isolation probes: violations / checks (inheritance is reported, not judged)",
                              lambda r: probe_rows(r, impls_of(of_kind(r, "probe")), LOAD_ORDER)),
                "cost_per_op", ("Cost per operation: median ns ± MAD (ratio to threading.local)",
-                               lambda r: micro_rows(r, impls_of(of_kind(r, "micro"))))),
+                               lambda r: micro_rows(r, impls_of(of_kind(r, "micro")))),
+               ("1 thread, then 2 at once on their own values: ns per access and ops/s per thread; scaling = ops/s "
+                "of each of 2 / ops/s of 1 (the timing loop included)", parallel_rows)),
     "database": ("throughput", "latency", "errors",
                  ("Connection strategies: throughput (correct ops/s), latency, errors, wrong results", db_rows),
                  ("Scaling over processes: efficiency = ops/s(P) / (P x ops/s(P=1)); CPU seconds of the clients "
@@ -167,16 +171,31 @@ def _blocks(key: str, records: Sequence[Record], environment: dict[str, Any],
 
 def outline(environment: dict[str, Any], records: Sequence[Record], missing: dict[str, str],
             title: str) -> Document:
-    """The whole report as data; ``missing`` maps each chart not shown to the reason."""
-    ans = answer(records, environment)
-    found = sectioned(records)
+    """The whole report as data; ``missing`` maps each chart not shown to the reason.
+
+    Every section but the free-threading one reads the records of the run's first interpreter
+    (:func:`bench.present.interpreters.primary`); that one compares them all.
+    """
+    from bench.present.ftfindings import section as free_threading
+
+    main = primary(records, environment)
+    ans = answer(main, environment)
+    found = sectioned(main)
     sections = []
     for key, heading in SECTIONS:
         notes = [n for n in ans.notes if n.key in SECTION_NOTES.get(key, ())]
-        section = Section(key, heading, found.get(key, []), notes, _blocks(key, records, environment, missing))
+        section = Section(key, heading, found.get(key, []), notes, _blocks(key, main, environment, missing))
         if section.findings or section.blocks:
             sections.append(section)
-    return Document(title, summary(environment, records), ans, sections)
+    compared = free_threading(records, environment)
+    if compared is not None:
+        sections.append(compared)
+    facts = summary(environment, records)
+    names = interpreters_in(records, environment)
+    if len(names) > 1:
+        facts.append(("interpreters", f"{', '.join(names)}; every section but the free-threading one shows "
+                                      f"{names[0]}"))
+    return Document(title, facts, ans, sections)
 
 
 def toc(doc: Document, tail: Iterable[tuple[str, str]] = ()) -> list[tuple[str, str]]:

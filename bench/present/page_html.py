@@ -46,7 +46,7 @@ def cell_class(text: str, column: str) -> str:
         return "fail" if text != "hung" else "err"
     if text.startswith("ok"):
         return "ok"
-    if column == "verdict" and text == "disagree":
+    if (column == "verdict" and text == "disagree") or (column == "same verdict" and text == "DIFFERS"):
         return "fail"
     if column in ("local violations", "wrong results", "silent wrong", "wrong Local") and text not in ("0", "-"):
         return "fail"

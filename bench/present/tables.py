@@ -79,6 +79,23 @@ def micro_rows(records: Sequence[Record], impl_order: Iterable[str] = ()) -> tup
     return ["impl (ns per op ± MAD, x threading.local)", *ops], rows
 
 
+def parallel_rows(records: Sequence[Record]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: one row per Local x op of the 1-thread / 2-thread cell: ns per access and ops/s per thread
+    at 1 and at 2 threads, and the scaling (ops/s of each of 2 / ops/s of 1)."""
+    from bench.present.palette import IMPL_COLOURS
+    from bench.records.kinds import ParallelRecord
+
+    recs = [r for r in records if isinstance(r, ParallelRecord)]
+    impls = ordered((r.impl for r in recs), IMPL_COLOURS)
+    by = {(r.impl, r.op): r for r in recs}
+    ops = list(dict.fromkeys(r.op for r in recs))
+    rows = [[impl, op, f"{known(r.ns_1) or 0:.1f}", f"{known(r.ns_2) or 0:.1f}", f"{r.ops_per_s_1:,.0f}",
+             f"{r.ops_per_s_2:,.0f}", f"{r.scaling:.2f}"]
+            for impl in impls for op in ops if (r := by.get((impl, op))) is not None]
+    return ["impl", "op", "ns/access, 1 thread", "ns/access, each of 2", "ops/s, 1 thread", "ops/s, each of 2",
+            "scaling"], rows
+
+
 #: ``silent wrong`` leads: another operation's reply returned as success is what a user cannot see.  Counts are
 #: exact shares of every operation over the repeats; figures are the median (range, n) over the repeats; a cell
 #: that failed shows what failed instead of a speed.

@@ -21,11 +21,27 @@ from bench.records.latency import HistogramField
 
 __all__ = [
     "NETWORK_FAULTS", "UNSET", "CeilingRecord", "DbOverheadRecord", "DbRecord", "FaultRecord", "MicroRecord",
+    "ParallelRecord",
     "ProbeRecord", "Record", "RequestRecord", "StackRecord", "UnsetType", "known",
 ]
 
 
-class ProbeRecord(Record, kw_only=True, tag="probe"):
+class _OnInterpreter(Record, kw_only=True):
+    """Which interpreter a cell ran on, measured in the cell (:mod:`bench.cell.interpreter`); absent in older records.
+
+    ``interpreter`` is the short name (``3.14t``), ``python`` the version, ``free_threaded`` the build, ``gil``
+    whether the GIL was on at the end of the cell (after every import), ``gil_enabled_by`` the modules that turned
+    it back on in a free-threaded build.
+    """
+
+    interpreter: Null[str] = UNSET
+    python: Null[str] = UNSET
+    free_threaded: Null[bool] = UNSET
+    gil: Null[bool] = UNSET
+    gil_enabled_by: Null[list[str]] = UNSET
+
+
+class ProbeRecord(_OnInterpreter, kw_only=True, tag="probe"):
     """One isolation probe of one impl under one load (``ctxbench locals``)."""
 
     impl: str
@@ -41,7 +57,7 @@ class ProbeRecord(Record, kw_only=True, tag="probe"):
     traceback: Null[str] = UNSET
 
 
-class MicroRecord(Record, kw_only=True, tag="micro"):
+class MicroRecord(_OnInterpreter, kw_only=True, tag="micro"):
     """The cost of one op on one impl, over fresh processes (the micro harness)."""
 
     impl: str
@@ -57,6 +73,33 @@ class MicroRecord(Record, kw_only=True, tag="micro"):
     ratio_to_threading_local: Null[float] = UNSET  # None when the reference was not measured
 
 
+class ParallelRecord(_OnInterpreter, kw_only=True, tag="parallel"):
+    """One op on one Local run by 1 thread, then by 2 threads at once, each on its own value, for a fixed time.
+
+    ``ops_per_s_1``: the one thread's ops/s; ``ops_per_s_2``: each of the two threads' ops/s (median over threads
+    and rounds); ``scaling`` = ``ops_per_s_2 / ops_per_s_1`` (1: no contention; 0.5: the two threads took turns,
+    as the GIL makes them).  ``ns_1`` / ``ns_2`` are the same as nanoseconds per access, the timing loop included.
+    """
+
+    impl: str
+    op: str
+    ops_per_s_1: float
+    ops_per_s_2: float
+    scaling: float
+    ns_1: Null[float] = UNSET
+    ns_2: Null[float] = UNSET
+    #: The same ratio from the least disturbed rounds: the best one-thread round, and the best round of the pair
+    #: (the mean of its two threads) -- on a machine shared with other work, what the threads can do undisturbed.
+    scaling_best: Null[float] = UNSET
+    values_1: Null[list[float]] = UNSET  # ops/s of the one thread, per round
+    values_2: Null[list[float]] = UNSET  # ops/s of each of the two threads, per round (the two of a round together)
+    processes: Null[int] = UNSET
+    rounds: Null[int] = UNSET  # rounds per process
+    window_s: Null[float] = UNSET  # seconds each thread count ran, per round
+    cores: Null[int] = UNSET
+    machine_load_1m: Null[list[float]] = UNSET  # the 1-minute load average at the start of each process
+
+
 class CeilingRecord(Record, kw_only=True, tag="ceiling"):
     """The server's own capacity at one concurrency (mysqlslap); already copied into every db record."""
 
@@ -67,7 +110,7 @@ class CeilingRecord(Record, kw_only=True, tag="ceiling"):
     ops_per_s: Null[float] = UNSET
 
 
-class _Network(Record, kw_only=True):
+class _Network(_OnInterpreter, kw_only=True):
     """The network a db, request or stack cell ran over, when it was run with a round trip (``--rtt``): all absent
     otherwise.  Times in milliseconds; ``rtt_ms`` and its percentiles are measured (``SELECT 1`` pings through the
     path the cell used, just before it), never the setting."""
