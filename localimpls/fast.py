@@ -28,6 +28,14 @@ Why it is shaped like this
     stores a sentinel.  The unchecked C getter (``ContextVar.get``) serves a
     name until the first time it is deleted anywhere; from then on that name
     is served by a Python getter that turns the sentinel into AttributeError.
+    The switch happens before the name is marked as switched, so it holds
+    when threads run in parallel (a free-threaded CPython) as well.
+
+Without the GIL
+    Every shared structure here is a dict or a set changed one call at a
+    time, each call one atomic step under the object's own lock in a
+    free-threaded build; values live in each thread's (or task's) own
+    context, so threads share nothing they write.
 """
 
 from __future__ import annotations
@@ -89,29 +97,39 @@ class Local:
             try:
                 _setters[name](value)
             except KeyError:
-                # First write of this name anywhere.  setdefault is atomic
-                # under the GIL, so two threads racing here share one var.
+                # First write of this name anywhere.  dict.setdefault is one
+                # atomic step -- under the GIL, and in a free-threaded build
+                # under the dict's own lock (a critical section) -- so two
+                # threads racing here share one var.
                 var = variables.setdefault(name, ContextVar(prefix + name))
                 getters.setdefault(name, var.get)
                 setters.setdefault(name, var.set)
                 var.set(value)
 
+        def check(name: str, var: ContextVar[Any]) -> None:
+            # Before any tombstone of this name exists: its getter must turn
+            # the tombstone into AttributeError.  The getter is switched
+            # *before* the name is marked, so a thread that finds the mark
+            # (and so skips this) is served by the checked getter too.  The
+            # other order let another thread's first deletion read the
+            # tombstone back as a value through the unchecked getter, when
+            # threads really run at once (the race probe caught it).
+            if name not in checked:
+                getters[name] = _checked_getter(var)
+                checked.add(name)
+
         def __delattr__(self: Local, name: str) -> None:
             var = variables.get(name)
             if var is None or var.get(_DELETED) is _DELETED:
                 raise AttributeError(name)
-            if name not in checked:  # first deletion of this name: switch to the checked getter
-                checked.add(name)
-                getters[name] = _checked_getter(var)
+            check(name, var)  # first deletion of this name: switch to the checked getter
             var.set(_DELETED)
 
         def __release_local__(self: Local) -> None:
             """Forget every value this context has set."""
             for name, var in list(variables.items()):
                 if var.get(_DELETED) is not _DELETED:
-                    if name not in checked:
-                        checked.add(name)
-                        getters[name] = _checked_getter(var)
+                    check(name, var)
                     var.set(_DELETED)
 
         namespace = {

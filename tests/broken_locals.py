@@ -2,13 +2,17 @@
 
 Every class here is wrong in exactly one way, so a probe that reports it proves
 that the probe can fail, and the others passing it shows they are not simply
-failing everything.
+failing everything.  The last two are wrong only where threads really run at
+once (a free-threaded CPython): under the GIL the steps they rely on run as one.
 """
 
 from __future__ import annotations
 
 from contextvars import ContextVar
+from threading import get_ident
 from typing import Any, ClassVar
+
+_MISSING: Any = object()
 
 
 class SharedLocal:
@@ -101,3 +105,87 @@ class ExplodingLocal:
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise RuntimeError("exploding local")
+
+
+class _Box:
+    """Shared state kept in plain slots: storing to one is a single bytecode, with no call in which the
+    interpreter could switch threads (CPython switches at calls and backward jumps)."""
+
+    __slots__ = ("ident", "namespace", "storage")
+
+    def __init__(self) -> None:
+        self.storage: dict[int, dict[str, Any]] = {}
+        self.ident: int | None = None
+        self.namespace: dict[str, Any] | None = None
+
+
+class SwapDictLocal:
+    """A dict keyed by thread ident, copied and swapped in on every write instead of changed in place.
+
+    Each write builds a copy of the shared dict with the writer's entry changed and stores the copy back: with no
+    call in between, the GIL runs the two as one step, so nothing is lost.  Threads that really run at once copy the
+    same dict and the last store wins: another thread's write, or its deletion, is undone (race must fail without
+    the GIL: lost and stale reads).
+    """
+
+    __slots__ = ("_box",)
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_box", _Box())
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._box.storage[get_ident()][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        ident, box = get_ident(), self._box
+        mine = box.storage.get(ident, {})
+        box.storage = {**box.storage, ident: {**mine, name: value}}  # the bug: copy and store back, two steps
+
+    def __delattr__(self, name: str) -> None:
+        ident, box = get_ident(), self._box
+        mine = dict(box.storage.get(ident, {}))
+        if mine.pop(name, _MISSING) is _MISSING:
+            raise AttributeError(name)
+        box.storage = {**box.storage, ident: mine}
+
+
+class CachedIdentLocal:
+    """A dict keyed by thread ident with a one-entry cache of the last user: the ContextVar cache in Python.
+
+    The cache is two fields, the ident it is for and that ident's namespace, stored one after the other -- as
+    CPython's ContextVar kept ``var_cached`` and ``var_cached_tsid`` (CPython issue 121546).  Under the GIL the two
+    stores, and the two loads that check them, run as one step.  Without it a thread can match its own ident
+    against a namespace another thread stored a moment later (race must fail without the GIL: foreign reads).
+    """
+
+    __slots__ = ("_box",)
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_box", _Box())
+
+    def _mine(self) -> dict[str, Any]:
+        ident, cache = get_ident(), self._box
+        if cache.ident == ident:  # the bug: ident and namespace checked, and below stored, as two steps
+            return cache.namespace  # type: ignore[return-value]
+        mine = cache.storage.setdefault(ident, {})
+        cache.ident = ident
+        cache.namespace = mine
+        return mine
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._mine()[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._mine()[name] = value
+
+    def __delattr__(self, name: str) -> None:
+        try:
+            del self._mine()[name]
+        except KeyError:
+            raise AttributeError(name) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sysconfig
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,25 @@ import pytest
 
 if TYPE_CHECKING:
     from bench.server import ServerHandle
+
+
+# --- free-threaded CPython: no gevent --------------------------------------------------------------
+
+#: Whether these tests run on a free-threaded build (python3.14t).
+FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+#: Why a test that needs gevent is skipped there, in one line.
+NO_GEVENT = ("gevent does not support free-threading (gevent issue 2127): importing it turns the GIL back on, so "
+             "tests that need gevent are skipped on this free-threaded build")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On a free-threaded build, skip every test that needs gevent: named for it, or marked ``gevent``."""
+    if not FREE_THREADED:
+        return
+    skip = pytest.mark.skip(reason=NO_GEVENT)
+    for item in items:
+        if "gevent" in item.nodeid.lower() or item.get_closest_marker("gevent") is not None:
+            item.add_marker(skip)
 
 
 # --- mysql_server: a MySQL-protocol server for the database tests (bench/mysql.py) ---------------

@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DB_CHARTS = ("throughput", "latency", "errors", "request")
 LOCALS_CHARTS = ("isolation", "cost_per_op")
 STACK_CHARTS = ("stack",)
+NETWORK_CHARTS = ("network",)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -110,6 +111,32 @@ def db_records() -> list[Record]:
     return records_from_json(recs)
 
 
+def _net(strategy: str, rtt_set: float, rtt: float, ops_per_s: float, in_flight: int, *, repeat: int = 0,
+         outcome: str = "ok", silent: int = 0) -> dict[str, Any]:
+    """A db record of a cell run with a round trip (``--rtt``), as the pipeline writes one (values made up)."""
+    rec = _db(strategy, "threads", 8, ops_per_s, wrong=silent, outcome=outcome)
+    rec.update({"silent_wrong": silent, "repeat": repeat, "rtt_set_ms": rtt_set, "rtt_ms": rtt,
+                "rtt_p10_ms": round(rtt * 0.97, 4), "rtt_p90_ms": round(rtt * 1.05, 4), "rtt_pings": 60,
+                "rtt_direct_ms": 0.05, "proxy_cost_ms": None if rtt_set == 0 else 0.1,
+                "rtt_bound_ops_per_s": round(in_flight * 1000.0 / rtt, 1)})
+    return rec
+
+
+def network_records() -> list[Record]:
+    """Cells run with ``--rtt 0,1,2`` at 8 workers, by hand: the lock at one round trip at a time, the pool and a
+    connection per worker near C/RTT, a connection per operation far below it, one pool cell measured three times,
+    and the shared connection failing (silent wrong) over the network."""
+    recs = []
+    for rtt_set, rtt in ((0.0, 0.05), (1.0, 1.15), (2.0, 2.2)):
+        recs.append(_net("locked", rtt_set, rtt, min(9000.0, 0.9 * 1000 / rtt), 1))
+        recs += [_net("pooled-tuned", rtt_set, rtt, min(12000.0, (0.85 + 0.02 * r) * 8000 / rtt), 8, repeat=r)
+                 for r in range(3 if rtt_set == 1.0 else 1)]
+        recs.append(_net("own-connection", rtt_set, rtt, min(15000.0, 0.9 * 8000 / rtt), 8))
+        recs.append(_net("per-request", rtt_set, rtt, min(800.0, 0.25 * 8000 / rtt), 8))
+    recs.append(_net("global", 1.0, 1.15, 900.0, 8, outcome="errors", silent=12))
+    return records_from_json(recs)
+
+
 def stack_records() -> list[Record]:
     """A small real-stack matrix, by hand: the shared connection fails silently under gevent, loudly under threads;
     threading.local leaks under the server that does not patch threads; one cell hung."""
@@ -168,7 +195,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_every_chart_from_records_only(tmp_path: Path, no_network: None) -> None:
     _, records = real_locals_records()
     notes: list[str] = []
-    written = charts.draw_all(records + db_records() + stack_records(), tmp_path, notes=notes)
+    written = charts.draw_all(records + db_records() + stack_records() + network_records(), tmp_path, notes=notes)
     expected = {tmp_path / f"{name}.{fmt}" for name in charts.CHARTS for fmt in ("png", "svg")}
     assert set(written) == expected
     assert notes == []
@@ -254,7 +281,7 @@ def test_missing_db_records_skip_db_charts(tmp_path: Path, caplog: pytest.LogCap
         assert any(n.startswith(f"{name}: skipped: no ") for n in notes), notes
         assert not (tmp_path / f"{name}.png").exists()
     assert "throughput: skipped" in caplog.text
-    assert set(charts.skip_reasons(records)) == set(DB_CHARTS) | set(STACK_CHARTS)
+    assert set(charts.skip_reasons(records)) == set(DB_CHARTS) | set(STACK_CHARTS) | set(NETWORK_CHARTS)
 
 
 def test_no_server_means_db_charts_skipped(tmp_path: Path) -> None:

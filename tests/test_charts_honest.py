@@ -28,7 +28,7 @@ from bench.present.charts.stack import draw_stack
 from bench.present.charts.throughput import draw_throughput
 from bench.records.kinds import DbRecord, Record, StackRecord
 from bench.records.schema import from_json
-from tests.test_charts import db_records, stack_records
+from tests.test_charts import db_records, network_records, stack_records
 from tests.test_stack_model import stack_rec
 
 
@@ -275,7 +275,8 @@ def test_every_chart_has_a_title_and_a_subtitle_naming_the_machine(tmp_path: Pat
             return fig
         monkeypatch.setitem(charts.DRAWERS, name, keep)
     env = {**environment, "cpu": {"model": "Test CPU", "count": 2}}
-    charts.draw_all(records + db_records() + stack_records(), tmp_path, formats=("png",), environment=env)
+    charts.draw_all(records + db_records() + stack_records() + network_records(), tmp_path, formats=("png",),
+                    environment=env)
     assert set(drawn) == set(charts.CHARTS)
     for name, fig in drawn.items():
         assert fig.get_suptitle(), name

@@ -76,6 +76,8 @@ class KillsProcess:
 RECORD_KEYS = {
     "kind", "impl", "op", "ns_median", "ns_spread", "spread_kind", "values", "processes",
     "values_per_process", "loops", "harness_ns", "ratio_to_threading_local",
+    # the interpreter the workers ran on, as they measured it (issue 22)
+    "interpreter", "python", "free_threaded", "gil",
 }
 PROCESSES = 2
 VALUES = 3

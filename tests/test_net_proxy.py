@@ -30,18 +30,19 @@ def _connect(target: Any, **options: Any) -> Any:
 
 
 def test_measured_rtt_is_the_setting_plus_the_proxys_own_cost(mysql_server: Any) -> None:
-    # Three rounds, interleaved, each figure the median of its rounds: a burst of load on this shared machine
-    # moves one round, not the comparison.
+    # 5 ms: well above the wake-up jitter of a loaded 2-core machine (docs/network.md).  Three rounds, interleaved,
+    # each figure the median of its rounds: a burst of load on this shared machine moves one round, not the
+    # comparison.
     rounds: list[tuple[float, float, float]] = []
     with delay_proxy(mysql_server.target) as proxy:
         for _ in range(3):
             proxy.set_rtt(0.0)
             direct, at_zero = measure_rtt(mysql_server.target), measure_rtt(proxy.target)
-            proxy.set_rtt(2.0)
+            proxy.set_rtt(5.0)
             rounds.append((direct.median_ms, at_zero.median_ms, measure_rtt(proxy.target).median_ms))
             assert at_zero.p10_ms <= at_zero.median_ms <= at_zero.p90_ms
     direct_ms, zero_ms, two_ms = (statistics.median(column) for column in zip(*rounds, strict=True))
-    expected = 2.0 + max(0.0, zero_ms - direct_ms)
+    expected = 5.0 + max(0.0, zero_ms - direct_ms)
     assert abs(two_ms - expected) <= 0.1 * expected, rounds
 
 
@@ -91,11 +92,10 @@ def test_reset_drops_every_relayed_connection_at_once_and_new_ones_work(mysql_se
 
 
 def test_no_proxy_outlives_its_block_even_on_ctrl_c(mysql_server: Any) -> None:
-    before = set(_proxies())
     with pytest.raises(KeyboardInterrupt), delay_proxy(mysql_server.target, rtt_ms=1.0) as proxy:
         assert proxy.child.pid in _proxies()
         raise KeyboardInterrupt
-    assert set(_proxies()) <= before
+    assert proxy.child.pid not in _proxies()  # other runs' proxies may come and go meanwhile
     assert not proxy.folder.exists()
 
 

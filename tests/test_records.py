@@ -24,11 +24,14 @@ CHARTED_BEFORE: dict[str, tuple[str, ...]] = {
     "stack": ("server", "workers", "impl", "strategy", "concurrency", "outcome"),
     # read with the report's Resilience section (the network faults)
     "fault": ("scenario", "strategy", "load", "concurrency"),
+    # added with the 1-thread / 2-thread cell (issue 22)
+    "parallel": ("impl", "op", "ops_per_s_1", "ops_per_s_2", "scaling"),
 }
 
 
 def _valid(kind: str) -> dict[str, Any]:
-    values: dict[str, Any] = {"concurrency": 4, "workers": 1, "ns_median": 12.5, "outcome": "ok"}
+    values: dict[str, Any] = {"concurrency": 4, "workers": 1, "ns_median": 12.5, "outcome": "ok",
+                              "ops_per_s_1": 2e7, "ops_per_s_2": 1.9e7, "scaling": 0.95}
     return {"kind": kind, **{name: values.get(name, "x") for name in required_fields(kind)}, "checks": 10,
             "violations": 0}
 
@@ -38,7 +41,7 @@ def test_required_fields_are_what_charts_demanded() -> None:
 
 
 def test_every_kind_the_code_writes_has_a_schema() -> None:
-    assert set(SCHEMAS) == {"probe", "micro", "db", "request", "ceiling", "db-overhead", "fault", "stack"}
+    assert set(SCHEMAS) == {"probe", "micro", "parallel", "db", "request", "ceiling", "db-overhead", "fault", "stack"}
     assert RUN_KINDS <= set(SCHEMAS)
     for kind, schema in SCHEMAS.items():
         assert schema.__struct_config__.tag == kind

@@ -16,18 +16,9 @@ import pytest
 
 from bench.exec.pipeline import MemorySink, Pipeline, batches
 from bench.plan import matrix
-from bench.plan.cells import (
-    Planned,
-    answer_cells,
-    cells_from_document,
-    plan_db,
-    plan_document,
-    plan_run,
-    plan_stack,
-    repeat_id,
-    with_repeats,
-)
+from bench.plan.cells import Planned, answer_cells, plan_db, plan_stack, repeat_id, with_repeats
 from bench.plan.estimate import FULL_RUN_BUDGET_S, estimate
+from bench.plan.runplan import cells_from_document, plan_document, plan_run
 from bench.plan.selection import DbSelection, StackSelection
 from bench.records.environment import PROJECT_ROOT
 
@@ -117,7 +108,7 @@ def test_the_pipeline_runs_setup_cells_first_then_measured_cells_in_plan_order(t
 
 
 def test_the_full_run_fits_its_budget_and_quick_is_one_measurement() -> None:
-    from bench.cli.args import async_part, db_selection, locals_plan, stack_selection
+    from bench.cli.args import async_part, db_selection, locals_plan, network_part, stack_selection
     from bench.cli.main import build_parser
 
     def planned(*flags: str) -> list[Planned]:
@@ -126,7 +117,8 @@ def test_the_full_run_fits_its_budget_and_quick_is_one_measurement() -> None:
         stack = stack_selection(quick=args.quick, workers=db.processes)
         repeats = matrix.RUN_QUICK_REPEATS if args.quick else matrix.RUN_REPEATS
         return plan_run(locals_plan(args, quick=args.quick), db, quick=args.quick, stack=stack,
-                        asyncio=async_part(db, quick=args.quick), repeats=repeats)
+                        parts=(async_part(db, quick=args.quick), network_part(db, args, quick=args.quick)),
+                        repeats=repeats)
 
     full = planned()
     assert max(c.repeat for c in full) == matrix.RUN_REPEATS - 1 == 2

@@ -18,7 +18,8 @@ from bench.cli.args import stack_selection
 from bench.cli.main import main
 from bench.exec.pipeline import MemorySink, Pipeline
 from bench.plan import matrix
-from bench.plan.cells import model_companions, plan_run, plan_stack
+from bench.plan.cells import model_companions, plan_stack
+from bench.plan.runplan import plan_run
 from bench.plan.selection import DbSelection, StackSelection, check_stack
 from bench.records.schema import check_record
 from bench.webstack.servers import SERVERS
@@ -253,6 +254,7 @@ def test_without_the_asgi_extra_run_plans_no_asyncio_predictors(monkeypatch: pyt
     db = DbSelection(strategies=["pooled-tuned"], loads=["threads"], concurrency=[4], duration=0.5, warmup=0.1,
                      request_impls=["fast"], request_strategies=["pooled-tuned"])
     stack = _selection(servers=["waitress", "uvicorn"], strategies=["global"])
+    monkeypatch.setattr(bench.webstack, "missing_extra", lambda interface="wsgi": None)  # as with every extra
     planned = {c.id for c in plan_run(None, db, quick=True, stack=stack)}
     assert "request--fast--global--asyncio--c4" in planned and "request--fast--global--threads--c4" in planned
     monkeypatch.setattr(bench.webstack, "missing_extra",

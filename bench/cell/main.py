@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from msgspec import UNSET
 
-from bench.plan.specs import DbTask, MicroTask, ProbesSpec, task_from_json
+from bench.plan.specs import DbTask, MicroTask, ParallelTask, ProbesSpec, task_from_json
 
 if TYPE_CHECKING:
     from bench.cell.loads import Load
@@ -82,14 +82,36 @@ def run_micro(spec: MicroTask, load: Load | None, out_path: str) -> dict[str, An
     return run_micro_worker(spec)
 
 
+def run_parallel(spec: ParallelTask, load: Load | None, out_path: str) -> dict[str, Any]:
+    """One process of the 1-thread / 2-thread cell (:mod:`bench.cell.micro.parallel`)."""
+    from bench.cell.micro.parallel import run_parallel_worker
+
+    return run_parallel_worker(spec)
+
+
 def _probes(spec: ProbesSpec, load: Load, out_path: str) -> dict[str, Any]:
     return run_probes(spec, load)
 
 
 #: Cell task name -> what runs it, called as ``task(spec, load, out_path)``.
 TASKS: dict[str, Callable[[Any, Any, str], dict[str, Any]]] = {
-    "probes": _probes, "db": run_db, "request": run_db, "micro": run_micro,
+    "probes": _probes, "db": run_db, "request": run_db, "micro": run_micro, "parallel": run_parallel,
 }
+
+
+def _stamped(output: dict[str, Any]) -> dict[str, Any]:
+    """``output`` with the interpreter's facts, read now that the cell has imported and run everything: under
+    ``facts`` and on every record (its JSON form is written after this)."""
+    from bench.cell.interpreter import facts
+    from bench.records.kinds import Record
+
+    interpreter = facts()
+    output.setdefault("facts", {})["interpreter"] = interpreter
+    records = output.get("records")
+    if records is not None:
+        output["records"] = [r.replace(**interpreter) if isinstance(r, Record) and "gil" in r.__struct_fields__ else r
+                             for r in records]
+    return output
 
 
 def main(argv: list[str]) -> int:
@@ -100,12 +122,19 @@ def main(argv: list[str]) -> int:
             raw = handle.read()
     task = task_from_json(json.loads(raw))  # the cell's edge: the spec is typed from here on
     out_path = argv[2]
+    from bench.cell.interpreter import free_threaded, watch_gil
+
+    watch_gil()  # before the load installs: gevent's import is what turns the GIL back on
+    if free_threaded():  # the histograms' C helper would turn it back on too: its pure-Python twin stands in
+        from bench.records.hdrcodec import install
+
+        install()
     from bench.cell.loads import get_load
 
     load = get_load(task.load) if getattr(task, "load", None) else None
     if load is not None:
         load.install()  # first: gevent patches before any subject is imported
-    output = TASKS[task.task](task, load, out_path)
+    output = _stamped(TASKS[task.task](task, load, out_path))
     from bench.records.io import atomic_write_json
     from bench.records.kinds import Record
     from bench.records.schema import to_json

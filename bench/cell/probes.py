@@ -20,6 +20,15 @@ against a deliberately broken Local and watch it fail.
 * ``leak``        batches of short-lived workers each store a payload; once they
                   have ended (and after a full garbage collection) every payload
                   still alive is held by the Local: a violation.
+* ``race``        every worker writes, reads back and deletes its own values as fast as
+                  it can, all at once and with no barrier in between, removing its
+                  whole entry now and then (``__release_local__``) so that entries are
+                  created and dropped while others read; a read of another worker's
+                  value, of an older value of its own, or of nothing right after its
+                  write is a violation.  Only workers that really run at the same time
+                  -- threads without the GIL -- interleave inside one access, so this
+                  is the probe that catches a Local whose shared state changes in steps
+                  the GIL used to make atomic.
 """
 
 from __future__ import annotations
@@ -208,6 +217,58 @@ def leak(load: Load, factory: Factory, workers: int, batches: int = 3) -> ProbeR
     )
 
 
+#: Accesses per worker in the race probe, and how often it deletes (every RACE_DELETE_EVERY-th access; every other
+#: deletion drops the whole entry when the Local offers ``__release_local__``).
+RACE_ITERATIONS = 20000
+RACE_DELETE_EVERY = 8
+
+
+def race(load: Load, factory: Factory, workers: int, iterations: int = RACE_ITERATIONS) -> ProbeResult:
+    """Write, read back and delete, all workers at once: each must only ever see its own latest value."""
+    local = factory()
+    release = getattr(type(local), "__release_local__", None)
+
+    def classify(i: int, seen: Any, token: Any) -> str | None:
+        if seen is token or (token is ABSENT and seen is ABSENT):
+            return None
+        if seen is ABSENT:
+            return "lost"
+        return "stale" if isinstance(seen, tuple) and seen[0] == i else "foreign"
+
+    def body(i: int) -> Generator[Any, Any, dict[str, Any]]:
+        counts: dict[str, Any] = {"foreign": 0, "lost": 0, "stale": 0, "reads": 0, "example": None}
+        yield BARRIER  # all start together, then nothing holds them back
+        for n in range(iterations):
+            token = (i, n)
+            local.value = token
+            wrong = classify(i, _read(local), token)
+            if n % RACE_DELETE_EVERY == RACE_DELETE_EVERY - 1:
+                if release is not None and n % (2 * RACE_DELETE_EVERY) == 2 * RACE_DELETE_EVERY - 1:
+                    release(local)
+                else:
+                    try:
+                        del local.value
+                    except AttributeError:  # its own value was gone before it deleted it
+                        counts["lost"] += 1
+                counts["reads"] += 1
+                gone = classify(i, _read(local), ABSENT)
+                if gone is not None:
+                    counts[gone] += 1
+            counts["reads"] += 1
+            if wrong is not None:
+                counts[wrong] += 1
+                counts["example"] = counts["example"] or f"worker {i} wrote {token!r}, read {_read(local)!r}"
+        return counts
+
+    results = load.run_concurrent(body, workers)
+    totals = {key: sum(r[key] for r in results) for key in ("foreign", "lost", "stale", "reads")}
+    violations = totals["foreign"] + totals["lost"] + totals["stale"]
+    details = {"foreign_reads": totals["foreign"], "lost_reads": totals["lost"], "stale_reads": totals["stale"],
+               "iterations": iterations, "releases": release is not None,
+               "example": next((r["example"] for r in results if r["example"]), None)}
+    return ProbeResult(violations, totals["reads"], details)
+
+
 def _collect() -> None:
     for _ in range(3):
         gc.collect()
@@ -221,5 +282,6 @@ PROBES: dict[str, ProbeFn] = {
     "inheritance": inheritance,
     "stale-reuse": stale_reuse,
     "leak": leak,
+    "race": race,
 }
-JUDGED: frozenset[str] = frozenset({"isolation", "child-write", "stale-reuse", "leak"})
+JUDGED: frozenset[str] = frozenset({"isolation", "child-write", "stale-reuse", "leak", "race"})

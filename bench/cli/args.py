@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 import tempfile
 from collections.abc import Callable
@@ -79,6 +80,54 @@ def seconds(low: float, high: float, *, allow_low: bool = False) -> Callable[[st
         return value
 
     return parse
+
+
+#: ``--rtt`` units, in milliseconds; a bare number is milliseconds.
+RTT_UNITS: dict[str, float] = {"": 1.0, "ms": 1.0, "us": 0.001, "µs": 0.001}
+_RTT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([^\d\s]*)\s*$")
+
+
+def rtt_values(text: str) -> list[float]:
+    """``0,500us,1ms,2``: comma-separated round trips, each in milliseconds (``ms``, ``us`` or a bare number), from 0
+    to :data:`~bench.plan.matrix.MAX_RTT_MS`; returned in milliseconds, first occurrence kept."""
+    out: list[float] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        match = _RTT.match(part)
+        if match is None:
+            raise argparse.ArgumentTypeError(f"{part!r} is not a round trip (a number of ms or us: 0, 0.5, 500us, 2ms)")
+        number, unit = match.groups()
+        if unit.lower() not in RTT_UNITS:
+            raise argparse.ArgumentTypeError(f"unknown unit {unit!r} in round trip {part!r} (ms or us)")
+        value = round(float(number) * RTT_UNITS[unit.lower()], 6)
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"round trip {part!r} is negative")
+        if value > matrix.MAX_RTT_MS:
+            raise argparse.ArgumentTypeError(f"round trip {part!r} is out of range (0 to {matrix.MAX_RTT_MS:g} ms)")
+        if value not in out:
+            out.append(value)
+    if not out:
+        raise argparse.ArgumentTypeError(f"{text!r} names no round trip")
+    return out
+
+
+def add_rtt(p: argparse.ArgumentParser, default: str) -> None:
+    """``--rtt MS[,MS...]``: the round trips added between the client side and the server (one definition for
+    ``db``, ``run`` and ``stack``); ``default`` says what happens without it."""
+    p.add_argument("--rtt", type=rtt_values, action="append", metavar="MS[,MS...]",
+                   help="round trips added between the client side and the server by a user-space delay proxy (half "
+                        "each way), one cell per value; milliseconds: 0, 0.5, 1ms, 500us, 2ms; 0 means direct (no "
+                        "proxy); the round trip each cell ran at is measured and recorded (see docs/network.md; "
+                        f"{default})")
+
+
+def rtt_of(args: argparse.Namespace) -> list[float] | None:
+    """``--rtt``'s values, flattened in order, first occurrence kept; None when it was not given."""
+    given = getattr(args, "rtt", None)
+    if not given:
+        return None
+    return list(dict.fromkeys(value for group in given for value in group))
 
 
 def flatten(values: list[list[int]] | None) -> list[int]:
@@ -196,6 +245,7 @@ def locals_plan(args: argparse.Namespace, *, quick: bool = False, micro_processe
         workers=args.workers or matrix.LOCAL_WORKERS, micro=not args.no_micro,
         micro_processes=micro_processes or (matrix.MICRO_QUICK_PROCESSES if quick else matrix.MICRO_PROCESSES),
         micro_values=matrix.MICRO_QUICK_VALUES if quick else matrix.MICRO_VALUES,
+        parallel=not args.no_micro and not getattr(args, "no_parallel", False),
     )
 
 
@@ -219,6 +269,7 @@ def db_selection(args: argparse.Namespace, *, quick: bool = False) -> DbSelectio
             loads, defaults["request_strategies"], matrix.DB_ASYNC_REQUEST_STRATEGIES),
         hang_after=args.hang_after or defaults["hang_after"],
         processes=flatten(getattr(args, "processes", None)) or list(matrix.PROCESSES_DEFAULT),
+        rtt_ms=rtt_of(args),
     ))
 
 
@@ -238,6 +289,17 @@ def async_part(db: DbSelection, *, quick: bool) -> DbSelection | None:
         strategies=list(part["strategies"]), loads=list(part["loads"]), concurrency=list(part["concurrency"]),
         duration=db.duration, warmup=db.warmup, request_impls=list(part["request_impls"]) if db.request_impls else [],
         request_strategies=list(part["request_strategies"]), hang_after=db.hang_after, processes=list(db.processes),
+    ))
+
+
+def network_part(db: DbSelection, args: argparse.Namespace, *, quick: bool) -> DbSelection:
+    """The network part of ``ctxbench run`` beside ``db`` (its timing, hang bound and processes): its strategies under
+    its load at its concurrency, one cell per round trip -- ``--rtt``'s, else the matrix's."""
+    part = matrix.NET_RUN_QUICK if quick else matrix.NET_RUN
+    return check_selection(DbSelection(
+        strategies=list(part["strategies"]), loads=list(part["loads"]), concurrency=list(part["concurrency"]),
+        duration=db.duration, warmup=db.warmup, request_impls=[], hang_after=db.hang_after,
+        processes=list(db.processes), rtt_ms=rtt_of(args) or list(part["rtt_ms"]),
     ))
 
 
@@ -285,6 +347,7 @@ def stack_selection(args: argparse.Namespace | None = None, *, quick: bool = Fal
         duration=given("duration") if given("duration") is not None else defaults["duration"],
         warmup=given("warmup") if given("warmup") is not None else defaults["warmup"],
         workers=workers or flatten(given("workers")) or [defaults["workers"]],
+        rtt_ms=rtt_of(args) if args is not None else None,
     ), skip_unfit=workers is not None)
 
 

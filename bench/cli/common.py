@@ -4,11 +4,34 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bench.server as mysql
 from bench.errors import UsageError
+
+if TYPE_CHECKING:
+    from bench.plan.interpreters import Interpreter
+
+PYTHON_HELP = ("run the cells (probes, micro-benchmarks, 1 and 2 threads, database) on this interpreter, e.g. a "
+               "free-threaded python3.14t and the GIL build beside it (repeatable, comma-separated; each needs "
+               "ctxbench's dependencies installed; default: the interpreter ctxbench runs on). With several, every "
+               "cell id and label names its interpreter and the report compares them")
+
+
+def interpreters_of(given: Sequence[str] | None) -> list[Interpreter] | None:
+    """The interpreters of ``--python`` (each asked what it is), or None when the flag was not given."""
+    from bench.exec.interpreters import discover
+    from bench.plan.selection import split_names
+
+    paths = split_names(given)
+    return discover(paths) if paths else None
+
+
+def interpreters_json(interpreters: Sequence[Interpreter] | None) -> list[dict[str, Any]] | None:
+    """What ``environment.json`` says of them (``interpreters``), or None without ``--python``."""
+    return [i.to_json() for i in interpreters] if interpreters else None
 
 
 def check_url_early(url: str | None) -> None:

@@ -5,25 +5,29 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from bench.cli.args import (
     add_db_selection,
     add_locals_selection,
     add_repeats,
+    add_rtt,
     async_part,
     check_writable,
     count,
     db_selection,
     locals_plan,
+    network_part,
     repeats_of,
     stack_selection,
 )
-from bench.cli.common import check_url_early, sigterm_as_interrupt
+from bench.cli.common import PYTHON_HELP, check_url_early, interpreters_json, interpreters_of, sigterm_as_interrupt
 from bench.errors import EXIT_ERROR, EXIT_OK, UsageError
 from bench.exec.rundir import RunDir
 from bench.plan import matrix
-from bench.plan.cells import Planned, cells_from_document, plan_document, plan_run
+from bench.plan.cells import Planned
+from bench.plan.runplan import cells_from_document, plan_document, plan_run
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +43,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_locals_selection(p)
     add_db_selection(p, load_alias=False)
     p.add_argument("--no-locals", action="store_true", help="skip the locals matrix")
-    p.add_argument("--no-micro", action="store_true", help="skip the micro-benchmarks")
+    p.add_argument("--no-micro", action="store_true",
+                   help="skip the micro-benchmarks (and the 1-thread / 2-thread measurement)")
+    p.add_argument("--no-parallel", action="store_true",
+                   help="skip the 1-thread / 2-thread measurement (each Local's cost per access, and how it scales)")
+    p.add_argument("--python", action="append", metavar="PATH", help=PYTHON_HELP + "; the real stack is left out")
     p.add_argument("--no-db", action="store_true",
                    help="skip the database and request matrices (and the real stack, whose app needs the server)")
     p.add_argument("--no-asyncio", action="store_true",
                    help="skip the asyncio part of the database matrix (every asyncio strategy and the request "
                         "scenario at one concurrency; run only when --db-load is not given)")
+    add_rtt(p, "replaces the network part's values: "
+               f"default {','.join(f'{v:g}' for v in matrix.NET_RUN['rtt_ms'])}, "
+               f"{','.join(f'{v:g}' for v in matrix.NET_RUN_QUICK['rtt_ms'])} with --quick")
+    p.add_argument("--no-network", action="store_true",
+                   help="skip the network part of the database matrix (locked, pooled-tuned, per-request, "
+                        "own-connection under threads at 8 workers, each direct and over a 1 ms round trip; "
+                        "run unless --strategy or --db-load is given without --rtt)")
     p.add_argument("--no-stack", action="store_true",
                    help="skip the real stack (Flask under real WSGI servers over HTTP; smaller with --quick)")
     add_repeats(p, f"default: {matrix.RUN_REPEATS}, {matrix.RUN_QUICK_REPEATS} with --quick; only the cells the "
@@ -60,14 +75,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _new_run(args: argparse.Namespace) -> tuple[RunDir, list[Planned]]:
     """Plan the run from the flags (rejecting bad input before anything is made), then create its directory."""
     check_writable(args.out)
+    interpreters = interpreters_of(args.python)
     plan = None if args.no_locals else locals_plan(args, quick=args.quick)
     db = None if args.no_db else db_selection(args, quick=args.quick)
     # The asyncio part: only beside the default loads (a user who names --db-load chose the loads).
     asyncio = None if db is None or args.no_asyncio or args.db_load else async_part(db, quick=args.quick)
-    stack = None if args.no_stack or args.no_db else stack_selection(quick=args.quick, workers=db.processes)
+    # The network part: beside the default matrix, or wherever --rtt asks for it.
+    named = (args.db_load or args.strategy) and not args.rtt
+    network = None if db is None or args.no_network or named else network_part(db, args, quick=args.quick)
+    if interpreters and not (args.no_stack or args.no_db):
+        log.warning("the real stack is left out: its servers run on the interpreter ctxbench runs on, not --python's")
+    stack = None if args.no_stack or args.no_db or interpreters else stack_selection(quick=args.quick,
+                                                                                     workers=db.processes)
     repeats = repeats_of(args, matrix.RUN_QUICK_REPEATS if args.quick else matrix.RUN_REPEATS)
-    cells = plan_run(plan, db, quick=args.quick, stack=stack, asyncio=asyncio, repeats=repeats,
-                     repeat_all=args.repeat_all)
+    if interpreters:
+        on = tuple(interpreters)
+        plan = replace(plan, interpreters=on) if plan is not None else None
+        db, asyncio, network = (replace(d, interpreters=on) if d is not None else None for d in (db, asyncio, network))
+    cells = plan_run(plan, None if db is None else replace(db, rtt_ms=None), quick=args.quick, stack=stack,
+                     parts=(asyncio, network), repeats=repeats, repeat_all=args.repeat_all)
     if not cells:
         raise UsageError("nothing to run: every part was switched off")
     if db is not None or stack is not None:
@@ -75,6 +101,8 @@ def _new_run(args: argparse.Namespace) -> tuple[RunDir, list[Planned]]:
     run_dir = RunDir.create(args.out)
     options = {"quick": args.quick, "argv": sys.argv[1:], "processes": db.processes if db is not None else [1],
                "repeats": repeats, "repeat_all": args.repeat_all}
+    if interpreters:
+        options["interpreters"] = interpreters_json(interpreters)
     run_dir.write_plan(plan_document(cells, options))
     return run_dir, cells
 
@@ -92,7 +120,9 @@ def run(args: argparse.Namespace) -> int:
         run_dir, cells = _new_run(args)
     log.info("run %s: %d cells, records in %s", run_dir.run_id, len(cells), run_dir.path)
     try:
-        outcome = execute(run_dir, cells, mysql_url=args.mysql_url, jobs=args.jobs, quiet=args.quiet)
+        interpreters = run_dir.read_plan().get("options", {}).get("interpreters")
+        outcome = execute(run_dir, cells, mysql_url=args.mysql_url, jobs=args.jobs, quiet=args.quiet,
+                          interpreters=interpreters)
     except KeyboardInterrupt:
         done = len(list(run_dir.cells.glob("*.json")))
         log.error("interrupted; %d finished cell(s) kept in %s; finish with: ctxbench run --out %s --resume %s",

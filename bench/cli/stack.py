@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.cli.args import add_repeats, add_stack_selection, check_writable, repeats_of, stack_selection
+from bench.cli.args import add_repeats, add_rtt, add_stack_selection, check_writable, repeats_of, stack_selection
 from bench.errors import EXIT_ERROR, EXIT_OK
 from bench.plan.matrix import COMMAND_REPEATS
 
@@ -14,6 +14,8 @@ from bench.plan.matrix import COMMAND_REPEATS
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("stack", help="the real stack: a Flask app under real WSGI servers, driven over HTTP")
     add_stack_selection(p)
+    add_rtt(p, "between the app servers and the database; default: none, every cell direct and no round trip "
+               "measured")
     add_repeats(p, f"default: {COMMAND_REPEATS}; every stack cell, and with --model its request cells")
     p.add_argument("--json", type=Path, metavar="PATH",
                    help="write {environment, records} here (rewritten as each cell ends)")
@@ -34,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from bench.exec.session import open_server
     from bench.plan.cells import plan_stack, plan_stack_model, with_repeats
     from bench.present.model import model_rows
+    from bench.present.network import NETWORK_TITLE, network_rows
     from bench.present.tables import print_table, stack_process_rows, stack_rows
     from bench.records.environment import fingerprint, load_average
     from bench.webstack import missing_extra
@@ -59,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
     header, rows = model_rows(document.records)
     if args.model and rows:
         print_table("Does the in-process model predict the real stack?", header, rows)
+    header, rows = network_rows(document.records)
+    if rows:
+        print_table(NETWORK_TITLE, header, rows)
     if args.json:
         print(f"records written to {args.json}")
     stack_records = [r for r in document.records if r.kind == "stack"]

@@ -62,6 +62,8 @@ def leak_check(target: Any, before: int | None, wait: float = LEAK_WAIT) -> int 
 def stub_record(cell: Cell, outcome: str, reason: str, **extra: Any) -> DbRecord | RequestRecord:
     """The record of a cell that produced none of its own (skipped, hung, crashed): the one place it is made."""
     several = {"processes": cell.processes, "total_concurrency": cell.total_concurrency} if cell.processes > 1 else {}
+    if cell.rtt_ms is not None:  # the coordinate, so the record is read as its cell's
+        several["rtt_set_ms"] = float(cell.rtt_ms)
     fields: dict[str, Any] = {
         **several, "strategy": cell.strategy, "load": cell.load, "concurrency": cell.concurrency, "outcome": outcome,
         "reason": reason, "ops": None, "ops_per_s": None, "errors": {}, "wrong_results": None,
@@ -72,18 +74,22 @@ def stub_record(cell: Cell, outcome: str, reason: str, **extra: Any) -> DbRecord
 
 
 def cell_task(target: Any, cell: Cell, timing: Timing, *, connect_options: Mapping[str, Any] | None = None,
-              **extra: Any) -> DbTask:
+              via: Any = None, **extra: Any) -> DbTask:
     """The spec one cell process runs (each process of a several-process cell runs it with its ``group``).
 
-    The server's connection fields, the cell's coordinates and timing, the server's pid if it runs here; ``extra``
-    sets further :class:`~bench.plan.specs.DbTask` fields (``timeline``, ``ops``, ``record``, ``idle_gaps``).
+    The connection fields of ``via`` (the path the clients take: a delay proxy's target; default ``target``), the
+    cell's coordinates and timing, the pid of ``target``'s server if it runs here; ``extra`` sets further
+    :class:`~bench.plan.specs.DbTask` fields (``timeline``, ``ops``, ``record``, ``idle_gaps``).
     """
     fields: dict[str, Any] = {
-        **target_spec(target), "task": cell.kind, "strategy": cell.strategy, "load": cell.load,
-        "concurrency": cell.concurrency, "duration": float(timing.duration), "warmup": float(timing.warmup),
-        "hang_after": float(timing.hang_after), "server_pid": listening_pid(target.host, target.port), **extra}
+        **target_spec(via if via is not None else target), "task": cell.kind, "strategy": cell.strategy,
+        "load": cell.load, "concurrency": cell.concurrency, "duration": float(timing.duration),
+        "warmup": float(timing.warmup), "hang_after": float(timing.hang_after),
+        "server_pid": listening_pid(target.host, target.port), **extra}
     if connect_options:
         fields["connect_options"] = dict(connect_options)
+    if cell.python:  # the interpreter the parent starts it with (``--python``)
+        fields["python"] = cell.python
     if cell.kind == "request":
         fields["impl"] = cell.impl
     else:
@@ -151,4 +157,6 @@ def brief(rec: DbRecord | RequestRecord) -> str:
         parts.append(f"local violations {known(rec.local_violations)}")
     if rec.leaked_connections:
         parts.append(f"leaked {rec.leaked_connections}")
+    if known(rec.rtt_ms) is not None:  # a cell run with --rtt: the round trip it measured
+        parts.append(f"round trip {rec.rtt_ms:.3g} ms")
     return ", ".join(parts)

@@ -185,7 +185,9 @@ def run_many(target: Any, cell: Cell, task: DbTask, *, limit: float,
     import pymysql
 
     spec = task
-    where = Target.from_spec(spec)
+    # The parent's own reads (schema, counters, the window's watch) go to the server itself, not through the path
+    # the processes take (a delay proxy's, with --rtt).
+    where = Target.from_spec(spec.replace(host=target.host, port=target.port))
     leak_before = dbcell.threads_connected(target)
     counters: CounterReader | None = None
     try:

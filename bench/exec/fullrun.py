@@ -46,8 +46,11 @@ def _stored_ceilings(run_dir: RunDir, cells: list[Planned]) -> dict[int, list[fl
 
 
 def execute(run_dir: RunDir, cells: list[Planned], *, mysql_url: str | None, jobs: int = 2,
-            quiet: bool = False) -> RunOutcome:
-    """Run every cell of ``cells`` that ``run_dir`` does not hold yet; then draw charts and write the report."""
+            quiet: bool = False, interpreters: list[dict[str, Any]] | None = None) -> RunOutcome:
+    """Run every cell of ``cells`` that ``run_dir`` does not hold yet; then draw charts and write the report.
+
+    ``interpreters`` (``--python``, as ``environment.json`` holds them) go into the environment.
+    """
     todo = [c for c in cells if not run_dir.is_done(c.id)]
     if len(todo) < len(cells):
         log.info("resuming %s: %d of %d cells already finished, %d to run",
@@ -57,6 +60,8 @@ def execute(run_dir: RunDir, cells: list[Planned], *, mysql_url: str | None, job
              if repeats > 1 else "", estimate(todo).text())
     environment = fingerprint()
     environment["run_id"] = run_dir.run_id
+    if interpreters:
+        environment["interpreters"] = interpreters
     run_dir.write_environment(environment)
 
     @contextmanager

@@ -29,7 +29,7 @@ from bench.cell.micro import MINUS_SET, SUBJECT_REFERENCE, check_ops, rotated, s
 from bench.cell.micro.ops import check_int, check_positive, one_line
 from bench.errors import UsageError
 from bench.exec.spawn import run_cell
-from bench.plan.specs import MicroTask
+from bench.plan.specs import MicroSpec, MicroTask
 from bench.records.kinds import MicroRecord
 
 log = logging.getLogger(__name__)
@@ -43,12 +43,13 @@ def worker_timeout(subjects: int, ops: int, values: int, warmups: int, min_time:
     return 60.0 + 5.0 * planned
 
 
-def _spawn(spec: MicroTask, timeout: float) -> tuple[dict[str, Any] | None, str | None]:
-    """Run one worker process; return (its output, None) or (None, why it failed, one line)."""
+def _spawn(spec: MicroTask, timeout: float, python: str | None = None) -> tuple[dict[str, Any] | None, str | None]:
+    """Run one worker process (on ``python``, else this interpreter); return (its output, None) or (None, why it
+    failed, one line)."""
     try:
-        result = run_cell(spec, timeout=timeout)
+        result = run_cell(spec, timeout=timeout, python=python)
     except OSError as exc:
-        raise UsageError(f"micro: cannot run {sys.executable!r}: {exc.strerror or exc}") from None
+        raise UsageError(f"micro: cannot run {python or sys.executable!r}: {exc.strerror or exc}") from None
     if result.timed_out:
         return None, f"worker process timed out after {timeout:.0f} s"
     if result.failure is not None:
@@ -70,9 +71,12 @@ class Collected:
     harness: dict[str, list[float]] = field(default_factory=dict)
     processes: dict[str, int] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    #: The interpreter the workers ran on, as they measured it (:func:`merge_interpreter`).
+    interpreter: dict[str, Any] = field(default_factory=dict)
 
     def merge(self, output: dict[str, Any]) -> None:
         """Add one worker's output; a subject's first error wins and drops its values."""
+        self.interpreter = merge_interpreter(self.interpreter, (output.get("facts") or {}).get("interpreter"))
         for name, message in output["errors"].items():
             self.errors.setdefault(name, subject_error_text(name, str(message)))
         for name, per_op in output["values"].items():
@@ -90,6 +94,19 @@ class Collected:
         """Subject ``name`` failed outside any worker's output (its process crashed or hung)."""
         self.errors.setdefault(name, subject_error_text(name, reason))
         self.values.pop(name, None)
+
+
+def merge_interpreter(known: dict[str, Any], facts: Any) -> dict[str, Any]:
+    """The interpreter facts of several worker processes as one: the GIL counts as on if it was on in any of them."""
+    if not isinstance(facts, dict):
+        return known
+    if not known:
+        return dict(facts)
+    merged = {**known, "gil": bool(known.get("gil")) or bool(facts.get("gil"))}
+    by = [*known.get("gil_enabled_by", []), *facts.get("gil_enabled_by", [])]
+    if by:
+        merged["gil_enabled_by"] = list(dict.fromkeys(by))
+    return merged
 
 
 def aggregate(collected: Collected, subjects: Sequence[str], ops: Sequence[str],
@@ -115,7 +132,8 @@ def aggregate(collected: Collected, subjects: Sequence[str], ops: Sequence[str],
                 ns_spread=round(float(median_abs_deviation(series)), 1), spread_kind="mad",
                 values=[round(v, 1) for v in series], processes=collected.processes[name],
                 values_per_process=values_per_process, loops=min(collected.loops[name][op]),
-                harness_ns=round(statistics.median(collected.harness[name]), 2), ratio_to_threading_local=ratio))
+                harness_ns=round(statistics.median(collected.harness[name]), 2), ratio_to_threading_local=ratio,
+                **collected.interpreter))
     return records
 
 
@@ -129,6 +147,7 @@ class _Plan:
     values: int
     warmups: int
     min_time: float
+    python: str | None = None
 
     def spec(self, impls: list[str], seed: int) -> MicroTask:
         return MicroTask(ops=self.ops, values=self.values, warmups=self.warmups, min_time=self.min_time,
@@ -146,14 +165,14 @@ def _run_process(plan: _Plan, index: int, collected: Collected, say: Callable[[s
     if not order:
         return False
     say(f"micro: process {index + 1}/{plan.processes}: {len(order)} subjects x {len(plan.ops)} ops")
-    output, failure = _spawn(plan.spec(order, index), plan.limit(len(order)))
+    output, failure = _spawn(plan.spec(order, index), plan.limit(len(order)), plan.python)
     if output is not None:
         collected.merge(output)
         return True
     # The whole process failed (crash, hang): one process per subject names the culprit.
     say(f"micro: process {index + 1}/{plan.processes} failed ({failure}); retrying one subject per process")
     for name in order:
-        solo, solo_failure = _spawn(plan.spec([name], index), plan.limit(1))
+        solo, solo_failure = _spawn(plan.spec([name], index), plan.limit(1), plan.python)
         if solo is not None:
             collected.merge(solo)
         else:
@@ -185,7 +204,20 @@ def run_micro(
         values=check_int("values", values, 1), warmups=check_int("warmups", warmups, 0),
         min_time=check_positive("min_time", min_time),
     )
-    say = progress or log.info
+    return _run(plan, progress or log.info)
+
+
+def run_micro_spec(spec: MicroSpec, *, progress: Callable[[str], None] | None = None
+                   ) -> tuple[list[MicroRecord], list[str]]:
+    """:func:`run_micro` of a planned micro cell, its workers on the cell's interpreter (``--python``)."""
+    plan = _Plan(subjects=subjects_for(spec.impls), ops=check_ops(None), processes=check_int("processes",
+                 spec.processes, 1), values=check_int("values", spec.values, 1), warmups=1,
+                 min_time=check_positive("min_time", spec.min_time), python=spec.python or None)
+    return _run(plan, progress or log.info)
+
+
+def _run(plan: _Plan, say: Callable[[str], None]) -> tuple[list[MicroRecord], list[str]]:
+    """Every worker process of ``plan``, one after another; the records and error lines."""
     collected = Collected()
     for index in range(plan.processes):
         if not _run_process(plan, index, collected, say):

@@ -20,14 +20,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from bench.exec import dbcell, dbcell_group
+from bench.exec import dbcell, dbcell_group, netpath
 from bench.exec.progress import CellProgress
 from bench.exec.spawn import CellResult, run_cells
 from bench.plan.cells import Cell, Planned, Timing
 from bench.plan.matrix import PROBE_CELL_TIMEOUT, db_cell_timeout
-from bench.plan.specs import CeilingSpec, DbSpec, MicroSpec, StackSpec
+from bench.plan.specs import CeilingSpec, DbSpec, MicroSpec, ParallelSpec, StackSpec
 from bench.records.io import atomic_write_json, results_document
-from bench.records.kinds import CeilingRecord, DbRecord, ProbeRecord, Record, RequestRecord, StackRecord, known
+from bench.records.kinds import (
+    UNSET,
+    CeilingRecord,
+    DbRecord,
+    ProbeRecord,
+    Record,
+    RequestRecord,
+    StackRecord,
+    known,
+)
 from bench.records.scrub import scrub
 
 log = logging.getLogger(__name__)
@@ -92,8 +101,8 @@ class Pipeline:
         cells (db, request, stack) in plan order, so that the rounds of a repeated plan stay interleaved.
         """
         runners: dict[str, Callable[[list[Planned]], None]] = {
-            "probes": self._probes, "micro": self._micro, "ceiling": self._ceiling, "db": self._db, "request": self._db,
-            "stack": self._stack,
+            "probes": self._probes, "micro": self._micro, "parallel": self._parallel, "ceiling": self._ceiling,
+            "db": self._db, "request": self._db, "stack": self._stack,
         }
         with ExitStack() as stack, CellProgress(len(cells), self.title, quiet=self.quiet) as self._bar:
             for kind, batch in batches(cells):
@@ -116,6 +125,11 @@ class Pipeline:
             records = scrub(records, self.target.password)
         # Which measurement of the cell this was: the planned cell's repeat, on every record that measures a speed.
         records = [r.replace(repeat=cell.repeat) if isinstance(r, MEASURED_RECORDS) else r for r in records]
+        planned = getattr(cell.spec, "interpreter", None)
+        records = on_interpreter(records, planned)
+        ran = {r.get("interpreter") for r in records} - {None, planned}
+        if isinstance(planned, str) and ran:
+            self.error(f"cell {cell.label}: planned on {planned}, ran on {', '.join(sorted(ran))}")
         self.sink.write(cell, records, **extra)
         assert self._bar is not None
         self._bar.finished(cell.label, status)
@@ -131,7 +145,9 @@ class Pipeline:
                 if isinstance(rec, ProbeRecord) and rec.outcome == "error" and rec.error:
                     self.error(rec.error)
             if "load" in result.facts:
-                self.load_facts[cell.spec.load] = result.facts["load"]  # type: ignore[union-attr]
+                on = getattr(cell.spec, "interpreter", None)
+                key = f"{cell.spec.load} [{on}]" if isinstance(on, str) else cell.spec.load  # type: ignore[union-attr]
+                self.load_facts[key] = result.facts["load"]
             bad = sum(1 for r in result.records if isinstance(r, ProbeRecord) and r.violations)
             self._finished(cell, result.records, f"{bad} probe(s) with violations" if bad else "", facts=result.facts)
 
@@ -140,15 +156,27 @@ class Pipeline:
         run_cells([c.spec for c in cells], timeout=PROBE_CELL_TIMEOUT, jobs=self.jobs, on_done=done)
 
     def _micro(self, cells: list[Planned]) -> None:
-        from bench.exec.micro import run_micro
+        from bench.exec.micro import run_micro_spec
 
         assert self._bar is not None
         for cell in cells:
             self._bar.running(cell.label)
             spec = cell.spec
             assert isinstance(spec, MicroSpec)
-            records, errors = run_micro(spec.impls, processes=spec.processes, values=spec.values,
-                                        min_time=spec.min_time, progress=self._bar.running)
+            records, errors = run_micro_spec(spec, progress=self._bar.running)
+            for line in errors:
+                self.error(line)
+            self._finished(cell, records, errors=errors)
+
+    def _parallel(self, cells: list[Planned]) -> None:
+        from bench.exec.parallel import run_parallel
+
+        assert self._bar is not None
+        for cell in cells:
+            self._bar.running(cell.label)
+            spec = cell.spec
+            assert isinstance(spec, ParallelSpec)
+            records, errors = run_parallel(spec, progress=self._bar.running)
             for line in errors:
                 self.error(line)
             self._finished(cell, records, errors=errors)
@@ -183,14 +211,28 @@ class Pipeline:
                 self._finished(cell, [dbcell.stub_record(db, "skipped", "no MySQL-protocol server")], "skipped")
                 continue
             self._bar.running(cell.label)
-            timing = Timing(spec.duration, spec.warmup, spec.watchdog, spec.mix or None)
-            task = dbcell.cell_task(self.target, db, timing, connect_options=self.connect_options)
-            limit = db_cell_timeout(spec.duration, spec.warmup, spec.watchdog, db.processes)
-            run = dbcell.run_one if db.processes == 1 else dbcell_group.run_many
-            rec, problem = run(self.target, db, task, limit=limit, ceilings=dbcell.Ceilings(best, self.ceilings))
+            rec, problem = self._db_cell(db, spec, dbcell.Ceilings(best, self.ceilings))
             if problem:
                 self.error(problem)
             self._finished(cell, [rec], dbcell.brief(rec))
+
+    def _db_cell(self, db: Cell, spec: DbSpec,
+                 ceilings: dbcell.Ceilings) -> tuple[DbRecord | RequestRecord, str | None]:
+        """One db or request cell; with a round trip (``--rtt``) over a delay proxy (or direct at 0), the round trip
+        measured first and the proxy ended with the cell."""
+        timing = Timing(spec.duration, spec.warmup, spec.watchdog, spec.mix or None)
+        limit = db_cell_timeout(spec.duration, spec.warmup, spec.watchdog, db.processes)
+        run = dbcell.run_one if db.processes == 1 else dbcell_group.run_many
+
+        def measure(via: Any) -> tuple[DbRecord | RequestRecord, str | None]:
+            task = dbcell.cell_task(self.target, db, timing, connect_options=self.connect_options, via=via)
+            return run(self.target, db, task, limit=limit, ceilings=ceilings)
+
+        if db.rtt_ms is None:
+            return measure(self.target)
+        waiting = netpath.in_flight(db.strategy, db.load, db.total_concurrency, db.processes)
+        return netpath.run_over(self.target, db.rtt_ms, waiting, measure,
+                                lambda why: dbcell.stub_record(db, "errors", why, errors={"network-path": 1}))
 
     def _stack(self, cells: list[Planned]) -> None:
         from bench.exec.stackcell import run_stack_cell
@@ -209,7 +251,14 @@ class Pipeline:
                 self._finished(cell, [stack_stub(cell.spec, "skipped", why)], "skipped")
                 continue
             self._bar.running(cell.label)
-            rec, problem = run_stack_cell(self.target, cell.spec)
+            spec = cell.spec
+            if spec.rtt is None:
+                rec, problem = run_stack_cell(self.target, spec)
+            else:  # the app servers reach the database over a delay proxy (or directly at 0)
+                waiting = netpath.in_flight(spec.strategy, stack_model_load(spec), spec.concurrency, spec.workers)
+                rec, problem = netpath.run_over(self.target, spec.rtt, waiting,
+                                                lambda via, spec=spec: run_stack_cell(via, spec),
+                                                lambda why, spec=spec: stack_stub(spec, "error", why))
             if problem:
                 self.error(problem)
             self._finished(cell, [rec], stack_brief(rec))
@@ -218,7 +267,7 @@ class Pipeline:
 #: Records that measure a speed, and so say which measurement of their cell they are (``repeat``).
 MEASURED_RECORDS = (DbRecord, RequestRecord, StackRecord)
 #: Kinds of cell run before the measured ones, kind by kind in this order.
-SETUP_KINDS = ("probes", "micro", "ceiling")
+SETUP_KINDS = ("probes", "micro", "parallel", "ceiling")
 
 
 def batches(cells: Sequence[Planned]) -> list[tuple[str, list[Planned]]]:
@@ -240,6 +289,15 @@ def batches(cells: Sequence[Planned]) -> list[tuple[str, list[Planned]]]:
     return out
 
 
+def on_interpreter(records: list[Record], interpreter: Any) -> list[Record]:
+    """``records`` of a cell planned on ``interpreter`` (``--python``; None: the parent's) each naming it, so that
+    a record the cell could not stamp itself (skipped, hung, crashed) still says where it was planned."""
+    if not isinstance(interpreter, str):
+        return records
+    return [r.replace(interpreter=interpreter) if "interpreter" in r.__struct_fields__ and not r.get("interpreter")
+            else r for r in records]
+
+
 def stack_stub(spec: StackSpec, outcome: str, reason: str) -> StackRecord:
     """The record of a real-stack cell that did not run (``skipped``): its coordinates, the reason, no counts."""
     from bench.webstack.servers import SERVERS
@@ -247,7 +305,16 @@ def stack_stub(spec: StackSpec, outcome: str, reason: str) -> StackRecord:
     info = SERVERS.get(spec.server)
     return StackRecord(server=spec.server, workers=spec.workers, impl=spec.impl, strategy=spec.strategy,
                        concurrency=spec.concurrency, model_load=info.model_load if info else None, duration_s=None,
-                       outcome=outcome, reason=reason, ops_per_s=None)
+                       outcome=outcome, reason=reason, ops_per_s=None,
+                       rtt_set_ms=UNSET if spec.rtt is None else spec.rtt)
+
+
+def stack_model_load(spec: StackSpec) -> str:
+    """The in-process load of a stack cell's server (its strategies are built as under that load)."""
+    from bench.webstack.servers import SERVERS
+
+    info = SERVERS.get(spec.server)
+    return info.model_load if info is not None else "threads"
 
 
 def one_process_reason(spec: StackSpec) -> str | None:

@@ -51,6 +51,12 @@ ENV_PROCESS_INDEX = "CTXBENCH_PROCESS_INDEX"
 ENV_CELL_ROOT = "CTXBENCH_CELL_ROOT"
 
 
+def python_of(spec: Any) -> str:
+    """The interpreter a cell runs on: its spec's ``python`` (``--python``), else the one ctxbench runs on."""
+    python = getattr(spec, "python", None)
+    return python if isinstance(python, str) and python else sys.executable
+
+
 def cell_root() -> Path:
     """The directory a cell process runs from: :data:`ENV_CELL_ROOT` when set, else this checkout."""
     return Path(os.environ.get(ENV_CELL_ROOT) or PROJECT_ROOT)
@@ -85,7 +91,7 @@ class Launched:
 
 
 def launch(spec: Any, folder: Path, name: str, *, index: int | None = None,
-           python: str = sys.executable) -> Launched:
+           python: str | None = None) -> Launched:
     """Start ``python -m bench.cell`` on ``spec`` without waiting; its files are ``folder/name.*``.
 
     stderr goes to a file (several processes at once cannot all be read through pipes without one filling up).
@@ -94,8 +100,8 @@ def launch(spec: Any, folder: Path, name: str, *, index: int | None = None,
     spec_path = child.write_spec(folder / f"{name}.spec.json", spec)  # it may hold a password: never on argv
     out_path, err_path = folder / f"{name}.out.json", folder / f"{name}.err"
     with open(err_path, "wb") as err:
-        started = child.start([python, "-m", "bench.cell", f"@{spec_path}", str(out_path)], cwd=PROJECT_ROOT,
-                              env=_child_env(index), stderr=err)
+        argv = [python or python_of(spec), "-m", "bench.cell", f"@{spec_path}", str(out_path)]
+        started = child.start(argv, cwd=PROJECT_ROOT, env=_child_env(index), stderr=err)
     return Launched(spec, started, out_path, err_path, time.perf_counter())
 
 
@@ -137,15 +143,16 @@ def _read_output(result: CellResult, out_path: Path) -> None:
     result.facts = output.get("facts", {})
 
 
-def run_cell(spec: Any, *, timeout: float, python: str = sys.executable) -> CellResult:
-    """Run one cell in a fresh process and return its records (or why there are none)."""
+def run_cell(spec: Any, *, timeout: float, python: str | None = None) -> CellResult:
+    """Run one cell in a fresh process (on ``python``, else :func:`python_of` the spec) and return its records (or
+    why there are none)."""
     result = CellResult(spec=spec)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ctxbench-cell-") as tmp:
         out_path = Path(tmp) / "out.json"
         spec_path = child.write_spec(Path(tmp) / "spec.json", spec)  # it may hold a password: never on argv
-        done = child.run([python, "-m", "bench.cell", f"@{spec_path}", str(out_path)], timeout=timeout,
-                         cwd=cell_root(), env=_child_env())
+        argv = [python or python_of(spec), "-m", "bench.cell", f"@{spec_path}", str(out_path)]
+        done = child.run(argv, timeout=timeout, cwd=cell_root(), env=_child_env())
         result.duration_s = time.perf_counter() - started
         if done.timed_out:
             result.timed_out = True

@@ -109,7 +109,7 @@ def label(spec: Mapping[str, Any]) -> str:
 def _drive(url: str, spec: StackSpec, workdir: Path) -> tuple[StackRecord | None, str | None]:
     """Run the HTTP load in its own process: its record, or None and why (``"hung: ..."`` when it was killed)."""
     timeout = float(known(spec.request_timeout) or REQUEST_TIMEOUT)
-    drive = {"url": url, **spec.replace(io_sleep=UNSET, port=UNSET, request_timeout=timeout).to_json()}
+    drive = {"url": url, **spec.replace(io_sleep=UNSET, port=UNSET, rtt_ms=UNSET, request_timeout=timeout).to_json()}
     spec_path = child.write_spec(workdir / "drive.json", drive)
     out_path = workdir / "drive-out.json"
     limit = float(spec.warmup) + float(spec.duration) + timeout + DRIVE_SLACK

@@ -10,10 +10,17 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
-from bench.plan.matrix import LOCAL_WORKERS, MICRO_MIN_TIME, MICRO_QUICK_MIN_TIME, REQUEST_CONCURRENCY
+from bench.plan.interpreters import Interpreter, impls_for, loads_for, runnable
+from bench.plan.matrix import (
+    LOCAL_WORKERS,
+    MICRO_MIN_TIME,
+    MICRO_QUICK_MIN_TIME,
+    PARALLEL_DEFAULT,
+    PARALLEL_QUICK,
+    REQUEST_CONCURRENCY,
+)
 from bench.plan.selection import DbSelection, LocalsPlan, StackSelection
 from bench.plan.specs import (
     DEFAULT_HANG_AFTER,
@@ -21,14 +28,14 @@ from bench.plan.specs import (
     CeilingSpec,
     DbSpec,
     MicroSpec,
+    ParallelSpec,
     PlanSpec,
     ProbesSpec,
     StackSpec,
-    plan_spec_from_json,
 )
 
 #: Kinds of planned cell, in the order a run takes them.
-KINDS = ("probes", "micro", "ceiling", "db", "request", "stack")
+KINDS = ("probes", "micro", "parallel", "ceiling", "db", "request", "stack")
 #: Kinds of cell that measure a speed and are planned again for every repeat (``--repeats``).
 REPEATED_KINDS = ("db", "request", "stack")
 
@@ -38,6 +45,11 @@ _CELL_ID = re.compile(r"[^A-Za-z0-9_.=+-]+")
 def cell_id(*parts: object) -> str:
     """A file-name-safe, stable id for a cell: ``db--pooled--threads--c16``."""
     return "--".join(_CELL_ID.sub("_", str(p)) for p in parts if p is not None and p != "")
+
+
+def rtt_text(rtt_ms: float) -> str:
+    """A round trip as ids and labels name it: ``0`` (direct), ``0.5ms``, ``1ms``."""
+    return "0" if rtt_ms == 0 else f"{rtt_ms:g}ms"
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,13 @@ class Cell:
     impl: str | None = None
     #: Load processes, each running ``concurrency`` workers with its own strategy instance.
     processes: int = 1
+    #: The round trip (ms) a delay proxy adds between the cell and the server (0: direct); None: not a coordinate.
+    rtt_ms: float | None = None
+    #: The interpreter it runs on (``--python``: its path and short name; None: the parent's), and whether its id
+    #: and label name it (a run of several interpreters).
+    python: str | None = None
+    interpreter: str | None = None
+    named: bool = False
 
     @property
     def total_concurrency(self) -> int:
@@ -58,27 +77,39 @@ class Cell:
         return self.concurrency * self.processes
 
     def label(self) -> str:
-        """``db pooled threads c=4`` (``... c=4 p=2`` with several processes)."""
+        """``db pooled threads c=4`` (``... c=4 p=2`` with several processes, ``... rtt=1ms`` with a round trip)."""
         head = f"request {self.impl} x {self.strategy}" if self.kind == "request" else f"db {self.strategy}"
-        return f"{head} {self.load} c={self.concurrency}" + (f" p={self.processes}" if self.processes > 1 else "")
+        rtt = f" rtt={rtt_text(self.rtt_ms)}" if self.rtt_ms is not None else ""
+        on = f" [{self.interpreter}]" if self.named and self.interpreter else ""
+        procs = f" p={self.processes}" if self.processes > 1 else ""
+        return f"{head} {self.load} c={self.concurrency}{procs}{rtt}{on}"
 
     def id(self) -> str:
-        """The stable cell id: ``db--pooled--threads--c4``, with ``--p2`` only when there are several processes."""
+        """The stable cell id: ``db--pooled--threads--c4``, with ``--p2`` only when there are several processes and
+        ``--rtt1ms`` (``--rtt0``: direct) only when a round trip was asked for."""
         procs = f"p{self.processes}" if self.processes > 1 else None
-        return cell_id(self.kind, self.impl, self.strategy, self.load, f"c{self.concurrency}", procs)
+        rtt = f"rtt{rtt_text(self.rtt_ms)}" if self.rtt_ms is not None else None
+        on = f"py{self.interpreter}" if self.named and self.interpreter else None
+        return cell_id(self.kind, self.impl, self.strategy, self.load, f"c{self.concurrency}", procs, rtt, on)
 
     def spec(self, timing: Timing) -> DbSpec:
-        """The cell's plan spec: its coordinates and ``timing`` (``processes`` only when several, as older plans)."""
+        """The cell's plan spec: its coordinates and ``timing`` (``processes`` only when several, ``rtt_ms`` only when
+        set, as older plans)."""
         return DbSpec(kind=self.kind, strategy=self.strategy, load=self.load,  # type: ignore[arg-type]
                       concurrency=self.concurrency, impl=self.impl,
                       processes=self.processes if self.processes > 1 else UNSET, duration=timing.duration,
                       warmup=timing.warmup, hang_after=timing.hang_after,
-                      mix=dict(timing.mix) if timing.mix is not None else UNSET)
+                      mix=dict(timing.mix) if timing.mix is not None else UNSET,
+                      rtt_ms=UNSET if self.rtt_ms is None else float(self.rtt_ms),
+                      python=self.python or UNSET, interpreter=self.interpreter or UNSET)
 
     @classmethod
     def from_spec(cls, spec: DbSpec) -> Cell:
-        """The cell a plan spec describes."""
-        return cls(spec.kind, spec.strategy, spec.load, spec.concurrency, spec.impl, spec.process_count)
+        """The cell a plan spec describes (named after its interpreter when it has one)."""
+        python = spec.python if isinstance(spec.python, str) else None
+        interpreter = spec.interpreter if isinstance(spec.interpreter, str) else None
+        return cls(spec.kind, spec.strategy, spec.load, spec.concurrency, spec.impl, spec.process_count, spec.rtt,
+                   python=python, interpreter=interpreter, named=interpreter is not None)
 
 
 @dataclass(frozen=True)
@@ -122,23 +153,56 @@ def db_cells(*, strategies: Sequence[str], loads: Sequence[str], concurrency: Se
     return cells
 
 
-def plan_locals(plan: LocalsPlan, *, quick: bool = False) -> list[Planned]:
-    """The probe cells (impl x load), then one micro-benchmark cell if the plan has it."""
-    cells = [Planned(cell_id("probes", s.impl, s.load), "probes", f"probes {s.impl} x {s.load}", s)
-             for s in probe_specs(plan)]
+def plan_locals(plan: LocalsPlan, *, quick: bool = False,
+                interpreters: Sequence[Interpreter] | None = None) -> list[Planned]:
+    """The probe cells (impl x load), then one micro-benchmark cell and one 1-thread / 2-thread cell if the plan has
+    them: on each interpreter of ``interpreters`` (else the plan's) that can run cells (the parent's own when none),
+    each leaving out what it cannot run (:func:`~bench.plan.interpreters.loads_for`)."""
+    ons = runnable(plan.interpreters if interpreters is None else interpreters)
+    several = len(ons) > 1
+    cells: list[Planned] = []
+    for on in ons:
+        cells += _locals_on(plan, on, several, quick)
+    return cells
+
+
+def _locals_on(plan: LocalsPlan, on: Interpreter | None, several: bool, quick: bool) -> list[Planned]:
+    """:func:`plan_locals` on one interpreter (``on``; None: the parent's)."""
+    extra = on.spec_fields() if on is not None else {}
+    part = on.id_part(several) if on is not None else None
+    label = on.label_part(several) if on is not None else ""
+    impls = impls_for(on, plan.impls)
+    cells = [Planned(cell_id("probes", impl, load, part), "probes", f"probes {impl} x {load}{label}",
+                     ProbesSpec(impl=impl, load=load, workers=plan.workers, probes=list(plan.probes), **extra))
+             for load in loads_for(on, plan.loads) for impl in impls]
     if plan.micro:
-        micro = MicroSpec(impls=list(plan.impls), processes=plan.micro_processes, values=plan.micro_values,
-                          min_time=MICRO_QUICK_MIN_TIME if quick else MICRO_MIN_TIME)
-        cells.append(Planned("micro", "micro", "micro-benchmarks", micro))
+        micro = MicroSpec(impls=impls, processes=plan.micro_processes, values=plan.micro_values,
+                          min_time=MICRO_QUICK_MIN_TIME if quick else MICRO_MIN_TIME, **extra)
+        cells.append(Planned(cell_id("micro", part), "micro", f"micro-benchmarks{label}", micro))
+    if plan.parallel:
+        sizes = PARALLEL_QUICK if quick else PARALLEL_DEFAULT
+        parallel = ParallelSpec(impls=impls, ops=list(sizes["ops"]), processes=sizes["processes"],
+                                rounds=sizes["rounds"], window=sizes["window"], **extra)
+        cells.append(Planned(cell_id("parallel", part), "parallel", f"1 and 2 threads at once{label}", parallel))
     return cells
 
 
 def plan_db(db: DbSelection, *, ceiling: bool = True, request_concurrency: int = REQUEST_CONCURRENCY,
-            mix: dict[str, int] | None = None) -> list[Planned]:
-    """A ceiling cell per concurrency (unless ``ceiling`` is off), then every database and request cell."""
-    cells = db_cells(strategies=db.strategies, loads=db.loads, concurrency=db.concurrency,
-                     impls_for_request=db.request_impls, request_strategies=db.request_strategies,
-                     request_concurrency=request_concurrency, processes=db.processes)
+            mix: dict[str, int] | None = None, interpreters: Sequence[Interpreter] | None = None) -> list[Planned]:
+    """A ceiling cell per concurrency (unless ``ceiling`` is off), then every database and request cell, on each
+    interpreter of ``interpreters`` (else the selection's) that can run cells (the parent's own when none)."""
+    ons = runnable(db.interpreters if interpreters is None else interpreters)
+    cells: list[Cell] = []
+    for on in ons:
+        made = db_cells(strategies=db.strategies, loads=loads_for(on, db.loads), concurrency=db.concurrency,
+                        impls_for_request=impls_for(on, db.request_impls),
+                        request_strategies=db.request_strategies, request_concurrency=request_concurrency,
+                        processes=db.processes)
+        if on is not None:
+            made = [replace(c, python=on.path, interpreter=on.tag, named=len(ons) > 1) for c in made]
+        cells += made
+    if db.rtt_ms is not None:  # one cell per round trip, innermost (as processes)
+        cells = [replace(cell, rtt_ms=float(r)) for cell in cells for r in db.rtt_ms]
     planned = []
     if ceiling:  # at the total concurrency: a cell of P processes x C workers is compared with mysqlslap at P x C
         for c in sorted({cell.total_concurrency for cell in cells}):
@@ -151,23 +215,30 @@ def plan_db(db: DbSelection, *, ceiling: bool = True, request_concurrency: int =
 
 
 def stack_label(spec: StackSpec) -> str:
-    """``stack gunicorn-gthread threading-local x global c=16`` (workers named when more than one)."""
+    """``stack gunicorn-gthread threading-local x global c=16`` (workers named when more than one, the round trip
+    when one was asked for)."""
     workers = f" w={spec.workers}" if spec.workers != 1 else ""
-    return f"stack {spec.server} {spec.impl} x {spec.strategy} c={spec.concurrency}{workers}"
+    rtt = f" rtt={rtt_text(spec.rtt)}" if spec.rtt is not None else ""
+    return f"stack {spec.server} {spec.impl} x {spec.strategy} c={spec.concurrency}{workers}{rtt}"
 
 
 def plan_stack(stack: StackSelection) -> list[Planned]:
-    """One cell per server x impl x strategy x concurrency, servers outermost (each cell starts its own server)."""
+    """One cell per server x impl x strategy x concurrency x workers (x round trip), servers outermost (each cell
+    starts its own server)."""
     planned = []
+    rtts: list[float | None] = list(stack.rtt_ms) if stack.rtt_ms is not None else [None]
     for server in stack.servers:
         for impl in stack.impls:
             for strategy in stack.strategies_for(server):
                 for c in stack.concurrency:
                     for workers in stack.worker_counts():
-                        spec = StackSpec(server=server, workers=workers, impl=impl, strategy=strategy,
-                                         concurrency=c, duration=stack.duration, warmup=stack.warmup)
-                        cid = cell_id("stack", server, impl, strategy, f"c{c}", f"w{workers}")
-                        planned.append(Planned(cid, "stack", stack_label(spec), spec))
+                        for rtt in rtts:
+                            spec = StackSpec(server=server, workers=workers, impl=impl, strategy=strategy,
+                                             concurrency=c, duration=stack.duration, warmup=stack.warmup,
+                                             rtt_ms=UNSET if rtt is None else float(rtt))
+                            cid = cell_id("stack", server, impl, strategy, f"c{c}", f"w{workers}",
+                                          None if rtt is None else f"rtt{rtt_text(rtt)}")
+                            planned.append(Planned(cid, "stack", stack_label(spec), spec))
     return planned
 
 
@@ -271,13 +342,16 @@ def answer_cells(stack: StackSelection | None, concurrency: int = REQUEST_CONCUR
 
     With a stack: its cells, the request-scenario cells that predict them (the model check compares the two) and
     the db cells at its concurrency (the strategies compared where the stack runs).  Without one: the db and
-    request cells at ``concurrency`` (the request scenario's).
+    request cells at ``concurrency`` (the request scenario's).  A cell with a round trip (``--rtt``) is never one:
+    the answer reads direct cells.
     """
     predictors = stack_predictors(stack) if stack is not None else set()
     wanted = set(stack.concurrency) if stack is not None else {concurrency}
 
     def accept(cell: Planned) -> bool:
         spec = cell.spec
+        if isinstance(spec, DbSpec | StackSpec) and spec.rtt is not None:
+            return False
         if cell.kind == "stack" or not isinstance(spec, DbSpec):
             return cell.kind == "stack"
         if spec.kind == "request" and stack is not None:
@@ -285,56 +359,3 @@ def answer_cells(stack: StackSelection | None, concurrency: int = REQUEST_CONCUR
         return spec.concurrency in wanted
 
     return accept
-
-
-def plan_run(locals_plan: LocalsPlan | None, db: DbSelection | None, *, quick: bool,
-             stack: StackSelection | None = None, asyncio: DbSelection | None = None, repeats: int = 1,
-             repeat_all: bool = False) -> list[Planned]:
-    """Every cell of ``ctxbench run``, in the order they run: locals, database (its ``asyncio`` part after it, then
-    the stack's companions not already planned), stack; then the further ``repeats`` (:func:`with_repeats`) of
-    the cells the answer rests on (:func:`answer_cells`), or of every db, request and stack cell with
-    ``repeat_all``."""
-    cells = _plan_once(locals_plan, db, quick=quick, stack=stack, asyncio=asyncio)
-    if repeat_all:
-        return with_repeats(cells, repeats)
-    concurrency = db.request_concurrency if db is not None else REQUEST_CONCURRENCY
-    return with_repeats(cells, repeats, repeated=answer_cells(stack, concurrency))
-
-
-def _plan_once(locals_plan: LocalsPlan | None, db: DbSelection | None, *, quick: bool,
-               stack: StackSelection | None = None, asyncio: DbSelection | None = None) -> list[Planned]:
-    """Every cell of ``ctxbench run`` measured once (the first repeat), in the order they run."""
-    cells = plan_locals(locals_plan, quick=quick) if locals_plan is not None else []
-    if db is not None:
-        cells += plan_db(db)
-    if asyncio is not None:
-        planned = {c.id for c in cells}
-        cells += [c for c in plan_db(asyncio) if c.id not in planned]
-    if db is not None and stack is not None:
-        from bench.cell.loads import DB_LOADS
-        from bench.webstack import missing_extra
-        from bench.webstack.servers import SERVERS
-
-        # An ASGI server's predictors run under asyncio over its drivers: without them its cells are only skipped.
-        asgi_ready = missing_extra("asgi") is None
-        loads = {name: info.model_load for name, info in SERVERS.items() if info.interface != "asgi" or asgi_ready}
-        timing = Timing(db.duration, db.warmup, db.hang_after)
-        ids = {c.id for c in cells}
-        for cell in model_companions(db, stack, loads, DB_LOADS):
-            if cell.id() not in ids:
-                cells.append(Planned(cell.id(), cell.kind, cell.label() + " (predicts the stack)", cell.spec(timing)))
-    return cells + (plan_stack(stack) if stack is not None else [])
-
-
-def plan_document(cells: list[Planned], options: dict[str, Any]) -> dict[str, Any]:
-    """What run.json holds: the options and every planned cell (no secrets: the server is found at run time)."""
-    planned = [{"id": c.id, "kind": c.kind, "label": c.label, "spec": c.spec.to_json(),
-                **({"repeat": c.repeat} if c.repeat else {})} for c in cells]
-    return {"options": options, "cells": planned}
-
-
-def cells_from_document(doc: dict[str, Any]) -> list[Planned]:
-    """The planned cells of a ``run.json`` document, their specs typed (ValueError if one does not fit); a cell
-    without ``repeat`` (the first repeat, or a plan written before repeats existed) is repeat 0."""
-    return [Planned(c["id"], c["kind"], c["label"], plan_spec_from_json(c["kind"], c["spec"]), int(c.get("repeat", 0)))
-            for c in doc.get("cells", [])]

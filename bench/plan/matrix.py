@@ -29,6 +29,10 @@ MICRO_MIN_TIME = 0.01
 MICRO_QUICK_PROCESSES = 2
 MICRO_QUICK_VALUES = 3
 MICRO_QUICK_MIN_TIME = 0.004
+#: The 1-thread / 2-thread cell: each op of each Local run by one thread, then by two at once, ``window`` seconds
+#: each, ``rounds`` times (the Locals' order rotated) in each of ``processes`` fresh processes.
+PARALLEL_DEFAULT: dict[str, Any] = {"ops": ("get", "set"), "processes": 2, "rounds": 2, "window": 0.15}
+PARALLEL_QUICK: dict[str, Any] = {"ops": ("get",), "processes": 1, "rounds": 2, "window": 0.1}
 #: Time limit for one probe cell (seconds).
 PROBE_CELL_TIMEOUT = 120.0
 
@@ -86,6 +90,24 @@ DB_ASYNC_RUN_QUICK: dict[str, Any] = {
 }
 #: The modules the asyncio part needs (the ``asyncio`` extra): without them it is left out with one warning.
 DB_ASYNC_MODULES: tuple[str, ...] = ("aiomysql", "asyncmy")
+
+# --- the network between the application and its database (``--rtt``, ``bench.net``)
+
+#: Largest round trip ``--rtt`` adds (milliseconds): beyond it a cell measures timeouts, not a network.
+MAX_RTT_MS = 1000.0
+#: The network part of ``ctxbench run`` (unless ``--no-network``, or the database matrix was named with ``--strategy``
+#: or ``--db-load`` and ``--rtt`` was not given): the four ways a round trip changes the answer -- one connection
+#: behind a lock (one round trip at a time: ops/s <= 1/RTT), a pool and a connection per worker (C round trips at
+#: once: <= C/RTT), a connection per operation (handshake and login every time) -- at RTT 0 (direct) and 1 ms,
+#: under threads at one concurrency, with the run's db timing and processes.  ``--rtt`` replaces ``rtt_ms``.
+NET_RUN: dict[str, Any] = {
+    "strategies": ("locked", "pooled-tuned", "per-request", "own-connection"),
+    "loads": ("threads",),
+    "concurrency": (8,),
+    "rtt_ms": (0.0, 1.0),
+}
+#: ``--quick``: the lock and the pool at 1 ms only (two cells, about 4 s).
+NET_RUN_QUICK: dict[str, Any] = {**NET_RUN, "strategies": ("locked", "pooled-tuned"), "rtt_ms": (1.0,)}
 
 
 def default_db_strategies(loads: list[str] | tuple[str, ...], defaults: tuple[str, ...],

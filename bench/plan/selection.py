@@ -17,12 +17,14 @@ from bench.cell.db import check_mix
 from bench.cell.loads import ASYNC_DB_LOADS, DB_LOADS
 from bench.cell.probes import PROBES
 from bench.errors import UsageError
+from bench.plan.interpreters import Interpreter
 from bench.plan.matrix import (
     DB_DEFAULT,
     LOCAL_LOADS,
     LOCAL_PROBES,
     MAX_CONCURRENCY,
     MAX_PROCESSES,
+    MAX_RTT_MS,
     MAX_STACK_WORKERS,
     MICRO_PROCESSES,
     MICRO_VALUES,
@@ -43,6 +45,10 @@ class LocalsPlan:
     micro: bool = True
     micro_processes: int = MICRO_PROCESSES
     micro_values: int = MICRO_VALUES
+    #: The 1-thread / 2-thread cell (``ctxbench locals`` and ``run`` plan it beside the micro-benchmarks).
+    parallel: bool = False
+    #: The interpreters the cells run on (``--python``); none: the one ctxbench runs on.
+    interpreters: tuple[Interpreter, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,11 @@ class DbSelection:
     #: The ``db`` cells' operation mix (None: the cell's ``DEFAULT_MIX``; the request scenario always echoes its
     #: request token).
     mix: dict[str, int] | None = None
+    #: Round trips (ms) added by a delay proxy between the cells and the server, one cell per value (0: direct, the
+    #: round trip measured); None: no such coordinate, the cells as they always were.
+    rtt_ms: list[float] | None = None
+    #: The interpreters the cells run on (``--python``); none: the one ctxbench runs on.
+    interpreters: tuple[Interpreter, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,8 @@ class StackSelection:
     #: server runs ``strategies``.  Only the defaults set it (their pool differs by load); named strategies apply to
     #: every server and one that a server's app cannot serve is refused.
     async_strategies: list[str] | None = None
+    #: Round trips (ms) added between the app servers and the database, one cell per value (as ``DbSelection``'s).
+    rtt_ms: list[float] | None = None
 
     def strategies_for(self, server: str) -> list[str]:
         """The strategies ``server``'s cells run."""
@@ -213,9 +226,22 @@ def check_processes(processes: Sequence[int], maximum: int = MAX_PROCESSES, what
             raise UsageError(f"{what} must be a whole number from 1 to {maximum}, got {value!r}")
 
 
+def check_rtt(rtt_ms: Sequence[float] | None) -> None:
+    """A one-line UsageError unless ``rtt_ms`` is None or a non-empty list of round trips from 0 to
+    :data:`MAX_RTT_MS` milliseconds."""
+    if rtt_ms is None:
+        return
+    if isinstance(rtt_ms, (int, float)) or not rtt_ms:
+        raise UsageError("no round trip selected")
+    for value in rtt_ms:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_RTT_MS:
+            raise UsageError(f"a round trip must be from 0 to {MAX_RTT_MS:g} ms, got {value!r}")
+
+
 def check_selection(selection: DbSelection) -> DbSelection:
     """``selection`` itself, once both its matrices (strategies, and the request scenario's) are valid."""
     check_processes(selection.processes)
+    check_rtt(selection.rtt_ms)
     common = {"loads": selection.loads, "concurrency": selection.concurrency, "duration": selection.duration,
               "warmup": selection.warmup, "request_concurrency": selection.request_concurrency}
     validate_db(strategies=selection.strategies, impls_for_request=selection.request_impls, **common)
@@ -273,6 +299,7 @@ def check_stack(selection: StackSelection, *, skip_unfit: bool = False) -> Stack
     if selection.async_strategies is not None:
         _check_strategies(selection.async_strategies)
     _check_timing(selection.concurrency, selection.duration, selection.warmup)
+    check_rtt(selection.rtt_ms)
     _check_fit(selection)
     workers = selection.workers
     check_processes([workers] if isinstance(workers, int) and not isinstance(workers, bool) else workers,

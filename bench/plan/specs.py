@@ -39,7 +39,17 @@ class Spec(msgspec.Struct, kw_only=True, repr_omit_defaults=True):
         return msgspec.structs.replace(self, **changes)
 
 
-class ProbesSpec(Spec, kw_only=True):
+class OnInterpreter(Spec, kw_only=True):
+    """A cell that may run on another interpreter than the parent's (``--python``): its path and short name.
+
+    Both absent: the cell runs on the interpreter ``ctxbench`` runs on (plans written before ``--python`` existed).
+    """
+
+    python: str | UnsetType = UNSET  # the interpreter's path
+    interpreter: str | UnsetType = UNSET  # its short name, ``3.14t``
+
+
+class ProbesSpec(OnInterpreter, kw_only=True):
     """A probe cell: every probe of ``probes`` on one impl under one load, ``workers`` at a time."""
 
     task: Literal["probes"] = "probes"
@@ -49,7 +59,7 @@ class ProbesSpec(Spec, kw_only=True):
     probes: list[str]
 
 
-class MicroSpec(Spec, kw_only=True):
+class MicroSpec(OnInterpreter, kw_only=True):
     """The micro-benchmark cell: every impl timed in ``processes`` fresh processes."""
 
     impls: list[str]
@@ -58,17 +68,29 @@ class MicroSpec(Spec, kw_only=True):
     min_time: float
 
 
+class ParallelSpec(OnInterpreter, kw_only=True):
+    """The 1-thread / 2-thread cell: every impl's ``ops`` by one thread, then two at once, ``window`` seconds each,
+    ``rounds`` times in each of ``processes`` fresh processes."""
+
+    impls: list[str]
+    ops: list[str]
+    processes: int
+    rounds: int
+    window: float
+
+
 class CeilingSpec(Spec, kw_only=True):
     """The server's own capacity (mysqlslap) at one concurrency."""
 
     concurrency: int
 
 
-class DbSpec(Spec, kw_only=True):
+class DbSpec(OnInterpreter, kw_only=True):
     """A ``db`` or ``request`` cell as planned: strategy x load x concurrency (x impl) x processes, and its timing.
 
     ``impl`` is None for a ``db`` cell (and written as null); ``processes`` is absent for one process (plans
-    written before it existed are one process); ``hang_after`` is absent from plans written before it existed.
+    written before it existed are one process); ``hang_after`` is absent from plans written before it existed;
+    ``rtt_ms`` (the round trip a delay proxy adds, ``--rtt``; 0: direct, measured) is absent unless asked for.
     """
 
     kind: Literal["db", "request"]
@@ -81,6 +103,12 @@ class DbSpec(Spec, kw_only=True):
     warmup: float
     hang_after: float | UnsetType = UNSET
     mix: dict[str, int] | UnsetType = UNSET
+    rtt_ms: float | UnsetType = UNSET
+
+    @property
+    def rtt(self) -> float | None:
+        """The round trip the cell runs at (None: no such coordinate)."""
+        return None if self.rtt_ms is UNSET else float(self.rtt_ms)
 
     @property
     def process_count(self) -> int:
@@ -106,14 +134,20 @@ class StackSpec(Spec, kw_only=True):
     request_timeout: float | UnsetType = UNSET  # seconds a request may wait for its reply (the driver's default)
     io_sleep: float | UnsetType = UNSET  # seconds the handler sleeps as I/O would, between Local and query
     port: int | UnsetType = UNSET  # the server's port (a free one when absent)
+    rtt_ms: float | UnsetType = UNSET  # the round trip a delay proxy adds between the app and the database
+
+    @property
+    def rtt(self) -> float | None:
+        """The round trip the cell runs at (None: no such coordinate)."""
+        return None if self.rtt_ms is UNSET else float(self.rtt_ms)
 
 
 #: A planned cell's spec, by the cell's kind.
 PLAN_SPECS: dict[str, type[Spec]] = {
-    "probes": ProbesSpec, "micro": MicroSpec, "ceiling": CeilingSpec, "db": DbSpec, "request": DbSpec,
-    "stack": StackSpec,
+    "probes": ProbesSpec, "micro": MicroSpec, "parallel": ParallelSpec, "ceiling": CeilingSpec, "db": DbSpec,
+    "request": DbSpec, "stack": StackSpec,
 }
-PlanSpec = ProbesSpec | MicroSpec | CeilingSpec | DbSpec | StackSpec
+PlanSpec = ProbesSpec | MicroSpec | ParallelSpec | CeilingSpec | DbSpec | StackSpec
 
 
 def plan_spec_from_json(kind: str, raw: Any) -> PlanSpec:
@@ -133,6 +167,18 @@ class MicroTask(Spec, kw_only=True):
     warmups: int
     min_time: float
     impls: list[str]
+    seed: int = 0
+
+
+class ParallelTask(Spec, kw_only=True):
+    """One process of the 1-thread / 2-thread cell: ``impls`` x ``ops``, ``rounds`` rounds (order rotated by
+    ``seed``), each thread count running ``window`` seconds."""
+
+    task: Literal["parallel"] = "parallel"
+    impls: list[str]
+    ops: list[str]
+    rounds: int
+    window: float
     seed: int = 0
 
 
@@ -168,6 +214,7 @@ class DbTask(Connection, kw_only=True):
     #: Seconds past which an operation counts as stuck: the record's ``op_waits`` (fault scenarios; absent: untracked).
     wait_bound: float | UnsetType = UNSET
     group: dict[str, Any] | UnsetType = UNSET  # several processes: the common start's folder, count and index
+    python: str | UnsetType = UNSET  # the interpreter the parent starts the cell with (``--python``); not read by it
     #: ``[start_s, length_s]`` items, offsets from the measured window's start: during each, every worker does no
     #: operation and holds no checkout (the idle-timeout scenario's gaps; :func:`check_idle_gaps`).
     idle_gaps: list[list[float]] | UnsetType = UNSET
@@ -198,8 +245,9 @@ def check_idle_gaps(gaps: list[list[float]], duration: float | None, ops_mode: b
 
 
 #: What ``python -m bench.cell`` runs, by its ``task``.
-TASKS: dict[str, type[Spec]] = {"probes": ProbesSpec, "micro": MicroTask, "db": DbTask, "request": DbTask}
-TaskSpec = ProbesSpec | MicroTask | DbTask
+TASKS: dict[str, type[Spec]] = {"probes": ProbesSpec, "micro": MicroTask, "parallel": ParallelTask, "db": DbTask,
+                                 "request": DbTask}
+TaskSpec = ProbesSpec | MicroTask | ParallelTask | DbTask
 
 
 def task_from_json(raw: Any) -> TaskSpec:

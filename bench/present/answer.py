@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.present.common import error_total, silent_wrong
+from bench.present.common import direct, error_total, silent_wrong
 from bench.present.footnotes import Note, notes
 from bench.present.model import by_cell, db_for, disagreements, pair_all, request_for, stack_errors
 from bench.present.spread import Cell, Spread, cells, correct_per_s
@@ -169,7 +169,9 @@ def _row_notes(shape: Shape, strategies: Sequence[Verdict], found: Sequence[Note
 
 
 def answer(records: Sequence[Record], environment: dict[str, Any] | None = None) -> Answer:
-    """The answer of ``records``: a row per shape, the notes they show, the model check's tally."""
+    """The answer of ``records``: a row per shape, the notes they show, the model check's tally.  Cells run with a
+    round trip (``--rtt``) are left out: the answer reads direct cells (the network section reads the others)."""
+    records = direct(records)
     all_cells = cells(records)
     found = notes(records, environment)
     rows = []

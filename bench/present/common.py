@@ -18,6 +18,7 @@ from bench.records.kinds import (
     Record,
     RequestRecord,
     StackRecord,
+    known,
 )
 
 #: The order of the known loads and ops (others follow in order of appearance).
@@ -78,9 +79,22 @@ def skipped(rec: Record) -> bool:
     return isinstance(rec, (DbRecord, RequestRecord, StackRecord)) and rec.outcome == "skipped"
 
 
-def cell_of(rec: Workload) -> tuple[str, str | None, str, str, int]:
-    """The cell a db/request record measured: kind, impl (request records only), strategy, load, concurrency."""
-    return rec.kind, rec.impl if isinstance(rec, RequestRecord) else None, rec.strategy, rec.load, rec.concurrency
+def cell_of(rec: Workload) -> tuple[str, str | None, str, str, int, float | None]:
+    """The cell a db/request record measured: kind, impl (request records only), strategy, load, concurrency, and
+    the round trip asked for (None without ``--rtt``)."""
+    return (rec.kind, rec.impl if isinstance(rec, RequestRecord) else None, rec.strategy, rec.load, rec.concurrency,
+            known(rec.rtt_set_ms))
+
+
+def on_network(rec: Record) -> bool:
+    """Whether ``rec`` is a db, request or stack cell run with a round trip (``--rtt``; 0 included): such cells are
+    read by the network views only (:mod:`bench.present.network`)."""
+    return isinstance(rec, (DbRecord, RequestRecord, StackRecord)) and known(rec.rtt_set_ms) is not None
+
+
+def direct(records: Iterable[R]) -> list[R]:
+    """``records`` without the cells run with a round trip: what every view but the network's reads."""
+    return [r for r in records if not on_network(r)]
 
 
 def one_per_cell(records: Iterable[R]) -> list[R]:

@@ -15,6 +15,7 @@ from bench.cell.probes import JUDGED, PROBES
 from bench.present.common import (
     LOAD_ORDER,
     OP_ORDER,
+    direct,
     impls_of,
     loads_of,
     of_kind,
@@ -182,6 +183,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("locals", "Locals: isolation and cost"), ("database", "Database: connection strategies"),
     ("requests", "Request scenario: a request context on a Local beside a strategy"),
     ("stack", "The real stack"), ("model", "Does the model predict the real stack?"),
+    ("network", "Network: throughput against the round trip to the database"),
     ("resilience", "Resilience: the network failing under each strategy"),
 )
 
@@ -189,23 +191,25 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 def sectioned(records: Sequence[Record]) -> dict[str, list[str]]:
     """Every key finding by section (:data:`SECTIONS`), silent wrong replies first in their sections."""
     from bench.present.model import model_findings
+    from bench.present.network import network_findings
     from bench.present.resilience import resilience_findings
 
-    records = one_per_cell(records)  # a cell also run as several processes is read from its one-process record
+    network, resilience = network_findings(records), resilience_findings(records)
+    records = one_per_cell(direct(records))  # a cell also run as several processes: read from its one-process record
     silent = silent_findings(records)
     of_requests = [f for f in silent if f.startswith("In the request scenario")]
     return {"locals": locals_findings(records), "database": [*(f for f in silent if f not in of_requests),
                                                              *db_findings(records)],
             "requests": [*of_requests, *request_findings(records)],
-            "stack": stack_findings(records), "model": model_findings(records),
-            "resilience": resilience_findings(records)}
+            "stack": stack_findings(records), "model": model_findings(records), "network": network,
+            "resilience": resilience}
 
 
 def findings(records: Sequence[Record]) -> list[str]:
     """Every key finding, in report order: silent wrong results first, then locals, database, request scenario,
     the real stack and the model check."""
     parts = sectioned(records)
-    silent = silent_findings(one_per_cell(records))
+    silent = silent_findings(one_per_cell(direct(records)))
     rest = [f for key, _title in SECTIONS for f in parts[key] if f not in silent]
     return [*silent, *rest]
 

@@ -33,7 +33,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bench.present.common import Workload, error_total, of_kind, one_per_cell
+from bench.present.common import Workload, direct, error_total, of_kind, one_per_cell
 from bench.records.kinds import DbRecord, ProbeRecord, Record, RequestRecord, StackRecord, known
 from bench.webstack import PREDICTORS
 
@@ -198,7 +198,7 @@ def pair(rec: StackRecord, probes: Sequence[ProbeRecord], db: Sequence[DbRecord]
 
 def pair_all(records: Iterable[Record]) -> list[Pairing]:
     """Every stack cell that ran, paired; in record order."""
-    records = one_per_cell(records)  # the one-process cell predicts (a stack's workers are its own processes)
+    records = one_per_cell(direct(records))  # the direct one-process cell predicts (a stack's workers: its own)
     probes, db, requests = of_kind(records, "probe"), of_kind(records, "db"), of_kind(records, "request")
     return [pair(r, probes, db, requests) for r in of_kind(records, "stack") if ran(r)]
 

@@ -15,15 +15,18 @@ from typing import Any
 
 from bench.present import charts
 from bench.present.answer import Answer, answer
-from bench.present.common import LOAD_ORDER, impls_of, of_kind
+from bench.present.common import LOAD_ORDER, direct, impls_of, of_kind, on_network
 from bench.present.findings import SECTIONS, sectioned
 from bench.present.footnotes import Note
+from bench.present.interpreters import interpreters_in, primary
 from bench.present.model import model_rows
+from bench.present.network import NETWORK_TITLE, network_rows
 from bench.present.resilience import resilience_rows
 from bench.present.runfacts import machine, summary, windows
 from bench.present.tables import (
     db_rows,
     micro_rows,
+    parallel_rows,
     probe_rows,
     request_rows,
     scaling_rows,
@@ -42,6 +45,7 @@ CHART_TITLES: dict[str, str] = {
     "errors": "Silent wrong results, errors and wrong results",
     "request": "Request scenario",
     "stack": "The real stack",
+    "network": "Throughput against the round trip",
 }
 #: Chart -> (what it shows, how it was measured).
 CAPTIONS: dict[str, tuple[str, str]] = {
@@ -65,16 +69,25 @@ CAPTIONS: dict[str, tuple[str, str]] = {
     "stack": ("The real stack: per server, each Local x strategy: silent wrong, wrong Local, errors, correct "
               "replies/s", "a Flask app (its Starlette twin under uvicorn) under the real server, driven over "
               "loopback HTTP by Locust; every reply checked against its request's token and row"),
+    "network": ("Correct operations per second against the measured round trip to the database, one line per "
+                "strategy (log-log); in grey, what the round trip alone allows if every operation took one round "
+                "trip: operations in flight / RTT (dashed C/RTT for a pool or a connection per worker, dotted 1/RTT "
+                "for one connection behind a lock); beside each point the share of its bound reached",
+                "a user-space delay proxy between the clients and the server adds the round trip asked for (half "
+                "each way; 0: direct, no proxy); before each cell 60 SELECT 1 pings through the same path measure "
+                "the round trip it ran at, which is what the x axis shows, never the setting (docs/network.md)"),
 }
 #: Chart -> the record kind whose window its caption names.
 CHART_WINDOW_KIND = {"isolation": "probe", "cost_per_op": "micro", "throughput": "db", "latency": "db",
-                     "errors": "db", "request": "request", "stack": "stack"}
+                     "errors": "db", "request": "request", "stack": "stack", "network": "network"}
 #: Section -> its charts and tables, in order (a chart is followed by the table it belongs to).
 LAYOUT: dict[str, tuple[str | tuple[str, Rows], ...]] = {
     "locals": ("isolation", ("Isolation probes: violations / checks (inheritance is reported, not judged)",
                              lambda r: probe_rows(r, impls_of(of_kind(r, "probe")), LOAD_ORDER)),
                "cost_per_op", ("Cost per operation: median ns ± MAD (ratio to threading.local)",
-                               lambda r: micro_rows(r, impls_of(of_kind(r, "micro"))))),
+                               lambda r: micro_rows(r, impls_of(of_kind(r, "micro")))),
+               ("1 thread, then 2 at once on their own values: ns per access and ops/s per thread; scaling = ops/s "
+                "of each of 2 / ops/s of 1 (the timing loop included)", parallel_rows)),
     "database": ("throughput", "latency", "errors",
                  ("Connection strategies: throughput (correct ops/s), latency, errors, wrong results", db_rows),
                  ("Scaling over processes: efficiency = ops/s(P) / (P x ops/s(P=1)); CPU seconds of the clients "
@@ -85,6 +98,7 @@ LAYOUT: dict[str, tuple[str | tuple[str, Rows], ...]] = {
               ("The real stack, per server process (cells with several workers)", stack_process_rows)),
     "model": ((("Does the model predict the real stack? Each stack cell beside the in-process cells that claim "
                 "to predict it"), model_rows),),
+    "network": ("network", (NETWORK_TITLE, network_rows)),
     "resilience": ((("Resilience: each strategy under each network fault (detection = fault to first failed "
                      "operation; stuck = operations waiting past the bound, with the longest wait; recovery = heal to "
                      "first right reply)"), resilience_rows),),
@@ -130,7 +144,7 @@ def caption(name: str, records: Sequence[Record], environment: dict[str, Any]) -
     what, how = CAPTIONS.get(name, (charts.CHARTS.get(name, name), "from the stored records"))
     kind = CHART_WINDOW_KIND.get(name, "")
     window = {"probe": "fixed rounds, no window", "micro": "fixed loops, no window"}.get(kind) or windows(
-        [r for r in records if r.kind == kind])
+        [r for r in records if (on_network(r) if kind == "network" else r.kind == kind)])
     return f"{what}. Measured: {how}. Window: {window}. Machine: {machine(environment, short=True)}."
 
 
@@ -139,7 +153,12 @@ def _blocks(key: str, records: Sequence[Record], environment: dict[str, Any],
     out: list[Figure | Table] = []
     for item in LAYOUT[key]:
         if isinstance(item, str):
-            if any(r.kind == charts.CHART_KIND.get(item) for r in records) or item in missing:
+            kind = charts.CHART_KIND.get(item)
+            if kind == "network":  # shown only when the run has cells with a round trip: absent otherwise
+                shown = any(on_network(r) for r in records)
+            else:
+                shown = any(r.kind == kind for r in direct(records)) or item in missing
+            if shown:
                 out.append(Figure(item, CHART_TITLES.get(item, item), caption(item, records, environment),
                                   missing.get(item, "")))
             continue
@@ -152,16 +171,31 @@ def _blocks(key: str, records: Sequence[Record], environment: dict[str, Any],
 
 def outline(environment: dict[str, Any], records: Sequence[Record], missing: dict[str, str],
             title: str) -> Document:
-    """The whole report as data; ``missing`` maps each chart not shown to the reason."""
-    ans = answer(records, environment)
-    found = sectioned(records)
+    """The whole report as data; ``missing`` maps each chart not shown to the reason.
+
+    Every section but the free-threading one reads the records of the run's first interpreter
+    (:func:`bench.present.interpreters.primary`); that one compares them all.
+    """
+    from bench.present.ftfindings import section as free_threading
+
+    main = primary(records, environment)
+    ans = answer(main, environment)
+    found = sectioned(main)
     sections = []
     for key, heading in SECTIONS:
         notes = [n for n in ans.notes if n.key in SECTION_NOTES.get(key, ())]
-        section = Section(key, heading, found.get(key, []), notes, _blocks(key, records, environment, missing))
+        section = Section(key, heading, found.get(key, []), notes, _blocks(key, main, environment, missing))
         if section.findings or section.blocks:
             sections.append(section)
-    return Document(title, summary(environment, records), ans, sections)
+    compared = free_threading(records, environment)
+    if compared is not None:
+        sections.append(compared)
+    facts = summary(environment, records)
+    names = interpreters_in(records, environment)
+    if len(names) > 1:
+        facts.append(("interpreters", f"{', '.join(names)}; every section but the free-threading one shows "
+                                      f"{names[0]}"))
+    return Document(title, facts, ans, sections)
 
 
 def toc(doc: Document, tail: Iterable[tuple[str, str]] = ()) -> list[tuple[str, str]]:

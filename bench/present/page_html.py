@@ -46,7 +46,7 @@ def cell_class(text: str, column: str) -> str:
         return "fail" if text != "hung" else "err"
     if text.startswith("ok"):
         return "ok"
-    if column == "verdict" and text == "disagree":
+    if (column == "verdict" and text == "disagree") or (column == "same verdict" and text == "DIFFERS"):
         return "fail"
     # the resilience table: a strategy that waited, never came back, answered wrong or left a connection behind
     if column == "verdict" and (text.startswith(("wrong", "stalls", "fails slowly")) or "no recovery" in text):

@@ -34,7 +34,9 @@ from bench.present import charts, page_html, page_md
 from bench.present.answer import answer, to_json
 from bench.present.common import LOAD_ORDER, impls_of, of_kind
 from bench.present.findings import findings
+from bench.present.interpreters import primary
 from bench.present.model import model_rows
+from bench.present.network import NETWORK_TITLE, network_rows
 from bench.present.outline import CHART_TITLES, Document, outline
 from bench.present.tables import (
     db_rows,
@@ -76,6 +78,7 @@ def sections(records: Sequence[Record]) -> list[Table]:
         ("Request scenario: request context on a Local x connection strategy", request_rows(records)),
         ("Scaling over processes: efficiency = ops/s(P) / (P x ops/s(P=1)); CPU seconds of the clients and the "
          "server over the same span", scaling_rows(records)),
+        (NETWORK_TITLE, network_rows(records)),
     ]
     return [(title, header, rows) for title, (header, rows) in tables if rows]
 
@@ -117,7 +120,7 @@ def _title(records: Sequence[Record]) -> str:
 
 
 def _document(environment: dict[str, Any], records: Sequence[Record], available: Iterable[str]) -> Document:
-    return outline(environment, records, _missing(records, available), _title(records))
+    return outline(environment, records, _missing(primary(records, environment), available), _title(records))
 
 
 def write_html(environment: dict[str, Any], records: Sequence[Record], charts_dir: str | os.PathLike[str],
@@ -176,7 +179,7 @@ def write_answer(environment: dict[str, Any], records: Sequence[Record], out_pat
     """Write ``answer.json`` (:func:`bench.present.answer.to_json`); return its path."""
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    document = sanitise(to_json(answer(records, environment), environment))
+    document = sanitise(to_json(answer(primary(records, environment), environment), environment))
     atomic_write_text(out, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
     return out
 
@@ -190,7 +193,7 @@ def render_report(sources: Sources, out_dir: str | os.PathLike[str], *,
     out = Path(out_dir)
     environment, records, problems = load_records(sources)
     notes: list[str] = []
-    charts.draw_all(records, out / "charts", formats=formats, notes=notes)
+    charts.draw_all(primary(records, environment), out / "charts", formats=formats, notes=notes)
     problems = [*problems, *(n for n in notes if ": skipped: " not in n)]
     page = write_html(environment, records, out / "charts", out / "report.html", problems)
     md = write_markdown(environment, records, "charts", out / "REPORT.md", problems)

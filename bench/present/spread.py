@@ -47,11 +47,13 @@ def spread(values: Iterable[float | None]) -> Spread:
 
 
 def coordinates(rec: Measured) -> tuple[Any, ...]:
-    """What makes two records the same cell measured again (everything but the repeat)."""
+    """What makes two records the same cell measured again (everything but the repeat); the round trip asked for
+    (``rtt_set_ms``) is one of them (None for a cell without one)."""
+    rtt = known(rec.rtt_set_ms)
     if isinstance(rec, StackRecord):
-        return ("stack", rec.server, rec.workers, rec.impl, rec.strategy, rec.concurrency, known(rec.load))
+        return ("stack", rec.server, rec.workers, rec.impl, rec.strategy, rec.concurrency, known(rec.load), rtt)
     impl = rec.impl if isinstance(rec, RequestRecord) else None
-    return (rec.kind, impl, rec.strategy, rec.load, rec.concurrency, known(rec.processes) or 1)
+    return (rec.kind, impl, rec.strategy, rec.load, rec.concurrency, known(rec.processes) or 1, rtt)
 
 
 @dataclass(frozen=True)

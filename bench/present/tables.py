@@ -14,6 +14,7 @@ from bench.cell.probes import JUDGED, PROBES
 from bench.present.common import (
     Workload,
     cell_of,
+    direct,
     impls_of,
     loads_of,
     of_kind,
@@ -78,6 +79,23 @@ def micro_rows(records: Sequence[Record], impl_order: Iterable[str] = ()) -> tup
     return ["impl (ns per op ± MAD, x threading.local)", *ops], rows
 
 
+def parallel_rows(records: Sequence[Record]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: one row per Local x op of the 1-thread / 2-thread cell: ns per access and ops/s per thread
+    at 1 and at 2 threads, and the scaling (ops/s of each of 2 / ops/s of 1)."""
+    from bench.present.palette import IMPL_COLOURS
+    from bench.records.kinds import ParallelRecord
+
+    recs = [r for r in records if isinstance(r, ParallelRecord)]
+    impls = ordered((r.impl for r in recs), IMPL_COLOURS)
+    by = {(r.impl, r.op): r for r in recs}
+    ops = list(dict.fromkeys(r.op for r in recs))
+    rows = [[impl, op, f"{known(r.ns_1) or 0:.1f}", f"{known(r.ns_2) or 0:.1f}", f"{r.ops_per_s_1:,.0f}",
+             f"{r.ops_per_s_2:,.0f}", f"{r.scaling:.2f}"]
+            for impl in impls for op in ops if (r := by.get((impl, op))) is not None]
+    return ["impl", "op", "ns/access, 1 thread", "ns/access, each of 2", "ops/s, 1 thread", "ops/s, each of 2",
+            "scaling"], rows
+
+
 #: ``silent wrong`` leads: another operation's reply returned as success is what a user cannot see.  Counts are
 #: exact shares of every operation over the repeats; figures are the median (range, n) over the repeats; a cell
 #: that failed shows what failed instead of a speed.
@@ -138,7 +156,8 @@ def _db_row(cell: SpreadCell) -> list[str]:
 
 
 def _cells_of(records: Sequence[Record], kind: str) -> list[SpreadCell]:
-    return [cell for cell in cells(records) if cell.first.kind == kind]
+    """The direct cells of ``kind`` (cells run with ``--rtt`` are the network table's)."""
+    return [cell for cell in cells(direct(records)) if cell.first.kind == kind]
 
 
 def db_rows(records: Sequence[Record]) -> tuple[list[str], list[list[str]]]:
@@ -218,12 +237,12 @@ def scaling_rows(records: Iterable[Record]) -> tuple[list[str], list[list[str]]]
     concurrency.
     """
     groups: dict[tuple[Any, ...], dict[int, SpreadCell]] = {}
-    for cell in cells(records):
+    for cell in cells(direct(records)):
         r = cell.first
         if isinstance(r, (DbRecord, RequestRecord)):
             groups.setdefault(cell_of(r), {})[known(r.processes) or 1] = cell
     rows = []
-    for (kind, impl, strategy, load, c), by_p in groups.items():
+    for (kind, impl, strategy, load, c, _rtt), by_p in groups.items():
         if len(by_p) < 2:
             continue
         one = by_p[1].of(correct_per_s).median if 1 in by_p else None
@@ -282,7 +301,7 @@ def stack_process_rows(records: Sequence[Record]) -> tuple[list[str], list[list[
     """Header and rows: one row per server process of every real-stack cell that ran more than one (``pid`` ``-``:
     requests that got no reply, so named no process), repeat by repeat (``repeat`` 1-based)."""
     rows = []
-    for r in of_kind(records, "stack"):
+    for r in of_kind(direct(records), "stack"):
         shares = r.per_process or []
         if len([s for s in shares if s.get("pid") is not None]) < 2:
             continue

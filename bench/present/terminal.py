@@ -30,7 +30,9 @@ def print_answer(sources: Sources, *, out: IO[str] | None = None, report_dir: Pa
     environment, records, _problems = load_records(sources)
     if not records:
         return False
-    ans = answers.answer(records, environment)
+    from bench.present.interpreters import primary
+
+    ans = answers.answer(primary(records, environment), environment)
     header, rows = answers.table(ans)
     stream = out or sys.stdout
     console = Console(file=stream, highlight=False, soft_wrap=False)

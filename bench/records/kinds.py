@@ -13,74 +13,35 @@ output, and a sink writing or a reader reading stored files.  Everything in betw
 objects.  The format's history is ``docs/schema.md``.
 """
 
-from typing import Any, Literal, TypeVar
+from typing import Literal
 
-import msgspec
-from msgspec import UNSET, UnsetType
-
+from bench.records.base import UNSET, Counts, Facts, Null, Record, UnsetType, known
+from bench.records.faultkind import NETWORK_FAULTS, FaultRecord
 from bench.records.latency import HistogramField
 
 __all__ = [
     "NETWORK_FAULTS", "UNSET", "CeilingRecord", "DbOverheadRecord", "DbRecord", "FaultRecord", "MicroRecord",
+    "ParallelRecord",
     "ProbeRecord", "Record", "RequestRecord", "StackRecord", "UnsetType", "known",
 ]
 
-T = TypeVar("T")
 
-#: The type of an optional field (``Null[int]``: an int, null, or absent): a writer may set any of them to None.
-Null = T | None | UnsetType
-Counts = dict[str, int]
-Facts = dict[str, Any]
+class _OnInterpreter(Record, kw_only=True):
+    """Which interpreter a cell ran on, measured in the cell (:mod:`bench.cell.interpreter`); absent in older records.
 
+    ``interpreter`` is the short name (``3.14t``), ``python`` the version, ``free_threaded`` the build, ``gil``
+    whether the GIL was on at the end of the cell (after every import), ``gil_enabled_by`` the modules that turned
+    it back on in a free-threaded build.
+    """
 
-#: The fault scenarios that act on the network (``ctxbench faults``): the resilience table's columns, in order.
-NETWORK_FAULTS: tuple[str, ...] = ("partition", "reset", "idle-timeout", "latency-spike")
-
-
-def known(value: T | UnsetType) -> T | None:
-    """``value``, or None when the field was absent (UNSET): for reading where absent and null mean the same."""
-    return None if value is UNSET else value
-
-
-class Record(msgspec.Struct, kw_only=True, tag_field="kind", repr_omit_defaults=True):
-    """A stored record; its class is its kind (:attr:`kind`, the JSON ``kind`` field)."""
-
-    @property
-    def kind(self) -> str:
-        """The record's kind, as written in its JSON form (``"db"``, ``"stack"``, ...)."""
-        return str(self.__struct_config__.tag)
-
-    def replace(self: Any, **changes: Any) -> Any:
-        """A copy with ``changes`` applied (the record itself is left as it is)."""
-        return msgspec.structs.replace(self, **changes)
-
-    # The JSON view: a record read by key as its JSON form would be (an UNSET field is a missing key).  For
-    # scripts and tests that read records as mappings; code in bench/ reads attributes.
-    def __getitem__(self, name: str) -> Any:
-        value = getattr(self, name, UNSET) if name != "kind" else self.kind
-        if value is UNSET:
-            raise KeyError(name)
-        return value
-
-    def get(self, name: str, default: Any = None) -> Any:
-        """The field ``name`` as a JSON object's ``get`` would return it (``default`` when absent)."""
-        try:
-            return self[name]
-        except KeyError:
-            return default
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.get(name, UNSET) is not UNSET
-
-    def __iter__(self) -> Any:
-        return iter(self.keys())
-
-    def keys(self) -> list[str]:
-        """The fields present (``kind`` first), as in the JSON form."""
-        return ["kind", *(f for f in self.__struct_fields__ if getattr(self, f) is not UNSET)]
+    interpreter: Null[str] = UNSET
+    python: Null[str] = UNSET
+    free_threaded: Null[bool] = UNSET
+    gil: Null[bool] = UNSET
+    gil_enabled_by: Null[list[str]] = UNSET
 
 
-class ProbeRecord(Record, kw_only=True, tag="probe"):
+class ProbeRecord(_OnInterpreter, kw_only=True, tag="probe"):
     """One isolation probe of one impl under one load (``ctxbench locals``)."""
 
     impl: str
@@ -96,7 +57,7 @@ class ProbeRecord(Record, kw_only=True, tag="probe"):
     traceback: Null[str] = UNSET
 
 
-class MicroRecord(Record, kw_only=True, tag="micro"):
+class MicroRecord(_OnInterpreter, kw_only=True, tag="micro"):
     """The cost of one op on one impl, over fresh processes (the micro harness)."""
 
     impl: str
@@ -112,6 +73,33 @@ class MicroRecord(Record, kw_only=True, tag="micro"):
     ratio_to_threading_local: Null[float] = UNSET  # None when the reference was not measured
 
 
+class ParallelRecord(_OnInterpreter, kw_only=True, tag="parallel"):
+    """One op on one Local run by 1 thread, then by 2 threads at once, each on its own value, for a fixed time.
+
+    ``ops_per_s_1``: the one thread's ops/s; ``ops_per_s_2``: each of the two threads' ops/s (median over threads
+    and rounds); ``scaling`` = ``ops_per_s_2 / ops_per_s_1`` (1: no contention; 0.5: the two threads took turns,
+    as the GIL makes them).  ``ns_1`` / ``ns_2`` are the same as nanoseconds per access, the timing loop included.
+    """
+
+    impl: str
+    op: str
+    ops_per_s_1: float
+    ops_per_s_2: float
+    scaling: float
+    ns_1: Null[float] = UNSET
+    ns_2: Null[float] = UNSET
+    #: The same ratio from the least disturbed rounds: the best one-thread round, and the best round of the pair
+    #: (the mean of its two threads) -- on a machine shared with other work, what the threads can do undisturbed.
+    scaling_best: Null[float] = UNSET
+    values_1: Null[list[float]] = UNSET  # ops/s of the one thread, per round
+    values_2: Null[list[float]] = UNSET  # ops/s of each of the two threads, per round (the two of a round together)
+    processes: Null[int] = UNSET
+    rounds: Null[int] = UNSET  # rounds per process
+    window_s: Null[float] = UNSET  # seconds each thread count ran, per round
+    cores: Null[int] = UNSET
+    machine_load_1m: Null[list[float]] = UNSET  # the 1-minute load average at the start of each process
+
+
 class CeilingRecord(Record, kw_only=True, tag="ceiling"):
     """The server's own capacity at one concurrency (mysqlslap); already copied into every db record."""
 
@@ -122,7 +110,24 @@ class CeilingRecord(Record, kw_only=True, tag="ceiling"):
     ops_per_s: Null[float] = UNSET
 
 
-class _LocustFields(Record, kw_only=True):
+class _Network(_OnInterpreter, kw_only=True):
+    """The network a db, request or stack cell ran over, when it was run with a round trip (``--rtt``): all absent
+    otherwise.  Times in milliseconds; ``rtt_ms`` and its percentiles are measured (``SELECT 1`` pings through the
+    path the cell used, just before it), never the setting."""
+
+    rtt_set_ms: Null[float] = UNSET  # the round trip asked for (0: direct, no proxy)
+    rtt_ms: Null[float] = UNSET  # the measured round trip the cell ran at: the median ping
+    rtt_p10_ms: Null[float] = UNSET
+    rtt_p90_ms: Null[float] = UNSET
+    rtt_pings: Null[int] = UNSET  # pings timed
+    rtt_direct_ms: Null[float] = UNSET  # the median ping straight to the server, no proxy
+    proxy_cost_ms: Null[float] = UNSET  # through the proxy at 0 minus direct: its own cost (null when direct)
+    #: What the round trip alone allows: the connections that can wait on the network at once (1 for a strategy
+    #: whose checkouts exclude each other, else the total concurrency) per measured round trip.
+    rtt_bound_ops_per_s: Null[float] = UNSET
+
+
+class _LocustFields(_Network, kw_only=True):
     """``load: "locust"`` (``ctxbench locust``): one record merged from the Locust workers' reports."""
 
     users: Null[int] = UNSET  # Locust users in total
@@ -259,90 +264,6 @@ class DbOverheadRecord(Record, kw_only=True, tag="db-overhead"):
     recording_cost_share: Null[float] = UNSET
     harness_cost_share: Null[float] = UNSET
     server_url: Null[str] = UNSET
-
-
-class FaultRecord(Record, kw_only=True, tag="fault"):
-    """One fault scenario on one strategy x load (``ctxbench faults``); the scenario's own fields follow."""
-
-    scenario: str
-    strategy: str
-    load: str
-    concurrency: int
-    outcome: Null[str] = UNSET
-    problem: Null[str] = UNSET  # None when the strategy behaved as the scenario demands
-    errors: Null[Counts] = UNSET
-    error_count: Null[int] = UNSET
-    error_codes: Null[Counts] = UNSET
-    error_samples: Null[dict[str, str]] = UNSET
-    wrong_results: Null[int] = UNSET
-    ops: Null[int] = UNSET
-    ops_per_s: Null[float] = UNSET
-    leaked_connections: Null[int] = UNSET
-    cell_wall_s: Null[float] = UNSET
-    attempts: Null[int] = UNSET
-    latency_ms: Null[dict[str, float | None]] = UNSET  # the cell's, as in DbRecord
-    latency_hist: Null[HistogramField] = UNSET  # the cell's histogram, as in DbRecord
-    cell: Null[Facts] = UNSET  # the whole db record of the cell, in its JSON form
-    # kill / restart: the fault's timing and the recovery it allowed
-    down_s: Null[float] = UNSET
-    stop_s: Null[float] = UNSET
-    restart_s: Null[float] = UNSET
-    downtime_s: Null[float] = UNSET
-    fault_not_injected: Null[str] = UNSET
-    note: Null[str] = UNSET
-    errors_before_fault: Null[int] = UNSET
-    time_to_first_error_s: Null[float] = UNSET
-    ops_per_s_before: Null[float] = UNSET
-    errors_during_outage: Null[int] = UNSET
-    errors_after_restart: Null[int] = UNSET
-    observed_after_restart_s: Null[float] = UNSET
-    first_ok_after_restart_s: Null[float] = UNSET
-    recovered: Null[bool] = UNSET
-    recovery_s: Null[float] = UNSET
-    ops_per_s_after: Null[float] = UNSET
-    throughput_after_ratio: Null[float] = UNSET
-    # max-connections
-    max_connections: Null[int] = UNSET
-    errors_1040: Null[int] = UNSET
-    crashed: Null[bool] = UNSET
-    threads_connected_before: Null[int] = UNSET
-    threads_connected_after: Null[int] = UNSET
-    open_after_close: Null[int] = UNSET
-    max_used_connections: Null[int] = UNSET
-    # hang
-    hang_after_s: Null[float] = UNSET
-    hung_phase: Null[str] = UNSET
-    unfinished_workers: Null[int] = UNSET
-    ended_by: Null[str] = UNSET
-    cell_processes_left: Null[list[int]] = UNSET
-    next_cell: Null[Facts] = UNSET
-    # soak
-    duration_s: Null[float] = UNSET
-    rss_mib: Null[Facts] = UNSET
-    within_bound: Null[bool] = UNSET
-    storage_growths: Null[int] = UNSET
-    # the network faults (NETWORK_FAULTS): the fault as done, then what the strategy did
-    path: Null[str] = UNSET  # "proxy" (the user-space delay proxy) or "netns" (a veth link taken down)
-    partition_s: Null[float] = UNSET
-    spike_rtt_ms: Null[float] = UNSET
-    spike_s: Null[float] = UNSET
-    reset_links: Null[int] = UNSET  # connections the proxy reset at once
-    wait_timeout_s: Null[int] = UNSET  # idle-timeout: the server's wait_timeout during the cell
-    idle_gaps: Null[list[list[float]]] = UNSET
-    hang_bound_s: Null[float] = UNSET  # the cell's watchdog
-    fault_in_window_s: Null[float] = UNSET  # when the fault began, from the window's start
-    healed_in_window_s: Null[float] = UNSET  # when the network was whole again (the spike ended), likewise
-    errors_during_fault: Null[int] = UNSET
-    errors_after_heal: Null[int] = UNSET
-    observed_after_heal_s: Null[float] = UNSET
-    first_ok_after_heal_s: Null[float] = UNSET
-    ops_per_s_during: Null[float] = UNSET
-    stuck_bound_s: Null[float] = UNSET
-    stuck_ops: Null[int] = UNSET  # operations that waited past stuck_bound_s (ended, failed or still waiting)
-    longest_wait_s: Null[float] = UNSET  # the longest wait of any operation, failed and unfinished ones included
-    bursts: Null[list[Facts]] = UNSET  # idle-timeout: per burst after a gap, its errors and first right reply
-    proxy: Null[Facts] = UNSET  # the proxy's counts at the end (accepted, resets, links)
-    verdict: Null[str] = UNSET  # bench.present.resilience.verdict: hung, wrong results, fails fast; recovers ...
 
 
 class StackRecord(_LocustFields, kw_only=True, tag="stack"):

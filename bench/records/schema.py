@@ -24,6 +24,7 @@ from bench.records.kinds import (
     DbRecord,
     FaultRecord,
     MicroRecord,
+    ParallelRecord,
     ProbeRecord,
     Record,
     RequestRecord,
@@ -36,15 +37,15 @@ SCHEMA_VERSION = 1
 #: Every record kind and its type.
 SCHEMAS: dict[str, type[Record]] = {
     cls.__struct_config__.tag: cls  # type: ignore[misc]
-    for cls in (ProbeRecord, MicroRecord, DbRecord, RequestRecord, CeilingRecord, DbOverheadRecord, FaultRecord,
-                StackRecord)
+    for cls in (ProbeRecord, MicroRecord, ParallelRecord, DbRecord, RequestRecord, CeilingRecord, DbOverheadRecord,
+                FaultRecord, StackRecord)
 }
 #: The kinds a run directory holds: what charts, the report and the gate read (``fault``: ``ctxbench faults
 #: --json`` beside a run's cells, or alone; the report's Resilience section).
-RUN_KINDS: frozenset[str] = frozenset({"probe", "micro", "db", "request", "ceiling", "stack", "fault"})
+RUN_KINDS: frozenset[str] = frozenset({"probe", "micro", "parallel", "db", "request", "ceiling", "stack", "fault"})
 #: Any record, as msgspec decodes it (the ``kind`` field picks the type).
-AnyRecord = ProbeRecord | MicroRecord | DbRecord | RequestRecord | CeilingRecord | DbOverheadRecord | FaultRecord \
-    | StackRecord
+AnyRecord = ProbeRecord | MicroRecord | ParallelRecord | DbRecord | RequestRecord | CeilingRecord | DbOverheadRecord \
+    | FaultRecord | StackRecord
 
 
 def required_fields(kind: str) -> tuple[str, ...]:
@@ -55,7 +56,8 @@ def required_fields(kind: str) -> tuple[str, ...]:
 #: Required fields that hold a count (an int, never a bool) or a number, per kind: named in the reason.
 _INT_FIELDS: dict[str, tuple[str, ...]] = {"db": ("concurrency",), "request": ("concurrency",),
                                            "stack": ("concurrency", "workers"), "fault": ("concurrency",)}
-_NUMBER_FIELDS: dict[str, tuple[str, ...]] = {"micro": ("ns_median",)}
+_NUMBER_FIELDS: dict[str, tuple[str, ...]] = {"micro": ("ns_median",),
+                                              "parallel": ("ops_per_s_1", "ops_per_s_2", "scaling")}
 
 
 def _is_count(value: Any) -> bool:

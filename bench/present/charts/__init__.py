@@ -2,10 +2,12 @@
 
 What is promised
     :func:`draw_all` draws every chart whose records are present and returns the files it wrote, with
-    stable names (``isolation``, ``cost_per_op``, ``throughput``, ``latency``, ``errors``, ``request``, ``stack``;
-    ``.png`` and ``.svg``).  A chart whose records are absent is not drawn: the reason is logged, appended
-    to ``notes`` when a list is passed, and available beforehand from :func:`skip_reasons`, so a report can
-    say why it is missing.  Records are read by :func:`bench.records.read.load_records`.
+    stable names (``isolation``, ``cost_per_op``, ``throughput``, ``latency``, ``errors``, ``request``, ``stack``,
+    ``network``; ``.png`` and ``.svg``).  Cells run with a round trip (``--rtt``) are drawn in the network chart only;
+    every other chart reads the direct cells (:func:`bench.present.common.direct`).  A chart whose records are
+    absent is not drawn: the reason is logged, appended to ``notes`` when a list is passed, and available
+    beforehand from :func:`skip_reasons`, so a report can say why it is missing.  Records are read by
+    :func:`bench.records.read.load_records`.
 
     Every chart has a title saying what it shows and a subtitle saying how it was measured (window, runs per
     cell, and the machine when ``environment`` is passed), units on its axes and a legend placed outside the
@@ -36,10 +38,11 @@ from bench.present.charts.figure import FORMATS, PNG_DPI, STYLE, save
 from bench.present.charts.how import machine_text
 from bench.present.charts.isolation import draw_isolation
 from bench.present.charts.latency import draw_latency
+from bench.present.charts.network import draw_network
 from bench.present.charts.request import draw_request
 from bench.present.charts.stack import draw_stack
 from bench.present.charts.throughput import draw_throughput
-from bench.present.common import of_kind, one_per_cell, skipped
+from bench.present.common import direct, of_kind, on_network, one_per_cell, skipped
 from bench.records.kinds import DbRecord, Record, RequestRecord, StackRecord
 from bench.records.read import keep_valid
 
@@ -62,11 +65,14 @@ CHARTS: dict[str, str] = {
                "wrong / errors)",
     "stack": "the real stack: server x impl / strategy, correct replies/s or what failed (silent wrong / wrong "
              "Local / errors)",
+    "network": "correct ops/s against the measured round trip per strategy, log-log, the round trip's bounds (in "
+               "flight / RTT: C/RTT dashed, 1/RTT dotted) in grey, the share of its bound beside each point; failed "
+               "cells named, no speed",
 }
 #: Which record kind each chart is drawn from.
 CHART_KIND: dict[str, str] = {
     "isolation": "probe", "cost_per_op": "micro", "throughput": "db", "latency": "db", "errors": "db",
-    "request": "request", "stack": "stack",
+    "request": "request", "stack": "stack", "network": "network",
 }
 DRAWERS: dict[str, Callable[[list[Record], str | None], Figure | None]] = {
     "isolation": draw_isolation,
@@ -76,6 +82,7 @@ DRAWERS: dict[str, Callable[[list[Record], str | None], Figure | None]] = {
     "errors": draw_errors,
     "request": draw_request,
     "stack": draw_stack,
+    "network": draw_network,
 }
 #: Why a chart of each kind has nothing to draw when no record of that kind is there.
 NO_RECORDS: dict[str, str] = {
@@ -84,19 +91,24 @@ NO_RECORDS: dict[str, str] = {
     "db": "no db records (no database run, or no server)",
     "request": "no request-scenario records",
     "stack": "no real-stack records (run `ctxbench stack`, or the run used --no-stack)",
+    "network": "no cell ran with a round trip (--rtt)",
 }
 
 
 def skip_reasons(records: Sequence[Record]) -> dict[str, str]:
     """Chart name -> why it will not be drawn from these records (charts that will be drawn are absent)."""
     reasons: dict[str, str] = {}
+    plain = direct(records)
     for name, kind in CHART_KIND.items():
-        recs = of_kind(records, kind)
+        recs = [r for r in records if on_network(r)] if kind == "network" else of_kind(plain, kind)
         cells = [r for r in recs if isinstance(r, (DbRecord, RequestRecord, StackRecord))]
-        if not recs:
+        if not recs and kind != "network" and any(r.kind == kind for r in records):
+            reasons[name] = f"every {kind} cell ran with a round trip (--rtt): see the network chart"
+        elif not recs:
             reasons[name] = NO_RECORDS[kind]
         elif cells and all(r.outcome == "skipped" for r in cells):
-            reasons[name] = f"every {kind} cell was skipped ({cells[0].reason or 'no server'})"
+            what = "cell with a round trip" if kind == "network" else f"{kind} cell"
+            reasons[name] = f"every {what} was skipped ({cells[0].reason or 'no server'})"
         elif name == "latency" and not any((r.latency_ms or {}).get("p50") for r in cells):
             reasons[name] = "no db record carries a latency"
     return reasons
@@ -130,7 +142,7 @@ def draw_all(records: Sequence[Record], out_dir: Path, *, formats: Sequence[str]
                 for fmt in formats:
                     (out_dir / f"{name}.{fmt}").unlink(missing_ok=True)
                 continue
-            fig = draw(drawable, machine)
+            fig = draw(drawable if name == "network" else direct(drawable), machine)
             if fig is None:
                 said.append(f"{name}: skipped: nothing to draw")
                 continue
