@@ -158,7 +158,8 @@ def test_gevent_error_labels(matrix: dict[tuple[Any, ...], dict[str, Any]]) -> N
 
 def test_lock_type_is_the_loads(matrix: dict[tuple[Any, ...], dict[str, Any]]) -> None:
     assert matrix["locked", "threads", 4, None]["strategy_facts"]["lock_type"] == "_thread.lock"
-    assert matrix["locked", "gevent", 4, None]["strategy_facts"]["lock_type"].startswith("gevent.")
+    if "gevent" in LOADS:
+        assert matrix["locked", "gevent", 4, None]["strategy_facts"]["lock_type"].startswith("gevent.")
 
 
 def test_server_sees_what_pools_add(matrix: dict[tuple[Any, ...], dict[str, Any]]) -> None:
@@ -191,7 +192,7 @@ def test_records_have_every_field(matrix: dict[tuple[Any, ...], dict[str, Any]])
 
 def test_ratio_to_own(matrix: dict[tuple[Any, ...], dict[str, Any]]) -> None:
     rows = ratio_to_own(list(matrix.values()))
-    assert {(row["load"], row["concurrency"]) for row in rows} == {("threads", 4), ("gevent", 4)}
+    assert {(row["load"], row["concurrency"]) for row in rows} == {(load, 4) for load in LOADS}
     assert all(row["ratio"] > 0 for row in rows)
 
 
