@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from bench.cli.args import add_db_selection, add_repeats, add_rtt, check_writable, db_selection, repeats_of
+from bench.cli.driverargs import add_driver
 from bench.errors import EXIT_ERROR, EXIT_OK
 from bench.plan.matrix import COMMAND_REPEATS
 
@@ -14,6 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("db", help="connection strategies against a real MySQL server, and the request scenario")
     add_db_selection(p)
     add_rtt(p, "default: none, every cell direct and no round trip measured")
+    add_driver(p, "default: none, every cell over PyMySQL")
     add_repeats(p, f"default: {COMMAND_REPEATS}; every db and request cell; the ceiling is measured once")
     p.add_argument("--json", type=Path, metavar="PATH",
                    help="write {environment, records} here (rewritten as each cell ends)")
@@ -27,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from bench.exec.pipeline import MemorySink, Pipeline
     from bench.exec.session import open_server
     from bench.plan.cells import plan_db, with_repeats
+    from bench.present.drivers import DRIVERS_TITLE, driver_rows
     from bench.present.network import NETWORK_TITLE, network_rows
     from bench.present.tables import db_rows, print_table, request_rows, scaling_rows
     from bench.records.environment import fingerprint, load_average
@@ -54,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
     header, rows = network_rows(records)
     if rows:
         print_table(NETWORK_TITLE, header, rows)
+    header, rows = driver_rows(records)
+    if rows:
+        print_table(DRIVERS_TITLE, header, rows)
     if args.json:
         print(f"records written to {args.json}")
     skipped = bool(records) and all(getattr(r, "outcome", None) == "skipped" for r in records)

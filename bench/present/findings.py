@@ -184,22 +184,26 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("requests", "Request scenario: a request context on a Local beside a strategy"),
     ("stack", "The real stack"), ("model", "Does the model predict the real stack?"),
     ("network", "Network: throughput against the round trip to the database"),
+    ("drivers", "MySQL drivers: speed, CPU, connect cost, and which block the event loop"),
 )
 
 
 def sectioned(records: Sequence[Record]) -> dict[str, list[str]]:
     """Every key finding by section (:data:`SECTIONS`), silent wrong replies first in their sections."""
+    from bench.present.drivers import driver_findings
     from bench.present.model import model_findings
     from bench.present.network import network_findings
 
     network = network_findings(records)
+    drivers = driver_findings(records)
     records = one_per_cell(direct(records))  # a cell also run as several processes: read from its one-process record
     silent = silent_findings(records)
     of_requests = [f for f in silent if f.startswith("In the request scenario")]
     return {"locals": locals_findings(records), "database": [*(f for f in silent if f not in of_requests),
                                                              *db_findings(records)],
             "requests": [*of_requests, *request_findings(records)],
-            "stack": stack_findings(records), "model": model_findings(records), "network": network}
+            "stack": stack_findings(records), "model": model_findings(records), "network": network,
+            "drivers": drivers}
 
 
 def findings(records: Sequence[Record]) -> list[str]:

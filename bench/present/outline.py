@@ -16,6 +16,7 @@ from typing import Any
 from bench.present import charts
 from bench.present.answer import Answer, answer
 from bench.present.common import LOAD_ORDER, direct, impls_of, of_kind, on_network
+from bench.present.drivers import DRIVERS_TITLE, driver_rows
 from bench.present.findings import SECTIONS, sectioned
 from bench.present.footnotes import Note
 from bench.present.model import model_rows
@@ -94,6 +95,7 @@ LAYOUT: dict[str, tuple[str | tuple[str, Rows], ...]] = {
     "model": ((("Does the model predict the real stack? Each stack cell beside the in-process cells that claim "
                 "to predict it"), model_rows),),
     "network": ("network", (NETWORK_TITLE, network_rows)),
+    "drivers": ((DRIVERS_TITLE, driver_rows),),
 }
 #: Section -> the note keys shown in it.
 SECTION_NOTES = {"database": ("tls", "lock", "pool"), "stack": ("nagle",)}
