@@ -231,6 +231,23 @@ def test_many_short_stalls_block_by_share_and_a_pending_wake_up_counts() -> None
     assert out["hub"]["longest_stall_ms"] == pytest.approx(1000.0) and out["hub"]["blocked_share"] > 0.98
 
 
+def test_the_machines_share_of_a_stall_is_taken_off_but_a_loop_that_never_turned_blocks() -> None:
+    busy_machine = _ticker()
+    t = 10.0
+    while t < 11.0:  # 150 ms late every time, 90% of it waiting for a CPU: a loaded machine, not the loop
+        busy_machine.note(t, t + 0.15, machine_share=0.9)
+        t += 0.16
+    busy_machine.stopped_at = 11.0
+    out = busy_machine.fields()
+    assert out["blocks_hub"] is False and out["hub"]["longest_stall_ms"] == pytest.approx(15.0)
+    assert out["hub"]["raw_longest_stall_ms"] == pytest.approx(150.0) and out["hub"]["machine_wait_ms"] > 700
+    hog = _ticker()  # one greenlet held the loop the whole window, on a machine so loaded it mostly waited
+    hog.due, hog.slept_at, hog.stopped_at = 9.6, 9.59, 11.0
+    hog._share = lambda now: 0.95  # type: ignore[method-assign]
+    out = hog.fields()
+    assert out["hub"]["ticks"] == 0 and out["hub"]["longest_stall_ms"] < 100 and out["blocks_hub"] is True
+
+
 # --- errors: one label per MySQL error number, whichever driver raised it
 
 

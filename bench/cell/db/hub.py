@@ -8,9 +8,10 @@ due at ``t`` that runs at ``t + s`` means the loop ran nothing else for about ``
 
 Lateness has a third cause besides the loop's own work and its blocking calls: the machine.  A process waiting for
 a CPU behind others (a shared, loaded machine) wakes late too, through no fault of its loop.  The kernel counts
-that wait (``/proc/thread-self/schedstat``: time spent runnable on a run queue); the ticker reads it at every
-wake-up and takes it off the lateness it can explain, so the verdict judges the loop, not the machine
-(``machine_wait_ms`` says how much was taken off; without schedstat nothing is).
+that wait (``/proc/thread-self/schedstat``: time spent runnable on a run queue); the ticker reads it when it goes
+to sleep and when it wakes, and takes that share of the time off the lateness, so the verdict judges the loop,
+not the machine (``machine_wait_ms`` says how much was taken off; without schedstat nothing is).  A loop that never
+ran the ticker in the whole window blocked the hub whatever the machine did.
 
 Over the measured window it keeps the longest stall and the *blocked share*: the time spent late beyond
 :data:`TOLERANCE_S` (a fair loop busy with many workers is late by a round of their turns, not blocked), over the
@@ -63,43 +64,46 @@ class HubTicker:
         self.interval = interval
         self.tolerance = tolerance
         self.ticks = 0  # wake-ups inside the window
-        self.longest = 0.0  # the longest stall inside the window, the machine's wait taken off (seconds)
+        self.longest = 0.0  # the longest stall inside the window, the machine's share taken off (seconds)
         self.raw_longest = 0.0  # the same as the clock saw it
-        self.blocked = 0.0  # seconds inside the window spent late beyond the tolerance
-        self.machine = 0.0  # seconds of lateness the run queue explains (taken off)
+        self.blocked = 0.0  # seconds inside the window spent late beyond the tolerance (the machine's share off)
+        self.machine = 0.0  # seconds of lateness inside the window the run queue explains (taken off)
         self.over = 0  # stalls longer than BOUND_STALL_S
         self.due: float | None = None  # when the wake-up being waited for is due (perf_counter)
+        self.slept_at = 0.0  # when the ticker went to sleep for it
         self.stopped_at: float | None = None
         self._fd: int | None = None  # the loop thread's schedstat
-        self._queued = 0.0  # its run-queue wait at the last wake-up
+        self._queued = 0.0  # its run-queue wait when the ticker went to sleep
 
-    def note(self, due: float, now: float, queued: float = 0.0) -> None:
-        """A wake-up due at ``due`` ran at ``now``, ``queued`` seconds of the wait since the last one spent on a run
-        queue: count what of its lateness, less the machine's share, falls inside the window."""
+    def note(self, due: float, now: float, machine_share: float = 0.0) -> None:
+        """A wake-up due at ``due`` ran at ``now``; ``machine_share`` of the time since the ticker went to sleep the
+        thread waited on a run queue: count what of the lateness falls inside the window, that share taken off."""
         run = self.run
         if run.t_go is None:
             return
         start, end = run.window
-        machine = min(max(queued, 0.0), max(now - due, 0.0))
-        late_from, raw_until, until = max(due, start), min(now, end), min(now - machine, end)
-        if raw_until <= start or late_from >= end:
+        seg = min(now, end) - max(due, start)
+        if seg <= 0:
             return
+        keep = 1.0 - min(max(machine_share, 0.0), 1.0)
         self.ticks += 1
-        self.machine += machine
-        self.raw_longest = max(self.raw_longest, raw_until - late_from)
-        stall = until - late_from
-        if stall > self.longest:
-            self.longest = stall
-        if now - machine - due > BOUND_STALL_S:
-            self.over += 1
-        blocked_from = max(due + self.tolerance, start)
-        if until > blocked_from:
-            self.blocked += until - blocked_from
+        self.machine += seg * (1.0 - keep)
+        self.raw_longest = max(self.raw_longest, seg)
+        self.longest = max(self.longest, seg * keep)
+        self.over += int((now - due) * keep > BOUND_STALL_S)
+        self.blocked += max(0.0, min(now, end) - max(due + self.tolerance, start)) * keep
 
-    def _wake(self, due: float, now: float) -> None:
-        queued = queue_wait_s(self._fd)
-        self.note(due, now, queued - self._queued)
-        self._queued = queued
+    def _share(self, now: float) -> float:
+        """The share of the time since the ticker went to sleep that its thread waited for a CPU."""
+        span = now - self.slept_at
+        return (queue_wait_s(self._fd) - self._queued) / span if span > 0 else 0.0
+
+    def _sleeping(self, perf: Any) -> float:
+        """Note going to sleep; the wake-up's due time."""
+        self.slept_at = now = perf()
+        self._queued = queue_wait_s(self._fd)
+        self.due = due = now + self.interval
+        return due
 
     def run_greenlet(self) -> None:
         """The ticker as a greenlet (gevent's sleep, on the hub's thread); runs until killed."""
@@ -107,11 +111,11 @@ class HubTicker:
 
         sleep, perf, interval = gevent.sleep, time.perf_counter, self.interval
         self._fd = _open_schedstat()
-        self._queued = queue_wait_s(self._fd)
         while True:
-            self.due = due = perf() + interval
+            due = self._sleeping(perf)
             sleep(interval)
-            self._wake(due, perf())
+            now = perf()
+            self.note(due, now, self._share(now))
 
     async def run_task(self) -> None:
         """The ticker as an asyncio task (on the loop's thread); runs until cancelled."""
@@ -119,36 +123,40 @@ class HubTicker:
 
         sleep, perf, interval = asyncio.sleep, time.perf_counter, self.interval
         self._fd = _open_schedstat()
-        self._queued = queue_wait_s(self._fd)
         while True:
-            self.due = due = perf() + interval
+            due = self._sleeping(perf)
             await sleep(interval)
-            self._wake(due, perf())
+            now = perf()
+            self.note(due, now, self._share(now))
 
     def stop(self) -> None:
         """The workers are done: the window ends here if it had no end (ops mode)."""
         self.stopped_at = time.perf_counter()
 
     def fields(self, now: float | None = None) -> dict[str, Any]:
-        """The record's ``hub`` and ``blocks_hub`` at ``now`` (default: when the workers ended): a wake-up overdue
-        then -- the ticker killed before it ran, or the watchdog ending a cell whose loop is stuck -- counts too."""
+        """The record's ``hub`` and ``blocks_hub`` at ``now`` (default: when the workers ended).
+
+        A wake-up overdue then -- the ticker killed before it ran, or the watchdog ending a cell whose loop is stuck
+        -- counts too.  A loop that never ran the ticker in the whole window (``ticks`` 0 over at least ten ticks'
+        time) blocked the hub whatever the machine did: no other worker could have run either.
+        """
         now = self.stopped_at if now is None else now
-        longest, raw, blocked, over, machine = self.longest, self.raw_longest, self.blocked, self.over, self.machine
-        start, end = self.run.window if self.run.t_go is not None else (0.0, 0.0)
+        pending = HubTicker(self.run, self.interval, self.tolerance)
         due = self.due
-        if now is not None and due is not None and self.run.t_go is not None and now > due and due < end:
-            queued = min(max(queue_wait_s(self._fd) - self._queued, 0.0), now - due)
-            longest = max(longest, min(now - queued, end) - max(due, start))
-            raw = max(raw, min(now, end) - max(due, start))
-            blocked += max(0.0, min(now - queued, end) - max(due + self.tolerance, start))
-            over += int(now - queued - due > BOUND_STALL_S)
-            machine += queued
+        if now is not None and due is not None and now > due:
+            pending.note(due, now, self._share(now))
+        longest = max(self.longest, pending.longest)
+        blocked = self.blocked + pending.blocked
+        start, end = self.run.window if self.run.t_go is not None else (0.0, 0.0)
         span = max(0.0, min(end, now if now is not None else end) - start)
         share = blocked / span if span > 0 else None
-        blocks = longest > BOUND_STALL_S or (share is not None and share > BOUND_SHARE)
+        never = self.ticks == 0 and span >= 10 * self.interval
+        blocks = never or longest > BOUND_STALL_S or (share is not None and share > BOUND_SHARE)
         hub = {"tick_ms": round(self.interval * 1e3, 3), "tolerance_ms": round(self.tolerance * 1e3, 3),
                "ticks": self.ticks, "longest_stall_ms": round(longest * 1e3, 3),
-               "blocked_share": None if share is None else round(share, 4), "stalls_over_bound": over,
-               "raw_longest_stall_ms": round(raw * 1e3, 3), "machine_wait_ms": round(machine * 1e3, 3),
+               "blocked_share": None if share is None else round(share, 4),
+               "stalls_over_bound": self.over + pending.over,
+               "raw_longest_stall_ms": round(max(self.raw_longest, pending.raw_longest) * 1e3, 3),
+               "machine_wait_ms": round((self.machine + pending.machine) * 1e3, 3),
                "window_s": round(span, 4), "bound_stall_ms": BOUND_STALL_S * 1e3, "bound_share": BOUND_SHARE}
         return {"hub": hub, "blocks_hub": bool(blocks)}
