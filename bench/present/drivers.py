@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.present.common import LOAD_ORDER, on_driver, ordered, strategies_of
+from bench.present.dbfindings import join_words
 from bench.present.spread import BLOCKS_HUB, Cell, blocks_hub, cells, correct_per_s, outcome_name, spread
 from bench.present.tables import hub_text, speed, workers_text
 from bench.records.kinds import UNSET, DbRecord, Record, RequestRecord, known
@@ -102,12 +103,17 @@ def _blocking_sentences(found: Sequence[Cell]) -> list[str]:
             longest = spread(hub_longest(c) for c in here)
             out.append(f"Under {load}, no driver blocked the hub (longest stall {_fmt(longest.high)} ms).")
             continue
-        stall = spread(hub_longest(c) for c in here if driver_of(c) in bad)
-        text = (f"Under {load}, {', '.join(bad)} {'blocks' if len(bad) == 1 else 'block'} the hub: every reply was "
-                f"right, but the loop stalled up to {_fmt(stall.high)} ms at a time")
+        blocking = [c for c in here if driver_of(c) in bad]
+        stall = spread(hub_longest(c) for c in blocking)
+        held = all((known(getattr(r, "hub", UNSET)) or {}).get("ticks") == 0 for c in blocking for r in c.records
+                   if blocks_hub(r))
+        how = ("one greenlet held the loop for the whole measured window (the ticker never woke in it)" if held
+               else f"the loop stalled up to {_fmt(stall.high)} ms at a time (the machine's share taken off)")
+        text = (f"Under {load}, {join_words(bad)} {'blocks' if len(bad) == 1 else 'block'} the hub: every reply was "
+                f"right, but {how}")
         if good:
             calm = spread(hub_longest(c) for c in here if driver_of(c) in good)
-            text += f"; {', '.join(good)} did not (longest stall {_fmt(calm.high)} ms)"
+            text += f"; {join_words(good)} did not (longest stall {_fmt(calm.high)} ms)"
         out.append(text + ".")
     return out
 
