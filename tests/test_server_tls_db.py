@@ -246,3 +246,30 @@ def test_asyncio_cells_speak_tls_with_the_settings(tls_server: TlsServer) -> Non
                          DbSelection(strategies=["aiomysql-pool"], loads=["asyncio"], concurrency=[1], duration=0.3,
                                      warmup=0.1), ceiling=False)
     assert wrong["outcome"] == "errors" and "certificate verify failed" in wrong["reason"], wrong.get("reason")
+
+
+def test_every_driver_speaks_tls_with_the_urls_settings(tls_server: TlsServer) -> None:
+    """Each driver gets the URL's CA, host-name check and client certificate in its own keywords (the account requires
+    X509): its cells connect over TLS and none is refused; with another CA each fails on the certificate."""
+    from bench.cell.drivers import DRIVERS, missing
+
+    installed = [name for name in DRIVERS if missing(name) is None]
+    names = ("Connections", "Ssl_accepts", "Aborted_connects")
+    before = tls_server.status(*names)
+    records, errors = run_db(tls_server.target(), DbSelection(strategies=["own-connection", "pooled-tuned"],
+                                                              loads=["threads"], concurrency=[2], duration=0.3,
+                                                              warmup=0.1, drivers=installed), ceiling=False)
+    after = tls_server.status(*names)
+    assert errors == [] and len(records) == 2 * len(installed)
+    for rec in records:
+        assert rec["outcome"] == "ok" and rec["ops"] > 0 and rec["errors"] == {}, (rec["driver"], rec.get("reason"))
+        assert "error" not in rec["connect_close_ms"], rec["connect_close_ms"]
+        assert SECRET not in json.dumps(rec, default=to_json)
+    tls_accepted = after["Ssl_accepts"] - before["Ssl_accepts"]
+    assert after["Connections"] - before["Connections"] - tls_accepted == 1  # the root connection reading ``after``
+    assert after["Aborted_connects"] == before["Aborted_connects"]
+    wrong, _ = run_db(tls_server.target(ca=tls_server.other_ca),
+                      DbSelection(strategies=["own-connection"], loads=["threads"], concurrency=[1], duration=0.3,
+                                  warmup=0.1, drivers=installed), ceiling=False)
+    for rec in wrong:
+        assert rec["outcome"] == "errors" and "certificate" in rec["reason"].lower(), (rec["driver"], rec["reason"])

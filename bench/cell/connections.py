@@ -17,6 +17,8 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from bench.cell import drivers
+
 #: Socket read timeout of the deliberately unsafe ``global`` connections (seconds).  Two
 #: workers that interleave on one connection can leave one of them waiting for a reply the
 #: other consumed; the timeout turns that wait into an error instead of a hang.
@@ -65,9 +67,9 @@ class _Locked:
 
 
 def _pymysql_connect(connect_kwargs: Mapping[str, Any], **extra: Any) -> Any:
-    import pymysql
-
-    return pymysql.connect(**connect_kwargs, **extra)
+    """A connection through the cell's driver (:func:`bench.cell.drivers.current`: PyMySQL unless ``--driver``
+    named another), from PyMySQL's keywords."""
+    return drivers.connect(connect_kwargs, **extra)
 
 
 def close_quietly(conn: Any) -> None:
@@ -162,10 +164,10 @@ class DBUtilsPooled:
     """DBUtils ``PooledDB`` sized to the concurrency; ``PooledDedicatedDBConnection`` is the context manager."""
 
     def __init__(self, connect_kwargs: Mapping[str, Any], concurrency: int, **options: Any) -> None:
-        import pymysql
         from dbutils.pooled_db import PooledDB
 
-        self.pool = PooledDB(pymysql, maxconnections=concurrency, blocking=True, **options, **connect_kwargs)
+        creator = drivers.current().creator  # the pymysql module itself by default
+        self.pool = PooledDB(creator, maxconnections=concurrency, blocking=True, **options, **connect_kwargs)
 
     def checkout(self) -> Any:
         # Its __enter__ returns the proxy, its __exit__ gives the connection back (no commit).
@@ -184,10 +186,9 @@ class DBUtilsPersistent:
     """DBUtils ``PersistentDB``: one connection per thread (per greenlet when patched), ping=0."""
 
     def __init__(self, connect_kwargs: Mapping[str, Any], concurrency: int) -> None:
-        import pymysql
         from dbutils.persistent_db import PersistentDB
 
-        self.db = PersistentDB(pymysql, ping=0, **connect_kwargs)
+        self.db = PersistentDB(drivers.current().creator, ping=0, **connect_kwargs)
         local_type = type(self.db.thread)
         self._local_type = f"{local_type.__module__}.{local_type.__qualname__}"
 

@@ -125,8 +125,11 @@ class SQLAlchemyEngine:
     def __init__(self, connect_kwargs: Mapping[str, Any], concurrency: int, **options: Any) -> None:
         from sqlalchemy import create_engine
 
+        from bench.cell import drivers
+
         kwargs = dict(connect_kwargs)
-        self.engine = create_engine("mysql+pymysql://", creator=lambda: _pymysql_connect(kwargs),
+        # The driver's own dialect (mysql+pymysql:// by default): its ping and its reset are the driver's.
+        self.engine = create_engine(drivers.current().dialect, creator=lambda: _pymysql_connect(kwargs),
                                     pool_size=concurrency, max_overflow=0, **options)
         self._connect = self.engine.raw_connection  # bound once: no attribute lookup per checkout
 
@@ -135,7 +138,7 @@ class SQLAlchemyEngine:
 
     @staticmethod
     def raw(conn: Any) -> Any:
-        return conn.dbapi_connection  # the proxy -> pymysql
+        return conn.dbapi_connection  # the proxy -> the driver's connection
 
     def facts(self) -> dict[str, Any]:
         pool = self.engine.pool

@@ -58,6 +58,8 @@ from bench.cell.connections import (
     pooled,
     pooled_tuned,
 )
+from bench.cell.drivers import DEFAULT as DEFAULT_DRIVER
+from bench.cell.drivers import DRIVERS, is_raw
 from bench.cell.loads import ASYNC_DB_LOADS, DB_LOADS
 from bench.cell.netconnections import (
     NET_TIMEOUT,
@@ -112,6 +114,11 @@ class StrategyInfo:
     #: Where the fault defaults take it, lowest first (ties in table order): the pools (0), then a connection per
     #: operation or per worker (1), then one connection behind a lock (2).
     fault_rank: int = 0
+    #: Whether its blocking form is built over whichever driver the cell names (``--driver``); False: PyMySQL only.
+    drivers: bool = True
+    #: Whether its asyncio form is (it runs a blocking driver in threads: ``to-thread``); the others speak aiomysql
+    #: or asyncmy.
+    adrivers: bool = False
 
     def loads(self) -> tuple[str, ...]:
         """The database loads it serves."""
@@ -136,7 +143,7 @@ STRATEGIES: dict[str, StrategyInfo] = {
                      faults=False),  # wrong with or without a fault
         StrategyInfo("global-reconnect", "the shared connection, reopened by ping(reconnect=True) after an error "
                      "closed it", GlobalReconnect, False, {"read_timeout_s": GLOBAL_READ_TIMEOUT, "reconnect": True},
-                     in_default=False, faults=False),  # unprotected sharing, as ``global``
+                     in_default=False, faults=False, drivers=False),  # unprotected sharing, as ``global``
         StrategyInfo("locked", f"one connection behind threading.Lock (gevent's lock when patched){_AIO}one "
                      "aiomysql connection behind asyncio.Lock", LockedConnection, True, abuild=AioLocked.build,
                      asettings={"driver": "aiomysql"}, fault_rank=2),
@@ -162,7 +169,7 @@ STRATEGIES: dict[str, StrategyInfo] = {
         StrategyInfo("to-thread", "blocking PyMySQL through DBUtils PooledDB (library defaults), each operation in "
                      "asyncio.to_thread", None, True, abuild=ToThread,
                      asettings={"maxconnections": "concurrency", "blocking": True, "ping": 1, "reset": True,
-                                "executor": "asyncio default"}, amodules=()),
+                                "executor": "asyncio default"}, amodules=(), adrivers=True),
         # The variants that exist for network failures (bench.cell.netconnections): only when named, and in the
         # fault scenarios' defaults.
         StrategyInfo("pooled-timeout", f"pooled (DBUtils PooledDB, library defaults) with PyMySQL's {_TIMEOUTS}",
@@ -213,6 +220,30 @@ def check_serves(name: str, load: str) -> None:
     others = ", ".join(n for n in STRATEGIES if serves(n, load))
     raise StrategyError(f"strategy {name!r} does not run under {load} (it runs under "
                         f"{', '.join(STRATEGIES[name].loads())}; under {load}: {others})")
+
+
+def check_driver(name: str, load: str, driver: str | None) -> None:
+    """Raise StrategyError, in one line, unless strategy ``name`` can be built over ``driver`` under ``load`` (None:
+    the default, PyMySQL: every strategy).  A user factory may: it finds the driver in
+    :func:`bench.cell.drivers.current`.  A setting the strategy makes (its timeouts) that the driver lacks is
+    refused too."""
+    if driver is None or name not in STRATEGIES:
+        return
+    info = STRATEGIES[name]
+    if load in ASYNC_DB_LOADS:
+        if not info.adrivers:
+            takes = ", ".join(n for n, i in STRATEGIES.items() if i.adrivers and i.abuild)
+            raise StrategyError(f"strategy {name!r} under {load} speaks its own async driver: --driver {driver} "
+                                f"applies to the blocking loads' strategies and, under {load}, to {takes}")
+        return
+    if not info.drivers and driver != DEFAULT_DRIVER:
+        raise StrategyError(f"strategy {name!r} is a PyMySQL habit (ping(reconnect=True)): it does not run over "
+                            f"driver {driver!r}")
+    timeouts = {key[:-2] for key in {**info.settings} if key.endswith("_timeout_s")}
+    known = DRIVERS.get(driver)
+    lacking = sorted(t for t in timeouts if known is not None and t not in known.timeouts)
+    if lacking:
+        raise StrategyError(f"strategy {name!r} sets {', '.join(lacking)}, which driver {driver!r} does not have")
 
 
 def is_factory_path(name: str) -> bool:
@@ -291,9 +322,9 @@ def worker_handle(strategy: Strategy, index: int) -> Any:
 
 
 def raw_connection(conn: Any) -> Any:
-    """The PyMySQL connection under DBUtils / SQLAlchemy proxies (or ``conn`` itself)."""
-    for _ in range(4):  # DBUtils: PooledDedicatedDBConnection._con -> SteadyDBConnection._con -> pymysql
-        if hasattr(type(conn), "thread_id"):
+    """The driver's connection under DBUtils / SQLAlchemy proxies (or ``conn`` itself)."""
+    for _ in range(4):  # DBUtils: PooledDedicatedDBConnection._con -> SteadyDBConnection._con -> the driver's
+        if is_raw(conn):
             return conn
         inner = getattr(conn, "dbapi_connection", None)  # SQLAlchemy's _ConnectionFairy
         if inner is None:
@@ -305,7 +336,7 @@ def raw_connection(conn: Any) -> Any:
 
 
 def unwrapper(strategy: Strategy) -> Callable[[Any], Any]:
-    """The fastest way to reach the PyMySQL connection under this strategy's checkouts."""
+    """The fastest way to reach the driver's connection under this strategy's checkouts."""
     raw = getattr(strategy, "raw", None)
     return raw if callable(raw) else raw_connection
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
+from bench.cli.driverargs import drivers_of, serving, taking
 from bench.errors import EXIT_ERROR, UsageError
 from bench.plan import matrix
 from bench.plan.selection import (
@@ -249,27 +250,29 @@ def locals_plan(args: argparse.Namespace, *, quick: bool = False, micro_processe
     )
 
 
-def db_selection(args: argparse.Namespace, *, quick: bool = False) -> DbSelection:
-    """The database flags as a validated selection (UsageError on the first bad value)."""
+def db_selection(args: argparse.Namespace, *, quick: bool = False, with_drivers: bool = True) -> DbSelection:
+    """The database flags as a validated selection (UsageError on the first bad value); ``--driver`` a dimension of it
+    unless not ``with_drivers`` (``ctxbench run``, where it names the driver part's drivers)."""
     defaults = matrix.DB_QUICK if quick else matrix.DB_DEFAULT
     concurrency = flatten(args.concurrency) or list(defaults["concurrency"])
     request_impls = split_names(args.request_impl) or list(defaults["request_impls"])
     if request_impls == ["none"]:
         request_impls = []
     loads = split_names(args.db_load) or list(defaults["loads"])
+    drivers = drivers_of(args) if with_drivers else None
     return check_selection(DbSelection(
-        strategies=split_names(args.strategy) or matrix.default_db_strategies(
-            loads, defaults["strategies"], matrix.DB_ASYNC_STRATEGIES),
+        strategies=split_names(args.strategy) or taking(matrix.default_db_strategies(
+            loads, defaults["strategies"], matrix.DB_ASYNC_STRATEGIES), loads, drivers),
         loads=loads,
         concurrency=list(dict.fromkeys(concurrency)),
         duration=args.duration if args.duration is not None else defaults["duration"],
         warmup=args.warmup if args.warmup is not None else defaults["warmup"],
         request_impls=request_impls,
-        request_strategies=split_names(args.request_strategy) or matrix.default_db_strategies(
-            loads, defaults["request_strategies"], matrix.DB_ASYNC_REQUEST_STRATEGIES),
+        request_strategies=split_names(args.request_strategy) or taking(matrix.default_db_strategies(
+            loads, defaults["request_strategies"], matrix.DB_ASYNC_REQUEST_STRATEGIES), loads, drivers),
         hang_after=args.hang_after or defaults["hang_after"],
         processes=flatten(getattr(args, "processes", None)) or list(matrix.PROCESSES_DEFAULT),
-        rtt_ms=rtt_of(args),
+        rtt_ms=rtt_of(args), drivers=drivers,
     ))
 
 
@@ -338,8 +341,9 @@ def stack_selection(args: argparse.Namespace | None = None, *, quick: bool = Fal
     def given(name: str) -> Any:
         return getattr(args, name, None) if args is not None else None
 
+    drivers = drivers_of(args) if args is not None else None
     return check_stack(StackSelection(
-        servers=split_names(given("server")) or list(defaults["servers"]),
+        servers=split_names(given("server")) or serving(defaults, drivers),
         impls=split_names(given("impl")) or list(defaults["impls"]),
         strategies=split_names(given("strategy")) or list(defaults["strategies"]),
         async_strategies=None if split_names(given("strategy")) else list(defaults["async_strategies"]),
@@ -347,7 +351,7 @@ def stack_selection(args: argparse.Namespace | None = None, *, quick: bool = Fal
         duration=given("duration") if given("duration") is not None else defaults["duration"],
         warmup=given("warmup") if given("warmup") is not None else defaults["warmup"],
         workers=workers or flatten(given("workers")) or [defaults["workers"]],
-        rtt_ms=rtt_of(args) if args is not None else None,
+        rtt_ms=rtt_of(args) if args is not None else None, drivers=drivers,
     ), skip_unfit=workers is not None)
 
 

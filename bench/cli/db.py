@@ -8,6 +8,7 @@ from typing import Any
 
 from bench.cli.args import add_db_selection, add_repeats, add_rtt, check_writable, db_selection, repeats_of
 from bench.cli.common import PYTHON_HELP, interpreters_json, interpreters_of
+from bench.cli.driverargs import add_driver
 from bench.errors import EXIT_ERROR, EXIT_OK
 from bench.plan.matrix import COMMAND_REPEATS
 
@@ -16,6 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("db", help="connection strategies against a real MySQL server, and the request scenario")
     add_db_selection(p)
     add_rtt(p, "default: none, every cell direct and no round trip measured")
+    add_driver(p, "default: none, every cell over PyMySQL")
     add_repeats(p, f"default: {COMMAND_REPEATS}; every db and request cell; the ceiling is measured once")
     p.add_argument("--json", type=Path, metavar="PATH",
                    help="write {environment, records} here (rewritten as each cell ends)")
@@ -55,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_tables(records: list[Any]) -> None:
     """The strategy, request and process-scaling tables, once per interpreter when there are several."""
+    from bench.present.drivers import DRIVERS_TITLE, driver_rows
     from bench.present.interpreters import by_interpreter
     from bench.present.network import NETWORK_TITLE, network_rows
     from bench.present.tables import db_rows, print_table, request_rows, scaling_rows
@@ -74,3 +77,6 @@ def _print_tables(records: list[Any]) -> None:
         header, rows = network_rows(mine)
         if rows:
             print_table(NETWORK_TITLE + on, header, rows)
+        header, rows = driver_rows(mine)
+        if rows:
+            print_table(DRIVERS_TITLE + on, header, rows)

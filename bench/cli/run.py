@@ -23,6 +23,7 @@ from bench.cli.args import (
     stack_selection,
 )
 from bench.cli.common import PYTHON_HELP, check_url_early, interpreters_json, interpreters_of, sigterm_as_interrupt
+from bench.cli.driverargs import add_driver, driver_part
 from bench.errors import EXIT_ERROR, EXIT_OK, UsageError
 from bench.exec.rundir import RunDir
 from bench.plan import matrix
@@ -60,6 +61,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="skip the network part of the database matrix (locked, pooled-tuned, per-request, "
                         "own-connection under threads at 8 workers, each direct and over a 1 ms round trip; "
                         "run unless --strategy or --db-load is given without --rtt)")
+    add_driver(p, "replaces the driver part's drivers: default every one installed of "
+                  f"{', '.join(matrix.DRIVER_RUN['drivers'])}; "
+                  f"{', '.join(matrix.DRIVER_RUN_QUICK['drivers'])} with --quick")
+    p.add_argument("--no-drivers", action="store_true",
+                   help="skip the driver part of the database matrix (every installed driver under threads and gevent "
+                        "at 8 workers over pooled-tuned and own-connection; run unless --strategy or --db-load is "
+                        "given without --driver)")
     p.add_argument("--no-stack", action="store_true",
                    help="skip the real stack (Flask under real WSGI servers over HTTP; smaller with --quick)")
     add_repeats(p, f"default: {matrix.RUN_REPEATS}, {matrix.RUN_QUICK_REPEATS} with --quick; only the cells the "
@@ -77,12 +85,15 @@ def _new_run(args: argparse.Namespace) -> tuple[RunDir, list[Planned]]:
     check_writable(args.out)
     interpreters = interpreters_of(args.python)
     plan = None if args.no_locals else locals_plan(args, quick=args.quick)
-    db = None if args.no_db else db_selection(args, quick=args.quick)
+    db = None if args.no_db else db_selection(args, quick=args.quick, with_drivers=False)
     # The asyncio part: only beside the default loads (a user who names --db-load chose the loads).
     asyncio = None if db is None or args.no_asyncio or args.db_load else async_part(db, quick=args.quick)
     # The network part: beside the default matrix, or wherever --rtt asks for it.
     named = (args.db_load or args.strategy) and not args.rtt
     network = None if db is None or args.no_network or named else network_part(db, args, quick=args.quick)
+    # The driver part: beside the default matrix, or wherever --driver asks for it.
+    named_drivers = (args.db_load or args.strategy) and not args.driver
+    drivers = None if db is None or args.no_drivers or named_drivers else driver_part(db, args, quick=args.quick)
     if interpreters and not (args.no_stack or args.no_db):
         log.warning("the real stack is left out: its servers run on the interpreter ctxbench runs on, not --python's")
     stack = None if args.no_stack or args.no_db or interpreters else stack_selection(quick=args.quick,
@@ -91,9 +102,10 @@ def _new_run(args: argparse.Namespace) -> tuple[RunDir, list[Planned]]:
     if interpreters:
         on = tuple(interpreters)
         plan = replace(plan, interpreters=on) if plan is not None else None
-        db, asyncio, network = (replace(d, interpreters=on) if d is not None else None for d in (db, asyncio, network))
+        db, asyncio, network, drivers = (replace(d, interpreters=on) if d is not None else None
+                                         for d in (db, asyncio, network, drivers))
     cells = plan_run(plan, None if db is None else replace(db, rtt_ms=None), quick=args.quick, stack=stack,
-                     parts=(asyncio, network), repeats=repeats, repeat_all=args.repeat_all)
+                     parts=(asyncio, network, drivers), repeats=repeats, repeat_all=args.repeat_all)
     if not cells:
         raise UsageError("nothing to run: every part was switched off")
     if db is not None or stack is not None:

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from bench.cli.args import add_repeats, add_rtt, add_stack_selection, check_writable, repeats_of, stack_selection
+from bench.cli.driverargs import add_driver
 from bench.errors import EXIT_ERROR, EXIT_OK
 from bench.plan.matrix import COMMAND_REPEATS
 
@@ -16,6 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_stack_selection(p)
     add_rtt(p, "between the app servers and the database; default: none, every cell direct and no round trip "
                "measured")
+    add_driver(p, "the app's strategy speaks it; default: none, every cell over PyMySQL")
     add_repeats(p, f"default: {COMMAND_REPEATS}; every stack cell, and with --model its request cells")
     p.add_argument("--json", type=Path, metavar="PATH",
                    help="write {environment, records} here (rewritten as each cell ends)")
@@ -35,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from bench.exec.pipeline import MemorySink, Pipeline
     from bench.exec.session import open_server
     from bench.plan.cells import plan_stack, plan_stack_model, with_repeats
+    from bench.present.drivers import DRIVERS_TITLE, driver_rows
     from bench.present.model import model_rows
     from bench.present.network import NETWORK_TITLE, network_rows
     from bench.present.tables import print_table, stack_process_rows, stack_rows
@@ -65,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
     header, rows = network_rows(document.records)
     if rows:
         print_table(NETWORK_TITLE, header, rows)
+    header, rows = driver_rows(document.records)
+    if rows:
+        print_table(DRIVERS_TITLE, header, rows)
     if args.json:
         print(f"records written to {args.json}")
     stack_records = [r for r in document.records if r.kind == "stack"]

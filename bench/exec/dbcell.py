@@ -64,6 +64,8 @@ def stub_record(cell: Cell, outcome: str, reason: str, **extra: Any) -> DbRecord
     several = {"processes": cell.processes, "total_concurrency": cell.total_concurrency} if cell.processes > 1 else {}
     if cell.rtt_ms is not None:  # the coordinate, so the record is read as its cell's
         several["rtt_set_ms"] = float(cell.rtt_ms)
+    if cell.driver is not None:
+        several["driver"] = cell.driver
     fields: dict[str, Any] = {
         **several, "strategy": cell.strategy, "load": cell.load, "concurrency": cell.concurrency, "outcome": outcome,
         "reason": reason, "ops": None, "ops_per_s": None, "errors": {}, "wrong_results": None,
@@ -90,6 +92,8 @@ def cell_task(target: Any, cell: Cell, timing: Timing, *, connect_options: Mappi
         fields["connect_options"] = dict(connect_options)
     if cell.python:  # the interpreter the parent starts it with (``--python``)
         fields["python"] = cell.python
+    if cell.driver is not None:
+        fields["driver"] = cell.driver
     if cell.kind == "request":
         fields["impl"] = cell.impl
     else:

@@ -93,6 +93,7 @@ class Pipeline:
     ceilings: dict[int, list[float] | None] = field(default_factory=dict)
     _bar: CellProgress | None = None
     _warned_stack: bool = False
+    _warned_drivers: set[str] = field(default_factory=set)
 
     def run(self, cells: Sequence[Planned]) -> list[str]:
         """Run ``cells`` (probe cells ``jobs`` at a time); return the error lines.
@@ -210,11 +211,25 @@ class Pipeline:
             if self.target is None:
                 self._finished(cell, [dbcell.stub_record(db, "skipped", "no MySQL-protocol server")], "skipped")
                 continue
+            absent = self._driver_missing(db.driver)
+            if absent:
+                self._finished(cell, [dbcell.stub_record(db, "skipped", absent)], "skipped")
+                continue
             self._bar.running(cell.label)
             rec, problem = self._db_cell(db, spec, dbcell.Ceilings(best, self.ceilings))
             if problem:
                 self.error(problem)
             self._finished(cell, [rec], dbcell.brief(rec))
+
+    def _driver_missing(self, driver: str | None) -> str | None:
+        """Why ``driver`` is not installed here (its cells are recorded skipped, said once as a warning), or None."""
+        from bench.cell.drivers import missing
+
+        why = missing(driver) if driver is not None else None
+        if why and driver not in self._warned_drivers:
+            self._warned_drivers.add(str(driver))
+            log.warning("cells over driver %s are recorded as skipped: %s", driver, why)
+        return why
 
     def _db_cell(self, db: Cell, spec: DbSpec,
                  ceilings: dbcell.Ceilings) -> tuple[DbRecord | RequestRecord, str | None]:

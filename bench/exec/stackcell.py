@@ -66,7 +66,16 @@ def _record(spec: Mapping[str, Any], info: ServerInfo | None, outcome: str, reas
         client_errors={}, ops_per_s=None,
         latency_ms=dict.fromkeys((*(key for key, _ in latency.PERCENTILES), "max", "mean")), latency_hist=None,
         processes=spec.get("workers", 1), per_process=[], load_facts={}, server_pid=None, server_pids=[],
-        reason=UNSET if reason is None else reason)
+        reason=UNSET if reason is None else reason, **_driver(spec.get("driver")))
+
+
+def _driver(name: Any) -> dict[str, Any]:
+    """A named driver's record fields (none without one)."""
+    if not name:
+        return {}
+    from bench.cell.drivers import version_of
+
+    return {"driver": str(name), "driver_version": version_of(str(name))}
 
 
 def check_spec(spec: Mapping[str, Any]) -> tuple[ServerInfo, StackSpec]:
@@ -151,7 +160,8 @@ def _measure(target: Any, info: ServerInfo, spec: StackSpec, rec: StackRecord,
              workdir: Path) -> tuple[StackRecord, str | None]:
     """Start, prove, load, stop; the filled record and the error line or None."""
     app = {"impl": spec.impl, "strategy": spec.strategy, "connect": target.connect_kwargs(),
-           "concurrency": spec.concurrency, "io_sleep": float(known(spec.io_sleep) or 0.0)}
+           "concurrency": spec.concurrency, "io_sleep": float(known(spec.io_sleep) or 0.0),
+           **({"driver": spec.driver_name} if spec.driver_name else {})}
     app_path = child.write_spec(workdir / "app.json", app)
     port = int(known(spec.port) or free_port())
     try:
@@ -179,6 +189,12 @@ def _measure(target: Any, info: ServerInfo, spec: StackSpec, rec: StackRecord,
     return rec, rec.reason
 
 
+def _driver_missing(name: str | None) -> str | None:
+    from bench.cell.drivers import missing
+
+    return missing(name) if name else None
+
+
 def run_stack_cell(target: Any, spec: StackSpec | Mapping[str, Any]) -> tuple[StackRecord, str | None]:
     """Run one stack cell; its record and an error line (or None).  Never raises on bad input or a bad server.
 
@@ -193,7 +209,7 @@ def run_stack_cell(target: Any, spec: StackSpec | Mapping[str, Any]) -> tuple[St
     coordinates = full.to_json()  # with the defaults filled in
     if target is None:
         return _record(coordinates, info, "skipped", "no MySQL-protocol server"), None
-    missing = missing_extra(info.interface)
+    missing = missing_extra(info.interface) or _driver_missing(full.driver_name)
     if missing:
         return _record(coordinates, info, "skipped", missing), None
     rec = _record(coordinates, info, "ok", None)

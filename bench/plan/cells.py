@@ -7,6 +7,7 @@ same way and hand the list to the one pipeline in :mod:`bench.exec.pipeline`.
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 from collections.abc import Callable, Sequence
@@ -65,6 +66,8 @@ class Cell:
     processes: int = 1
     #: The round trip (ms) a delay proxy adds between the cell and the server (0: direct); None: not a coordinate.
     rtt_ms: float | None = None
+    #: The MySQL driver the strategy speaks (``--driver``); None: not a coordinate (PyMySQL, as always).
+    driver: str | None = None
     #: The interpreter it runs on (``--python``: its path and short name; None: the parent's), and whether its id
     #: and label name it (a run of several interpreters).
     python: str | None = None
@@ -77,20 +80,24 @@ class Cell:
         return self.concurrency * self.processes
 
     def label(self) -> str:
-        """``db pooled threads c=4`` (``... c=4 p=2`` with several processes, ``... rtt=1ms`` with a round trip)."""
+        """``db pooled threads c=4`` (``... c=4 p=2`` with several processes, ``... rtt=1ms`` with a round trip,
+        ``... over mysqlclient`` with a driver named)."""
         head = f"request {self.impl} x {self.strategy}" if self.kind == "request" else f"db {self.strategy}"
         rtt = f" rtt={rtt_text(self.rtt_ms)}" if self.rtt_ms is not None else ""
         on = f" [{self.interpreter}]" if self.named and self.interpreter else ""
+        driver = f" over {self.driver}" if self.driver is not None else ""
         procs = f" p={self.processes}" if self.processes > 1 else ""
-        return f"{head} {self.load} c={self.concurrency}{procs}{rtt}{on}"
+        return f"{head} {self.load} c={self.concurrency}{procs}{rtt}{driver}{on}"
 
     def id(self) -> str:
-        """The stable cell id: ``db--pooled--threads--c4``, with ``--p2`` only when there are several processes and
-        ``--rtt1ms`` (``--rtt0``: direct) only when a round trip was asked for."""
+        """The stable cell id: ``db--pooled--threads--c4``, with ``--p2`` only when there are several processes,
+        ``--rtt1ms`` (``--rtt0``: direct) only when a round trip was asked for and ``--drv-mysqlclient`` only when a
+        driver was named."""
         procs = f"p{self.processes}" if self.processes > 1 else None
         rtt = f"rtt{rtt_text(self.rtt_ms)}" if self.rtt_ms is not None else None
         on = f"py{self.interpreter}" if self.named and self.interpreter else None
-        return cell_id(self.kind, self.impl, self.strategy, self.load, f"c{self.concurrency}", procs, rtt, on)
+        driver = f"drv-{self.driver}" if self.driver is not None else None
+        return cell_id(self.kind, self.impl, self.strategy, self.load, f"c{self.concurrency}", procs, rtt, driver, on)
 
     def spec(self, timing: Timing) -> DbSpec:
         """The cell's plan spec: its coordinates and ``timing`` (``processes`` only when several, ``rtt_ms`` only when
@@ -101,6 +108,7 @@ class Cell:
                       warmup=timing.warmup, hang_after=timing.hang_after,
                       mix=dict(timing.mix) if timing.mix is not None else UNSET,
                       rtt_ms=UNSET if self.rtt_ms is None else float(self.rtt_ms),
+                      driver=UNSET if self.driver is None else self.driver,
                       python=self.python or UNSET, interpreter=self.interpreter or UNSET)
 
     @classmethod
@@ -109,7 +117,7 @@ class Cell:
         python = spec.python if isinstance(spec.python, str) else None
         interpreter = spec.interpreter if isinstance(spec.interpreter, str) else None
         return cls(spec.kind, spec.strategy, spec.load, spec.concurrency, spec.impl, spec.process_count, spec.rtt,
-                   python=python, interpreter=interpreter, named=interpreter is not None)
+                   spec.driver_name, python=python, interpreter=interpreter, named=interpreter is not None)
 
 
 @dataclass(frozen=True)
@@ -203,6 +211,8 @@ def plan_db(db: DbSelection, *, ceiling: bool = True, request_concurrency: int =
         cells += made
     if db.rtt_ms is not None:  # one cell per round trip, innermost (as processes)
         cells = [replace(cell, rtt_ms=float(r)) for cell in cells for r in db.rtt_ms]
+    if db.drivers is not None:  # one cell per driver, innermost: the drivers of one cell side by side
+        cells = [replace(cell, driver=d) for cell in cells for d in db.drivers]
     planned = []
     if ceiling:  # at the total concurrency: a cell of P processes x C workers is compared with mysqlslap at P x C
         for c in sorted({cell.total_concurrency for cell in cells}):
@@ -219,26 +229,25 @@ def stack_label(spec: StackSpec) -> str:
     when one was asked for)."""
     workers = f" w={spec.workers}" if spec.workers != 1 else ""
     rtt = f" rtt={rtt_text(spec.rtt)}" if spec.rtt is not None else ""
-    return f"stack {spec.server} {spec.impl} x {spec.strategy} c={spec.concurrency}{workers}{rtt}"
+    driver = f" over {spec.driver_name}" if spec.driver_name is not None else ""
+    return f"stack {spec.server} {spec.impl} x {spec.strategy} c={spec.concurrency}{workers}{rtt}{driver}"
 
 
 def plan_stack(stack: StackSelection) -> list[Planned]:
-    """One cell per server x impl x strategy x concurrency x workers (x round trip), servers outermost (each cell
-    starts its own server)."""
+    """One cell per server x impl x strategy x concurrency x workers (x round trip, x driver), servers outermost (each
+    cell starts its own server)."""
     planned = []
     rtts: list[float | None] = list(stack.rtt_ms) if stack.rtt_ms is not None else [None]
+    drivers: list[str | None] = list(stack.drivers) if stack.drivers is not None else [None]
     for server in stack.servers:
-        for impl in stack.impls:
-            for strategy in stack.strategies_for(server):
-                for c in stack.concurrency:
-                    for workers in stack.worker_counts():
-                        for rtt in rtts:
-                            spec = StackSpec(server=server, workers=workers, impl=impl, strategy=strategy,
-                                             concurrency=c, duration=stack.duration, warmup=stack.warmup,
-                                             rtt_ms=UNSET if rtt is None else float(rtt))
-                            cid = cell_id("stack", server, impl, strategy, f"c{c}", f"w{workers}",
-                                          None if rtt is None else f"rtt{rtt_text(rtt)}")
-                            planned.append(Planned(cid, "stack", stack_label(spec), spec))
+        for impl, strategy, c, workers, rtt, driver in itertools.product(
+                stack.impls, stack.strategies_for(server), stack.concurrency, stack.worker_counts(), rtts, drivers):
+            spec = StackSpec(server=server, workers=workers, impl=impl, strategy=strategy, concurrency=c,
+                             duration=stack.duration, warmup=stack.warmup, rtt_ms=UNSET if rtt is None else float(rtt),
+                             driver=UNSET if driver is None else driver)
+            cid = cell_id("stack", server, impl, strategy, f"c{c}", f"w{workers}",
+                          None if rtt is None else f"rtt{rtt_text(rtt)}", None if driver is None else f"drv-{driver}")
+            planned.append(Planned(cid, "stack", stack_label(spec), spec))
     return planned
 
 

@@ -109,6 +109,23 @@ NET_RUN: dict[str, Any] = {
 #: ``--quick``: the lock and the pool at 1 ms only (two cells, about 4 s).
 NET_RUN_QUICK: dict[str, Any] = {**NET_RUN, "strategies": ("locked", "pooled-tuned"), "rtt_ms": (1.0,)}
 
+# --- the MySQL driver (``--driver``, ``bench.cell.drivers``)
+
+#: The driver part of ``ctxbench run`` (unless ``--no-drivers``, or the database matrix was named with ``--strategy``
+#: or ``--db-load`` and ``--driver`` was not given): every built-in driver installed here, under threads (where a C
+#: driver may be fastest) and gevent (where it blocks the hub), at one concurrency, over a good pool and a connection
+#: per worker, with the run's db timing and processes.  ``--driver`` replaces ``drivers``.  The first is the
+#: default driver: without another one installed the part is left out.
+DRIVER_RUN: dict[str, Any] = {
+    "drivers": ("pymysql", "mysqlclient", "mariadb", "connector", "connector-pure"),
+    "strategies": ("pooled-tuned", "own-connection"),
+    "loads": ("threads", "gevent"),
+    "concurrency": (8,),
+}
+#: ``--quick``: PyMySQL and mysqlclient (Django's default), a connection per worker only: four cells, about 5 s.
+DRIVER_RUN_QUICK: dict[str, Any] = {**DRIVER_RUN, "drivers": ("pymysql", "mysqlclient"),
+                                    "strategies": ("own-connection",)}
+
 
 def default_db_strategies(loads: list[str] | tuple[str, ...], defaults: tuple[str, ...],
                           async_defaults: tuple[str, ...]) -> list[str]:

@@ -79,6 +79,9 @@ class DbSelection:
     rtt_ms: list[float] | None = None
     #: The interpreters the cells run on (``--python``); none: the one ctxbench runs on.
     interpreters: tuple[Interpreter, ...] = ()
+    #: The MySQL drivers the strategies speak (``--driver``), one cell per driver; None: no such coordinate (PyMySQL,
+    #: the cells as they always were).
+    drivers: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,8 @@ class StackSelection:
     async_strategies: list[str] | None = None
     #: Round trips (ms) added between the app servers and the database, one cell per value (as ``DbSelection``'s).
     rtt_ms: list[float] | None = None
+    #: The MySQL drivers the app's strategy speaks, one cell per driver (as ``DbSelection``'s).
+    drivers: list[str] | None = None
 
     def strategies_for(self, server: str) -> list[str]:
         """The strategies ``server``'s cells run."""
@@ -238,10 +243,33 @@ def check_rtt(rtt_ms: Sequence[float] | None) -> None:
             raise UsageError(f"a round trip must be from 0 to {MAX_RTT_MS:g} ms, got {value!r}")
 
 
+def check_drivers(drivers: Sequence[str] | None, strategies: Sequence[str], loads: Sequence[str]) -> None:
+    """A one-line UsageError unless ``drivers`` is None (the default) or a non-empty list of driver names, each of
+    which every strategy can be built over under every load."""
+    from bench.cell import drivers as drivers_mod
+
+    if drivers is None:
+        return
+    if not drivers:
+        raise UsageError("no driver selected")
+    for name in drivers:
+        try:
+            drivers_mod.check_name(name)
+        except drivers_mod.DriverError as exc:
+            raise UsageError(str(exc)) from None
+        for strategy in strategies:
+            for load in loads:
+                try:
+                    strategies_mod.check_driver(strategy, load, name)
+                except strategies_mod.StrategyError as exc:
+                    raise UsageError(str(exc)) from None
+
+
 def check_selection(selection: DbSelection) -> DbSelection:
     """``selection`` itself, once both its matrices (strategies, and the request scenario's) are valid."""
     check_processes(selection.processes)
     check_rtt(selection.rtt_ms)
+    check_drivers(selection.drivers, [*selection.strategies, *selection.request_strategies], selection.loads)
     common = {"loads": selection.loads, "concurrency": selection.concurrency, "duration": selection.duration,
               "warmup": selection.warmup, "request_concurrency": selection.request_concurrency}
     validate_db(strategies=selection.strategies, impls_for_request=selection.request_impls, **common)
@@ -301,6 +329,8 @@ def check_stack(selection: StackSelection, *, skip_unfit: bool = False) -> Stack
     _check_timing(selection.concurrency, selection.duration, selection.warmup)
     check_rtt(selection.rtt_ms)
     _check_fit(selection)
+    for name in selection.servers:
+        check_drivers(selection.drivers, selection.strategies_for(name), [SERVERS[name].model_load])
     workers = selection.workers
     check_processes([workers] if isinstance(workers, int) and not isinstance(workers, bool) else workers,
                     MAX_STACK_WORKERS, "workers")

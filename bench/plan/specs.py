@@ -104,11 +104,17 @@ class DbSpec(OnInterpreter, kw_only=True):
     hang_after: float | UnsetType = UNSET
     mix: dict[str, int] | UnsetType = UNSET
     rtt_ms: float | UnsetType = UNSET
+    driver: str | UnsetType = UNSET  # the MySQL driver its connections speak (``--driver``); absent: PyMySQL
 
     @property
     def rtt(self) -> float | None:
         """The round trip the cell runs at (None: no such coordinate)."""
         return None if self.rtt_ms is UNSET else float(self.rtt_ms)
+
+    @property
+    def driver_name(self) -> str | None:
+        """The driver the cell names (None: none, PyMySQL as always)."""
+        return None if self.driver is UNSET else str(self.driver)
 
     @property
     def process_count(self) -> int:
@@ -135,11 +141,17 @@ class StackSpec(Spec, kw_only=True):
     io_sleep: float | UnsetType = UNSET  # seconds the handler sleeps as I/O would, between Local and query
     port: int | UnsetType = UNSET  # the server's port (a free one when absent)
     rtt_ms: float | UnsetType = UNSET  # the round trip a delay proxy adds between the app and the database
+    driver: str | UnsetType = UNSET  # the MySQL driver the app's strategy speaks (``--driver``); absent: PyMySQL
 
     @property
     def rtt(self) -> float | None:
         """The round trip the cell runs at (None: no such coordinate)."""
         return None if self.rtt_ms is UNSET else float(self.rtt_ms)
+
+    @property
+    def driver_name(self) -> str | None:
+        """The driver the cell names (None: none, PyMySQL as always)."""
+        return None if self.driver is UNSET else str(self.driver)
 
 
 #: A planned cell's spec, by the cell's kind.
@@ -218,6 +230,8 @@ class DbTask(Connection, kw_only=True):
     #: ``[start_s, length_s]`` items, offsets from the measured window's start: during each, every worker does no
     #: operation and holds no checkout (the idle-timeout scenario's gaps; :func:`check_idle_gaps`).
     idle_gaps: list[list[float]] | UnsetType = UNSET
+    #: The MySQL driver the strategy's connections speak (a built-in name or ``package.module:attr``); absent: PyMySQL.
+    driver: str | UnsetType = UNSET
 
     def __post_init__(self) -> None:
         if self.idle_gaps is not UNSET:

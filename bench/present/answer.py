@@ -23,11 +23,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.present.common import direct, error_total, silent_wrong
+from bench.present.common import direct, error_total, on_driver, on_network, silent_wrong
 from bench.present.footnotes import Note, notes
 from bench.present.model import by_cell, db_for, disagreements, pair_all, request_for, stack_errors
 from bench.present.spread import Cell, Spread, cells, correct_per_s
-from bench.present.verdicts import IN_PROCESS, MODEL, STACK, Shape, Verdict, local_verdicts, shapes, strategy_verdicts
+from bench.present.verdicts import (
+    IN_PROCESS,
+    MODEL,
+    STACK,
+    Shape,
+    Verdict,
+    driver_verdicts,
+    local_verdicts,
+    shapes,
+    strategy_verdicts,
+)
 from bench.records.kinds import DbRecord, MicroRecord, Record, RequestRecord, StackRecord, known
 
 SCHEMA = 1
@@ -54,6 +64,7 @@ class Choice:
     cost_from: str = ""  # the in-process cell connections and CPU come from, when not this one
     workers: int = 1
     local_ns: float | None = None
+    driver: str | None = None  # the driver named with --driver (None: PyMySQL, the default)
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,8 @@ class Row:
     strategies: list[Verdict]
     choice: Choice | None
     notes: list[Note] = field(default_factory=list)
+    #: The drivers named with ``--driver`` measured here (none without such cells).
+    drivers: list[Verdict] = field(default_factory=list)
 
     def safe_locals(self) -> list[Verdict]:
         return [v for v in self.locals if v.safe]
@@ -102,7 +115,7 @@ def _clean(rec: Any) -> bool:
     if isinstance(rec, StackRecord):
         return rec.outcome == "ok" and not rec.silent_wrong and not rec.wrong_local and not stack_errors(rec)
     return (rec.outcome == "ok" and not error_total(rec) and not rec.wrong_results and not silent_wrong(rec)
-            and not known(rec.local_violations))
+            and not known(rec.local_violations) and not known(rec.blocks_hub))
 
 
 def _best(candidates: Sequence[Cell]) -> Cell | None:
@@ -144,11 +157,18 @@ def _cheapest(records: Sequence[Record], safe_l: Sequence[str]) -> tuple[str, fl
     return impl, ns
 
 
+def _driver_candidates(driver_cells: Sequence[Cell], shape: Shape, judged: set[str], safe_s: set[str],
+                       safe_d: set[str]) -> list[Cell]:
+    """The db cells over a safe named driver under ``shape``'s load whose strategy is safe (or judged nowhere)."""
+    return [c for c in driver_cells if isinstance(c.first, DbRecord) and c.first.load == shape.load
+            and known(c.first.driver) in safe_d and (c.first.strategy in safe_s or c.first.strategy not in judged)]
+
+
 def _in_process_choice(records: Sequence[Record], all_cells: Sequence[Cell], shape: Shape, safe_l: list[str],
-                       safe_s: set[str]) -> Choice | None:
+                       safe_s: set[str], drivers: Sequence[Cell] = ()) -> Choice | None:
     db = [c for c in all_cells if isinstance(c.first, DbRecord) and c.first.load == shape.load
           and c.first.strategy in safe_s]
-    best = _best(db)
+    best = _best([*db, *drivers])
     local, ns = _cheapest(records, safe_l)
     if best is None:
         req = [c for c in all_cells if isinstance(c.first, RequestRecord) and c.first.load == shape.load
@@ -159,7 +179,8 @@ def _in_process_choice(records: Sequence[Record], all_cells: Sequence[Cell], sha
         local, ns = best.first.impl, None  # type: ignore[union-attr]
     rec = best.first
     return Choice(local, rec.strategy, rec.concurrency, IN_PROCESS, best.of(correct_per_s), best.of(_lat("p50")),
-                  best.of(_lat("p99")), workers=known(rec.processes) or 1, local_ns=ns, **_costs(best))
+                  best.of(_lat("p99")), workers=known(rec.processes) or 1, local_ns=ns, driver=known(rec.driver),
+                  **_costs(best))
 
 
 def _row_notes(shape: Shape, strategies: Sequence[Verdict], found: Sequence[Note]) -> list[Note]:
@@ -171,19 +192,24 @@ def _row_notes(shape: Shape, strategies: Sequence[Verdict], found: Sequence[Note
 def answer(records: Sequence[Record], environment: dict[str, Any] | None = None) -> Answer:
     """The answer of ``records``: a row per shape, the notes they show, the model check's tally.  Cells run with a
     round trip (``--rtt``) are left out: the answer reads direct cells (the network section reads the others)."""
+    named = [r for r in records if on_driver(r) and not on_network(r)]
+    driver_cells = cells(named)
     records = direct(records)
     all_cells = cells(records)
     found = notes(records, environment)
     rows = []
-    for shape in shapes(records):
+    for shape in shapes([*records, *named]):
         local_v = local_verdicts(records, shape)
         strat_v = strategy_verdicts(records, shape)
+        driver_v = driver_verdicts([*records, *named], shape)
         safe_l = [v.name for v in local_v if v.safe]
         safe_s = {v.name for v in strat_v if v.safe}
         choice = _stack_choice(all_cells, shape, set(safe_l), safe_s) if shape.server else None
         if choice is None:
-            choice = _in_process_choice(records, all_cells, shape, safe_l, safe_s)
-        rows.append(Row(shape, local_v, strat_v, choice, _row_notes(shape, strat_v, found)))
+            candidates = _driver_candidates(driver_cells, shape, {v.name for v in strat_v}, safe_s,
+                                            {v.name for v in driver_v if v.safe})
+            choice = _in_process_choice(records, all_cells, shape, safe_l, safe_s, candidates)
+        rows.append(Row(shape, local_v, strat_v, choice, _row_notes(shape, strat_v, found), driver_v))
     used = [n for n in found if any(n in row.notes for row in rows)]
     # One verdict per stack cell over its repeats: it disagrees when any repeat did.
     pairings = [next((q for q in g if q.verdict == "disagree"), g[0]) for g in by_cell(pair_all(records))]
@@ -217,7 +243,7 @@ def _choice_json(c: Choice | None) -> dict[str, Any] | None:
             "p50_ms": _spread_json(c.p50), "p99_ms": _spread_json(c.p99),
             "connections": _spread_json(c.connections), "connections_source": c.connections_source or None,
             "client_cpu_us_per_op": _spread_json(c.cpu_us), "costs_from": c.cost_from or None,
-            "local_read_ns": c.local_ns}
+            "local_read_ns": c.local_ns, **({"driver": c.driver} if c.driver is not None else {})}
 
 
 def to_json(ans: Answer, environment: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -230,7 +256,8 @@ def to_json(ans: Answer, environment: dict[str, Any] | None = None) -> dict[str,
              "unsafe_locals": [_verdict_json(v) for v in row.locals if not v.safe],
              "unsafe_strategies": [_verdict_json(v) for v in row.strategies if not v.safe],
              "fastest_safe": _choice_json(row.choice),
-             "notes": [ans.number(n) for n in row.notes]} for row in ans.rows]
+             "notes": [ans.number(n) for n in row.notes],
+             **({"drivers": [_verdict_json(v) for v in row.drivers]} if row.drivers else {})} for row in ans.rows]
     return {"schema": SCHEMA, "run_id": env.get("run_id"), "commit": env.get("commit"),
             "sources": {STACK: "measured on the real stack", MODEL: "predicted by the in-process model (no stack cell)",
                         IN_PROCESS: "measured in-process under that load"},
@@ -264,7 +291,9 @@ def _choice_cells(ans: Answer, row: Row, mark: Callable[[int], str]) -> list[str
     if c is None:
         return ["no safe cell measured" if row.strategies else "no database cell", "-", "-", "-", "-"]
     unit = "clients" if c.source == STACK else "workers"
-    what = f"{c.local} + {c.strategy}, {c.concurrency} {unit}" + (f" x {c.workers} processes" if c.workers > 1 else "")
+    over = f" over {c.driver}" if c.driver is not None else ""
+    what = f"{c.local} + {c.strategy}{over}, {c.concurrency} {unit}" + (
+        f" x {c.workers} processes" if c.workers > 1 else "")
     if c.local_ns is not None:
         what += f" ({c.local} read {c.local_ns:.1f} ns)"
     what += "".join(mark(ans.number(n)) for n in row.notes if n.servers)
@@ -290,6 +319,6 @@ def failure_table(ans: Answer) -> tuple[list[str], list[list[str]]]:
     rows = []
     for row in ans.rows:
         where = row.shape.name if row.shape.server else f"{row.shape.name} (in-process)"
-        for kind, verdicts in (("Local", row.locals), ("strategy", row.strategies)):
+        for kind, verdicts in (("Local", row.locals), ("strategy", row.strategies), ("driver", row.drivers)):
             rows += [[where, f"{kind} {v.name}", v.failed, v.source] for v in verdicts if not v.safe]
     return ["where", "not safe", "what failed", "measured"], rows

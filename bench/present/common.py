@@ -79,11 +79,11 @@ def skipped(rec: Record) -> bool:
     return isinstance(rec, (DbRecord, RequestRecord, StackRecord)) and rec.outcome == "skipped"
 
 
-def cell_of(rec: Workload) -> tuple[str, str | None, str, str, int, float | None]:
-    """The cell a db/request record measured: kind, impl (request records only), strategy, load, concurrency, and
-    the round trip asked for (None without ``--rtt``)."""
+def cell_of(rec: Workload) -> tuple[str, str | None, str, str, int, float | None, str | None]:
+    """The cell a db/request record measured: kind, impl (request records only), strategy, load, concurrency, the
+    round trip asked for (None without ``--rtt``) and the driver named (None without ``--driver``)."""
     return (rec.kind, rec.impl if isinstance(rec, RequestRecord) else None, rec.strategy, rec.load, rec.concurrency,
-            known(rec.rtt_set_ms))
+            known(rec.rtt_set_ms), known(rec.driver))
 
 
 def on_network(rec: Record) -> bool:
@@ -92,9 +92,16 @@ def on_network(rec: Record) -> bool:
     return isinstance(rec, (DbRecord, RequestRecord, StackRecord)) and known(rec.rtt_set_ms) is not None
 
 
+def on_driver(rec: Record) -> bool:
+    """Whether ``rec`` is a db, request or stack cell run over a driver named with ``--driver`` (PyMySQL included):
+    such cells are read by the driver views (:mod:`bench.present.drivers`) and the answer's driver verdicts only."""
+    return isinstance(rec, (DbRecord, RequestRecord, StackRecord)) and known(rec.driver) is not None
+
+
 def direct(records: Iterable[R]) -> list[R]:
-    """``records`` without the cells run with a round trip: what every view but the network's reads."""
-    return [r for r in records if not on_network(r)]
+    """``records`` without the cells run with a round trip or over a named driver: what every view but the
+    network's and the drivers' reads."""
+    return [r for r in records if not on_network(r) and not on_driver(r)]
 
 
 def one_per_cell(records: Iterable[R]) -> list[R]:

@@ -185,16 +185,19 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("stack", "The real stack"), ("model", "Does the model predict the real stack?"),
     ("network", "Network: throughput against the round trip to the database"),
     ("resilience", "Resilience: the network failing under each strategy"),
+    ("drivers", "MySQL drivers: speed, CPU, connect cost, and which block the event loop"),
 )
 
 
 def sectioned(records: Sequence[Record]) -> dict[str, list[str]]:
     """Every key finding by section (:data:`SECTIONS`), silent wrong replies first in their sections."""
+    from bench.present.drivers import driver_findings
     from bench.present.model import model_findings
     from bench.present.network import network_findings
     from bench.present.resilience import resilience_findings
 
     network, resilience = network_findings(records), resilience_findings(records)
+    drivers = driver_findings(records)
     records = one_per_cell(direct(records))  # a cell also run as several processes: read from its one-process record
     silent = silent_findings(records)
     of_requests = [f for f in silent if f.startswith("In the request scenario")]
@@ -202,7 +205,7 @@ def sectioned(records: Sequence[Record]) -> dict[str, list[str]]:
                                                              *db_findings(records)],
             "requests": [*of_requests, *request_findings(records)],
             "stack": stack_findings(records), "model": model_findings(records), "network": network,
-            "resilience": resilience}
+            "resilience": resilience, "drivers": drivers}
 
 
 def findings(records: Sequence[Record]) -> list[str]:

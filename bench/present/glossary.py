@@ -28,8 +28,15 @@ def known_as(name: str) -> str:
 #: (term, definition), in the order a reader meets them.
 TERMS: tuple[tuple[str, str], ...] = (
     ("safe", "the records show 0 errors, 0 wrong results, 0 silent wrong replies and 0 Local violations for it under "
-             "that deployment: for a Local, every judged probe under the load and every reply of the real stack; "
-             "for a strategy, every cell at every concurrency and every repeat."),
+             "that deployment, and no cell of it blocked the hub: for a Local, every judged probe under the load and "
+             "every reply of the real stack; for a strategy or a driver, every cell at every concurrency and every "
+             "repeat."),
+    ("blocks the hub", "a gevent or asyncio cell whose event loop stalled longer than 100 ms at once, or was blocked "
+     "for more than 20% of the window (a ticker waking every 10 ms measures how late it runs; lateness up to 10 ms "
+     "is turn-taking). Its replies may all be right, but while one worker waits in C (a C driver's socket I/O) or "
+     "computes, no other worker runs: not safe under that load, whatever its speed."),
+    ("driver", "the MySQL client library the strategies speak (--driver): PyMySQL unless named; mysqlclient, "
+               "mariadb and connector do their socket I/O in C, where gevent cannot switch."),
     ("measured on the stack / predicted (†)", "a verdict of a server row comes from that real server's cells when "
      "it served that Local or strategy; otherwise (marked †) from the in-process cells of the load the server stands "
      "for (gunicorn-gthread and waitress: threads; gunicorn-gevent and gevent-pywsgi: gevent; gevent-pywsgi-nothread: "

@@ -16,6 +16,7 @@ from typing import Any
 from bench.present import charts
 from bench.present.answer import Answer, answer
 from bench.present.common import LOAD_ORDER, direct, impls_of, of_kind, on_network
+from bench.present.drivers import DRIVERS_TITLE, driver_rows
 from bench.present.findings import SECTIONS, sectioned
 from bench.present.footnotes import Note
 from bench.present.interpreters import interpreters_in, primary
@@ -102,6 +103,7 @@ LAYOUT: dict[str, tuple[str | tuple[str, Rows], ...]] = {
     "resilience": ((("Resilience: each strategy under each network fault (detection = fault to first failed "
                      "operation; stuck = operations waiting past the bound, with the longest wait; recovery = heal to "
                      "first right reply)"), resilience_rows),),
+    "drivers": ((DRIVERS_TITLE, driver_rows),),
 }
 #: Section -> the note keys shown in it.
 SECTION_NOTES = {"database": ("tls", "lock", "pool"), "stack": ("nagle",)}

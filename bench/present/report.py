@@ -33,6 +33,7 @@ from typing import Any
 from bench.present import charts, page_html, page_md
 from bench.present.answer import answer, to_json
 from bench.present.common import LOAD_ORDER, impls_of, of_kind
+from bench.present.drivers import DRIVERS_TITLE, driver_rows
 from bench.present.findings import findings
 from bench.present.interpreters import primary
 from bench.present.model import model_rows
@@ -79,6 +80,7 @@ def sections(records: Sequence[Record]) -> list[Table]:
         ("Scaling over processes: efficiency = ops/s(P) / (P x ops/s(P=1)); CPU seconds of the clients and the "
          "server over the same span", scaling_rows(records)),
         (NETWORK_TITLE, network_rows(records)),
+        (DRIVERS_TITLE, driver_rows(records)),
     ]
     return [(title, header, rows) for title, (header, rows) in tables if rows]
 

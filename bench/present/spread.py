@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.present.common import silent_wrong
-from bench.records.kinds import DbRecord, Record, RequestRecord, StackRecord, known
+from bench.records.kinds import UNSET, DbRecord, Record, RequestRecord, StackRecord, known
 
 Measured = DbRecord | RequestRecord | StackRecord
 
@@ -48,12 +48,13 @@ def spread(values: Iterable[float | None]) -> Spread:
 
 def coordinates(rec: Measured) -> tuple[Any, ...]:
     """What makes two records the same cell measured again (everything but the repeat); the round trip asked for
-    (``rtt_set_ms``) is one of them (None for a cell without one)."""
-    rtt = known(rec.rtt_set_ms)
+    (``rtt_set_ms``) and the driver named (``driver``) are among them (None for a cell without one)."""
+    rtt, driver = known(rec.rtt_set_ms), known(rec.driver)
     if isinstance(rec, StackRecord):
-        return ("stack", rec.server, rec.workers, rec.impl, rec.strategy, rec.concurrency, known(rec.load), rtt)
+        return ("stack", rec.server, rec.workers, rec.impl, rec.strategy, rec.concurrency, known(rec.load), rtt,
+                driver)
     impl = rec.impl if isinstance(rec, RequestRecord) else None
-    return (rec.kind, impl, rec.strategy, rec.load, rec.concurrency, known(rec.processes) or 1, rtt)
+    return (rec.kind, impl, rec.strategy, rec.load, rec.concurrency, known(rec.processes) or 1, rtt, driver)
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,11 @@ def repeats_of(records: Sequence[Record]) -> int:
 # --- what happened in a cell, in words
 
 #: Outcome names, in the order they are listed when several happened.
-FAILURES = ("skipped", "hung", "failed to run", "wrong Local", "silent wrong", "wrong results", "errors")
+FAILURES = ("skipped", "hung", "failed to run", "wrong Local", "silent wrong", "wrong results", "errors",
+            "blocks the hub")
+#: The one failure whose replies still count: every reply right, but the event loop stalled past the bound
+#: (:mod:`bench.cell.db.hub`).
+BLOCKS_HUB = "blocks the hub"
 
 
 def _errors_of(rec: Measured) -> int:
@@ -202,10 +207,13 @@ def failures(rec: Measured) -> list[str]:
     ``silent wrong``: replies that answered another operation (or request) with no error; ``wrong Local``: a
     request that read another request's context; ``wrong results``: wrong replies that cannot be attributed;
     ``errors``: errors raised, HTTP errors, requests with no reply -- or a failing outcome no count explains;
-    ``failed to run``: a stack cell whose server or load never ran; ``hung``; ``skipped``.
+    ``failed to run``: a stack cell whose server or load never ran; ``hung``; ``skipped``; ``blocks the hub``: its
+    event loop (gevent's hub, asyncio's loop) stalled past the bound while it ran.
     """
-    if rec.outcome in ("skipped", "hung"):
+    if rec.outcome == "skipped":
         return [rec.outcome]
+    if rec.outcome == "hung":
+        return ["hung", *([BLOCKS_HUB] if blocks_hub(rec) else [])]
     if isinstance(rec, StackRecord):
         local, silent, other = known(rec.wrong_local) or 0, known(rec.silent_wrong) or 0, 0
     else:
@@ -219,7 +227,14 @@ def failures(rec: Measured) -> list[str]:
         found.insert(0, "failed to run")
     if rec.outcome != "ok" and not found:
         found.append("errors")
+    if blocks_hub(rec):
+        found.append(BLOCKS_HUB)
     return found
+
+
+def blocks_hub(rec: Measured) -> bool:
+    """Whether a db/request cell's event loop stalled past the bound (a stack cell is never judged so)."""
+    return bool(known(getattr(rec, "blocks_hub", UNSET)))
 
 
 def outcome_name(cell: Cell) -> str:

@@ -22,9 +22,9 @@ from bench.present.common import (
     silent_wrong,
     strategies_of,
 )
+from bench.present.spread import BLOCKS_HUB, attempts, cells, correct_per_s, outcome_name, tally, with_classes
 from bench.present.spread import Cell as SpreadCell
-from bench.present.spread import attempts, cells, correct_per_s, outcome_name, tally, with_classes
-from bench.records.kinds import DbRecord, ProbeRecord, Record, RequestRecord, StackRecord, known
+from bench.records.kinds import UNSET, DbRecord, ProbeRecord, Record, RequestRecord, StackRecord, known
 
 
 def probe_verdict(rec: ProbeRecord | None) -> str:
@@ -100,8 +100,8 @@ def parallel_rows(records: Sequence[Record]) -> tuple[list[str], list[list[str]]
 #: exact shares of every operation over the repeats; figures are the median (range, n) over the repeats; a cell
 #: that failed shows what failed instead of a speed.
 DB_HEADER: tuple[str, ...] = (
-    "strategy", "load", "workers", "silent wrong", "errors", "wrong results", "correct ops/s", "p50 ms", "p99 ms",
-    "p99.9 ms", "outcome", "of ceiling", "ceiling (mysqlslap)",
+    "strategy", "load", "workers", "silent wrong", "errors", "wrong results", "correct ops/s", "longest hub stall ms",
+    "p50 ms", "p99 ms", "p99.9 ms", "outcome", "of ceiling", "ceiling (mysqlslap)",
 )
 REQUEST_HEADER: tuple[str, ...] = (
     "impl", "strategy", "load", "workers", "silent wrong", "local violations", "wrong results", "errors",
@@ -120,12 +120,26 @@ def _fmt_ms(v: Any) -> str:
 
 
 def speed(cell: SpreadCell, outcome: str, fmt: Callable[[float], str] = _fmt_rate) -> str:
-    """Correct replies per second, median (range, n) over the repeats -- or, when any repeat failed, what failed."""
+    """Correct replies per second, median (range, n) over the repeats -- or, when any repeat failed, what failed (a
+    cell whose every reply was right but whose event loop stalled past the bound keeps its speed: the stall is said
+    beside it)."""
     if outcome == "skipped":
         return "-"
-    if outcome != "ok":
+    if outcome != "ok" and not outcome.startswith(BLOCKS_HUB):
         return f"failed: {outcome}"
     return cell.of(correct_per_s).text(fmt)
+
+
+def hub_text(cell: SpreadCell) -> str:
+    """The longest stall of the cell's event loop (median over repeats, ms) and the share of the window it was
+    blocked: ``1,000 (100% blocked)``; ``-`` for a cell without a hub (threads) or from before the ticker."""
+    hubs = [known(getattr(r, "hub", UNSET)) for r in cell.records]
+    if not any(isinstance(h, dict) for h in hubs):
+        return "-"
+    longest = cell.of(lambda r: (known(getattr(r, "hub", UNSET)) or {}).get("longest_stall_ms")).median
+    share = cell.of(lambda r: (known(getattr(r, "hub", UNSET)) or {}).get("blocked_share")).median
+    blocked = "" if share is None else f" ({share:.0%} blocked)" if share >= 0.005 else " (<1% blocked)"
+    return ("-" if longest is None else _fmt_ms(longest)) + blocked
 
 
 def _latency(cell: SpreadCell, key: str) -> str:
@@ -146,13 +160,14 @@ def _db_row(cell: SpreadCell) -> list[str]:
     r = cell.first
     assert isinstance(r, DbRecord)
     outcome = outcome_name(cell)
-    ratio = "-" if outcome != "ok" else cell.of(lambda rec: known(rec.ratio_to_ceiling)).text(lambda v: f"{v:.0%}")
+    ratio = "-" if speed(cell, outcome).startswith(("-", "failed")) else cell.of(
+        lambda rec: known(rec.ratio_to_ceiling)).text(lambda v: f"{v:.0%}")
     samples = next((known(rec.ceiling_samples) for rec in cell.records if known(rec.ceiling_samples)), None)
     return [r.strategy, r.load, workers_text(r), tally(cell, silent_wrong, attempts),
             with_classes(cell, lambda rec: rec.errors, attempts),
             tally(cell, lambda rec: rec.wrong_results, attempts),
-            speed(cell, outcome), _latency(cell, "p50"), _latency(cell, "p99"), _latency(cell, "p99.9"), outcome,
-            ratio, ceiling_text(samples)]
+            speed(cell, outcome), hub_text(cell), _latency(cell, "p50"), _latency(cell, "p99"),
+            _latency(cell, "p99.9"), outcome, ratio, ceiling_text(samples)]
 
 
 def _cells_of(records: Sequence[Record], kind: str) -> list[SpreadCell]:
@@ -242,7 +257,7 @@ def scaling_rows(records: Iterable[Record]) -> tuple[list[str], list[list[str]]]
         if isinstance(r, (DbRecord, RequestRecord)):
             groups.setdefault(cell_of(r), {})[known(r.processes) or 1] = cell
     rows = []
-    for (kind, impl, strategy, load, c, _rtt), by_p in groups.items():
+    for (kind, impl, strategy, load, c, _rtt, _driver), by_p in groups.items():
         if len(by_p) < 2:
             continue
         one = by_p[1].of(correct_per_s).median if 1 in by_p else None

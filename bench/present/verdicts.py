@@ -165,8 +165,22 @@ def _failures(silent: int, errors: int, wrong: int, whole: int, hung: int) -> st
     return "; ".join(parts)
 
 
+def hub_failed(recs: Sequence[DbRecord | RequestRecord]) -> str:
+    """How the cells that stalled their event loop past the bound stalled it ("" when none did)."""
+    blocked = [r for r in recs if known(r.blocks_hub)]
+    if not blocked:
+        return ""
+    hubs = [known(r.hub) or {} for r in blocked]
+    longest = max(float(h.get("longest_stall_ms") or 0.0) for h in hubs)
+    most = max(float(h.get("blocked_share") or 0.0) for h in hubs)
+    names = list(dict.fromkeys(r.strategy for r in blocked))
+    over = "" if set(names) == {r.strategy for r in recs} else f" over {', '.join(names)}"
+    return (f"blocks the hub{over}: stalls up to {longest:,.0f} ms, up to {most:.0%} of the window blocked, in "
+            f"{len(blocked)} of {len(recs)} cells")
+
+
 def _workload_failed(recs: Sequence[DbRecord | RequestRecord]) -> str:
-    """What failed in db/request cells ("" when every one ended clean)."""
+    """What failed in db/request cells ("" when every one ended clean): a stalled event loop included."""
     silent = sum(int(silent_wrong(r) or 0) for r in recs)
     wrong = sum(int(r.wrong_results or 0) for r in recs)
     leaks = sum(int(known(r.local_violations) or 0) for r in recs)
@@ -175,6 +189,7 @@ def _workload_failed(recs: Sequence[DbRecord | RequestRecord]) -> str:
     text = _failures(silent, sum(error_total(r) for r in recs), wrong, whole, sum(r.outcome == "hung" for r in recs))
     if leaks:
         text = "; ".join(t for t in (text, f"local violations: {share(leaks, whole)}") if t)
+    text = "; ".join(t for t in (text, hub_failed(recs)) if t)
     return text or ("did not end ok" if other else "")
 
 
@@ -228,3 +243,26 @@ def strategy_verdicts(records: Sequence[Record], shape: Shape) -> list[Verdict]:
     names = ordered([*on_stack, *strategies_of(measured)], on_stack)
     found = [_stack_strategy(records, s, shape, safe) for s in names]
     return [v for v in found if v is not None]
+
+
+# --- the drivers (``--driver``): judged on their own cells, over the strategies not found unsafe otherwise
+
+
+def driver_verdicts(records: Sequence[Record], shape: Shape) -> list[Verdict]:
+    """A verdict per driver named with ``--driver`` and measured under ``shape``'s load (a server: its model load's
+    cells predict it): safe when its cells -- of the strategies not judged unsafe on the default driver's cells, and
+    request cells of a safe Local -- show no error, wrong reply or hang and never blocked the hub."""
+    from bench.present.common import direct, on_driver
+
+    plain = direct(records)
+    safe_locals = {v.name for v in local_verdicts(plain, Shape(shape.load, shape.load, False)) if v.safe}
+    unsafe = {v.name for v in strategy_verdicts(plain, Shape(shape.load, shape.load, False)) if not v.safe}
+    mine = [r for r in records if isinstance(r, DbRecord | RequestRecord) and on_driver(r) and r.load == shape.load
+            and r.outcome != "skipped" and r.strategy not in unsafe
+            and (not isinstance(r, RequestRecord) or r.impl in safe_locals)]
+    source = MODEL if shape.server else IN_PROCESS
+    out = []
+    for name in dict.fromkeys(str(known(r.driver)) for r in mine):
+        failed = _workload_failed([r for r in mine if known(r.driver) == name])
+        out.append(Verdict(name, not failed, source, failed))
+    return out

@@ -227,6 +227,18 @@ class _Workload(_LocustFields, kw_only=True):
     t_go: Null[float] = UNSET
     connection_ids: Null[list[int]] = UNSET
     ok: Null[int] = UNSET  # Locust: operations answered right
+    #: A cell run with ``--driver`` (absent otherwise: PyMySQL): the driver, its distribution's version, what ran
+    #: (module, SQLAlchemy dialect, connection class; Connector/Python: whether its C extension loaded), one connect
+    #: + close timed (median, min, max, n; ms), and the driver's own class behind each error count.
+    driver: Null[str] = UNSET
+    driver_version: Null[str] = UNSET
+    driver_facts: Null[Facts] = UNSET
+    connect_close_ms: Null[Facts] = UNSET
+    error_classes: Null[dict[str, str]] = UNSET
+    #: A cell of a load with an event loop (gevent, gevent-nothread, asyncio): the ticker's figures (longest stall,
+    #: blocked share, ...: bench.cell.db.hub) and whether the loop stalled past the bound.
+    hub: Null[Facts] = UNSET
+    blocks_hub: Null[bool] = UNSET
 
 
 class DbRecord(_Workload, kw_only=True, tag="db"):
@@ -307,3 +319,5 @@ class StackRecord(_LocustFields, kw_only=True, tag="stack"):
     server_pids: Null[list[int]] = UNSET
     cell_wall_s: Null[float] = UNSET
     repeat: Null[int] = UNSET  # which measurement of its cell (0-based; ``--repeats``), as on db and request records
+    driver: Null[str] = UNSET  # ``--driver``: the MySQL driver the app's strategy spoke (absent: PyMySQL)
+    driver_version: Null[str] = UNSET

@@ -31,7 +31,7 @@ OUTCOME_ORDER = ("ok", "errors", "skipped", "hung")
 #: Fields every process has alike (the cell's coordinates and settings): taken from the first.
 SHARED = ("kind", "impl", "strategy", "load", "concurrency", "duration_s", "warmup_s", "ops_requested", "mix",
           "settings", "server_url", "target_source", "connect_options", "hang_after_s", "server_pid", "idle_gaps",
-          "active_s")
+          "active_s", "driver", "driver_version", "driver_facts", "connect_close_ms")
 #: Counts that add up over processes (None when any process lacks them: a hung or crashed process).
 SUMMED = ("ops", "ops_total", "ops_per_s", "error_count", "wrong_results", "silent_wrong", "local_violations",
           "client_statements", "client_cpu_s", "storage_growths", "ready_barrier_timeouts")
@@ -39,7 +39,7 @@ SUMMED = ("ops", "ops_total", "ops_per_s", "error_count", "wrong_results", "sile
 BY_LABEL = ("errors", "error_codes", "wrong_detail", "connection_id_samples")
 #: What each entry of ``per_process`` holds.
 PER_PROCESS = ("ops", "ops_per_s", "error_count", "silent_wrong", "wrong_results", "local_violations",
-               "client_statements", "latency_ms", "outcome", "window")
+               "client_statements", "latency_ms", "outcome", "window", "blocks_hub")
 
 
 def _index(rec: Workload) -> int:
@@ -124,6 +124,27 @@ def _timing(records: Sequence[Workload]) -> dict[str, Any]:
     }
 
 
+def _hub(records: Sequence[Workload]) -> dict[str, Any]:
+    """The event loop's verdict over the processes (each has its own loop): the hub figures of the one that stalled
+    longest, and whether any stalled past the bound; nothing when none ran a ticker."""
+    hubs = [(_get(rec, "hub"), _get(rec, "blocks_hub")) for rec in records if isinstance(_get(rec, "hub"), dict)]
+    if not hubs:
+        return {}
+    worst = max(hubs, key=lambda pair: float(pair[0].get("longest_stall_ms") or 0.0))[0]
+    return {"hub": dict(worst), "blocks_hub": any(bool(blocks) for _, blocks in hubs)}
+
+
+def _classes(records: Sequence[Workload]) -> dict[str, Any]:
+    """The driver's class behind each error count, first seen over the processes (driver cells only)."""
+    if all(_get(rec, "error_classes") is None for rec in records):
+        return {}
+    out: dict[str, str] = {}
+    for rec in records:
+        for key, name in (_get(rec, "error_classes") or {}).items():
+            out.setdefault(key, name)
+    return {"error_classes": dict(sorted(out.items()))}
+
+
 def _per_process(rec: Workload) -> dict[str, Any]:
     """One process's own figures, as ``per_process`` lists them."""
     return {"index": _index(rec), "pid": _get(rec, "pid"), **{k: _get(rec, k) for k in PER_PROCESS},
@@ -155,7 +176,9 @@ def merge_processes(records: Sequence[Workload], processes: int) -> Workload:
     rec[latency.FIELD], rec["latency_ms"] = _latency(ordered)
     rec["strategy_facts"] = _strategy_facts(ordered)
     rec.update(_timing(ordered))
-    ops_total, cpu = _get(rec, "ops_total"), _get(rec, "client_cpu_s")
+    rec.update(_hub(ordered))
+    rec.update(_classes(ordered))
+    ops_total, cpu = rec.get("ops_total"), rec.get("client_cpu_s")  # ``rec`` is the dict being built
     rec["client_cpu_us_per_op"] = round(cpu / ops_total * 1e6, 2) if cpu is not None and ops_total else None
     rec["outcome"], reason = _outcome(ordered)
     if reason:

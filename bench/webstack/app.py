@@ -1,13 +1,14 @@
 """The Flask app a real server runs: one request = one token through a Local and a connection strategy.
 
 Contract: :func:`create_app` builds a Flask app from its settings (``impl``, ``strategy``, ``connect`` -- the
-keyword arguments of ``pymysql.connect`` -- and ``concurrency``): one Local and one strategy per server process,
-made when the app is made, as an application's module-level objects would be.  ``GET /q?t=TOKEN`` puts the token
-into the Local under test (any ``localimpls`` name or ``package.module:Class``, or ``flask-g`` for ``flask.g``),
-yields as a handler doing I/O does (``time.sleep``, patched under gevent), runs ``SELECT %s`` with the token through
-the strategy, reads the Local again and answers ``{"local": ..., "row": ...}``; any error is HTTP 500 with the
-error's class.  Every reply carries the answering process's pid in the :data:`bench.webstack.PID_HEADER` header.
-The app never reconnects or repairs a connection: it uses it as an application does.
+keyword arguments of ``pymysql.connect`` -- ``concurrency``, and ``driver`` when one is named): one Local and one
+strategy per server process, made when the app is made, as an application's module-level objects would be.
+``GET /q?t=TOKEN`` puts the token into the Local under test (any ``localimpls`` name or ``package.module:Class``,
+or ``flask-g`` for ``flask.g``), yields as a handler doing I/O does (``time.sleep``, patched under gevent), runs
+``SELECT %s`` with the token through the strategy, reads the Local again and answers ``{"local": ..., "row":
+...}``; any error is HTTP 500 with the error's class.  Every reply carries the answering process's pid in the
+:data:`bench.webstack.PID_HEADER` header.  The app never reconnects or repairs a connection: it uses it as an
+application does.
 ``GET /_load?hold=S`` says which load this process runs (gevent's patches, OS thread, greenlet, pid, the most
 requests it had in flight) after holding the request ``S`` seconds, so that overlapping requests show whether they
 ran on OS threads or greenlets.
@@ -28,6 +29,7 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, request
 
 from bench.cell.db.workload import select_token
+from bench.cell.drivers import use_named
 from bench.cell.strategies import build_strategy
 from bench.child import die_with_parent
 from bench.webstack import PID_HEADER
@@ -86,6 +88,7 @@ def _stamp_pid(response: Response) -> Response:
 def create_app(settings: Mapping[str, Any], *, on_exit: Callable[[Callable[[], None]], Any] = atexit.register) -> Flask:
     """The app for one server process: its Local and its strategy are made here, once."""
     impl, strategy_name = str(settings["impl"]), str(settings["strategy"])
+    use_named(settings.get("driver"))  # the MySQL driver the strategy speaks (--driver; none: PyMySQL)
     strategy = build_strategy(strategy_name, dict(settings["connect"]), int(settings.get("concurrency", 1)))
     on_exit(strategy.close)
     app = Flask("ctxbench_stack")

@@ -34,6 +34,7 @@ from starlette.routing import Route
 
 from bench.cell.db.aloop import aselect_token
 from bench.cell.db.workload import select_token
+from bench.cell.drivers import use_named
 from bench.cell.strategies import build_strategy, check_product
 from bench.child import die_with_parent
 from bench.webstack import PID_HEADER, STACK_IMPLS_EXTRA
@@ -86,6 +87,7 @@ async def aquery(strategy: Any, token: str) -> Any:
 async def build(settings: Mapping[str, Any]) -> Any:
     """The settings' strategy, built for the asyncio load on the running loop (awaited when its builder is async)."""
     name = str(settings["strategy"])
+    use_named(settings.get("driver"))  # to-thread's blocking driver (--driver; none: PyMySQL)
     strategy = build_strategy(name, dict(settings["connect"]), int(settings.get("concurrency", 1)), load=LOAD)
     if inspect.isawaitable(strategy):
         strategy = check_product(name, await strategy)

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.cell.db.start import SharedStart
-from bench.cell.db.workload import classify, error_code
+from bench.cell.db.workload import classify, driver_class, error_code
+from bench.cell.drivers import server_thread_id
 from bench.cell.strategies import Strategy, unwrapper
 from bench.server.procinfo import process_cpu_s
 
@@ -47,9 +48,9 @@ def stamp_capacity(span: float, concurrency: int, ops_per_worker: int | None = N
 class WorkerState:
     """What one worker leaves behind; allocated before the barrier."""
 
-    __slots__ = ("buf", "codes", "counts", "err_buckets", "errors", "first_checkout", "first_error", "growths",
-                 "id_checks", "id_errors", "id_mismatches", "ids", "last_conn", "last_error", "n", "prefix", "samples",
-                 "statements", "stored")
+    __slots__ = ("buf", "classes", "codes", "counts", "err_buckets", "errors", "first_checkout", "first_error",
+                 "growths", "id_checks", "id_errors", "id_mismatches", "ids", "last_conn", "last_error", "n", "prefix",
+                 "samples", "statements", "stored")
 
     def __init__(self, prefix: str, capacity: int) -> None:
         self.prefix = prefix
@@ -60,6 +61,7 @@ class WorkerState:
         self.errors: dict[str, int] = {}
         self.samples: dict[str, str] = {}  # first message per error label
         self.codes: dict[str, int] = {}  # "<label>:<error number>" -> count, where the error carries a number
+        self.classes: dict[str, str] = {}  # count key -> the class that raised it first (module-qualified)
         self.ids: set[int] = set()
         self.id_checks = 0
         self.id_mismatches = 0
@@ -86,7 +88,7 @@ class WorkerState:
             return
         self.last_conn = conn
         try:
-            self.ids.add(int(raw(conn).thread_id()))
+            self.ids.add(server_thread_id(raw(conn)))
         except Exception:  # no thread_id() on a user strategy's connection, or a closed proxy: counted
             self.id_errors += 1
 
@@ -270,9 +272,12 @@ def record_error(st: WorkerState, exc: BaseException, recover: Callable[[], None
     label = classify(exc)
     st.errors[label] = st.errors.get(label, 0) + 1
     code = error_code(exc)
+    key = label
     if code is not None:  # 2013 lost mid-query, 2003 cannot connect, 2006 gone away, 0 used after close...
         key = label if label.endswith(f":{code}") else f"{label}:{code}"
         st.codes[key] = st.codes.get(key, 0) + 1
+    if key not in st.classes:
+        st.classes[key] = driver_class(exc)
     if label not in st.samples:
         st.samples[label] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300] if str(exc) else type(exc).__name__
     st.last_conn = None  # recover() may reconnect the same object
@@ -302,7 +307,7 @@ def note_connection_id(st: WorkerState, conn: Any, row: Any, raw: Callable[[Any]
     if server_id is not None:
         st.ids.add(server_id)
     try:
-        handshake_id = int(raw(conn).thread_id())
+        handshake_id = server_thread_id(raw(conn))
     except Exception:  # no thread_id() on a user strategy's connection: counted, the sample stands alone
         st.id_errors += 1
         return

@@ -20,6 +20,8 @@ from typing import Any
 
 from bench.cell.db.aloop import aserve, run_aworker
 from bench.cell.db.counters import CounterReader, counter_deltas
+from bench.cell.db.drivercell import connect_cost, driver_fields, select_driver
+from bench.cell.db.hub import HubTicker
 from bench.cell.db.loop import run_worker, serve
 from bench.cell.db.start import SharedStart
 from bench.cell.db.state import Run, RunSettings
@@ -28,6 +30,7 @@ from bench.cell.db.target import Target, is_unreachable
 from bench.cell.db.waits import WaitTracker
 from bench.cell.db.watchdog import Watchdog
 from bench.cell.db.workload import ANCHOR_MIX, DEFAULT_MIX, check_mix, classify, ensure_schema, mix_cycle, one_line
+from bench.cell.drivers import Driver, DriverError
 from bench.cell.loads import Gevent, Load, LoadMismatch
 from bench.cell.strategies import Strategy, build_strategy, check_product, settings_of
 from bench.plan.specs import DbTask
@@ -101,15 +104,18 @@ def _new_run(spec: DbTask, kind: str, strategy: Strategy, mix: Mapping[str, int]
         idle_gaps=None if spec.idle_gaps is UNSET else tuple((float(a), float(b)) for a, b in spec.idle_gaps)))
 
 
-def _work(run: Run, load: Load, strategy: Strategy, counters: CounterReader | None,
-          watchdog: Watchdog) -> dict[str, Any]:
-    """Run the workers, then read the counters (unless None: one of several processes) around ``close()``."""
+def _work(run: Run, load: Load, strategy: Strategy, counters: CounterReader | None, watchdog: Watchdog,
+          ticker: HubTicker | None = None) -> dict[str, Any]:
+    """Run the workers (and the hub's ticker beside them), then read the counters (unless None: one of several
+    processes) around ``close()``."""
     if load.async_io:  # tasks on the load's event loop, which also builds and closes the strategy
         abody = aserve if run.scenario == "request" else run_aworker
-        load.run_async(lambda i: abody(run, i), run.concurrency)
+        load.run_async(lambda i: abody(run, i), run.concurrency, ticker.run_task if ticker else None)
     else:
         body = serve if run.scenario == "request" else run_worker
-        load.run_blocking(lambda i: body(run, i), run.concurrency)
+        load.run_blocking(lambda i: body(run, i), run.concurrency, ticker.run_greenlet if ticker else None)
+    if ticker is not None:
+        ticker.stop()
     cpu_end = time.process_time()
     server_cpu_end = process_cpu_s(run.server_pid)
     load.settle()
@@ -196,10 +202,12 @@ def _group_fields(run: Run) -> dict[str, Any]:
 
 
 def _hung_record(run: Run, rec: Workload, hang_after: float, strategy_facts: dict[str, Any],
-                 password: str, extra: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+                 password: str, extra: Callable[[], dict[str, Any]],
+                 ticker: HubTicker | None = None) -> Callable[[], dict[str, Any]]:
     """What the watchdog writes when the workers stop making progress (the record's JSON form: the cell's edge).
 
-    ``extra()`` adds what the cell was asked to track (the timeline so far, the operations' waits).
+    ``extra()`` adds what the cell was asked to track (the timeline so far, the operations' waits); a stuck hub's
+    stall, still going on, counts in its ``hub`` fields.
     """
 
     def hung() -> dict[str, Any]:
@@ -207,7 +215,8 @@ def _hung_record(run: Run, rec: Workload, hang_after: float, strategy_facts: dic
         partial = {key: value for key, value in correctness(run).items() if key != "client_statements"}
         fields = {"outcome": "hung", "hung_phase": run.phase, "hang_after_s": hang_after,
                   "unfinished_workers": unfinished, "ops": None, "server": None, "strategy_facts": strategy_facts,
-                  **_group_fields(run), **extra()}
+                  **_group_fields(run), **extra(),
+                  **(ticker.fields(time.perf_counter()) if ticker is not None else {})}
         return to_json(scrub(rec.replace(**partial, **fields), password))
 
     return hung
@@ -225,6 +234,30 @@ def _tracked(spec: DbTask, run: Run) -> tuple[WaitTracker | None, Callable[[], d
         return fields
 
     return tracker, extra
+def _with_driver(spec: DbTask, target: Target, rec: Workload) -> tuple[Driver | None, Workload, dict[str, Any]]:
+    """Select the cell's driver and time its connect: (driver, the record with its fields, {} -- or the fields of a
+    cell that cannot run: ``skipped`` when the driver is not installed here)."""
+    try:
+        driver = select_driver(spec)
+    except DriverError as exc:
+        return None, rec, {"outcome": "skipped", "reason": one_line(str(exc)), "ops": 0, "wrong_results": 0}
+    if driver is None:
+        return None, rec, {}
+    cost = connect_cost(driver, target.connect_kwargs())  # first: the facts then name the connection class that ran
+    fields = driver_fields(driver)
+    fields.pop("error_classes")
+    return driver, rec.replace(**fields, connect_close_ms=cost), {}
+
+
+def _build(spec: DbTask, target: Target, load: Load, refused: dict[str, Any]) -> tuple[Strategy, float]:
+    """The cell's strategy (built on the load's loop) and the milliseconds that took; raises what building raised,
+    or, when the cell's driver was refused, at once."""
+    if refused:
+        raise DriverError(str(refused.get("reason")))
+    built = time.perf_counter()
+    made = build_strategy(spec.strategy, target.connect_kwargs(), int(spec.concurrency), spec.load)
+    strategy = check_product(spec.strategy, load.resolve(made))
+    return strategy, (time.perf_counter() - built) * 1e3
 
 
 def run_cell(spec: DbTask, load: Load, out_path: str) -> dict[str, Any]:
@@ -253,24 +286,23 @@ def run_cell(spec: DbTask, load: Load, out_path: str) -> dict[str, Any]:
         self_cost = _setup(target, counters) if counters else {}
     except pymysql.err.MySQLError as exc:
         return finish(_failed("skipped" if is_unreachable(exc) else "errors", "setup", exc))
+    driver, rec, refused = _with_driver(spec, target, rec)  # its connects before the counters are read
     facts["counters_source"] = counters.source if counters else None
     impl_factory = _impl_factory(spec, kind)
-    before = counters.read() if counters else {}
-    built = time.perf_counter()
+    before = counters.read() if counters and not refused else {}
     try:
-        made = build_strategy(spec.strategy, target.connect_kwargs(), int(spec.concurrency), spec.load)
-        strategy = check_product(spec.strategy, load.resolve(made))
-    except Exception as exc:  # the strategy could not even be built: that is its result
+        strategy, build_ms = _build(spec, target, load, refused)
+    except Exception as exc:  # the strategy could not even be built (or its driver not loaded): that is its result
         if counters:
             counters.close()
-        return finish(_failed("errors", "building the strategy", exc))
-    build_ms = (time.perf_counter() - built) * 1e3
+        return finish(refused or _failed("errors", "building the strategy", exc))
     strategy_facts = strategy.facts() if callable(getattr(strategy, "facts", None)) else {}
     run = _new_run(spec, kind, strategy, mix, load, impl_factory)
     tracker, extra = _tracked(spec, run)
-    watchdog = Watchdog(run, hang_after, _hung_record(run, rec, hang_after, strategy_facts, target.password, extra),
-                        out_path, tracker)
-    seen = _work(run, load, strategy, counters, watchdog)
+    ticker = HubTicker(run) if load.has_hub else None
+    hung = _hung_record(run, rec, hang_after, strategy_facts, target.password, extra, ticker)
+    watchdog = Watchdog(run, hang_after, hung, out_path, tracker)
+    seen = _work(run, load, strategy, counters, watchdog, ticker)
     if callable(getattr(strategy, "facts", None)):  # again after the run: some facts count what happened in it
         strategy_facts = strategy.facts()
     result = _result(run, seen, build_ms)
@@ -284,5 +316,6 @@ def run_cell(spec: DbTask, load: Load, out_path: str) -> dict[str, Any]:
         **({"teardown_problems": problems} if problems else {}),
         **({"timeline": timeline(run)} if spec.timeline else {}),
         **({"op_waits": tracker.summary(time.monotonic())} if tracker is not None else {}),
+        **driver_fields(driver, run), **(ticker.fields() if ticker is not None else {}),
         "outcome": "errors" if bad else "ok",
     })

@@ -93,23 +93,61 @@ def mix_cycle(mix: Mapping[str, int]) -> tuple[str, ...]:
 
 
 def error_code(exc: BaseException) -> int | None:
-    """The error number a driver error carries as its first argument, if any."""
-    return exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+    """The error number a driver error carries: its first argument (PyMySQL, MySQLdb, Connector/Python), else its
+    ``errno`` (mariadb); None if it carries none."""
+    if exc.args and isinstance(exc.args[0], int):
+        return exc.args[0]
+    errno = getattr(exc, "errno", None)
+    return errno if isinstance(errno, int) and not isinstance(errno, bool) else None
+
+
+#: Modules whose exceptions are a MySQL driver's DB-API errors, counted under their PEP 249 class name (as
+#: PyMySQL's always were); a user's driver module's are found through its ``Error`` class.
+DRIVER_ERROR_MODULES = ("pymysql", "MySQLdb", "mariadb", "mysql.connector", "_mysql_connector")
+
+
+def _driver_error(exc: BaseException, module: str) -> bool:
+    if module.startswith(DRIVER_ERROR_MODULES):
+        return True
+    from bench.cell.drivers import selected
+
+    driver = selected()
+    base = getattr(driver.module, "Error", None) if driver is not None else None
+    return isinstance(base, type) and isinstance(exc, base)
+
+
+def canonical_class(code: int) -> str:
+    """The PEP 249 class PyMySQL raises for MySQL error number ``code``: how every driver's error with that number is
+    counted (mariadb raises ``InterfaceError`` for a lost connection, 2013, where the others raise
+    ``OperationalError``; Connector/Python's C extension ``DatabaseError`` for 2003)."""
+    from pymysql.err import error_map
+
+    cls = error_map.get(code)
+    return cls.__name__ if cls is not None else ("InternalError" if code < 1000 else "OperationalError")
 
 
 def classify(exc: BaseException) -> str:
-    """The label an error is counted under."""
+    """The label an error is counted under.
+
+    A driver's error is counted under its class name; one whose number is a MySQL error number (1000 and above)
+    under the class PyMySQL gives that number (:func:`canonical_class`), whichever driver raised it, so that every
+    driver's ``OperationalError:2013`` is one count (the driver's own class is kept apart:
+    :func:`driver_class`).
+    """
     cls = type(exc)
     name, module = cls.__name__, cls.__module__ or ""
     if name == "ConcurrentObjectUseError":
         return name
     if isinstance(exc, RuntimeError) and "reentrant" in str(exc):
         return "RuntimeError:reentrant"
-    if module.startswith("pymysql"):
-        if error_code(exc) == 1040:
+    if _driver_error(exc, module):
+        code = error_code(exc)
+        if code == 1040:
             return "server:1040"
         if "timed out" in str(exc):
             return "timeout"
+        if not module.startswith("pymysql") and code is not None and code >= 1000:
+            return canonical_class(code)
         return name
     if module.startswith("dbutils") and name == "TooManyConnectionsError":
         return "pool:TooManyConnections"
@@ -119,6 +157,13 @@ def classify(exc: BaseException) -> str:
         return "timeout"
     # Built-in classes by name (IndexError...); others qualified: "error" alone would say nothing.
     return name if module == "builtins" else f"{module}.{name}"
+
+
+def driver_class(exc: BaseException) -> str:
+    """The class that raised ``exc``, qualified (``mariadb.InterfaceError``): what a driver's record keeps beside the
+    count's label."""
+    cls = type(exc)
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def one_line(text: str, limit: int = 300) -> str:

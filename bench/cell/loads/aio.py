@@ -25,6 +25,7 @@ class Asyncio(Load):
     name = "asyncio"
     description = "tasks on one asyncio event loop"
     async_io = True
+    has_hub = True
 
     def __init__(self) -> None:
         self._runner: Any = None
@@ -50,12 +51,19 @@ class Asyncio(Load):
 
         return self._loop().run(wait())
 
-    def run_async(self, fn: Callable[[int], Any], n: int) -> list[Any]:
-        """The coroutines ``fn(i)`` as ``n`` tasks of the cell's loop, each created in a copy of the main context."""
+    def run_async(self, fn: Callable[[int], Any], n: int, beside: Callable[[], Any] | None = None) -> list[Any]:
+        """The coroutines ``fn(i)`` as ``n`` tasks of the cell's loop, each created in a copy of the main context;
+        ``beside()`` a task of the same loop, cancelled when they are done."""
         import asyncio
 
         async def main() -> list[Any]:
-            return list(await asyncio.gather(*(fn(i) for i in range(n))))
+            aside = asyncio.ensure_future(beside()) if beside is not None else None
+            try:
+                return list(await asyncio.gather(*(fn(i) for i in range(n))))
+            finally:
+                if aside is not None:
+                    aside.cancel()
+                    await asyncio.gather(aside, return_exceptions=True)
 
         return list(self._loop().run(main()))
 

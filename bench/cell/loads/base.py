@@ -71,6 +71,9 @@ class Load(ABC):
     blocking_io: ClassVar[bool] = False
     #: Whether the database workload runs under it as coroutines (async drivers, :meth:`run_async`).
     async_io: ClassVar[bool] = False
+    #: Whether its workers share one event loop (gevent's hub, asyncio's loop) that a blocking call stalls: its
+    #: database cells run a ticker beside the workers (:mod:`bench.cell.db.hub`).
+    has_hub: ClassVar[bool] = False
 
     def install(self) -> None:
         """Prepare the process.  Called before anything else is imported."""
@@ -83,12 +86,14 @@ class Load(ABC):
     def run_sequential(self, body: Body, n: int) -> list[Any]:
         """Run ``n`` fresh workers one after another, each ending before the next starts."""
 
-    def run_blocking(self, fn: Callable[[int], Any], n: int) -> list[Any]:
-        """Run ``fn(i)`` in ``n`` workers started together; for blocking I/O workloads."""
+    def run_blocking(self, fn: Callable[[int], Any], n: int, beside: Callable[[], Any] | None = None) -> list[Any]:
+        """Run ``fn(i)`` in ``n`` workers started together; for blocking I/O workloads.  ``beside`` (a load with a
+        hub) runs on the same hub until the workers are done, then is killed."""
         raise LoadMismatch(f"load {self.name!r} cannot run blocking socket workloads")
 
-    def run_async(self, fn: Callable[[int], Any], n: int) -> list[Any]:
-        """Run the coroutines ``fn(i)`` as ``n`` tasks of one event loop; for async I/O workloads."""
+    def run_async(self, fn: Callable[[int], Any], n: int, beside: Callable[[], Any] | None = None) -> list[Any]:
+        """Run the coroutines ``fn(i)`` as ``n`` tasks of one event loop; for async I/O workloads.  ``beside`` (a
+        coroutine function) runs as a task of the same loop until the workers are done, then is cancelled."""
         raise LoadMismatch(f"load {self.name!r} cannot run async workloads")
 
     def resolve(self, value: Any) -> Any:

@@ -35,6 +35,7 @@ class Gevent(Load):
     name = "gevent"
     description = "greenlets after gevent.monkey.patch_all()"
     blocking_io = True
+    has_hub = True
     patch_threads: ClassVar[bool] = True
 
     def install(self) -> None:
@@ -49,14 +50,19 @@ class Gevent(Load):
     def run_sequential(self, body: Body, n: int) -> list[Any]:
         return [self._join([self._spawn_one(lambda i=i: drive(body(i), no_wait, self._spawn))])[0] for i in range(n)]
 
-    def run_blocking(self, fn: Callable[[int], Any], n: int) -> list[Any]:
+    def run_blocking(self, fn: Callable[[int], Any], n: int, beside: Callable[[], Any] | None = None) -> list[Any]:
         barrier = _GeventBarrier(n)
 
         def work(i: int) -> Any:
             barrier.wait()
             return fn(i)
 
-        return self._join([self._spawn_one(lambda i=i: work(i)) for i in range(n)])
+        aside = self._spawn_one(beside) if beside is not None else None
+        try:
+            return self._join([self._spawn_one(lambda i=i: work(i)) for i in range(n)])
+        finally:
+            if aside is not None:
+                aside.kill(block=False)
 
     def settle(self) -> None:
         import gevent

@@ -25,7 +25,7 @@ class Threads(Load):
             results.extend(self._run(lambda _, i=i: drive(body(i), no_wait, self._spawn), 1, None))
         return results
 
-    def run_blocking(self, fn: Callable[[int], Any], n: int) -> list[Any]:
+    def run_blocking(self, fn: Callable[[int], Any], n: int, beside: Callable[[], Any] | None = None) -> list[Any]:
         import threading
 
         barrier = threading.Barrier(n, timeout=BARRIER_TIMEOUT)
