@@ -35,6 +35,10 @@ TERMS: tuple[tuple[str, str], ...] = (
      "for more than 20% of the window (a ticker waking every 10 ms measures how late it runs; lateness up to 10 ms "
      "is turn-taking). Its replies may all be right, but while one worker waits in C (a C driver's socket I/O) or "
      "computes, no other worker runs: not safe under that load, whatever its speed."),
+    ("longest hub stall", "the longest time a gevent or asyncio cell's event loop ran nothing else in the measured "
+     "window, with the time its process waited for a CPU (a loaded machine) taken off; 'whole window' when the loop "
+     "never got back to the ticker at all (one worker held it throughout); the share in brackets is the time late "
+     "beyond 10 ms over the window."),
     ("driver", "the MySQL client library the strategies speak (--driver): PyMySQL unless named; mysqlclient, "
                "mariadb and connector do their socket I/O in C, where gevent cannot switch."),
     ("measured on the stack / predicted (†)", "a verdict of a server row comes from that real server's cells when "

@@ -131,11 +131,14 @@ def speed(cell: SpreadCell, outcome: str, fmt: Callable[[float], str] = _fmt_rat
 
 
 def hub_text(cell: SpreadCell) -> str:
-    """The longest stall of the cell's event loop (median over repeats, ms) and the share of the window it was
-    blocked: ``1,000 (100% blocked)``; ``-`` for a cell without a hub (threads) or from before the ticker."""
+    """The longest stall of the cell's event loop (median over repeats, ms; the machine's share taken off) and the
+    share of the window it was blocked: ``12 (2% blocked)``; ``whole window`` when the loop never ran the ticker in
+    the measured window; ``-`` for a cell without a hub (threads) or from before the ticker."""
     hubs = [known(getattr(r, "hub", UNSET)) for r in cell.records]
     if not any(isinstance(h, dict) for h in hubs):
         return "-"
+    if all(h.get("ticks") == 0 for h in hubs if isinstance(h, dict)):
+        return "whole window"  # the loop never ran the ticker in the measured window: one worker held it
     longest = cell.of(lambda r: (known(getattr(r, "hub", UNSET)) or {}).get("longest_stall_ms")).median
     share = cell.of(lambda r: (known(getattr(r, "hub", UNSET)) or {}).get("blocked_share")).median
     blocked = "" if share is None else f" ({share:.0%} blocked)" if share >= 0.005 else " (<1% blocked)"
