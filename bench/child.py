@@ -51,8 +51,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from subprocess import DEVNULL, PIPE, STDOUT
@@ -144,6 +145,34 @@ def die_with_parent() -> None:
         gone = False
     if gone:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def deferred_interrupt() -> Iterator[None]:
+    """Hold a SIGINT that arrives inside the block until it ends, then let it act as it would have.
+
+    A ``preexec_fn`` makes :class:`subprocess.Popen` fork with Python's at-fork hooks, and logging's hook (among
+    others) runs Python code in the parent right after the fork.  A Ctrl-C whose handler runs inside such a hook
+    raises ``KeyboardInterrupt`` there, where Python prints "Exception ignored" and drops it: the run would carry
+    on as if no Ctrl-C had come.  Inside this block the handler only notes the signal; the previous handler is put
+    back at the end and called once for a noted signal (the default one raises ``KeyboardInterrupt`` in the
+    caller, where it belongs).  Outside the main thread, or under a handler that is not Python's, nothing changes:
+    Python runs signal handlers in the main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous):  # SIG_IGN or SIG_DFL: no Python handler runs, none can be lost
+        yield
+        return
+    noted: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, _frame: noted.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if noted:
+        previous(signal.SIGINT, sys._getframe())
 
 
 def _signal_group(pgid: int, signum: int) -> None:
@@ -341,8 +370,9 @@ def start(argv: Sequence[str], *, cwd: Path | str, env: Mapping[str, str] | None
     """Start ``argv`` in ``cwd`` with ``env`` (None: this process's), in a session of its own, stdin from
     ``/dev/null``, dying with the calling thread (Linux); ``grace``: see :attr:`Child.grace`."""
     child_env = {**(os.environ if env is None else env), ENV_CHILD: str(os.getpid())}
-    proc = subprocess.Popen(list(argv), cwd=cwd, env=child_env, stdin=DEVNULL, stdout=stdout, stderr=stderr,
-                            start_new_session=True, preexec_fn=death_signal())
+    with deferred_interrupt():  # the preexec_fn runs at-fork hooks, where a Ctrl-C would be dropped
+        proc = subprocess.Popen(list(argv), cwd=cwd, env=child_env, stdin=DEVNULL, stdout=stdout, stderr=stderr,
+                                start_new_session=True, preexec_fn=death_signal())
     return Child(proc, grace)
 
 

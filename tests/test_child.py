@@ -390,3 +390,39 @@ def test_no_child_outlives_a_parent_killed_by_sigkill(request: pytest.FixtureReq
         if parent.stdout is not None:
             parent.stdout.close()
         _sweep(pids)
+
+
+# A Ctrl-C that lands in the parent's at-fork hook (logging registers one; a preexec_fn makes Popen run them): the
+# hook below raises the signal there, as an unlucky Ctrl-C would, and spins so that the handler runs inside it.
+FORK_HOOK_INTERRUPT = r"""
+import os, signal, sys
+from bench import child
+
+fired = []
+def hook() -> None:
+    if not fired:
+        fired.append(1)
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(100_000):  # the handler runs here, inside the hook
+            pass
+os.register_at_fork(after_in_parent=hook)
+try:
+    if sys.argv[1] == "start":
+        child.start([sys.executable, "-c", "pass"], cwd=".").wait(10)
+    else:  # a bare Popen with a preexec_fn: the interrupt is dropped ("Exception ignored")
+        import subprocess
+        subprocess.Popen([sys.executable, "-c", "pass"], preexec_fn=lambda: None).wait()
+    for _ in range(100_000):  # a handler still pending would run here
+        pass
+except KeyboardInterrupt:
+    print("interrupted")
+else:
+    print("carried on")
+"""
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("start", "interrupted"), ("raw", "carried on")])
+def test_a_ctrl_c_inside_the_fork_hooks_is_not_lost(mode: str, expected: str) -> None:
+    out = subprocess.run([sys.executable, "-c", FORK_HOOK_INTERRUPT, mode], cwd=PROJECT_ROOT, capture_output=True,
+                         text=True, timeout=60, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert out.stdout.strip() == expected, out.stderr

@@ -65,7 +65,9 @@ def test_every_driver_keeps_replies_apart_and_reconciles_with_the_server(target:
         deltas = rec["server"]["deltas"]
         assert rec["server_statements"] >= 0.9 * rec["client_statements"] - 50, (where, rec["server_statements"],
                                                                                  rec["client_statements"])
-        assert deltas["Com_begin"] >= 0.8 * (rec["ops_total"] // 50), where  # every write transaction's BEGIN
+        # Every write transaction's BEGIN: one per 50 operations of a worker, after up to a whole cycle before its
+        # first (workers start at different places in the cycle), so a slow strategy's few operations may hold none.
+        assert deltas["Com_begin"] >= 0.8 * (max(0, rec["ops_total"] - 4 * 50) // 50), where
         if strategy == "pooled":  # DBUtils' reset on return, over each driver's rollback()
             assert deltas["Com_rollback"] >= 0.9 * rec["ops_total"], where
     if "connector" in INSTALLED:

@@ -25,7 +25,7 @@ from mirakuru import SimpleExecutor
 from mirakuru.base import cleanup_subprocesses
 from mirakuru.exceptions import ProcessFinishedWithError
 
-from bench.child import death_signal
+from bench.child import death_signal, deferred_interrupt
 from bench.server.target import STOP_TIMEOUT
 
 # mirakuru's exit hook SIGKILLs every process whose marker *contains* this pid as a substring (pid 1234 matches
@@ -64,6 +64,12 @@ class ServerProcess(SimpleExecutor):
 
             kwargs["preexec_fn"] = in_child
         return kwargs
+
+    def start(self) -> ServerProcess:
+        """Start the server (mirakuru's start), a Ctrl-C in the fork's hooks held until it returns."""
+        with deferred_interrupt():
+            super().start()
+        return self
 
     @property
     def pid(self) -> int | None:
