@@ -212,3 +212,22 @@ def test_a_run_directory_reported_twice_reads_the_same(tmp_path: Path) -> None:
     assert problems == [] and len(records) == len(planted())
     _page, md, problems = render_report(run, run, formats=("png",))
     assert problems == [] and "Problems reading the records" not in md.read_text()
+
+
+@pytest.mark.parametrize(("records", "says"), [
+    ([db("locked", "threads", 8, 600.0, rtt_set_ms=1.0), db("pooled-tuned", "threads", 8, 3500.0, rtt_set_ms=0.0)],
+     "round trip (--rtt"),
+    ([micro("fast", 30.0)], "micro-benchmarks alone"),
+])
+def test_a_run_the_answer_cannot_read_says_why_where_the_table_would_be(tmp_path: Path, records: list[Record],
+                                                                         says: str) -> None:
+    from bench.present.terminal import print_answer
+
+    ans = answers.answer(records)
+    assert ans.rows == [] and says in ans.empty
+    assert answers.to_json(ans)["no_rows"] == ans.empty
+    atomic_write_json(tmp_path / "r.json", results_document({}, records))
+    out = io.StringIO()
+    assert print_answer(tmp_path / "r.json", out=out)
+    assert says in out.getvalue() and "safe strategies" not in out.getvalue()
+    assert answers.answer(planted()).empty == ""

@@ -89,6 +89,8 @@ class Answer:
     rows: list[Row]
     notes: list[Note]  # every note a row shows, in the order they are numbered
     model: tuple[int, int]  # (agree, compared) of the model check
+    #: Why there is no row, said where the table would be; "" when there are rows.
+    empty: str = ""
 
     def number(self, note: Note) -> int:
         return self.notes.index(note) + 1
@@ -192,6 +194,7 @@ def _row_notes(shape: Shape, strategies: Sequence[Verdict], found: Sequence[Note
 def answer(records: Sequence[Record], environment: dict[str, Any] | None = None) -> Answer:
     """The answer of ``records``: a row per shape, the notes they show, the model check's tally.  Cells run with a
     round trip (``--rtt``) are left out: the answer reads direct cells (the network section reads the others)."""
+    all_records = records
     named = [r for r in records if on_driver(r) and not on_network(r)]
     driver_cells = cells(named)
     records = direct(records)
@@ -214,7 +217,20 @@ def answer(records: Sequence[Record], environment: dict[str, Any] | None = None)
     # One verdict per stack cell over its repeats: it disagrees when any repeat did.
     pairings = [next((q for q in g if q.verdict == "disagree"), g[0]) for g in by_cell(pair_all(records))]
     compared = [p for p in pairings if p.verdict != "unpredicted"]
-    return Answer(rows, used, (len(compared) - len(disagreements(pairings)), len(compared)))
+    return Answer(rows, used, (len(compared) - len(disagreements(pairings)), len(compared)),
+                  "" if rows else _why_empty(all_records))
+
+
+def _why_empty(records: Sequence[Record]) -> str:
+    """One sentence on why a run answers no deployment shape: which of its cells the answer does not read."""
+    if any(on_network(r) for r in records):
+        return ("No row: every database cell of this run ran with a round trip (--rtt, 0 included), and the answer "
+                "reads cells run straight to the server; their figures are in the Network section.")
+    if any(on_driver(r) for r in records):
+        return ("No row: the answer needs isolation probes or PyMySQL database cells beside the driver cells; the "
+                "driver figures are in the Drivers section.")
+    return ("No row: this run has no isolation probe, database or stack cell (micro-benchmarks alone answer no "
+            "deployment shape).")
 
 
 # --- answer.json
@@ -264,7 +280,8 @@ def to_json(ans: Answer, environment: dict[str, Any] | None = None) -> dict[str,
             "rows": rows,
             "notes": [{"number": i + 1, "key": n.key, "title": n.title, "about": n.subject, "text": n.text}
                       for i, n in enumerate(ans.notes)],
-            "model_check": {"agree": ans.model[0], "compared": ans.model[1]}}
+            "model_check": {"agree": ans.model[0], "compared": ans.model[1]},
+            **({"no_rows": ans.empty} if ans.empty else {})}
 
 
 # --- the table both pages and the terminal show

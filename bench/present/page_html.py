@@ -108,8 +108,11 @@ def answer_section(doc: Document) -> list[str]:
               f"it; the model agreed with the real stack in {agree} of {compared} cells compared); unmarked names on "
               "a server row were measured on the real stack. Safe: 0 errors, 0 wrong results, 0 silent wrong, 0 "
               "Local violations in every cell. Throughput: correct replies/s, median (range, n). [n]: note n below.")
-    parts = ['<section id="what-to-use"><h2 style="margin-top:.6em">What to use</h2>',
-             html_table(header, rows, "answer", judge=False), f'<p class="legend">{_marks(html.escape(legend))}</p>']
+    parts = ['<section id="what-to-use"><h2 style="margin-top:.6em">What to use</h2>']
+    if ans.empty:
+        parts.append(f"<p>{html.escape(ans.empty)}</p>")
+    else:
+        parts += [html_table(header, rows, "answer", judge=False), f'<p class="legend">{_marks(html.escape(legend))}</p>']
     parts.append(_notes(ans, ans.notes))
     f_header, f_rows = answers.failure_table(ans)
     if f_rows:

@@ -34,11 +34,16 @@ def answer_section(doc: Document) -> list[str]:
     ans = doc.answer
     header, rows = answers.table(ans)
     agree, compared = ans.model
-    lines = ['<a id="what-to-use"></a>', "", "## What to use", "", markdown_table(header, sanitise(rows)), "",
-             f"{answers.PREDICTED} predicted by the in-process model of the server's load (no stack cell measured it; "
-             f"the model agreed with the real stack in {agree} of {compared} cells compared); unmarked names on a "
-             "server row were measured on the real stack. Safe: 0 errors, 0 wrong results, 0 silent wrong, 0 Local "
-             "violations in every cell. Throughput: correct replies/s, median (range, n). [n]: note n below.", ""]
+    lines = ['<a id="what-to-use"></a>', "", "## What to use", ""]
+    if ans.empty:
+        lines += [ans.empty, ""]
+    else:
+        lines += [markdown_table(header, sanitise(rows)), "",
+                  f"{answers.PREDICTED} predicted by the in-process model of the server's load (no stack cell measured "
+                  f"it; the model agreed with the real stack in {agree} of {compared} cells compared); unmarked names "
+                  "on a server row were measured on the real stack. Safe: 0 errors, 0 wrong results, 0 silent wrong, "
+                  "0 Local violations in every cell. Throughput: correct replies/s, median (range, n). [n]: note n "
+                  "below.", ""]
     if ans.notes:
         lines += [*_notes(ans, ans.notes), ""]
     f_header, f_rows = answers.failure_table(ans)

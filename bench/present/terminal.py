@@ -38,6 +38,11 @@ def print_answer(sources: Sources, *, out: IO[str] | None = None, report_dir: Pa
     console = Console(file=stream, highlight=False, soft_wrap=False)
     if not console.is_terminal:
         console = Console(file=stream, highlight=False, width=max(console.width, MIN_WIDTH), soft_wrap=False)
+    if ans.empty:
+        console.print(f"What to use: {ans.empty}", markup=False)
+        if report_dir is not None:
+            console.print(f"Details and charts: {report_dir / 'report.html'}", markup=False)
+        return True
     table = Table(title="What to use", title_justify="left", show_lines=True, expand=True)
     for i, name in enumerate(SHORT.get(h, h) for h in header):
         ratio = RATIOS.get(i)
