@@ -112,7 +112,8 @@ def answer_section(doc: Document) -> list[str]:
     if ans.empty:
         parts.append(f"<p>{html.escape(ans.empty)}</p>")
     else:
-        parts += [html_table(header, rows, "answer", judge=False), f'<p class="legend">{_marks(html.escape(legend))}</p>']
+        parts += [html_table(header, rows, "answer", judge=False),
+                  f'<p class="legend">{_marks(html.escape(legend))}</p>']
     parts.append(_notes(ans, ans.notes))
     f_header, f_rows = answers.failure_table(ans)
     if f_rows:
