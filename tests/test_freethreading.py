@@ -272,6 +272,19 @@ def test_parallel_records_take_medians_over_rounds_and_threads() -> None:
     assert rec.scaling_best == round(62.5 / 120, 3)
 
 
+def test_the_scaling_is_shown_with_the_range_of_its_rounds() -> None:
+    from bench.present.freethreading import round_scalings, scaling_text
+
+    # rounds: 100 with a pair of (50, 60) -> 0.55; 120 with (60, 60) -> 0.50; a lone thread without its pair: left out
+    assert round_scalings([100.0, 120.0, 90.0], [50.0, 60.0, 60.0, 60.0, 45.0]) == [0.55, 0.5]
+    # the median of the rounds (0.55, 0.50, 0.40 -> 0.50), inside its range even where the ratio of the medians
+    # (55 / 100 = 0.55 here) is not
+    rec = ParallelRecord(impl="fast", op="get", ops_per_s_1=100, ops_per_s_2=55, scaling=0.55,
+                         values_1=[100.0, 120.0, 80.0], values_2=[50.0, 60.0, 60.0, 60.0, 30.0, 34.0])
+    assert scaling_text(rec) == "0.50 (0.40-0.55)"
+    assert scaling_text(ParallelRecord(impl="fast", op="get", ops_per_s_1=110, ops_per_s_2=57, scaling=0.518)) == "0.52"
+
+
 @pytest.mark.parametrize("python", [None, pytest.param(FT, marks=needs_ft)], ids=["here", "free-threaded"])
 def test_a_parallel_cell_measures_every_subject_at_one_and_two_threads(python: str | None) -> None:
     task = ParallelTask(impls=["fast", "dict-by-ident"], ops=["get"], rounds=1, window=0.02)

@@ -113,6 +113,23 @@ def _parallel(records: Sequence[Record]) -> list[ParallelRecord]:
     return [r for r in records if isinstance(r, ParallelRecord)]
 
 
+def round_scalings(values_1: Sequence[float], values_2: Sequence[float]) -> list[float]:
+    """The scaling of each round: the mean of its pair (``values_2`` holds the two threads of a round together) over
+    the one thread of the same round.  Rounds without a full pair or a positive one-thread rate are left out."""
+    pairs = [(values_2[2 * k] + values_2[2 * k + 1]) / 2 for k in range(len(values_2) // 2)]
+    return [two / one for one, two in zip(values_1, pairs, strict=False) if one > 0]
+
+
+def scaling_text(r: ParallelRecord) -> str:
+    """``0.97 (0.91-1.00)``: the median and the range of the record's per-round scalings (the spread the machine gave
+    it); the record's scaling alone where it holds fewer than two rounds.  The median of the rounds, not the ratio of
+    the medians: a figure always inside its range."""
+    per_round = round_scalings(known(r.values_1) or [], known(r.values_2) or [])
+    if len(per_round) < 2:
+        return f"{r.scaling:.2f}"
+    return f"{statistics.median(per_round):.2f} ({min(per_round):.2f}-{max(per_round):.2f})"
+
+
 def scaling_rows(records: Sequence[Record], names: Sequence[str]) -> Rows:
     """One row per Local x op: ns per access at 1 thread and the 2-thread scaling on each interpreter."""
     recs = _parallel(records)
@@ -123,13 +140,12 @@ def scaling_rows(records: Sequence[Record], names: Sequence[str]) -> Rows:
             cells = []
             for n in names:
                 r = by.get((impl, op, n))
-                best = known(r.scaling_best) if r is not None else None
                 cells += ["-", "-", "-"] if r is None else [
-                    f"{known(r.ns_1) or 0:.1f}", f"{known(r.ns_2) or 0:.1f}",
-                    f"{r.scaling:.2f}" + (f" (best {best:.2f})" if isinstance(best, (int, float)) else "")]
+                    f"{known(r.ns_1) or 0:.1f}", f"{known(r.ns_2) or 0:.1f}", scaling_text(r)]
             if any(c != "-" for c in cells):
                 rows.append([impl, op, *cells])
-    header = [h for n in names for h in (f"{n}: ns, 1 thread", f"{n}: ns, each of 2", f"{n}: scaling (best round)")]
+    header = [h for n in names for h in (f"{n}: ns, 1 thread", f"{n}: ns, each of 2",
+                                         f"{n}: scaling (range over rounds)")]
     return ["impl", "op", *header], rows
 
 

@@ -55,11 +55,10 @@ def _scaling(records: Sequence[Record], names: Sequence[str]) -> list[str]:
         recs = [r for r in ft._parallel(records) if interpreter_of(r) == name and r.op == "get"]
         if recs:
             load = sorted({v for r in recs for v in known(r.machine_load_1m) or []})
-            text = ", ".join(f"{r.impl} {r.scaling:.2f}" + (f" (best round {b:.2f})" if isinstance(
-                b := known(r.scaling_best), (int, float)) else "") for r in recs)
+            text = ", ".join(f"{r.impl} {ft.scaling_text(r)}" for r in recs)
             seen = f" (load average {load[0]:g}-{load[-1]:g} when its processes started)" if load else ""
             out.append(f"Two threads reading their own values at once on {recs[0].cores or '?'} cores, {name}: each "
-                       f"kept this share of one thread's rate: {text}{seen}.")
+                       f"kept this share of one thread's rate (its rounds' range in brackets): {text}{seen}.")
     cache = []
     for name in names:
         by = {r.impl: r for r in ft._parallel(records) if interpreter_of(r) == name and r.op == "get"}
