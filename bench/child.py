@@ -5,9 +5,10 @@ server of the stack and its HTTP load (``python -m bench.webstack.drive``), Locu
 by :func:`start` (or :func:`run`, which also waits for it), and is ended here.  For each one this module promises:
 
 * **A session of its own** (``start_new_session``).  A terminal's Ctrl-C reaches ctxbench alone, which then ends
-  the child in order; and the child leads a process group that holds whatever it starts, so the group can be
-  signalled as one.  stdin is ``/dev/null``; stdout and stderr go where the caller says (a file, ``DEVNULL``, a
-  pipe; :func:`run` captures ``PIPE`` through an unlinked file, which cannot fill up as a pipe does).
+  the child in order (one arriving during the fork is held until it is done: :func:`deferred_interrupt`); and the
+  child leads a process group that holds whatever it starts, so the group can be signalled as one.  stdin is
+  ``/dev/null``; stdout and stderr go where the caller says (a file, ``DEVNULL``, a pipe; :func:`run` captures
+  ``PIPE`` through an unlinked file, which cannot fill up as a pipe does).
 * **A private spec file** (:func:`write_spec`).  What a child reads (a server's password among it) is written as
   JSON to a *new* file that ``os.open`` creates with mode 0600 (``O_CREAT | O_EXCL``): it is never readable by
   another user, not even between its creation and a ``chmod``, and nobody holds it open from before.  Nothing
@@ -25,16 +26,8 @@ by :func:`start` (or :func:`run`, which also waits for it), and is ended here.  
   kernel for SIGKILL when its parent dies (``prctl(PR_SET_PDEATHSIG)`` between fork and exec; exec keeps it), and
   kills itself at once if the parent died before it asked.  The kernel counts the *thread* that started the child
   as its parent: every caller waits for its child in the thread that started it (``--jobs``' pool threads, the
-  fault runner's thread), so no child is killed early.  ``fork`` clears the request, so it covers the direct
-  child only; the grandchildren in this suite are covered thus: a bench process that starts processes starts them
-  here (each link arms its own; no cell starts any today); gunicorn's workers watch their master's pid and exit
-  within a second; uvicorn's workers (multiprocessing's spawn) would serve on, so the stack's app, which every
-  server process builds, calls :func:`die_with_parent`: in a descendant of a child started here (the environment
-  holds :data:`ENV_CHILD`) it arms the same signal and ends the process at once if its group's leader is gone
-  already (multiprocessing's resource tracker then ends with the last worker holding its pipe).  A lifeline pipe
-  would need the direct children's cooperation (gunicorn, uvicorn and Locust are not ours), and multiprocessing's
-  spawn closes inherited descriptors.  Not covered: systems without ``prctl`` (every other way of ending holds
-  there), and a grandchild that neither arms the signal nor watches its parent (none is started today).
+  fault runner's thread), so no child is killed early.  ``fork`` clears the request: how the
+  grandchildren are covered (:func:`die_with_parent`), and what is not, is in ``docs/processes.md``.
 
 This module lives in the bottom layer (beside :mod:`bench.poll`) because every stage that starts processes
 imports it: ``exec`` (cells), ``stack`` (servers, below ``exec``) and ``swarm`` (Locust, above it).  So it imports
@@ -149,20 +142,11 @@ def die_with_parent() -> None:
 
 @contextlib.contextmanager
 def deferred_interrupt() -> Iterator[None]:
-    """Hold a SIGINT that arrives inside the block until it ends, then let it act as it would have.
-
-    A ``preexec_fn`` makes :class:`subprocess.Popen` fork with Python's at-fork hooks, and logging's hook (among
-    others) runs Python code in the parent right after the fork.  A Ctrl-C whose handler runs inside such a hook
-    raises ``KeyboardInterrupt`` there, where Python prints "Exception ignored" and drops it: the run would carry
-    on as if no Ctrl-C had come.  Inside this block the handler only notes the signal; the previous handler is put
-    back at the end and called once for a noted signal (the default one raises ``KeyboardInterrupt`` in the
-    caller, where it belongs).  Outside the main thread, or under a handler that is not Python's, nothing changes:
-    Python runs signal handlers in the main thread only."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    """Hold a SIGINT that arrives inside the block, and act on it at the end: a ``preexec_fn`` makes Popen run the
+    at-fork hooks (logging's among them), and a ``KeyboardInterrupt`` raised in one is printed and dropped.  Only in
+    the main thread under a Python handler (where Python runs them); elsewhere nothing changes."""
     previous = signal.getsignal(signal.SIGINT)
-    if not callable(previous):  # SIG_IGN or SIG_DFL: no Python handler runs, none can be lost
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
         yield
         return
     noted: list[int] = []

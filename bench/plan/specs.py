@@ -85,7 +85,27 @@ class CeilingSpec(Spec, kw_only=True):
     concurrency: int
 
 
-class DbSpec(OnInterpreter, kw_only=True):
+class _OverPath:
+    """What a db, request or stack cell reads of the path to its server: the round trip and the driver it names.
+
+    A mixin without fields (each spec declares ``rtt_ms`` and ``driver`` in its own place among its fields)."""
+
+    __slots__ = ()
+    rtt_ms: float | UnsetType
+    driver: str | UnsetType
+
+    @property
+    def rtt(self) -> float | None:
+        """The round trip the cell runs at (None: no such coordinate)."""
+        return None if self.rtt_ms is UNSET else float(self.rtt_ms)
+
+    @property
+    def driver_name(self) -> str | None:
+        """The driver the cell names (None: none, PyMySQL as always)."""
+        return None if self.driver is UNSET else str(self.driver)
+
+
+class DbSpec(OnInterpreter, _OverPath, kw_only=True):
     """A ``db`` or ``request`` cell as planned: strategy x load x concurrency (x impl) x processes, and its timing.
 
     ``impl`` is None for a ``db`` cell (and written as null); ``processes`` is absent for one process (plans
@@ -107,16 +127,6 @@ class DbSpec(OnInterpreter, kw_only=True):
     driver: str | UnsetType = UNSET  # the MySQL driver its connections speak (``--driver``); absent: PyMySQL
 
     @property
-    def rtt(self) -> float | None:
-        """The round trip the cell runs at (None: no such coordinate)."""
-        return None if self.rtt_ms is UNSET else float(self.rtt_ms)
-
-    @property
-    def driver_name(self) -> str | None:
-        """The driver the cell names (None: none, PyMySQL as always)."""
-        return None if self.driver is UNSET else str(self.driver)
-
-    @property
     def process_count(self) -> int:
         """Load processes (1 when absent)."""
         return 1 if self.processes is UNSET else int(self.processes)
@@ -127,7 +137,7 @@ class DbSpec(OnInterpreter, kw_only=True):
         return DEFAULT_HANG_AFTER if self.hang_after is UNSET else float(self.hang_after)
 
 
-class StackSpec(Spec, kw_only=True):
+class StackSpec(Spec, _OverPath, kw_only=True):
     """A real-stack cell: one server x impl x strategy x concurrency x worker processes."""
 
     server: str
@@ -142,16 +152,6 @@ class StackSpec(Spec, kw_only=True):
     port: int | UnsetType = UNSET  # the server's port (a free one when absent)
     rtt_ms: float | UnsetType = UNSET  # the round trip a delay proxy adds between the app and the database
     driver: str | UnsetType = UNSET  # the MySQL driver the app's strategy speaks (``--driver``); absent: PyMySQL
-
-    @property
-    def rtt(self) -> float | None:
-        """The round trip the cell runs at (None: no such coordinate)."""
-        return None if self.rtt_ms is UNSET else float(self.rtt_ms)
-
-    @property
-    def driver_name(self) -> str | None:
-        """The driver the cell names (None: none, PyMySQL as always)."""
-        return None if self.driver is UNSET else str(self.driver)
 
 
 #: A planned cell's spec, by the cell's kind.

@@ -18,7 +18,7 @@ from bench.cell.probes import JUDGED, PROBES
 from bench.present.common import LOAD_ORDER, impls_of, of_kind, ordered, silent_wrong, strategies_of
 from bench.present.interpreters import interpreter_of, interpreters_in
 from bench.present.palette import IMPL_COLOURS
-from bench.present.spread import correct_per_s
+from bench.present.spread import correct_per_s, spread
 from bench.records.kinds import DbRecord, ParallelRecord, ProbeRecord, Record, known
 
 TITLE = "Free-threading: the GIL build and the free-threaded build side by side"
@@ -156,7 +156,7 @@ def _db_group(records: list[DbRecord]) -> dict[str, Any]:
     for r in records:
         for label, n in (r.errors or {}).items():
             errors[label] = errors.get(label, 0) + int(n)
-    return {"ops": ops, "rate": statistics.median(rates) if rates else None, "errors": sum(errors.values()),
+    return {"ops": ops, "rate": spread(rates), "errors": sum(errors.values()),
             "classes": errors, "wrong": sum(int(r.wrong_results or 0) for r in records),
             "silent": sum(int(silent_wrong(r) or 0) for r in records), "n": len(records)}
 
@@ -164,10 +164,10 @@ def _db_group(records: list[DbRecord]) -> dict[str, Any]:
 def _db_text(group: dict[str, Any] | None) -> list[str]:
     if group is None:
         return ["-", "-", "-"]
-    rate = f"{group['rate']:,.0f}" if group["rate"] is not None else "-"
-    top = ", ".join(f"{k} {v}" for k, v in sorted(group["classes"].items(), key=lambda kv: -kv[1])[:2])
-    errors = f"{group['errors']}" + (f" ({top})" if top else "")
-    return [rate, errors, f"{group['silent']} of {group['wrong']}"]
+    rate = group["rate"].text()
+    top = ", ".join(f"{k} {v:,}" for k, v in sorted(group["classes"].items(), key=lambda kv: -kv[1])[:2])
+    errors = f"{group['errors']:,}" + (f" ({top})" if top else "")
+    return [rate, errors, f"{group['silent']:,} of {group['wrong']:,}"]
 
 
 def db_rows(records: Sequence[Record], names: Sequence[str]) -> Rows:
@@ -183,7 +183,8 @@ def db_rows(records: Sequence[Record], names: Sequence[str]) -> Rows:
                             and interpreter_of(r) == n]
                     cells += _db_text(_db_group(mine) if mine else None)
                 rows.append([strategy, load, str(c), *cells])
-    header = [h for n in names for h in (f"{n}: correct ops/s", f"{n}: errors", f"{n}: silent of wrong results")]
+    header = [h for n in names for h in (f"{n}: correct ops/s, median (range, n)", f"{n}: errors",
+                                         f"{n}: silent of wrong results")]
     return ["strategy", "load", "workers", *header], rows
 
 

@@ -109,7 +109,8 @@ def section(records: Sequence[Record], environment: dict[str, Any]) -> Section |
               ("Locals on each build: failing judged probes (inheritance reported)", ft.verdict_rows(records, names)),
               ("Cost per access at 1 thread and at 2 threads at once on 2 cores; scaling = ops/s of each of 2 / "
                "ops/s of 1 (1: no contention, 0.5: the threads took turns)", ft.scaling_rows(records, names)),
-              ("Connection strategies on each build: correct ops/s (median), errors, silent wrong of wrong results",
+              ("Connection strategies on each build: correct ops/s, errors (summed over repeats), silent wrong of "
+               "wrong results",
                ft.db_rows(records, names))]
     blocks: list[Any] = [Table(title, header, rows) for title, (header, rows) in tables if rows]
     return Section("freethreading", ft.TITLE, findings, [], blocks)
