@@ -15,6 +15,7 @@ from bench.present import freethreading as ft
 from bench.present.common import error_total, of_kind, silent_wrong
 from bench.present.interpreters import interpreter_of, interpreters_in
 from bench.present.outline import Section, Table
+from bench.present.spread import attempts, share
 from bench.records.kinds import Record, known
 
 
@@ -81,18 +82,18 @@ def _global(records: Sequence[Record], names: Sequence[str]) -> list[str]:
             continue
         ops = sum(int(known(r.ops) or 0) for r in mine)
         errors = sum(error_total(r) for r in mine)
-        # every operation (a failed connect counts an error too, never more than 100%)
-        total = max(sum(int(known(r.ops_total) or 0) for r in mine) or ops + errors, errors)
+        # every operation tried (failed connects too); without the count, the replies and the errors
+        total = max(sum(int(attempts(r) or 0) for r in mine) or ops + errors, errors)
         silent = sum(int(silent_wrong(r) or 0) for r in mine)
         wrong = sum(int(r.wrong_results or 0) for r in mine)
         classes: dict[str, int] = {}
         for r in mine:
             for label, n in (r.errors or {}).items():
                 classes[label] = classes.get(label, 0) + int(n)
-        top = ", ".join(f"{k} {v}" for k, v in sorted(classes.items(), key=lambda kv: -kv[1])[:3])
-        parts.append(f"on {name} {errors} errors in {total} operations ({ft._pct(errors, total)}"
-                     f"{'; ' + top if top else ''}), {wrong} wrong results of which {silent} silent, {ops} correct "
-                     f"replies, in {len(mine)} cells")
+        top = ", ".join(f"{k} {v:,}" for k, v in sorted(classes.items(), key=lambda kv: -kv[1])[:3])
+        parts.append(f"on {name} errors in {share(errors, total)} operations{' (' + top + ')' if top else ''}, "
+                     f"{wrong:,} wrong results of which {silent:,} silent, {ops:,} correct replies, in {len(mine)} "
+                     f"cell{'' if len(mine) == 1 else 's'}")
     if not parts:
         return []
     return ["global (one connection shared by every thread) under threads: " + "; ".join(parts) + "."]
