@@ -43,7 +43,9 @@ def test_measured_rtt_is_the_setting_plus_the_proxys_own_cost(mysql_server: Any)
             assert at_zero.p10_ms <= at_zero.median_ms <= at_zero.p90_ms
     direct_ms, zero_ms, two_ms = (statistics.median(column) for column in zip(*rounds, strict=True))
     expected = 5.0 + max(0.0, zero_ms - direct_ms)
-    assert abs(two_ms - expected) <= 0.1 * expected, rounds
+    # Never early (a delay applied once instead of split over both directions shows as 2.5 ms); late by at most a
+    # fifth (wake-ups on a loaded machine are late, never early: +10% was seen at load average 5-12).
+    assert 0.95 * expected <= two_ms <= 1.2 * expected, rounds
 
 
 def test_a_partition_delays_and_loses_nothing_a_read_timeout_turns_it_into_an_error(mysql_server: Any) -> None:
