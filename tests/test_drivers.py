@@ -7,7 +7,6 @@ must never be the answer's choice under gevent, however fast; a refusal is one l
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -18,7 +17,7 @@ import pytest
 from bench.cell import drivers, strategies
 from bench.cell.db.hub import BOUND_SHARE, BOUND_STALL_S, HubTicker
 from bench.cell.db.workload import classify, error_code
-from bench.cell.drivers import DRIVERS, DriverError, DriverInfo, translate
+from bench.cell.drivers import DRIVERS, DriverError, DriverInfo, missing, translate
 from bench.plan.cells import Cell, Timing, plan_db
 from bench.plan.selection import DbSelection
 from bench.present import answer as answers
@@ -178,7 +177,7 @@ def _run_plan(*flags: str) -> list[Any]:
 
 
 def test_the_run_has_a_driver_part_that_switches_off() -> None:
-    installed = [name for name in ("mysqlclient",) if importlib.util.find_spec("MySQLdb")]
+    installed = [name for name in ("mysqlclient",) if missing(name) is None]
     quick = [c for c in _run_plan("--quick") if c.id.endswith(tuple(f"--drv-{d}" for d in ("pymysql", *installed)))]
     if installed:
         assert [c.id for c in quick] == [f"db--own-connection--{load}--c8--drv-{d}" for load in ("threads", "gevent")
@@ -256,18 +255,18 @@ def test_each_drivers_error_is_counted_under_the_servers_error_number() -> None:
 
     assert classify(pymysql.err.OperationalError(2013, "Lost connection")) == "OperationalError"
     assert classify(pymysql.err.InterfaceError(0, "")) == "InterfaceError"
-    if importlib.util.find_spec("mariadb"):
+    if missing("mariadb") is None:
         import mariadb
 
         exc = mariadb.InterfaceError("Lost connection to server during query")
         exc.errno = 2013  # what mariadb sets (its args carry the message only)
         assert error_code(exc) == 2013 and classify(exc) == "OperationalError"
-    if importlib.util.find_spec("mysql.connector"):
+    if missing("connector-pure") is None:
         from mysql.connector import errors
 
         assert classify(errors.DatabaseError(msg="refused", errno=2003)) == "OperationalError"
         assert classify(errors.ProgrammingError(msg="syntax", errno=1064)) == "ProgrammingError"
-    if importlib.util.find_spec("MySQLdb"):
+    if missing("mysqlclient") is None:
         import MySQLdb
 
         assert classify(MySQLdb.OperationalError(1040, "Too many connections")) == "server:1040"

@@ -86,6 +86,8 @@ def _new_run(args: argparse.Namespace) -> tuple[RunDir, list[Planned]]:
     interpreters = interpreters_of(args.python)
     plan = None if args.no_locals else locals_plan(args, quick=args.quick)
     db = None if args.no_db else db_selection(args, quick=args.quick, with_drivers=False)
+    if db is not None:  # a bad URL is the one line the user sees, before any warning about the parts
+        check_url_early(args.mysql_url)
     # The asyncio part: only beside the default loads (a user who names --db-load chose the loads).
     asyncio = None if db is None or args.no_asyncio or args.db_load else async_part(db, quick=args.quick)
     # The network part: beside the default matrix, or wherever --rtt asks for it.
@@ -108,8 +110,6 @@ def _new_run(args: argparse.Namespace) -> tuple[RunDir, list[Planned]]:
                      parts=(asyncio, network, drivers), repeats=repeats, repeat_all=args.repeat_all)
     if not cells:
         raise UsageError("nothing to run: every part was switched off")
-    if db is not None or stack is not None:
-        check_url_early(args.mysql_url)
     run_dir = RunDir.create(args.out)
     options = {"quick": args.quick, "argv": sys.argv[1:], "processes": db.processes if db is not None else [1],
                "repeats": repeats, "repeat_all": args.repeat_all}
