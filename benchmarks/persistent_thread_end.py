@@ -3,9 +3,10 @@
     python benchmarks/persistent_thread_end.py [--mysql-url URL] [--threads 4]
 
 ``--threads`` threads each take a PersistentDB connection (a connection per thread, kept in a ``threading.local``),
-run ``SELECT 1`` and end.  The server's ``Threads_connected`` (less the reading connection, less what was open
-before) is read 0.3 s after they ended, then again after ``gc.collect()``.  Prints both and the interpreter's
-build.  The server is found as every command finds it (``--mysql-url``, ``CTXBENCH_MYSQL_URL``, 127.0.0.1:3306, or a
+run ``SELECT 1`` and end, and nothing holds their Thread objects any more.  The server's ``Threads_connected``
+(less the reading connection, less what was open before) is read 0.3 s after they ended, then again after
+``gc.collect()``.  Prints both and the interpreter's build.
+The server is found as every command finds it (``--mysql-url``, ``CTXBENCH_MYSQL_URL``, 127.0.0.1:3306, or a
 private one).  Exit status 2 without a server.
 
 Why: the db tests count the connections a strategy leaves open after it is closed; on a free-threaded build more
@@ -54,11 +55,14 @@ def measure(target: Any, threads: int) -> tuple[int, int]:
         cur.close()
         conn.close()  # PersistentDB keeps it open for the thread: this is a no-op by design
 
-    workers = [threading.Thread(target=work) for _ in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
+    def start_and_join() -> None:  # the Thread objects go with this frame, as a server's finished workers do
+        workers = [threading.Thread(target=work) for _ in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+
+    start_and_join()
     time.sleep(0.3)
     ended = _open(target) - before
     gc.collect()
