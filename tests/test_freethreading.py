@@ -3,8 +3,9 @@
 
 The tests that need the free-threaded build use the one ``scripts/build-python.sh 3.14 --free-threaded`` makes (or
 ``CTXBENCH_PYTHON_FT``); where there is none (CI) they are skipped, saying so.  That interpreter needs ctxbench's
-dependencies (``python3.14t -m venv``, ``pip install -e '.[test,peers,asyncio]'``): a venv's python is looked for
-first in ``CTXBENCH_PYTHON_FT``, then ``/work/venv314t-ft``, then the build itself.
+dependencies (``python3.14t -m venv``, ``pip install -e '.[test,peers,asyncio]'``): a venv's python named by
+``CTXBENCH_PYTHON_FT``, else the build itself (with the dependencies installed into it).  Under a free-threaded
+interpreter the GIL build is ``CTXBENCH_PYTHON_GIL``, else ``scripts/build-python.sh 3.14``'s.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ HERE_FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 
 def _free_threaded_python() -> str | None:
     """A free-threaded interpreter with ctxbench's dependencies, or None."""
-    candidates = [os.environ.get("CTXBENCH_PYTHON_FT", ""), "/work/venv314t-ft/bin/python",
+    candidates = [os.environ.get("CTXBENCH_PYTHON_FT", ""),
                   str(Path.home() / ".local/share/ctxbench/python/3.14t/bin/python3.14t")]
     for path in filter(None, candidates):
         if Path(path).exists():
@@ -50,8 +51,9 @@ def _gil_python() -> str | None:
     """A GIL build with ctxbench's dependencies: this interpreter unless it is free-threaded, else the 3.14 one."""
     if not HERE_FREE_THREADED:
         return sys.executable
-    for path in ("/work/venv314-ft/bin/python", str(Path.home() / ".local/share/ctxbench/python/3.14/bin/python3.14")):
-        if Path(path).exists() and (found := ask(path)).available and not found.free_threaded:
+    for path in (os.environ.get("CTXBENCH_PYTHON_GIL", ""),
+                 str(Path.home() / ".local/share/ctxbench/python/3.14/bin/python3.14")):
+        if path and Path(path).exists() and (found := ask(path)).available and not found.free_threaded:
             return found.path
     return None
 
