@@ -104,7 +104,9 @@ class _SwappingCursor:
     def execute(self, query: str, args: Any = None) -> Any:
         if query == "SELECT %s" and isinstance(args, tuple):
             self._last[self._worker] = args
-            others = [sent for worker, sent in self._last.items() if worker != self._worker]
+            # A copy first (one atomic step, under the dict's lock without the GIL): iterating the live dict while
+            # another worker adds its entry raises "dictionary changed size", an error this strategy must not make.
+            others = [sent for worker, sent in list(self._last.items()) if worker != self._worker]
             args = others[-1] if others else args
         return self._cursor.execute(query, args)
 

@@ -63,7 +63,10 @@ def test_global_reconnect_fails_loudly(target: ServerTarget) -> None:  # noqa: F
 
 def test_global_never_reconnects(target: ServerTarget) -> None:  # noqa: F811
     rec = _one(target, strategies=["global"], loads=["threads"], concurrency=[16])
-    assert rec["connections_used"] == 1 and rec["settings"]["reconnect"] is False
+    # connections_used counts ids seen on a right reply: without the GIL the shared connection can break before
+    # any reply is right (0); never more than the one.
+    assert rec["connections_used"] <= 1 and rec["settings"]["reconnect"] is False
+    assert rec["server"]["deltas"]["Connections"] <= 2  # the one, and the counters' own reading connection
     assert rec["outcome"] == "errors"
 
 
