@@ -17,6 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure, SubFigure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator
 
@@ -127,3 +128,15 @@ def points(ax: Axes, pts: Sequence[tuple[float, float]], **style: Any) -> None:
     """Plot (x, y) points; nothing at all when there are none (an empty unclipped line would upset the layout)."""
     if pts:
         ax.plot([x for x, _ in pts], [y for _, y in pts], **style)
+
+
+def failed_handle(label: str) -> Line2D:
+    """The legend entry of a failed cell's marker (hollow: a cell with no speed)."""
+    return Line2D([], [], color="#555555", marker="o", markerfacecolor="white", linestyle="none", markersize=6,
+                  label=label)
+
+
+def bar_handle() -> Line2D:
+    """The legend entry of the bar drawn from a cell's lowest to its highest run."""
+    return Line2D([], [], color="#555555", marker="|", markersize=9, linestyle="none",
+                  label="bar: lowest to highest run")

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from bench.present import palette
-from bench.present.charts.figure import log_ticks, titled
+from bench.present.charts.figure import bar_handle, failed_handle, log_ticks, titled
 from bench.present.charts.how import failure_text, failures, repeats_text, subtitle, window_text
 from bench.present.common import short_count, strategies_of
 from bench.present.network import (
@@ -187,9 +187,7 @@ def _handles(styles: Styles, bounds: dict[str, str], failed: bool, bars: bool) -
     handles += [Line2D([], [], label=name, linestyle=BOUND_DASHES[dash], **BOUND_STYLE)
                 for name, dash in bounds.items()]
     if failed:
-        handles.append(Line2D([], [], color="#555555", marker="o", markerfacecolor="white", linestyle="none",
-                              markersize=6, label="failed cell: no speed"))
+        handles.append(failed_handle("failed cell: no speed"))
     if bars:
-        handles.append(Line2D([], [], color="#555555", marker="|", markersize=9, linestyle="none",
-                              label="bar: lowest to highest run"))
+        handles.append(bar_handle())
     return handles

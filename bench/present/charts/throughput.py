@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from bench.present import palette
-from bench.present.charts.figure import concurrency_axis, log_ticks, titled
+from bench.present.charts.figure import bar_handle, concurrency_axis, failed_handle, log_ticks, titled
 from bench.present.charts.how import failure_text, failures, repeats_text, subtitle, window_text
 from bench.present.common import loads_of, of_kind, short_count, strategies_of
 from bench.present.spread import Cell, Spread, cells, correct_per_s, spread
@@ -169,11 +169,9 @@ def _handles(styles: Styles, ceilings: bool, strip: bool, bars: bool) -> list[Li
         handles.append(Line2D([], [], color=palette.CEILING_COLOUR, linewidth=5, alpha=0.35,
                               label="server ceiling (mysqlslap)"))
     if strip:
-        handles.append(Line2D([], [], color="#555555", marker="o", markerfacecolor="white", linestyle="none",
-                              markersize=6, label="failed cell (strip): no speed"))
+        handles.append(failed_handle("failed cell (strip): no speed"))
     if bars:
-        handles.append(Line2D([], [], color="#555555", marker="|", markersize=9, linestyle="none",
-                              label="bar: lowest to highest run"))
+        handles.append(bar_handle())
     return handles
 
 
