@@ -20,7 +20,7 @@ from bench.cell.micro.parallel import parallel_subjects
 from bench.exec.micro import merge_interpreter
 from bench.exec.spawn import run_cell
 from bench.plan.specs import ParallelSpec, ParallelTask
-from bench.records.kinds import ParallelRecord
+from bench.records.kinds import ParallelRecord, pair_means
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def scaling(one: float, each_of_two: float) -> float:
 def best_scaling(values_1: list[float], values_2: list[float]) -> float | None:
     """Scaling from the least disturbed rounds: the best pair (mean of a round's two threads, ``values_2`` in pairs)
     over the best single thread; None without a full pair."""
-    pairs = [(values_2[i] + values_2[i + 1]) / 2 for i in range(0, len(values_2) - 1, 2)]
+    pairs = pair_means(values_2)
     if not pairs or not values_1 or max(values_1) <= 0:
         return None
     return max(pairs) / max(values_1)

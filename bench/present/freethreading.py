@@ -19,7 +19,7 @@ from bench.present.common import LOAD_ORDER, impls_of, of_kind, ordered, silent_
 from bench.present.interpreters import interpreter_of, interpreters_in
 from bench.present.palette import IMPL_COLOURS
 from bench.present.spread import correct_per_s, spread
-from bench.records.kinds import DbRecord, ParallelRecord, ProbeRecord, Record, known
+from bench.records.kinds import DbRecord, ParallelRecord, ProbeRecord, Record, known, pair_means
 
 TITLE = "Free-threading: the GIL build and the free-threaded build side by side"
 Rows = tuple[list[str], list[list[str]]]
@@ -116,8 +116,7 @@ def _parallel(records: Sequence[Record]) -> list[ParallelRecord]:
 def round_scalings(values_1: Sequence[float], values_2: Sequence[float]) -> list[float]:
     """The scaling of each round: the mean of its pair (``values_2`` holds the two threads of a round together) over
     the one thread of the same round.  Rounds without a full pair or a positive one-thread rate are left out."""
-    pairs = [(values_2[2 * k] + values_2[2 * k + 1]) / 2 for k in range(len(values_2) // 2)]
-    return [two / one for one, two in zip(values_1, pairs, strict=False) if one > 0]
+    return [two / one for one, two in zip(values_1, pair_means(values_2), strict=False) if one > 0]
 
 
 def scaling_text(r: ParallelRecord) -> str:

@@ -13,6 +13,7 @@ output, and a sink writing or a reader reading stored files.  Everything in betw
 objects.  The format's history is ``docs/schema.md``.
 """
 
+from collections.abc import Sequence
 from typing import Literal
 
 from bench.records.base import UNSET, Counts, Facts, Null, Record, UnsetType, known
@@ -71,6 +72,12 @@ class MicroRecord(_OnInterpreter, kw_only=True, tag="micro"):
     loops: Null[int] = UNSET
     harness_ns: Null[float] = UNSET
     ratio_to_threading_local: Null[float] = UNSET  # None when the reference was not measured
+
+
+def pair_means(values_2: Sequence[float]) -> list[float]:
+    """Each round's mean of its two threads, from a ``parallel`` record's ``values_2`` (a round's pair together); a
+    lone value without its pair is left out."""
+    return [(values_2[2 * k] + values_2[2 * k + 1]) / 2 for k in range(len(values_2) // 2)]
 
 
 class ParallelRecord(_OnInterpreter, kw_only=True, tag="parallel"):
